@@ -1,0 +1,97 @@
+// Configuration: flags and environment variables normalised once, from one
+// defaults object. A bad value is an error that names the flag.
+import { parseArgs } from 'node:util';
+import { LEVELS, Level } from './log';
+
+export interface Config {
+  port: number;
+  host: string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  maxPayload: number;
+  maxBuffered: number;
+  logLevel: Level;
+}
+
+/** The field's practice: ping every 25 s, a peer silent for 60 s is dead, 64 KiB frames. */
+export const DEFAULTS: Config = {
+  port: 8080,
+  host: '0.0.0.0',
+  heartbeatIntervalMs: 25_000,
+  heartbeatTimeoutMs: 60_000,
+  maxPayload: 64 * 1024,
+  maxBuffered: 1024 * 1024,
+  logLevel: 'info',
+};
+
+/** flag name, config key, environment variable, help text. */
+const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
+  ['port', 'port', 'PORT', 'TCP port; 0 picks a free one'],
+  ['host', 'host', 'HOST', 'address to listen on'],
+  ['heartbeat-interval', 'heartbeatIntervalMs', 'HEARTBEAT_INTERVAL', 'ms between pings to each client'],
+  ['heartbeat-timeout', 'heartbeatTimeoutMs', 'HEARTBEAT_TIMEOUT', 'ms of silence (no frame, no pong) before a client is dropped'],
+  ['max-payload', 'maxPayload', 'MAX_PAYLOAD', 'largest frame accepted, in bytes (bigger: close 1009)'],
+  ['max-buffered', 'maxBuffered', 'MAX_BUFFERED', 'bytes waiting to be sent to one client before it is dropped as slow (close 4008)'],
+  ['log-level', 'logLevel', 'LOG_LEVEL', `one of ${LEVELS.join(', ')}`],
+];
+
+export const USAGE = [
+  'Usage: npm start -- [flags]',
+  '',
+  ...FLAGS.map(([flag, key, env, help]) =>
+    `  --${flag.padEnd(20)} ${help} (env ${env}; default ${DEFAULTS[key]})`),
+  `  --${'help'.padEnd(20)} show this help`,
+].join('\n');
+
+export class ConfigError extends Error {}
+
+export type Parsed = { help: true } | { help: false; config: Config };
+
+function intIn(flag: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`--${flag}: expected a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Parsed {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  if (values.help) return { help: true };
+
+  const config: Config = { ...DEFAULTS };
+  for (const [flag, key, envName] of FLAGS) {
+    const raw = (values[flag] as string | undefined) ?? env[envName];
+    if (raw === undefined || raw === '') continue;
+    switch (key) {
+      case 'host':
+        config.host = raw;
+        break;
+      case 'logLevel':
+        if (!LEVELS.includes(raw as Level)) throw new ConfigError(`--${flag}: expected one of ${LEVELS.join(', ')}, got "${raw}"`);
+        config.logLevel = raw as Level;
+        break;
+      case 'port':
+        config.port = intIn(flag, raw, 0, 65535);
+        break;
+      default:
+        config[key] = intIn(flag, raw, 1, 2 ** 31 - 1);
+    }
+  }
+  if (config.heartbeatTimeoutMs <= config.heartbeatIntervalMs) {
+    throw new ConfigError('--heartbeat-timeout must be longer than --heartbeat-interval, or live clients would be dropped');
+  }
+  return { help: false, config };
+}

@@ -1,0 +1,29 @@
+// The hub: every connection's events merged into one stream and folded by the
+// pure reducer with `scan`. What comes out is each step's state and effects;
+// carrying them out is the runner's job, not this file's.
+import { Observable, mergeMap, scan } from 'rxjs';
+import { HubEvent, log } from './events';
+import { HubState, Step, initialState, step } from './reducer';
+
+/**
+ * A reducer that throws is a bug, but it must not take every connection down
+ * with it: the event is dropped, the state kept, and the failure logged.
+ */
+export function safeStep(state: HubState, event: HubEvent): Step {
+  try {
+    return step(state, event);
+  } catch (e) {
+    return { state, effects: [log('reducer_failed', { event: event.kind, error: String(e) }, 'error')] };
+  }
+}
+
+/** Folds the events of all connections (and any other source) into steps. */
+export function hub$(events$: Observable<HubEvent>, init: HubState = initialState()): Observable<Step> {
+  return events$.pipe(scan((last: Step, e: HubEvent) => safeStep(last.state, e), { state: init, effects: [] }));
+}
+
+/** Flattens a stream of connections into one stream of events. */
+export function mergeConnections(connections$: Observable<Observable<HubEvent>>): Observable<HubEvent> {
+  // Each connection stream catches its own errors (connection.ts), so the merge never errors.
+  return connections$.pipe(mergeMap((c) => c));
+}

@@ -1,0 +1,46 @@
+// `npm start`: parse flags, start the server, and shut down cleanly on SIGTERM/SIGINT.
+import { ConfigError, USAGE, parseConfig } from './config';
+import { createLogger } from './log';
+import { startServer } from './server';
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2), process.env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`${e.message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if (parsed.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const { config } = parsed;
+  const log = createLogger(config.logLevel);
+  const server = await startServer({ ...config, log });
+  // Printed whatever the log level: scripts and people wait for this line.
+  process.stdout.write(`chat server listening on ${server.url}\n`);
+  log('info', 'started', { url: server.url, ...config });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'stopping', { signal });
+    // protocol.md: every client gets a notice and a 1001 close; the process is gone within 5 s.
+    const hardStop = setTimeout(() => process.exit(0), 4800);
+    hardStop.unref();
+    server.close(4000).then(() => {
+      log('info', 'stopped', {});
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((e) => {
+  process.stderr.write(`fatal: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

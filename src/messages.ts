@@ -1,0 +1,63 @@
+// Builders for the frames the server sends (protocol.md). Pure: time arrives as
+// an argument. Every frame carries the seed's four fields, so a client written
+// for the original Go chat room can read all of them.
+import { Member, Message, ProtocolError, Ref, Type } from './protocol';
+
+/** Unix seconds, the seed's SentAt. */
+export const seconds = (ms: number): number => Math.floor(ms / 1000);
+
+const frame = (type: number, id: string, content: string, at: number, ext?: object): Message =>
+  ({ ID: id, Content: content, SentAt: seconds(at), Type: type, ...ext });
+
+const withRef = (ref: Ref | undefined) => (ref === undefined ? {} : { Ref: ref });
+
+export const welcome = (id: string, name: string, rooms: readonly string[], at: number): Message =>
+  frame(Type.System, id, 'welcome', at, { Name: name, Rooms: rooms });
+
+export const notice = (content: string, at: number): Message => frame(Type.System, '', content, at);
+
+export const chat = (
+  from: { id: string; name: string }, room: string, seq: number, msgId: string, content: string, at: number,
+): Message => frame(Type.Broadcast, from.id, content, at, { Name: from.name, Room: room, Seq: seq, MsgID: msgId });
+
+export const heartbeat = (id: string, at: number, ref?: Ref): Message =>
+  frame(Type.HeartBeat, id, '', at, withRef(ref));
+
+export const connected = (who: Member, room: string, at: number): Message =>
+  frame(Type.Connected, who.ID, 'connected', at, { Name: who.Name, Room: room });
+
+export type LeaveReason = 'left' | 'closed' | 'timeout' | 'error' | 'slow' | 'shutdown';
+
+export const disconnected = (who: Member, room: string, reason: LeaveReason, at: number): Message =>
+  frame(Type.Disconnected, who.ID, 'disconnected', at, { Name: who.Name, Room: room, Reason: reason });
+
+export const error = (e: ProtocolError, at: number): Message =>
+  frame(Type.Error, '', e.reason, at, { Code: e.code, ...withRef(e.ref) });
+
+export const joined = (
+  id: string, room: string, members: readonly Member[], seq: number, at: number, ref?: Ref,
+): Message => frame(Type.Join, id, '', at, { Room: room, Members: members, Seq: seq, ...withRef(ref) });
+
+export const left = (id: string, room: string, at: number, ref?: Ref): Message =>
+  frame(Type.Leave, id, '', at, { Room: room, ...withRef(ref) });
+
+export const roomList = (
+  rooms: readonly { Room: string; Count: number }[], total: number, at: number, ref?: Ref,
+): Message => frame(Type.Rooms, '', '', at, { Rooms: rooms, Total: total, ...withRef(ref) });
+
+export const members = (room: string, list: readonly Member[], at: number, ref?: Ref): Message =>
+  frame(Type.Members, '', '', at, { Room: room, Members: list, ...withRef(ref) });
+
+export const renamed = (
+  id: string, name: string, oldName: string, at: number, room?: string, ref?: Ref,
+): Message => frame(Type.Rename, id, '', at, {
+  Name: name, OldName: oldName, ...(room === undefined ? {} : { Room: room }), ...withRef(ref),
+});
+
+export const direct = (
+  from: { id: string; name: string }, to: string, msgId: string, content: string, at: number,
+): Message => frame(Type.Direct, from.id, content, at, { Name: from.name, To: to, MsgID: msgId });
+
+export const ack = (
+  id: string, msgId: string, at: number, ref: Ref | undefined, where: { Room: string; Seq: number } | { To: string },
+): Message => frame(Type.Ack, id, '', at, { MsgID: msgId, ...where, ...withRef(ref) });

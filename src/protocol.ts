@@ -1,0 +1,236 @@
+// The wire protocol: message types, limits, and the pure decoder that turns one
+// text frame into a validated client message or a tagged error. docs/protocol.md
+// is the contract; this file is its executable form. No I/O, no clock, no ws.
+
+/** Seed Types 0–4 (gorilla/websocket chat room), extensions from 5 up. */
+export const Type = {
+  System: 0,
+  Broadcast: 1,
+  HeartBeat: 2,
+  Connected: 3,
+  Disconnected: 4,
+  Error: 5,
+  Join: 6,
+  Leave: 7,
+  Rooms: 8,
+  Members: 9,
+  Rename: 10,
+  Direct: 11,
+  Ack: 12,
+} as const;
+export type TypeCode = (typeof Type)[keyof typeof Type];
+
+export const Limits = {
+  /** Characters of Content in a Broadcast or Direct message. */
+  maxContent: 4000,
+  /** Characters of a display name. */
+  maxName: 32,
+  /** A room name: 1–32 of letters, digits, '-', '_', '.'. */
+  roomPattern: /^[A-Za-z0-9_.-]{1,32}$/,
+  /** Rooms one connection may be in at once. */
+  maxRoomsPerConnection: 32,
+  /** Characters of a client's Ref (echoed back in Ack and Error). */
+  maxRef: 64,
+  /** Rooms listed in one Rooms reply (the biggest first). */
+  maxRoomsListed: 200,
+  /** Characters of an ID given in To. */
+  maxId: 64,
+} as const;
+
+export const DEFAULT_ROOM = 'lobby';
+
+/** Every frame the server sends carries the four seed fields; extensions are optional. */
+export interface Message {
+  ID: string;
+  Content: string;
+  SentAt: number;
+  Type: number;
+  [extension: string]: unknown;
+}
+
+export interface Member {
+  ID: string;
+  Name: string;
+}
+
+export type Ref = string | number;
+
+/** What a client may send, after validation. Seed fields ID/SentAt are accepted and ignored. */
+export type ClientMessage =
+  | { type: 'broadcast'; content: string; room?: string; ref?: Ref }
+  | { type: 'heartbeat'; ref?: Ref }
+  | { type: 'join'; room: string; ref?: Ref }
+  | { type: 'leave'; room: string; ref?: Ref }
+  | { type: 'rooms'; ref?: Ref }
+  | { type: 'members'; room: string; ref?: Ref }
+  | { type: 'rename'; name: string; ref?: Ref }
+  | { type: 'direct'; to: string; content: string; ref?: Ref };
+
+/** Machine-readable error codes; each has a human reason and, for fatal ones, a close code. */
+export type ErrorCode =
+  | 'bad_json'
+  | 'not_object'
+  | 'bad_field'
+  | 'unknown_type'
+  | 'binary_frame'
+  | 'too_long'
+  | 'empty_content'
+  | 'bad_room'
+  | 'bad_name'
+  | 'not_member'
+  | 'too_many_rooms'
+  | 'no_such_client';
+
+export interface ProtocolError {
+  code: ErrorCode;
+  reason: string;
+  ref?: Ref;
+}
+
+export type Decoded = { ok: true; message: ClientMessage } | { ok: false; error: ProtocolError };
+
+const fail = (code: ErrorCode, reason: string, ref?: Ref): Decoded => ({
+  ok: false,
+  error: ref === undefined ? { code, reason } : { code, reason, ref },
+});
+
+/** Validates a room name; returns a reason when it is bad. */
+export function roomProblem(room: string): string | undefined {
+  return Limits.roomPattern.test(room)
+    ? undefined
+    : 'a room name is 1 to 32 letters, digits, "-", "_" or "."';
+}
+
+// Control characters would let one user forge line breaks or erase text in
+// other users' terminals; a name is a single visible line.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** Validates a display name; returns a reason when it is bad. */
+export function nameProblem(name: string): string | undefined {
+  if (name.trim().length === 0) return 'a name must not be blank';
+  if (name.length > Limits.maxName) return `a name is at most ${Limits.maxName} characters`;
+  if (CONTROL.test(name)) return 'a name must not contain control characters';
+  return undefined;
+}
+
+const CLIENT_TYPES: Record<number, ClientMessage['type'] | undefined> = {
+  [Type.Broadcast]: 'broadcast',
+  [Type.HeartBeat]: 'heartbeat',
+  [Type.Join]: 'join',
+  [Type.Leave]: 'leave',
+  [Type.Rooms]: 'rooms',
+  [Type.Members]: 'members',
+  [Type.Rename]: 'rename',
+  [Type.Direct]: 'direct',
+};
+
+const isRef = (v: unknown): v is Ref =>
+  (typeof v === 'string' && v.length <= Limits.maxRef) || (typeof v === 'number' && Number.isFinite(v));
+
+/** Decodes one text frame. Total: every input gives a message or an error. */
+export function decode(text: string): Decoded {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return fail('bad_json', 'the frame is not valid JSON');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return fail('not_object', 'a frame must be one JSON object');
+  }
+  const o = raw as Record<string, unknown>;
+  // Ref first, so that every later error can be matched to the request.
+  if (o.Ref !== undefined && !isRef(o.Ref)) {
+    return fail('bad_field', `Ref must be a string of at most ${Limits.maxRef} characters or a number`);
+  }
+  const ref = o.Ref as Ref | undefined;
+  if (typeof o.Type !== 'number' || !Number.isInteger(o.Type)) {
+    return fail('bad_field', 'Type must be an integer', ref);
+  }
+  // Seed fields a seed client fills in itself; the server sets them, but their types must hold.
+  for (const [field, kind] of [['ID', 'string'], ['Content', 'string'], ['SentAt', 'number'],
+    ['Room', 'string'], ['Name', 'string'], ['To', 'string']] as const) {
+    if (o[field] !== undefined && typeof o[field] !== kind) {
+      return fail('bad_field', `${field} must be a ${kind}`, ref);
+    }
+  }
+  const type = CLIENT_TYPES[o.Type];
+  if (type === undefined) {
+    return fail('unknown_type', `Type ${o.Type} is not one a client may send (1, 2, 6-11)`, ref);
+  }
+  const content = o.Content as string | undefined;
+  const room = o.Room as string | undefined;
+  const withRef = <M extends ClientMessage>(m: M): Decoded => ({
+    ok: true,
+    message: ref === undefined ? m : { ...m, ref },
+  });
+  const needRoom = (): string | Decoded => {
+    if (room === undefined) return fail('bad_field', 'Room is required', ref);
+    const problem = roomProblem(room);
+    return problem ? fail('bad_room', problem, ref) : room;
+  };
+  const checkContent = (): Decoded | undefined => {
+    if (content === undefined || content.length === 0) return fail('empty_content', 'Content must not be empty', ref);
+    if (content.length > Limits.maxContent) {
+      return fail('too_long', `Content is at most ${Limits.maxContent} characters`, ref);
+    }
+    return undefined;
+  };
+
+  switch (type) {
+    case 'broadcast': {
+      const bad = checkContent();
+      if (bad) return bad;
+      if (room !== undefined) {
+        const problem = roomProblem(room);
+        if (problem) return fail('bad_room', problem, ref);
+        return withRef({ type, content: content as string, room });
+      }
+      return withRef({ type, content: content as string });
+    }
+    case 'direct': {
+      const to = o.To as string | undefined;
+      if (to === undefined || to.length === 0 || to.length > Limits.maxId) {
+        return fail('bad_field', 'To must be the ID of a connection', ref);
+      }
+      const bad = checkContent();
+      return bad ?? withRef({ type, to, content: content as string });
+    }
+    case 'join':
+    case 'leave':
+    case 'members': {
+      const r = needRoom();
+      return typeof r === 'string' ? withRef({ type, room: r }) : r;
+    }
+    case 'rename': {
+      const name = o.Name as string | undefined;
+      if (name === undefined) return fail('bad_field', 'Name is required', ref);
+      const problem = nameProblem(name);
+      if (problem) return fail(name.length > Limits.maxName ? 'too_long' : 'bad_name', problem, ref);
+      return withRef({ type, name });
+    }
+    case 'heartbeat':
+    case 'rooms':
+      return withRef({ type });
+  }
+}
+
+/** The reply to a frame that could not be taken. */
+export const BINARY_FRAME: ProtocolError = {
+  code: 'binary_frame',
+  reason: 'binary frames are not part of the protocol; send JSON text',
+};
+
+/** Close codes the server uses (protocol.md, "Closing"). */
+export const Close = {
+  /** Server shutting down. */
+  GoingAway: 1001,
+  /** Bad ?name= or ?room= on connect. */
+  PolicyViolation: 1008,
+  /** Frame larger than --max-payload (sent by ws itself). */
+  TooBig: 1009,
+  /** Invalid UTF-8 (sent by ws itself). */
+  InvalidPayload: 1007,
+  /** The client read too slowly: its send buffer passed --max-buffered. */
+  SlowConsumer: 4008,
+} as const;

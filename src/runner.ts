@@ -1,0 +1,106 @@
+// The effect runner: the only code that touches sockets. It keeps the registry
+// of live sockets by connection ID (never in hub state), carries out effects in
+// order, serializes each message once, and drops readers that cannot keep up.
+import WebSocket from 'ws';
+import { Close, Message } from './protocol';
+import { Effect } from './events';
+import { Logger } from './log';
+
+export interface RunnerOptions {
+  /** Bytes that may wait in a socket's send buffer before its reader is dropped as slow. */
+  maxBuffered: number;
+  log: Logger;
+  /** Told when the runner drops a connection itself (slow reader), so the hub can forget it. */
+  onDropped: (id: string, reason: 'slow') => void;
+}
+
+// A Buffer is framed as-is by ws: one UTF-8 encoding per message, whatever the fan-out.
+const TEXT = { binary: false } as const;
+
+export class Runner {
+  private readonly sockets = new Map<string, WebSocket>();
+
+  constructor(private readonly opts: RunnerOptions) {}
+
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  /** Adds a socket; it leaves the registry by itself when it closes. */
+  register(id: string, ws: WebSocket): void {
+    this.sockets.set(id, ws);
+    ws.once('close', () => {
+      if (this.sockets.get(id) === ws) this.sockets.delete(id);
+    });
+  }
+
+  /** Carries out one step's effects in order. A failing effect is logged and the rest still run. */
+  run(effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      try {
+        this.apply(effect);
+      } catch (e) {
+        this.opts.log('error', 'effect_failed', { effect: effect.kind, error: String(e) });
+      }
+    }
+  }
+
+  /** Every socket, for shutdown's last resort. */
+  terminateAll(): void {
+    for (const ws of this.sockets.values()) ws.terminate();
+  }
+
+  private apply(effect: Effect): void {
+    switch (effect.kind) {
+      case 'send': {
+        const ws = this.sockets.get(effect.to);
+        if (ws) this.write(effect.to, ws, encode(effect.message));
+        return;
+      }
+      case 'broadcast': {
+        const data = encode(effect.message);
+        for (const id of effect.to) {
+          if (id === effect.except) continue;
+          const ws = this.sockets.get(id);
+          if (ws) this.write(id, ws, data);
+        }
+        return;
+      }
+      case 'close': {
+        const ws = this.sockets.get(effect.to);
+        if (ws && ws.readyState === WebSocket.OPEN) ws.close(effect.code, effect.reason);
+        return;
+      }
+      case 'terminate':
+        this.sockets.get(effect.to)?.terminate();
+        return;
+      case 'ping': {
+        const ws = this.sockets.get(effect.to);
+        if (ws && ws.readyState === WebSocket.OPEN) ws.ping();
+        return;
+      }
+      case 'log':
+        this.opts.log(effect.level, effect.event, effect.fields);
+        return;
+      default: {
+        const never: never = effect;
+        throw new Error(`unknown effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private write(id: string, ws: WebSocket, data: Buffer): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > this.opts.maxBuffered) {
+      // protocol.md "Closing": a reader this far behind is dropped with 4008 and
+      // nothing more is queued for it; the socket leaves the registry now.
+      this.sockets.delete(id);
+      ws.close(Close.SlowConsumer, 'too slow to read');
+      this.opts.onDropped(id, 'slow');
+      return;
+    }
+    ws.send(data, TEXT);
+  }
+}
+
+export const encode = (m: Message): Buffer => Buffer.from(JSON.stringify(m));
