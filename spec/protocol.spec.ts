@@ -1,0 +1,60 @@
+import { decode, Limits } from '../src/protocol';
+
+describe('decode', () => {
+  it.each([
+    ['a chat line', '{"Type":1,"Content":"hi"}', { type: 'broadcast', content: 'hi' }],
+    ['a chat line to a room, with a Ref', '{"Type":1,"Content":"hi","Room":"dev","Ref":"m1"}',
+      { type: 'broadcast', content: 'hi', room: 'dev', ref: 'm1' }],
+    ['a seed client line with its own ID and SentAt (ignored)', '{"ID":"me","Content":"hi","SentAt":1700000000,"Type":1}',
+      { type: 'broadcast', content: 'hi' }],
+    ['a heartbeat', '{"Type":2}', { type: 'heartbeat' }],
+    ['a join with a numeric Ref', '{"Type":6,"Room":"rust","Ref":7}', { type: 'join', room: 'rust', ref: 7 }],
+    ['a leave', '{"Type":7,"Room":"rust"}', { type: 'leave', room: 'rust' }],
+    ['a room list request', '{"Type":8}', { type: 'rooms' }],
+    ['a members request', '{"Type":9,"Room":"lobby"}', { type: 'members', room: 'lobby' }],
+    ['a rename', '{"Type":10,"Name":"alice"}', { type: 'rename', name: 'alice' }],
+    ['a direct message', '{"Type":11,"To":"abc","Content":"psst"}', { type: 'direct', to: 'abc', content: 'psst' }],
+  ])('takes %s', (_what, text, message) => {
+    expect(decode(text)).toEqual({ ok: true, message });
+  });
+
+  it.each([
+    ['not JSON', '{nope', 'bad_json', undefined],
+    ['an array', '[1]', 'not_object', undefined],
+    ['null', 'null', 'not_object', undefined],
+    ['a string', '"hi"', 'not_object', undefined],
+    ['no Type', '{"Content":"hi"}', 'bad_field', undefined],
+    ['a Type that is a string', '{"Type":"1","Content":"hi"}', 'bad_field', undefined],
+    ['a fractional Type', '{"Type":1.5,"Content":"hi"}', 'bad_field', undefined],
+    ['Content that is a number', '{"Type":1,"Content":42,"Ref":"m2"}', 'bad_field', 'm2'],
+    ['SentAt that is a string', '{"Type":1,"Content":"x","SentAt":"now"}', 'bad_field', undefined],
+    ['a Ref that is an object', '{"Type":1,"Content":"x","Ref":{}}', 'bad_field', undefined],
+    ['a Ref that is too long', `{"Type":1,"Content":"x","Ref":"${'r'.repeat(Limits.maxRef + 1)}"}`, 'bad_field', undefined],
+    ['a server-only Type', '{"Type":3,"Ref":1}', 'unknown_type', 1],
+    ['an unknown Type', '{"Type":99}', 'unknown_type', undefined],
+    ['an empty chat line', '{"Type":1,"Content":""}', 'empty_content', undefined],
+    ['a chat line with no Content', '{"Type":1}', 'empty_content', undefined],
+    ['an over-long chat line', `{"Type":1,"Content":"${'x'.repeat(Limits.maxContent + 1)}"}`, 'too_long', undefined],
+    ['a bad room on a chat line', '{"Type":1,"Content":"x","Room":"no spaces"}', 'bad_room', undefined],
+    ['a join without Room', '{"Type":6}', 'bad_field', undefined],
+    ['a join to a bad room', '{"Type":6,"Room":"a/b"}', 'bad_room', undefined],
+    ['a join to an over-long room', `{"Type":6,"Room":"${'r'.repeat(33)}"}`, 'bad_room', undefined],
+    ['a rename without Name', '{"Type":10}', 'bad_field', undefined],
+    ['a blank name', '{"Type":10,"Name":"   "}', 'bad_name', undefined],
+    ['a name with a newline', '{"Type":10,"Name":"a\\nb"}', 'bad_name', undefined],
+    ['an over-long name', `{"Type":10,"Name":"${'n'.repeat(Limits.maxName + 1)}"}`, 'too_long', undefined],
+    ['a direct without To', '{"Type":11,"Content":"x"}', 'bad_field', undefined],
+    ['a direct without Content', '{"Type":11,"To":"abc"}', 'empty_content', undefined],
+  ])('refuses %s', (_what, text, code, ref) => {
+    const d = decode(text);
+    expect(d.ok).toBe(false);
+    if (d.ok) return;
+    expect(d.error.code).toBe(code);
+    expect(d.error.reason).toEqual(expect.any(String));
+    expect(d.error.ref).toEqual(ref);
+  });
+
+  it('takes content of exactly the limit', () => {
+    expect(decode(JSON.stringify({ Type: 1, Content: 'x'.repeat(Limits.maxContent) })).ok).toBe(true);
+  });
+});

@@ -1,0 +1,295 @@
+// The hub's story, told in marbles: one line per actor, the effects below.
+import { merge } from 'rxjs';
+import { Close, Limits } from '../src/protocol';
+import * as M from '../src/messages';
+import {
+  Effect, HubEvent, broadcast, close, closed, opened, ping, pingDue, received, rejected, send, shutdownRequested,
+  terminate, timedOut,
+} from '../src/events';
+import { hub$ } from '../src/hub';
+import { HubState, initialState, step } from '../src/reducer';
+import { deepFreeze, effectsOf, marbles, withoutLogs } from './support/marbles';
+
+const A = 'alice-id';
+const B = 'bob-id';
+const C = 'carol-id';
+const alice = { id: A, name: 'alice' };
+const bob = { id: B, name: 'bob' };
+const mA = { ID: A, Name: 'alice' };
+const mB = { ID: B, Name: 'bob' };
+const mC = { ID: C, Name: 'carol' };
+
+/** Runs events through step, freezing every state so mutation would throw. */
+function run(events: HubEvent[], from: HubState = initialState()): { state: HubState; effects: Effect[] } {
+  let state = deepFreeze(from);
+  let effects: Effect[] = [];
+  for (const e of events) {
+    const r = step(state, e);
+    state = deepFreeze(r.state);
+    effects = withoutLogs(r.effects);
+  }
+  return { state, effects };
+}
+
+const lobbyOfTwo = [opened(A, 0, { name: 'alice' }), opened(B, 0, { name: 'bob' })];
+
+describe('reducer: joining', () => {
+  it('welcomes a newcomer with its ID and who is there; only the others hear Connected', () => {
+    marbles(({ cold, expectObservable }) => {
+      const a = cold('a----', { a: opened(A, 0, { name: 'alice' }) });
+      const b = cold('--b--', { b: opened(B, 0, { name: 'bob' }) });
+      expectObservable(effectsOf(hub$(merge(a, b)))).toBe('x-y--', {
+        x: [send(A, M.welcome(A, 'alice', ['lobby'], 0)), send(A, M.joined(A, 'lobby', [mA], 0, 0))],
+        y: [
+          send(B, M.welcome(B, 'bob', ['lobby'], 0)),
+          send(B, M.joined(B, 'lobby', [mA, mB], 0, 0)),
+          broadcast([A], M.connected(mB, 'lobby', 0)),
+        ],
+      });
+    });
+  });
+
+  it('starts a newcomer in ?room= and gives a default name when there is none', () => {
+    const { state, effects } = run([opened(C, 0, { room: 'dev' })]);
+    expect(effects[0]).toEqual(send(C, M.welcome(C, 'guest-caro', ['dev'], 0)));
+    expect(state.rooms.get('dev')?.members).toEqual([C]);
+  });
+
+  it.each([
+    ['a bad room', { room: 'no spaces' }, 'bad_room'],
+    ['a blank name', { name: ' ' }, 'bad_name'],
+    ['an over-long name', { name: 'x'.repeat(Limits.maxName + 1) }, 'too_long'],
+  ])('refuses a connection with %s: error frame, close 1008, nothing changes', (_w, q, code) => {
+    const before = run(lobbyOfTwo).state;
+    const r = step(before, opened(C, 0, q));
+    expect(r.state).toBe(before);
+    expect(withoutLogs(r.effects)).toEqual([
+      send(C, expect.objectContaining({ Type: 5, Code: code })),
+      close(C, Close.PolicyViolation, code),
+    ]);
+  });
+
+  it('joins a second room: the joiner gets its members, the room hears Connected, the first room nothing', () => {
+    const { state, effects } = run([
+      ...lobbyOfTwo, opened(C, 0, { name: 'carol', room: 'dev' }), received(A, 5, { type: 'join', room: 'dev', ref: 'j' }),
+    ]);
+    expect(effects).toEqual([
+      send(A, M.joined(A, 'dev', [mC, mA], 0, 5, 'j')),
+      broadcast([C], M.connected(mA, 'dev', 5)),
+    ]);
+    expect(state.clients.get(A)?.rooms).toEqual(['lobby', 'dev']);
+  });
+
+  it('answers a join to a room one is already in with its members, changing nothing', () => {
+    const before = run(lobbyOfTwo).state;
+    const r = step(before, received(A, 5, { type: 'join', room: 'lobby' }));
+    expect(r.state).toBe(before);
+    expect(withoutLogs(r.effects)).toEqual([send(A, M.joined(A, 'lobby', [mA, mB], 0, 5))]);
+  });
+
+  it(`refuses a room past the ${Limits.maxRoomsPerConnection}th`, () => {
+    const joins = Array.from({ length: Limits.maxRoomsPerConnection - 1 }, (_, i) =>
+      received(A, 1, { type: 'join', room: `r${i}` }));
+    const { state } = run([opened(A, 0), ...joins]);
+    const r = step(state, received(A, 2, { type: 'join', room: 'onemore', ref: 9 }));
+    expect(r.state).toBe(state);
+    expect(withoutLogs(r.effects)).toEqual([send(A, expect.objectContaining({ Type: 5, Code: 'too_many_rooms', Ref: 9 }))]);
+  });
+});
+
+describe('reducer: chatting', () => {
+  it('relays a line to the rest of the room, never back to the sender, with per-room Seq and an ack', () => {
+    marbles(({ cold, expectObservable }) => {
+      const a = cold('a---s-t', {
+        a: opened(A, 0, { name: 'alice' }),
+        s: received(A, 1000, { type: 'broadcast', content: 'hi', ref: 'm1' }, 'msg1'),
+        t: received(A, 2000, { type: 'broadcast', content: 'again' }, 'msg2'),
+      });
+      const b = cold('--b----', { b: opened(B, 0, { name: 'bob' }) });
+      expectObservable(effectsOf(hub$(merge(a, b)))).toBe('x-y-z-w', {
+        x: expect.any(Array),
+        y: expect.any(Array),
+        z: [
+          broadcast([A, B], M.chat(alice, 'lobby', 1, 'msg1', 'hi', 1000), A),
+          send(A, M.ack(A, 'msg1', 1000, 'm1', { Room: 'lobby', Seq: 1 })),
+        ],
+        w: [
+          broadcast([A, B], M.chat(alice, 'lobby', 2, 'msg2', 'again', 2000), A),
+          send(A, M.ack(A, 'msg2', 2000, undefined, { Room: 'lobby', Seq: 2 })),
+        ],
+      });
+    });
+  });
+
+  it('keeps Seq per room, and a line reaches only the room it names', () => {
+    const { state, effects } = run([
+      ...lobbyOfTwo,
+      received(A, 1, { type: 'broadcast', content: 'one' }, 'm1'),
+      opened(C, 1, { name: 'carol', room: 'dev' }),
+      received(A, 1, { type: 'join', room: 'dev' }),
+      received(A, 3, { type: 'broadcast', content: 'to dev', room: 'dev' }, 'm2'),
+    ]);
+    expect(effects).toEqual([
+      broadcast([C, A], M.chat(alice, 'dev', 1, 'm2', 'to dev', 3), A),
+      send(A, M.ack(A, 'm2', 3, undefined, { Room: 'dev', Seq: 1 })),
+    ]);
+    expect(state.rooms.get('lobby')?.seq).toBe(1);
+  });
+
+  it('refuses a line to a room the sender is not in, and changes nothing', () => {
+    const before = run([...lobbyOfTwo, opened(C, 0, { room: 'dev' })]).state;
+    const r = step(before, received(A, 1, { type: 'broadcast', content: 'x', room: 'dev', ref: 'r' }, 'm'));
+    expect(r.state).toBe(before);
+    expect(withoutLogs(r.effects)).toEqual([send(A, expect.objectContaining({ Type: 5, Code: 'not_member', Ref: 'r' }))]);
+  });
+
+  it('sends a direct message to one connection and acks the sender', () => {
+    const before = run(lobbyOfTwo).state;
+    const r = step(before, received(A, 1, { type: 'direct', to: B, content: 'psst', ref: 'd' }, 'dm1'));
+    expect(r.state).toBe(before);
+    expect(withoutLogs(r.effects)).toEqual([
+      send(B, M.direct(alice, B, 'dm1', 'psst', 1)),
+      send(A, M.ack(A, 'dm1', 1, 'd', { To: B })),
+    ]);
+  });
+
+  it('refuses a direct message to an unknown ID', () => {
+    const r = step(run(lobbyOfTwo).state, received(A, 1, { type: 'direct', to: 'ghost', content: 'x' }, 'dm'));
+    expect(withoutLogs(r.effects)).toEqual([send(A, expect.objectContaining({ Type: 5, Code: 'no_such_client' }))]);
+  });
+
+  it('answers a heartbeat to that client only', () => {
+    const r = step(run(lobbyOfTwo).state, received(B, 1, { type: 'heartbeat' }));
+    expect(withoutLogs(r.effects)).toEqual([send(B, M.heartbeat(B, 1))]);
+  });
+});
+
+describe('reducer: presence', () => {
+  it('lists the members of a room, and an empty list for a room that does not exist', () => {
+    const s = run(lobbyOfTwo).state;
+    expect(withoutLogs(step(s, received(A, 1, { type: 'members', room: 'lobby', ref: 1 })).effects))
+      .toEqual([send(A, M.members('lobby', [mA, mB], 1, 1))]);
+    expect(withoutLogs(step(s, received(A, 1, { type: 'members', room: 'nowhere' })).effects))
+      .toEqual([send(A, M.members('nowhere', [], 1))]);
+  });
+
+  it('lists rooms with member counts, biggest first', () => {
+    const s = run([...lobbyOfTwo, opened(C, 0, { room: 'dev' })]).state;
+    expect(withoutLogs(step(s, received(C, 1, { type: 'rooms' })).effects)).toEqual([
+      send(C, M.roomList([{ Room: 'lobby', Count: 2 }, { Room: 'dev', Count: 1 }], 2, 1)),
+    ]);
+  });
+
+  it('tells the renamer and each of its rooms about a new name', () => {
+    const { state, effects } = run([
+      ...lobbyOfTwo, opened(C, 0, { name: 'carol', room: 'dev' }), received(A, 1, { type: 'join', room: 'dev' }),
+      received(A, 2, { type: 'rename', name: 'alice2', ref: 'n' }),
+    ]);
+    expect(effects).toEqual([
+      send(A, M.renamed(A, 'alice2', 'alice', 2, undefined, 'n')),
+      broadcast([A, B], M.renamed(A, 'alice2', 'alice', 2, 'lobby'), A),
+      broadcast([C, A], M.renamed(A, 'alice2', 'alice', 2, 'dev'), A),
+    ]);
+    expect(state.clients.get(A)?.name).toBe('alice2');
+    expect(withoutLogs(step(state, received(B, 3, { type: 'members', room: 'lobby' })).effects))
+      .toEqual([send(B, M.members('lobby', [{ ID: A, Name: 'alice2' }, mB], 3))]);
+  });
+
+  it('leaves a room: the leaver gets a Leave, the room a Disconnected with reason "left"; an empty room disappears', () => {
+    const s1 = run(lobbyOfTwo);
+    const r = run([received(A, 4, { type: 'leave', room: 'lobby', ref: 'l' })], s1.state);
+    expect(r.effects).toEqual([
+      send(A, M.left(A, 'lobby', 4, 'l')),
+      broadcast([B], M.disconnected(mA, 'lobby', 'left', 4)),
+    ]);
+    const r2 = run([received(B, 5, { type: 'leave', room: 'lobby' })], r.state);
+    expect(r2.state.rooms.has('lobby')).toBe(false);
+    expect(r2.state.clients.get(B)?.rooms).toEqual([]);
+  });
+
+  it('refuses to leave a room one is not in', () => {
+    const r = step(run(lobbyOfTwo).state, received(A, 1, { type: 'leave', room: 'dev' }));
+    expect(withoutLogs(r.effects)).toEqual([send(A, expect.objectContaining({ Type: 5, Code: 'not_member' }))]);
+  });
+
+  it('a line with no Room goes to the first room still joined; with none, it is refused', () => {
+    const s = run([...lobbyOfTwo, received(A, 1, { type: 'leave', room: 'lobby' })]).state;
+    const r = step(s, received(A, 2, { type: 'broadcast', content: 'anyone?' }, 'm'));
+    expect(withoutLogs(r.effects)).toEqual([send(A, expect.objectContaining({ Type: 5, Code: 'not_member' }))]);
+  });
+});
+
+describe('reducer: leaving the hub', () => {
+  it('tells every room of a closed connection, with the reason, and forgets it', () => {
+    marbles(({ cold, expectObservable }) => {
+      const a = cold('a---c', { a: opened(A, 0, { name: 'alice' }), c: closed(A, 0, 'closed') });
+      const b = cold('-b---', { b: opened(B, 0, { name: 'bob' }) });
+      expectObservable(effectsOf(hub$(merge(a, b)))).toBe('xy--z', {
+        x: expect.any(Array),
+        y: expect.any(Array),
+        z: [broadcast([B], M.disconnected(mA, 'lobby', 'closed', 0))],
+      });
+    });
+  });
+
+  it('drops a timed-out connection without a handshake and tells its rooms', () => {
+    const { state, effects } = run([...lobbyOfTwo, timedOut(B, 60_000)]);
+    expect(effects).toEqual([broadcast([A], M.disconnected(mB, 'lobby', 'timeout', 60_000)), terminate(B)]);
+    expect(state.clients.has(B)).toBe(false);
+    expect(state.rooms.get('lobby')?.members).toEqual([A]);
+  });
+
+  it('ignores the close of a connection it has already forgotten', () => {
+    const s = run([...lobbyOfTwo, timedOut(B, 1)]).state;
+    const r = step(s, closed(B, 2, 'closed'));
+    expect(r.state).toBe(s);
+    expect(withoutLogs(r.effects)).toEqual([]);
+  });
+
+  it('pings a live connection when its cadence says so, and nobody else', () => {
+    const s = run(lobbyOfTwo).state;
+    expect(step(s, pingDue(A)).effects).toEqual([ping(A)]);
+    expect(step(s, pingDue('ghost')).effects).toEqual([]);
+  });
+
+  it('on shutdown tells everyone once, closes them with 1001, and refuses newcomers', () => {
+    const { state, effects } = run([...lobbyOfTwo, shutdownRequested(9)]);
+    expect(effects).toEqual([
+      broadcast([A, B], M.notice('server shutting down', 9)),
+      close(A, Close.GoingAway, 'server shutting down'),
+      close(B, Close.GoingAway, 'server shutting down'),
+    ]);
+    // Leaving during shutdown is quiet: no O(n^2) storm of Disconnected frames.
+    expect(run([closed(A, 10, 'closed')], state).effects).toEqual([]);
+    expect(run([opened(C, 11)], state).effects).toEqual([close(C, Close.GoingAway, 'server shutting down')]);
+  });
+});
+
+describe('reducer: bad input', () => {
+  it('answers a rejected frame with its error to the sender only, and changes nothing', () => {
+    const s = run(lobbyOfTwo).state;
+    const error = { code: 'bad_json' as const, reason: 'the frame is not valid JSON' };
+    const r = step(s, rejected(B, 1, error));
+    expect(r.state).toBe(s);
+    expect(withoutLogs(r.effects)).toEqual([send(B, M.error(error, 1))]);
+  });
+
+  it('ignores events from connections it does not know', () => {
+    const s = run(lobbyOfTwo).state;
+    for (const e of [received('ghost', 1, { type: 'broadcast', content: 'x' }, 'm'), rejected('ghost', 1, { code: 'bad_json', reason: '' })]) {
+      const r = step(s, e);
+      expect(r.state).toBe(s);
+      expect(r.effects).toEqual([]);
+    }
+  });
+});
+
+describe('reducer: cost', () => {
+  it('replaces only what a broadcast touches: other rooms and clients are the same objects', () => {
+    const { state } = run([...lobbyOfTwo, opened(C, 0, { room: 'dev' })]);
+    const r = step(state, received(A, 1, { type: 'broadcast', content: 'x' }, 'm'));
+    expect(r.state.rooms.get('dev')).toBe(state.rooms.get('dev'));
+    expect(r.state.clients).toBe(state.clients);
+    expect(r.state.rooms.get('lobby')?.members).toBe(state.rooms.get('lobby')?.members);
+  });
+});
