@@ -1,0 +1,34 @@
+import { ConfigError, DEFAULTS, USAGE, parseConfig } from '../src/config';
+
+describe('parseConfig', () => {
+  it('gives the defaults: port 8080, ping every 25 s, dead after 60 s, 64 KiB frames', () => {
+    expect(parseConfig([])).toEqual({ help: false, config: DEFAULTS });
+    expect(DEFAULTS).toMatchObject({ port: 8080, heartbeatIntervalMs: 25_000, heartbeatTimeoutMs: 60_000, maxPayload: 65_536 });
+  });
+
+  it('takes flags, and environment variables where no flag is given', () => {
+    const parsed = parseConfig(['--port', '0', '--heartbeat-interval', '1000', '--heartbeat-timeout=3000', '--log-level', 'warn'],
+      { HOST: '127.0.0.1', PORT: '9999', MAX_PAYLOAD: '1024' });
+    expect(parsed).toEqual({
+      help: false,
+      config: { ...DEFAULTS, port: 0, host: '127.0.0.1', heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 3000, maxPayload: 1024, logLevel: 'warn' },
+    });
+  });
+
+  it('asks for help', () => {
+    expect(parseConfig(['--help'])).toEqual({ help: true });
+    expect(USAGE).toContain('--heartbeat-timeout');
+  });
+
+  it.each([
+    [['--port', 'eighty'], /--port/],
+    [['--port', '70000'], /--port/],
+    [['--max-payload', '-5'], /--max-payload/],
+    [['--log-level', 'loud'], /--log-level/],
+    [['--nope'], /nope/],
+    [['--heartbeat-interval', '5000', '--heartbeat-timeout', '5000'], /heartbeat-timeout/],
+  ])('names the bad flag in %j', (argv, message) => {
+    expect(() => parseConfig(argv)).toThrow(ConfigError);
+    expect(() => parseConfig(argv)).toThrow(message);
+  });
+});
