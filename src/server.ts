@@ -14,6 +14,7 @@ import { HubState, initialState } from './reducer';
 import { Runner } from './runner';
 import { Logger, createLogger } from './log';
 import { handleHttp } from './http';
+import { createStaticHandler } from './static';
 
 export interface ChatServer {
   readonly port: number;
@@ -27,6 +28,8 @@ export interface ChatServer {
 
 export interface ServerOptions extends Partial<Config> {
   log?: Logger;
+  /** The built web client to serve at `/` (default dist/web; see src/static.ts). */
+  webRoot?: string;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<ChatServer> {
@@ -50,8 +53,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     runner.run(step.effects);
   });
 
+  const web = createStaticHandler(options.webRoot);
   const httpServer = http.createServer((req, res) =>
-    handleHttp(req, res, { health: () => ({ connections: latest.clients.size, rooms: latest.rooms.size, uptime: (Date.now() - started) / 1000 }) }));
+    handleHttp(req, res, {
+      health: () => ({ connections: latest.clients.size, rooms: latest.rooms.size, uptime: (Date.now() - started) / 1000 }),
+      web,
+    }));
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, clientTracking: false });
 
   httpServer.on('upgrade', (req, socket, head) => {

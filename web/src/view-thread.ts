@@ -1,0 +1,121 @@
+// The conversation on screen: its header and its lines. Lines are redrawn by
+// identity (the reducer replaces exactly the lines that changed), and the list stays
+// scrolled to the newest unless the reader has scrolled up.
+import { avatar, byId, h, icon, syncList } from './dom';
+import type { ChatLine, ChatState, Conversation, Line } from './state';
+
+const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+const time = (at: number) => h('time', { datetime: new Date(at).toISOString(), title: full.format(at) }, clock.format(at));
+
+// Only http(s) URLs become links, so a `javascript:` text stays text.
+const URL_RE = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]]/g;
+
+function richText(text: string): Node[] {
+  const out: Node[] = [];
+  let last = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    const at = m.index ?? 0;
+    if (at > last) out.push(document.createTextNode(text.slice(last, at)));
+    out.push(h('a', { href: m[0], target: '_blank', rel: 'noopener noreferrer nofollow' }, m[0]));
+    last = at + m[0].length;
+  }
+  if (last < text.length) out.push(document.createTextNode(text.slice(last)));
+  return out;
+}
+
+/** A line follows the previous one from the same sender within 5 minutes: no repeated name. */
+const continues = (l: ChatLine, prev: Line | undefined) =>
+  prev?.kind === 'chat' && prev.from === l.from && prev.name === l.name && prev.mine === l.mine && l.at - prev.at < 300_000;
+
+const TICKS = { pending: 'M12 7v5l3 2M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z', delivered: 'M5 12.5l4.5 4.5L19 7.5' };
+
+/** Our own line's state: a clock while pending, a tick once the server's Ack came. */
+function tick(l: ChatLine): HTMLElement | undefined {
+  if (l.status !== 'pending' && l.status !== 'delivered') return undefined;
+  const label = l.status === 'pending' ? 'Sending' : 'Delivered';
+  return h('span', { class: 'tick', title: label }, icon(TICKS[l.status]), h('span', { class: 'sr-only' }, label));
+}
+
+function failure(l: ChatLine, retry: (key: string) => void): HTMLElement | undefined {
+  if (l.status !== 'failed') return undefined;
+  const b = h('button', { type: 'button', class: 'retry' }, 'Retry');
+  b.addEventListener('click', () => retry(l.key));
+  return h('p', { class: 'failure' }, h('span', { class: 'error-text' }, l.error ?? 'Not sent'), b);
+}
+
+function lineNode(l: Line, prev: Line | undefined, retry: (key: string) => void): HTMLElement {
+  if (l.kind === 'notice') return h('li', { class: `notice notice-${l.tone}` }, h('span', {}, l.text), ' · ', time(l.at));
+  const cont = continues(l, prev);
+  const cls = ['msg', l.mine ? 'mine' : 'theirs', cont ? 'cont' : '', l.status ?? ''].filter(Boolean).join(' ');
+  return h('li', { class: cls, 'data-status': l.status },
+    l.mine ? undefined : avatar(l.name),
+    h('div', { class: 'msg-body' },
+      cont ? undefined : h('div', { class: 'meta' }, h('span', { class: 'author' }, l.mine ? 'You' : l.name), time(l.at)),
+      h('div', { class: 'bubble' }, h('p', { class: 'text' }, ...richText(l.text)), tick(l)),
+      failure(l, retry)));
+}
+
+function header(c: Conversation | undefined, me: string): HTMLElement[] {
+  if (!c) return [h('h1', { class: 'thread-title' }, 'rxchat')];
+  if (c.kind === 'room') {
+    const n = c.members.length;
+    return [h('h1', { class: 'thread-title' }, h('span', { class: 'hash', 'aria-hidden': 'true' }, '#'), c.title),
+      h('p', { class: 'thread-sub' }, c.joined ? `${n} member${n === 1 ? '' : 's'}` : 'rejoining…')];
+  }
+  return [avatar(c.title, 'sm'), h('div', {},
+    h('h1', { class: 'thread-title' }, c.title),
+    h('p', { class: 'thread-sub' }, c.gone ? 'offline (left the chat)' : c.peer === me ? 'you' : 'Direct message'))];
+}
+
+const ids = new WeakMap<object, number>();
+let nextId = 0;
+const identity = (o: object) => {
+  let n = ids.get(o);
+  if (n === undefined) ids.set(o, (n = nextId++));
+  return String(n);
+};
+
+export function threadView(retry: (key: string) => void) {
+  const scroller = byId('scroller');
+  const list = byId('messages');
+  const jump = byId('jump');
+  const head = byId('thread-id');
+  let shown: Conversation | undefined;
+  let stick = true;
+
+  const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 48;
+  const toBottom = () => {
+    scroller.scrollTop = scroller.scrollHeight;
+    stick = true;
+    jump.hidden = true;
+  };
+  scroller.addEventListener('scroll', () => {
+    stick = nearBottom();
+    if (stick) jump.hidden = true;
+  }, { passive: true });
+  jump.addEventListener('click', toBottom);
+  // A phone keyboard opening or a window resize must not leave the newest line out of sight.
+  new ResizeObserver(() => { if (stick) toBottom(); }).observe(scroller);
+
+  return (s: ChatState, me: string): void => {
+    const c = s.convs.get(s.current);
+    if (c === shown) return;
+    const switched = c?.id !== shown?.id;
+    if (switched || c?.title !== shown?.title || c?.members !== shown?.members || c?.gone !== shown?.gone || c?.joined !== shown?.joined) {
+      head.replaceChildren(...header(c, me));
+    }
+    // Where the reader is now, before anything is added (a scroll event may not have fired yet).
+    const atBottom = nearBottom();
+    const lines = c?.lines ?? [];
+    const lastBefore = switched ? undefined : shown?.lines.at(-1);
+    if (switched) list.replaceChildren();
+    syncList(list, lines, (l) => l.key, identity, (l) => lineNode(l, lines[lines.indexOf(l) - 1], retry));
+    shown = c;
+    const newest = lines.at(-1);
+    const grew = newest !== undefined && newest.key !== lastBefore?.key;
+    if (switched || atBottom || (grew && newest.kind === 'chat' && newest.mine && newest.status === 'pending')) toBottom();
+    else if (grew) jump.hidden = false;
+  };
+}
