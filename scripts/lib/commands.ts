@@ -1,0 +1,66 @@
+// One typed line to one command. Pure; the session carries commands out.
+
+export type Command =
+  | { kind: 'say'; text: string }
+  | { kind: 'join'; room: string }
+  | { kind: 'leave'; room?: string }
+  | { kind: 'rooms' }
+  | { kind: 'who'; room?: string }
+  | { kind: 'nick'; name: string }
+  | { kind: 'msg'; to: string; text: string }
+  | { kind: 'room'; room: string }
+  | { kind: 'quit' }
+  | { kind: 'help' }
+  | { kind: 'none' }
+  | { kind: 'invalid'; reason: string };
+
+export const HELP = [
+  'plain text          say it in the current room',
+  '/join ROOM          join ROOM and make it the current room',
+  '/leave [ROOM]       leave ROOM (default: the current room)',
+  '/room ROOM          make ROOM (one you are in) the current room',
+  '/rooms              list the server\'s rooms',
+  '/who [ROOM]         list who is in ROOM (default: the current room)',
+  '/nick NAME          change your name',
+  '/msg NAME|ID TEXT   send a direct message',
+  '/quit               leave',
+  '/help               this list',
+  '//text              say "/text"',
+];
+
+const USAGE: Record<string, string> = {
+  join: '/join ROOM',
+  room: '/room ROOM',
+  nick: '/nick NAME',
+  msg: '/msg NAME|ID TEXT',
+};
+
+export function parseLine(line: string): Command {
+  if (line.trim() === '') return { kind: 'none' };
+  if (!line.startsWith('/')) return { kind: 'say', text: line };
+  if (line.startsWith('//')) return { kind: 'say', text: line.slice(1) };
+  const m = /^\/(\S+)\s*(.*)$/s.exec(line) as RegExpExecArray;
+  const verb = m[1].toLowerCase();
+  const rest = m[2].trim();
+  const [first = '', ...more] = rest.split(/\s+/).filter((w) => w !== '');
+  const one = (make: (arg: string) => Command): Command =>
+    first === '' || more.length > 0 ? { kind: 'invalid', reason: `usage: ${USAGE[verb]}` } : make(first);
+  switch (verb) {
+    case 'join': return one((room) => ({ kind: 'join', room }));
+    case 'room': return one((room) => ({ kind: 'room', room }));
+    case 'leave': return more.length > 0 ? { kind: 'invalid', reason: 'usage: /leave [ROOM]' } : { kind: 'leave', ...(first ? { room: first } : {}) };
+    case 'who': return more.length > 0 ? { kind: 'invalid', reason: 'usage: /who [ROOM]' } : { kind: 'who', ...(first ? { room: first } : {}) };
+    case 'rooms': return { kind: 'rooms' };
+    // A name may contain spaces (protocol.md: 1 to 32 characters, not blank).
+    case 'nick': return rest === '' ? { kind: 'invalid', reason: `usage: ${USAGE.nick}` } : { kind: 'nick', name: rest };
+    case 'msg': {
+      const text = rest.slice(first.length).trim();
+      return first === '' || text === '' ? { kind: 'invalid', reason: `usage: ${USAGE.msg}` } : { kind: 'msg', to: first, text };
+    }
+    case 'quit':
+    case 'exit': return { kind: 'quit' };
+    case 'help':
+    case '?': return { kind: 'help' };
+    default: return { kind: 'invalid', reason: `unknown command /${verb} (try /help)` };
+  }
+}
