@@ -95,14 +95,16 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
   if (!client) return unchanged(state, extra);
   let s = state;
   const effects: Effect[] = [];
-  // protocol.md: during shutdown nobody is told about each other's leaving.
+  // protocol.md: during shutdown nobody is told about each other's leaving, and
+  // whatever ends a socket then, the shutdown is why it went.
   const notify = !state.shuttingDown;
+  const why: M.LeaveReason = state.shuttingDown ? 'shutdown' : reason;
   for (const room of client.rooms) {
-    const r = exit(s, s.clients.get(id) as Client, room, reason, at, notify);
+    const r = exit(s, s.clients.get(id) as Client, room, why, at, notify);
     s = r.state;
     effects.push(...r.effects);
   }
-  effects.push(...extra, log('disconnect', { id, name: client.name, reason }));
+  effects.push(...extra, log('disconnect', { id, name: client.name, reason: why }));
   return { state: { ...s, clients: s.clients.delete(id) }, effects };
 }
 
