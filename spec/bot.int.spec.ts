@@ -1,50 +1,14 @@
 // The bot CLI against a real server on an ephemeral port: a tiny script, then
-// chatter for about a second; the JSON summary is what is checked. The script
-// parser and the stamp are pure, so they get a few plain cases first.
+// chatter for about a second; the JSON summary is what is checked.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChatServer, startServer } from '../src/server';
-import { parseScript } from '../scripts/lib/script';
-import { Summary, percentile, readStamp, stamp } from '../scripts/lib/stats';
+import { Summary } from '../scripts/lib/stats';
 
 const ROOT = path.resolve(__dirname, '..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
-
-describe('bot script format', () => {
-  it('reads says, rooms, names and waits, skipping comments and blanks', () => {
-    expect(parseScript('# hi\n\nsay hello there\nsay @dev  to dev\njoin dev\nleave dev\nnick {bot} away\nwait 500ms\nwait 2s\nwait 1.5s\n'))
-      .toEqual({
-        ok: true,
-        steps: [
-          { kind: 'say', text: 'hello there' },
-          { kind: 'say', room: 'dev', text: 'to dev' },
-          { kind: 'join', room: 'dev' },
-          { kind: 'leave', room: 'dev' },
-          { kind: 'nick', name: '{bot} away' },
-          { kind: 'wait', ms: 500 },
-          { kind: 'wait', ms: 2000 },
-          { kind: 'wait', ms: 1500 },
-        ],
-      });
-  });
-
-  it('names the line of a mistake', () => {
-    expect(parseScript('say hi\nwait soon\n', 'a.txt')).toEqual({ ok: false, error: 'a.txt:2: wait takes a duration such as 500ms or 2s' });
-    expect(parseScript('shout hi', 'b.txt')).toMatchObject({ ok: false, error: expect.stringMatching(/^b\.txt:1: unknown command "shout"/) });
-  });
-
-  it('stamps a line so the same run can time it, and takes nearest-rank percentiles', () => {
-    expect(readStamp(stamp('hi there', 'ab12', 1234.5678, true))).toEqual({
-      text: 'hi there', stamp: { run: 'ab12', sentAt: 1234.568, echo: true },
-    });
-    expect(readStamp('plain words')).toEqual({ text: 'plain words' });
-    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50)).toBe(5);
-    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99)).toBe(10);
-    expect(percentile([], 50)).toBeUndefined();
-  });
-});
 
 /** Runs the bot CLI to its end (bounded) and returns its exit code and JSON summary. */
 function bot(args: string[], ms = 12_000): Promise<{ code: number | null; summary: Summary; stderr: string }> {
