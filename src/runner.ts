@@ -1,6 +1,7 @@
 // The effect runner: the only code that touches sockets. It keeps the registry
 // of live sockets by connection ID (never in hub state), carries out effects in
 // order, serializes each message once, and drops readers that cannot keep up.
+import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { Close, Message } from './protocol';
 import { Effect } from './events';
@@ -17,8 +18,21 @@ export interface RunnerOptions {
 // A Buffer is framed as-is by ws: one UTF-8 encoding per message, whatever the fan-out.
 const TEXT = { binary: false } as const;
 
+/** ws keeps its net.Socket in `_socket` (not in its typings); null before the upgrade and after close. */
+type WithSocket = WebSocket & { _socket?: Duplex | null };
+
 export class Runner {
   private readonly sockets = new Map<string, WebSocket>();
+  // Sockets corked in this turn of the event loop, uncorked together once the
+  // poll phase is over (setImmediate): the frames one socket gets from several
+  // steps in a turn (a burst of broadcasts, a chat line and an ack) leave in one
+  // write instead of one syscall each. Order is kept: cork only buffers.
+  private corked: Duplex[] = [];
+  private readonly uncorkAll = () => {
+    const corked = this.corked;
+    this.corked = [];
+    for (const socket of corked) socket.uncork();
+  };
 
   constructor(private readonly opts: RunnerOptions) {}
 
@@ -98,6 +112,13 @@ export class Runner {
       ws.close(Close.SlowConsumer, 'too slow to read');
       this.opts.onDropped(id, 'slow');
       return;
+    }
+    const socket = (ws as WithSocket)._socket;
+    // writableCorked is 0 unless we corked it: ws's own cork in sendFrame is undone before send returns.
+    if (socket && socket.writableCorked === 0) {
+      if (this.corked.length === 0) setImmediate(this.uncorkAll);
+      socket.cork();
+      this.corked.push(socket);
     }
     ws.send(data, TEXT);
   }
