@@ -1,0 +1,196 @@
+// The generator's view of a chat client, the same for all three targets: connect
+// to a room, say something (with a numeric Ref), hear chat lines and acks.
+// rxchat and raw-ws speak docs/protocol.md over `ws`; Socket.IO gets the same
+// frames as event payloads through socket.io-client (websocket transport only).
+import WebSocket from 'ws';
+import { io } from 'socket.io-client';
+
+export type TargetName = 'rxchat' | 'raw-ws' | 'socketio';
+
+export interface Handlers {
+  /** A Broadcast (Type 1) from someone else: its Content. */
+  onChat?: (content: string) => void;
+  /** The Ack (Type 12) of one of ours: its Ref. */
+  onAck?: (ref: number) => void;
+  onClose?: () => void;
+}
+
+export interface ChatClient {
+  /** The ID the server gave us in its welcome. */
+  readonly id: string;
+  readonly isOpen: boolean;
+  /** Sends a Broadcast to `room`. Content must need no JSON escaping (the generator's does not). */
+  say(room: string, content: string, ref: number): void;
+  /** A closing handshake. */
+  close(): void;
+}
+
+/** Resolves once the server has welcomed us and sent the Join of our first room. */
+export type Connect = (base: string, name: string, room: string, h: Handlers) => Promise<ChatClient>;
+
+// The server's frames are small JSON objects written by the server under test; the
+// generator reads the three fields it needs without a full JSON.parse, so its own
+// cost per frame stays low (it shares one core with 200+ clients).
+const TYPE = '"Type":';
+const CONTENT = '"Content":"';
+const REF = '"Ref":';
+const ID = '"ID":"';
+
+function intAfter(s: string, key: string): number {
+  const i = s.indexOf(key);
+  if (i < 0) return -1;
+  let n = 0;
+  for (let j = i + key.length; j < s.length; j++) {
+    const c = s.charCodeAt(j) - 48;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+function stringAfter(s: string, key: string): string {
+  const i = s.indexOf(key);
+  if (i < 0) return '';
+  const start = i + key.length;
+  return s.slice(start, s.indexOf('"', start));
+}
+
+export const connectWs: Connect = (base, name, room, h) =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${base}?name=${encodeURIComponent(name)}&room=${encodeURIComponent(room)}`, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+    });
+    let id = '';
+    let ready = false;
+    let open = true;
+    const client: ChatClient = {
+      get id() {
+        return id;
+      },
+      get isOpen() {
+        return open;
+      },
+      say(r, content, ref) {
+        if (ws.readyState === WebSocket.OPEN) ws.send(`{"Type":1,"Content":"${content}","Room":"${r}","Ref":${ref}}`);
+      },
+      close() {
+        ws.close(1000);
+      },
+    };
+    ws.on('message', (data: Buffer) => {
+      const s = data.toString('latin1');
+      switch (intAfter(s, TYPE)) {
+        case 1:
+          h.onChat?.(stringAfter(s, CONTENT));
+          return;
+        case 12:
+          h.onAck?.(intAfter(s, REF));
+          return;
+        case 0:
+          if (!id) id = stringAfter(s, ID);
+          return;
+        case 6:
+          if (!ready) {
+            ready = true;
+            resolve(client);
+          }
+          return;
+        default:
+      }
+    });
+    ws.on('error', (e) => {
+      if (!ready) reject(e);
+    });
+    ws.on('close', () => {
+      open = false;
+      if (!ready) reject(new Error('closed before the Join frame'));
+      h.onClose?.();
+    });
+  });
+
+interface Frame {
+  ID: string;
+  Content: string;
+  Type: number;
+  Ref?: number;
+}
+
+export const connectSocketIo: Connect = (base, name, room, h) =>
+  new Promise((resolve, reject) => {
+    const socket = io(base, {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnection: false,
+      timeout: 30_000,
+      query: { name, room },
+    });
+    let id = '';
+    let ready = false;
+    let open = true;
+    const client: ChatClient = {
+      get id() {
+        return id;
+      },
+      get isOpen() {
+        return open;
+      },
+      say(r, content, ref) {
+        socket.emit('chat', { Type: 1, Content: content, Room: r, Ref: ref }, (ack: Frame) => h.onAck?.(ack.Ref as number));
+      },
+      close() {
+        socket.disconnect();
+        if (open) {
+          open = false;
+          h.onClose?.();
+        }
+      },
+    };
+    socket.on('message', (m: Frame) => {
+      switch (m.Type) {
+        case 1:
+          h.onChat?.(m.Content);
+          return;
+        case 0:
+          if (!id) id = m.ID;
+          return;
+        case 6:
+          if (!ready) {
+            ready = true;
+            resolve(client);
+          }
+          return;
+        default:
+      }
+    });
+    socket.on('connect_error', (e) => {
+      if (!ready) reject(e);
+    });
+    socket.on('disconnect', () => {
+      if (!ready) reject(new Error('disconnected before the Join frame'));
+      if (open) {
+        open = false;
+        h.onClose?.();
+      }
+    });
+  });
+
+export const connectorFor = (target: TargetName): Connect => (target === 'socketio' ? connectSocketIo : connectWs);
+
+/** Connects n clients, at most `concurrency` handshakes in flight, in index order. */
+export async function connectMany(
+  n: number,
+  concurrency: number,
+  connect: (i: number) => Promise<ChatClient>,
+): Promise<ChatClient[]> {
+  const clients: ChatClient[] = new Array(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      clients[i] = await connect(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  return clients;
+}

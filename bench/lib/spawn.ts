@@ -1,0 +1,45 @@
+// Processes of a run: a server pinned to one core, the generator to the other,
+// each with the open-files limit raised as far as the hard limit allows.
+import { ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+
+const RAISE_NOFILE = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"';
+
+/** `exec` keeps the PID: the child's PID is node's, whose /proc entry the generator reads. */
+export function pinned(cpu: number, node: string[], args: string[]): ChildProcess {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const cmd = `${RAISE_NOFILE}; exec taskset -c ${cpu} ${['node', ...node, ...args].map(quote).join(' ')}`;
+  return spawn('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Resolves with the first stdout line matching `re` (its first group), or fails after ms. */
+export function waitForLine(child: ChildProcess, re: RegExp, ms: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${ms} ms: ${buf.slice(-500)}`)), ms);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = re.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before printing ${re}: ${buf.slice(-500)}`));
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after ms: this child only, by its PID. */
+export async function stop(child: ChildProcess, ms = 6000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  await exited;
+  clearTimeout(timer);
+}

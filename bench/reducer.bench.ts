@@ -1,0 +1,69 @@
+// `npm run bench:reducer`: the cost of one reducer step must not grow with the
+// rooms and connections it does not touch. States are built with `step` itself
+// (`opened` events), then a 10-member room's Broadcast is stepped many times,
+// each step from the previous step's state, as the hub's scan does.
+import { HubEvent, closed, opened, received } from '../src/events';
+import { HubState, initialState, step } from '../src/reducer';
+
+const MEMBERS = 10;
+
+function build(rooms: number, others: number): HubState {
+  let s = initialState();
+  // The room that speaks: 10 members.
+  for (let i = 0; i < MEMBERS; i++) s = step(s, opened(`talk-${i}`, 0, { name: `t${i}`, room: 'talk' })).state;
+  // The rest: `others` connections spread over rooms-1 other rooms, at least one each.
+  const otherRooms = rooms - 1;
+  const n = Math.max(others, otherRooms);
+  for (let i = 0; i < n; i++) s = step(s, opened(`c-${i}`, 0, { name: `c${i}`, room: `r${i % otherRooms}` })).state;
+  return s;
+}
+
+/** ns per iteration of `body`, the median of 5 timed batches after a warm-up. */
+function time(iterations: number, body: (i: number) => void): number {
+  for (let i = 0; i < iterations; i++) body(i);
+  const batches: number[] = [];
+  for (let b = 0; b < 5; b++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) body(i);
+    batches.push(Number(process.hrtime.bigint() - t0) / iterations);
+  }
+  return batches.sort((a, b) => a - b)[2];
+}
+
+function main(): void {
+  const quick = process.argv.includes('--quick');
+  const iterations = quick ? 5_000 : 50_000;
+  const rows: string[] = [];
+  const bcast: number[] = [];
+  for (const rooms of [10, 1_000, 10_000]) {
+    for (const others of [10, 10_000]) {
+      const base = build(rooms, others);
+      const actual = base.clients.size - MEMBERS;
+      let s = base;
+      const say: HubEvent = received('talk-0', 0, { type: 'broadcast', content: 'hello', room: 'talk' }, 'm');
+      const broadcastNs = time(iterations, () => {
+        s = step(s, say).state;
+      });
+      // A connection coming and going in the talking room: Connected and Disconnected to 10.
+      let j = base;
+      const churnNs = time(iterations / 2, (i) => {
+        j = step(j, opened(`new-${i}`, 0, { name: 'n', room: 'talk' })).state;
+        j = step(j, closed(`new-${i}`, 0, 'closed')).state;
+      });
+      bcast.push(broadcastNs);
+      rows.push(`| ${rooms.toLocaleString('en-US')} | ${actual.toLocaleString('en-US')} | ${(broadcastNs / 1000).toFixed(2)} | ${(churnNs / 1000).toFixed(2)} |`);
+    }
+  }
+  const table = [
+    `Reducer step, ${MEMBERS}-member room (node ${process.version}; median of 5 batches of ${iterations.toLocaleString('en-US')}):`,
+    '',
+    '| rooms | connections in other rooms | broadcast µs/step | join+leave µs/pair |',
+    '|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    `Broadcast, slowest ÷ fastest: ${(Math.max(...bcast) / Math.min(...bcast)).toFixed(2)}× (flat: the untouched rooms and connections cost nothing per step).`,
+  ].join('\n');
+  process.stdout.write(`${table}\n`);
+}
+
+main();

@@ -1,0 +1,57 @@
+// What a scenario gets and gives back.
+import { Connect, TargetName } from '../lib/client';
+import { Window } from '../lib/proc';
+
+export interface Ctx {
+  target: TargetName;
+  /** ws://…/ws for rxchat and raw-ws, http://… for Socket.IO. */
+  url: string;
+  /** The server process, for its CPU time and RSS. */
+  serverPid: number;
+  connect: Connect;
+  log: (line: string) => void;
+}
+
+/** Numbers only: they are compared across targets and take medians over repetitions. */
+export type Metrics = Record<string, number>;
+
+export interface Result {
+  metrics: Metrics;
+  notes: string[];
+}
+
+/** The generator shares one core with all its clients: near 100 % of it, the figure is the generator's limit. */
+export const GENERATOR_BOUND = 0.9;
+
+/** Server CPU cost and generator load of a window in which `deliveries` frames arrived. */
+export function costs(w: Window, deliveries: number): Metrics {
+  return {
+    deliveriesPerSec: deliveries / w.seconds,
+    serverUserUsPerDelivery: (w.serverUser * 1e6) / deliveries,
+    serverTotalUsPerDelivery: ((w.serverUser + w.serverSys) * 1e6) / deliveries,
+    serverCore: (w.serverUser + w.serverSys) / w.seconds,
+    generatorCore: w.generatorCore,
+    ...interference(w),
+  };
+}
+
+/** The neighbours' share of our two cores during the window. */
+export const interference = (w: Window): Metrics => ({
+  othersOnServerCore: w.othersOnServerCore,
+  othersOnGeneratorCore: w.othersOnGeneratorCore,
+});
+
+/** Above this share of a core used by other processes, a run is flagged as disturbed. */
+export const DISTURBED = 0.1;
+
+export function disturbedNotes(m: Metrics): string[] {
+  const worst = Math.max(m.othersOnServerCore ?? 0, m.othersOnGeneratorCore ?? 0);
+  return worst > DISTURBED
+    ? [`disturbed: other processes used ${(m.othersOnServerCore * 100).toFixed(0)} % of the server's core, ${(m.othersOnGeneratorCore * 100).toFixed(0)} % of the generator's`]
+    : [];
+}
+
+export function boundNotes(m: Metrics): string[] {
+  const bound = m.generatorCore >= GENERATOR_BOUND ? [`generator-bound (generator at ${(m.generatorCore * 100).toFixed(0)} % of its core)`] : [];
+  return [...bound, ...disturbedNotes(m)];
+}
