@@ -3,8 +3,8 @@ import { merge } from 'rxjs';
 import { Close, Limits } from '../src/protocol';
 import * as M from '../src/messages';
 import {
-  Effect, HubEvent, broadcast, close, closed, opened, ping, pingDue, received, rejected, send, shutdownRequested,
-  terminate, timedOut,
+  Effect, HubEvent, broadcast, close, closed, forget, opened, ping, pingDue, received, rejected, send,
+  shutdownRequested, terminate, timedOut,
 } from '../src/events';
 import { hub$ } from '../src/hub';
 import { HubState, initialState, step } from '../src/reducer';
@@ -227,7 +227,7 @@ describe('reducer: leaving the hub', () => {
       expectObservable(effectsOf(hub$(merge(a, b)))).toBe('xy--z', {
         x: expect.any(Array),
         y: expect.any(Array),
-        z: [broadcast([B], M.disconnected(mA, 'lobby', 'closed', 0))],
+        z: [broadcast([B], M.disconnected(mA, 'lobby', 'closed', 0)), forget(A)],
       });
     });
   });
@@ -239,17 +239,17 @@ describe('reducer: leaving the hub', () => {
     expect(state.rooms.get('lobby')?.members).toEqual([A]);
   });
 
-  it('ignores the close of a connection it has already forgotten', () => {
+  it('only lets go of the socket when a connection it has already forgotten closes', () => {
     const s = run([...lobbyOfTwo, timedOut(B, 1)]).state;
     const r = step(s, closed(B, 2, 'closed'));
     expect(r.state).toBe(s);
-    expect(withoutLogs(r.effects)).toEqual([]);
+    expect(withoutLogs(r.effects)).toEqual([forget(B)]);
   });
 
-  it('pings a live connection when its cadence says so, and nobody else', () => {
+  it('pings the live connections the heartbeat names, and nobody it does not know', () => {
     const s = run(lobbyOfTwo).state;
-    expect(step(s, pingDue(A)).effects).toEqual([ping(A)]);
-    expect(step(s, pingDue('ghost')).effects).toEqual([]);
+    expect(step(s, pingDue([A, 'ghost', B])).effects).toEqual([ping([A, B])]);
+    expect(step(s, pingDue(['ghost'])).effects).toEqual([]);
   });
 
   it('on shutdown tells everyone once, closes them with 1001, and refuses newcomers', () => {
@@ -261,7 +261,7 @@ describe('reducer: leaving the hub', () => {
     ]);
     // Leaving during shutdown is quiet: no O(n^2) storm of Disconnected frames.
     const quiet = step(state, closed(A, 10, 'closed'));
-    expect(withoutLogs(quiet.effects)).toEqual([]);
+    expect(withoutLogs(quiet.effects)).toEqual([forget(A)]);
     expect(quiet.effects).toContainEqual(expect.objectContaining({ event: 'disconnect', fields: expect.objectContaining({ reason: 'shutdown' }) }));
     expect(run([opened(C, 11)], state).effects).toEqual([close(C, Close.GoingAway, 'server shutting down')]);
   });

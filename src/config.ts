@@ -29,7 +29,7 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['port', 'port', 'PORT', 'TCP port; 0 picks a free one'],
   ['host', 'host', 'HOST', 'address to listen on'],
   ['heartbeat-interval', 'heartbeatIntervalMs', 'HEARTBEAT_INTERVAL', 'ms between pings to each client'],
-  ['heartbeat-timeout', 'heartbeatTimeoutMs', 'HEARTBEAT_TIMEOUT', 'ms of silence (no frame, no pong) before a client is dropped'],
+  ['heartbeat-timeout', 'heartbeatTimeoutMs', 'HEARTBEAT_TIMEOUT', 'ms of silence (no frame, no pong) after which a client is dropped, at the next ping'],
   ['max-payload', 'maxPayload', 'MAX_PAYLOAD', 'largest frame accepted, in bytes (bigger: close 1009)'],
   ['max-buffered', 'maxBuffered', 'MAX_BUFFERED', 'bytes waiting to be sent to one client before it is dropped as slow (close 4008)'],
   ['log-level', 'logLevel', 'LOG_LEVEL', `one of ${LEVELS.join(', ')}`],

@@ -13,8 +13,8 @@ export type HubEvent =
   | { kind: 'received'; id: string; at: number; msgId: string; message: ClientMessage }
   /** A frame arrived that the protocol refuses. */
   | { kind: 'rejected'; id: string; at: number; error: ProtocolError }
-  /** The heartbeat cadence says this connection is due a ping. */
-  | { kind: 'pingDue'; id: string }
+  /** The heartbeat cadence says these connections are due a ping. */
+  | { kind: 'pingDue'; ids: readonly string[] }
   /** Nothing (no frame, no pong) arrived for the heartbeat timeout. */
   | { kind: 'timedOut'; id: string; at: number }
   /** The socket is gone. */
@@ -31,7 +31,9 @@ export type Effect =
   | { kind: 'close'; to: string; code: number; reason: string }
   /** Drop a dead peer at once, without a closing handshake. */
   | { kind: 'terminate'; to: string }
-  | { kind: 'ping'; to: string }
+  | { kind: 'ping'; to: readonly string[] }
+  /** The socket is gone: let go of it. */
+  | { kind: 'forget'; to: string }
   | { kind: 'log'; level: LogLevel; event: string; fields: Record<string, unknown> };
 
 // Constructors, so specs and the shell read in protocol words.
@@ -40,7 +42,7 @@ export const opened = (id: string, at: number, q: { name?: string; room?: string
 export const received = (id: string, at: number, message: ClientMessage, msgId = ''): HubEvent =>
   ({ kind: 'received', id, at, msgId, message });
 export const rejected = (id: string, at: number, error: ProtocolError): HubEvent => ({ kind: 'rejected', id, at, error });
-export const pingDue = (id: string): HubEvent => ({ kind: 'pingDue', id });
+export const pingDue = (ids: readonly string[]): HubEvent => ({ kind: 'pingDue', ids });
 export const timedOut = (id: string, at: number): HubEvent => ({ kind: 'timedOut', id, at });
 export const closed = (id: string, at: number, reason: CloseReason): HubEvent => ({ kind: 'closed', id, at, reason });
 export const shutdownRequested = (at: number): HubEvent => ({ kind: 'shutdownRequested', at });
@@ -50,6 +52,7 @@ export const broadcast = (to: readonly string[], message: Message, except?: stri
   except === undefined ? { kind: 'broadcast', to, message } : { kind: 'broadcast', to, except, message };
 export const close = (to: string, code: number, reason: string): Effect => ({ kind: 'close', to, code, reason });
 export const terminate = (to: string): Effect => ({ kind: 'terminate', to });
-export const ping = (to: string): Effect => ({ kind: 'ping', to });
+export const ping = (to: readonly string[]): Effect => ({ kind: 'ping', to });
+export const forget = (to: string): Effect => ({ kind: 'forget', to });
 export const log = (event: string, fields: Record<string, unknown>, level: LogLevel = 'info'): Effect =>
   ({ kind: 'log', level, event, fields });

@@ -10,7 +10,7 @@ import {
   Close, ClientMessage, DEFAULT_ROOM, Limits, Member, ProtocolError, Ref, nameProblem, roomProblem,
 } from './protocol';
 import * as M from './messages';
-import { Effect, HubEvent, broadcast, close, log, ping, send, terminate } from './events';
+import { Effect, HubEvent, broadcast, close, forget, log, ping, send, terminate } from './events';
 
 export interface Client {
   readonly id: string;
@@ -216,12 +216,16 @@ export function step(state: HubState, event: HubEvent): Step {
           log('rejected', { id: event.id, code: event.error.code }, 'debug'),
         ])
         : unchanged(state);
-    case 'pingDue':
-      return state.clients.has(event.id) ? unchanged(state, [ping(event.id)]) : unchanged(state);
+    case 'pingDue': {
+      // Only connections the hub knows; the heartbeat may name one refused at the door.
+      const live = event.ids.filter((id) => state.clients.has(id));
+      return unchanged(state, live.length > 0 ? [ping(live)] : NONE);
+    }
     case 'timedOut':
       return depart(state, event.id, 'timeout', event.at, [terminate(event.id)]);
     case 'closed':
-      return depart(state, event.id, event.reason, event.at, []);
+      // Whether or not the hub knew it (one refused at the door), the runner lets go of the socket.
+      return depart(state, event.id, event.reason, event.at, [forget(event.id)]);
     case 'shutdownRequested': {
       if (state.shuttingDown) return unchanged(state);
       const everyone = state.clients.keySeq().toArray();

@@ -40,12 +40,9 @@ export class Runner {
     return this.sockets.size;
   }
 
-  /** Adds a socket; it leaves the registry by itself when it closes. */
+  /** Adds a socket; it leaves the registry on the hub's `forget` or `terminate`, or when dropped as slow. */
   register(id: string, ws: WebSocket): void {
     this.sockets.set(id, ws);
-    ws.once('close', () => {
-      if (this.sockets.get(id) === ws) this.sockets.delete(id);
-    });
   }
 
   /** Carries out one step's effects in order. A failing effect is logged and the rest still run. */
@@ -87,12 +84,17 @@ export class Runner {
       }
       case 'terminate':
         this.sockets.get(effect.to)?.terminate();
+        this.sockets.delete(effect.to);
         return;
-      case 'ping': {
-        const ws = this.sockets.get(effect.to);
-        if (ws && ws.readyState === WebSocket.OPEN) ws.ping();
+      case 'forget':
+        this.sockets.delete(effect.to);
         return;
-      }
+      case 'ping':
+        for (const id of effect.to) {
+          const ws = this.sockets.get(id);
+          if (ws && ws.readyState === WebSocket.OPEN) ws.ping();
+        }
+        return;
       case 'log':
         this.opts.log(effect.level, effect.event, effect.fields);
         return;

@@ -7,7 +7,8 @@ import { Subject, asapScheduler, merge, observeOn } from 'rxjs';
 import { nanoid } from 'nanoid';
 import { WebSocketServer } from 'ws';
 import { Config, DEFAULTS } from './config';
-import { connection$, socketFacts$ } from './connection';
+import { connection$ } from './connection';
+import { Liveness, heartbeat$ } from './heartbeat';
 import { HubEvent, closed, shutdownRequested } from './events';
 import { hub$, mergeConnections } from './hub';
 import { HubState, initialState } from './reducer';
@@ -47,7 +48,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   });
 
   // Events the runner feeds back arrive on a later tick, never in the middle of a step's effects.
-  const events$ = merge(mergeConnections(connections$), feedback$.pipe(observeOn(asapScheduler)));
+  const liveness = new Liveness();
+  const events$ = merge(
+    mergeConnections(connections$),
+    heartbeat$(liveness, { intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs }),
+    feedback$.pipe(observeOn(asapScheduler)),
+  );
   const subscription = hub$(events$, latest).subscribe((step) => {
     latest = step.state;
     runner.run(step.effects);
@@ -74,11 +80,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
         name: url.searchParams.get('name') ?? undefined,
         room: url.searchParams.get('room') ?? undefined,
       };
-      connections$.next(connection$(id, query, socketFacts$(ws), {
-        heartbeatIntervalMs: config.heartbeatIntervalMs,
-        heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-        newId: nanoid,
-      }));
+      connections$.next(connection$(id, query, ws, { newId: nanoid, liveness }));
     });
   });
   // A client that breaks the HTTP layer harms only itself.

@@ -5,8 +5,10 @@ import { RunHelpers, TestScheduler } from 'rxjs/testing';
 import { Effect } from '../../src/events';
 import { HubState, Step } from '../../src/reducer';
 
-export function marbles(fn: (helpers: RunHelpers) => void): void {
-  new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(fn);
+/** Runs a marble spec; `now` is the virtual clock, `scheduler` the TestScheduler itself. */
+export function marbles(fn: (helpers: RunHelpers & { now: () => number; scheduler: TestScheduler }) => void): void {
+  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+  scheduler.run((helpers) => fn({ ...helpers, now: () => scheduler.now(), scheduler }));
 }
 
 export const withoutLogs = (effects: readonly Effect[]): Effect[] => effects.filter((e) => e.kind !== 'log');
