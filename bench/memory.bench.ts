@@ -1,0 +1,52 @@
+// Heap held per idle connection by the hub's own machinery, in-process: N fake
+// sockets go through connection$, mergeConnections, the hub and the runner, as
+// in src/server.ts, and the heap is read after GC before and after. What ws
+// itself holds per socket is the same for every server and not counted here
+// (the `connections` scenario of npm run bench measures whole-process RSS).
+// Run: npm run bench:memory [-- N]
+import { EventEmitter } from 'node:events';
+import { Subject } from 'rxjs';
+import { nanoid } from 'nanoid';
+import type WebSocket from 'ws';
+import { connection$ } from '../src/connection';
+import { Liveness } from '../src/heartbeat';
+import { hub$, mergeConnections } from '../src/hub';
+import { Runner } from '../src/runner';
+
+const N = Number(process.argv[2] ?? 5000);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('run with node --expose-gc (npm run bench:memory does)');
+
+/** Just enough of a socket for the hub; closed, so nothing is sent. */
+class IdleSocket extends EventEmitter {
+  readyState = 3;
+  bufferedAmount = 0;
+}
+
+function heapAfterGc(): number {
+  gc!();
+  gc!();
+  return process.memoryUsage().heapUsed;
+}
+
+const sockets: IdleSocket[] = [];
+const bare = heapAfterGc();
+for (let i = 0; i < N; i++) sockets.push(new IdleSocket());
+const socketsOnly = heapAfterGc();
+
+const connections$ = new Subject<ReturnType<typeof connection$>>();
+const liveness = new Liveness();
+const runner = new Runner({ maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined });
+const subscription = hub$(mergeConnections(connections$)).subscribe((s) => runner.run(s.effects));
+const before = heapAfterGc();
+for (let i = 0; i < N; i++) {
+  const id = nanoid();
+  const ws = sockets[i] as unknown as WebSocket;
+  runner.register(id, ws);
+  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness }));
+}
+const after = heapAfterGc();
+const perConnection = (after - before) / N;
+console.log(`${N} idle connections in rooms of 10: ${perConnection.toFixed(0)} B of heap each for the hub's machinery`);
+console.log(`(an idle fake socket with no listeners: ${((socketsOnly - bare) / N).toFixed(0)} B, not included)`);
+subscription.unsubscribe();
