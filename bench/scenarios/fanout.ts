@@ -3,9 +3,9 @@
 // window of unacknowledged, undelivered messages per sender): deliveries/s.
 import { connectMany } from '../lib/client';
 import { ClosedLoop, Tally, openLoop } from '../lib/load';
-import { startWindow } from '../lib/proc';
-import { sleep, waitFor } from '../lib/stats';
-import { Ctx, Result, boundNotes, costs } from './types';
+import { sleep } from '../lib/stats';
+import { measureDeliveries } from './measure';
+import { Ctx, Result, boundNotes } from './types';
 
 export interface FanoutParams {
   clients: number;
@@ -36,23 +36,8 @@ async function room(ctx: Ctx, p: FanoutParams, tally: Tally, onAck?: (ref: numbe
 export async function fanout(ctx: Ctx, p: FanoutParams): Promise<Result> {
   const tally = new Tally(p.clients, p.senders);
   const senders = await room(ctx, p, tally);
-  const pad = 'x'.repeat(p.pad);
-  const sending = openLoop(senders, p.rate, p.warmupMs + p.measureMs, pad);
-  await sleep(p.warmupMs);
-  tally.measuring = true;
-  const end = startWindow(ctx.serverPid);
-  await sleep(p.measureMs);
-  const w = end();
-  tally.measuring = false;
-  const sent = await sending;
-  const expected = sent * (p.clients - 1);
-  await waitFor(() => tally.received >= expected, p.drainMs);
-  const lat = tally.latency.summary();
-  const metrics = {
-    p50Ms: lat.p50, p99Ms: lat.p99, maxMs: lat.max,
-    ...costs(w, tally.inWindow),
-    loss: expected - tally.received, reordered: tally.reordered,
-  };
+  const sending = openLoop(senders, p.rate, p.warmupMs + p.measureMs, 'x'.repeat(p.pad));
+  const metrics = await measureDeliveries(ctx, p, tally, sending, (sent) => sent * (p.clients - 1));
   return { metrics, notes: boundNotes(metrics) };
 }
 
@@ -62,20 +47,6 @@ export async function fanoutMax(ctx: Ctx, p: FanoutParams): Promise<Result> {
   tally.onDelivered = loop.onDelivered;
   const senders = await room(ctx, p, tally, loop.onAck);
   const sending = loop.run(senders, p.warmupMs + p.measureMs);
-  await sleep(p.warmupMs);
-  tally.measuring = true;
-  const end = startWindow(ctx.serverPid);
-  await sleep(p.measureMs);
-  const w = end();
-  tally.measuring = false;
-  await sending;
-  const expected = loop.sent * (p.clients - 1);
-  await waitFor(() => tally.received >= expected, p.drainMs);
-  const lat = tally.latency.summary();
-  const metrics = {
-    ...costs(w, tally.inWindow),
-    p50Ms: lat.p50, p99Ms: lat.p99,
-    loss: expected - tally.received, reordered: tally.reordered,
-  };
+  const metrics = await measureDeliveries(ctx, p, tally, sending, () => loop.sent * (p.clients - 1));
   return { metrics, notes: boundNotes(metrics) };
 }

@@ -2,9 +2,9 @@
 // back (a bounded window per sender): aggregate deliveries/s and their cost.
 import { connectMany } from '../lib/client';
 import { ClosedLoop, Tally } from '../lib/load';
-import { startWindow } from '../lib/proc';
-import { sleep, waitFor } from '../lib/stats';
-import { Ctx, Result, boundNotes, costs } from './types';
+import { sleep } from '../lib/stats';
+import { measureDeliveries } from './measure';
+import { Ctx, Result, boundNotes } from './types';
 
 export interface RoomsParams {
   rooms: number;
@@ -29,20 +29,6 @@ export async function rooms(ctx: Ctx, p: RoomsParams): Promise<Result> {
   await sleep(300);
   // Everyone sends; sender index = client index, so refs and contents name the client.
   const sending = loop.run(clients.map((client, i) => ({ client, room: roomOf(i) })), p.warmupMs + p.measureMs);
-  await sleep(p.warmupMs);
-  tally.measuring = true;
-  const end = startWindow(ctx.serverPid);
-  await sleep(p.measureMs);
-  const w = end();
-  tally.measuring = false;
-  await sending;
-  const expected = loop.sent * (p.perRoom - 1);
-  await waitFor(() => tally.received >= expected, p.drainMs);
-  const lat = tally.latency.summary();
-  const metrics = {
-    ...costs(w, tally.inWindow),
-    p50Ms: lat.p50, p99Ms: lat.p99,
-    loss: expected - tally.received, reordered: tally.reordered,
-  };
+  const metrics = await measureDeliveries(ctx, p, tally, sending, () => loop.sent * (p.perRoom - 1));
   return { metrics, notes: boundNotes(metrics) };
 }
