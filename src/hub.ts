@@ -1,7 +1,7 @@
 // The hub: every connection's events merged into one stream and folded by the
 // pure reducer with `scan`. What comes out is each step's state and effects;
 // carrying them out is the runner's job, not this file's.
-import { Observable, Subscription, scan } from 'rxjs';
+import { Observable, Observer, Subscriber, Subscription, scan } from 'rxjs';
 import { HubEvent, log } from './events';
 import { HubState, Step, initialState, step } from './reducer';
 
@@ -23,6 +23,32 @@ export function hub$(events$: Observable<HubEvent>, init: HubState = initialStat
 }
 
 /**
+ * One connection's place in the merge: an Observer that is its own Subscription.
+ * RxJS then subscribes it as it is, with no wrapper objects; with a wrapper it
+ * would work the same and only cost more per connection, which with 10,000 idle
+ * connections is what counts (docs/benchmarks.md, memory).
+ */
+class Member extends Subscription implements Observer<HubEvent> {
+  constructor(private readonly out: Subscriber<HubEvent>, private readonly live: Set<Member>) {
+    super();
+  }
+
+  next(e: HubEvent): void {
+    if (!this.closed) this.out.next(e);
+  }
+
+  // Connection streams never error (connection.ts); were one to, only it would end.
+  error(): void {
+    this.complete();
+  }
+
+  complete(): void {
+    this.live.delete(this);
+    this.unsubscribe();
+  }
+}
+
+/**
  * Flattens a stream of connections into one stream of events, like
  * `mergeMap(c => c)`, but a connection that ends leaves in O(1): mergeMap keeps
  * its inner subscriptions in an array, so each disconnect would cost a search
@@ -30,24 +56,19 @@ export function hub$(events$: Observable<HubEvent>, init: HubState = initialStat
  */
 export function mergeConnections(connections$: Observable<Observable<HubEvent>>): Observable<HubEvent> {
   return new Observable<HubEvent>((sub) => {
-    const live = new Set<Subscription>();
-    const forward = (e: HubEvent) => sub.next(e);
+    const live = new Set<Member>();
     const outer = connections$.subscribe({
       next: (connection$) => {
-        let inner: Subscription | undefined;
-        const done = () => {
-          if (inner) live.delete(inner);
-        };
-        // Connection streams never error (connection.ts); were one to, only it would end.
-        inner = connection$.subscribe({ next: forward, error: done, complete: done });
-        if (!inner.closed) live.add(inner);
+        const member = new Member(sub, live);
+        live.add(member);
+        connection$.subscribe(member);
       },
       error: (e) => sub.error(e),
       complete: () => sub.complete(),
     });
     return () => {
       outer.unsubscribe();
-      for (const inner of live) inner.unsubscribe();
+      for (const member of live) member.unsubscribe();
       live.clear();
     };
   });
