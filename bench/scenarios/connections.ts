@@ -1,6 +1,7 @@
 // connections: many idle clients (rooms of 10) with the heartbeat on: the
-// server's RSS per connection, the time to connect them all, and whether all of
-// them are still there after a heartbeat round.
+// server's RSS per connection (over the whole run, and at the margin), the time
+// to connect them all, and whether all of them are still there after a
+// heartbeat round.
 import { ChatClient, connectMany } from '../lib/client';
 import { procRssKb, startWindow } from '../lib/proc';
 import { sleep } from '../lib/stats';
@@ -20,17 +21,29 @@ export async function connections(ctx: Ctx, p: ConnectionsParams): Promise<Resul
   await sleep(500);
   const before = procRssKb(ctx.serverPid);
   let dropped = 0;
-  const t0 = performance.now();
+  const connect = (from: number, count: number) => connectMany(count, p.concurrency, (j) =>
+    ctx.connect(ctx.url, `i${from + j}`, `idle-${Math.floor((from + j) / p.perRoom)}`, { onClose: () => dropped++ }));
+  // Two halves: the whole-run figure carries the fixed cost of a heap that grows
+  // its young generation under load (more for a server that makes more garbage);
+  // the second half's growth is the marginal cost of one more connection.
+  const half = Math.floor(p.connections / 2);
   const window = startWindow(ctx.serverPid);
-  const clients: ChatClient[] = await connectMany(p.connections, p.concurrency, (i) =>
-    ctx.connect(ctx.url, `i${i}`, `idle-${Math.floor(i / p.perRoom)}`, { onClose: () => dropped++ }));
-  const connectSeconds = (performance.now() - t0) / 1000;
+  let t0 = performance.now();
+  const clients: ChatClient[] = await connect(0, half);
+  let connectMs = performance.now() - t0;
+  await sleep(p.settleMs);
+  const mid = procRssKb(ctx.serverPid);
+  t0 = performance.now();
+  clients.push(...await connect(half, p.connections - half));
+  connectMs += performance.now() - t0;
+  const connectSeconds = connectMs / 1000;
   const w = window();
   await sleep(p.settleMs);
   const after = procRssKb(ctx.serverPid);
   const held = clients.filter((c) => c.isOpen).length;
   const metrics = {
     rssPerConnKb: (after - before) / p.connections,
+    rssMarginalKb: (after - mid) / (p.connections - half),
     rssBeforeMb: before / 1024,
     rssAfterMb: after / 1024,
     connectSeconds,

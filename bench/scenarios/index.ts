@@ -79,6 +79,7 @@ export function suite(quick: boolean): Instance[] {
       run: (ctx) => connections(ctx, conns),
       shown: [
         lower('rssPerConnKb', 'server RSS KiB/connection'),
+        lower('rssMarginalKb', 'server RSS KiB/connection, second half'),
         lower('connectSeconds', `s to connect ${conns.connections}`),
         higher('held', 'connections held'),
         ...LOAD,
