@@ -47,11 +47,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     onDropped: (id, reason) => feedback$.next(closed(id, Date.now(), reason)),
   });
 
-  // Events the runner feeds back arrive on a later tick, never in the middle of a step's effects.
   const liveness = new Liveness();
   const events$ = merge(
     mergeConnections(connections$),
     heartbeat$(liveness, { intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs }),
+    // Events the runner feeds back arrive on a later tick, never in the middle of a step's effects.
     feedback$.pipe(observeOn(asapScheduler)),
   );
   const subscription = hub$(events$, latest).subscribe((step) => {
