@@ -55,21 +55,53 @@ function stringAfter(s: string, key: string): string {
   return s.slice(start, s.indexOf('"', start));
 }
 
+/** What both transports share: the welcome's ID, ready at the Join, closed once. */
+class Lifecycle {
+  id = '';
+  ready = false;
+  open = true;
+
+  constructor(
+    private readonly h: Handlers,
+    private readonly resolve: (c: ChatClient) => void,
+    private readonly reject: (e: Error) => void,
+  ) {}
+
+  welcome(id: string): void {
+    if (!this.id) this.id = id;
+  }
+
+  joined(client: ChatClient): void {
+    if (this.ready) return;
+    this.ready = true;
+    this.resolve(client);
+  }
+
+  failed(e: Error): void {
+    if (!this.ready) this.reject(e);
+  }
+
+  closed(): void {
+    this.failed(new Error('closed before the Join frame'));
+    if (!this.open) return;
+    this.open = false;
+    this.h.onClose?.();
+  }
+}
+
 export const connectWs: Connect = (base, name, room, h) =>
   new Promise((resolve, reject) => {
     const ws = new WebSocket(`${base}?name=${encodeURIComponent(name)}&room=${encodeURIComponent(room)}`, {
       perMessageDeflate: false,
       skipUTF8Validation: true,
     });
-    let id = '';
-    let ready = false;
-    let open = true;
+    const life = new Lifecycle(h, resolve, reject);
     const client: ChatClient = {
       get id() {
-        return id;
+        return life.id;
       },
       get isOpen() {
-        return open;
+        return life.open;
       },
       say(r, content, ref) {
         if (ws.readyState === WebSocket.OPEN) ws.send(`{"Type":1,"Content":"${content}","Room":"${r}","Ref":${ref}}`);
@@ -82,31 +114,18 @@ export const connectWs: Connect = (base, name, room, h) =>
       const s = data.toString('latin1');
       switch (intAfter(s, TYPE)) {
         case 1:
-          h.onChat?.(stringAfter(s, CONTENT));
-          return;
+          return h.onChat?.(stringAfter(s, CONTENT));
         case 12:
-          h.onAck?.(intAfter(s, REF));
-          return;
+          return h.onAck?.(intAfter(s, REF));
         case 0:
-          if (!id) id = stringAfter(s, ID);
-          return;
+          return life.welcome(stringAfter(s, ID));
         case 6:
-          if (!ready) {
-            ready = true;
-            resolve(client);
-          }
-          return;
+          return life.joined(client);
         default:
       }
     });
-    ws.on('error', (e) => {
-      if (!ready) reject(e);
-    });
-    ws.on('close', () => {
-      open = false;
-      if (!ready) reject(new Error('closed before the Join frame'));
-      h.onClose?.();
-    });
+    ws.on('error', (e) => life.failed(e));
+    ws.on('close', () => life.closed());
   });
 
 interface Frame {
@@ -125,54 +144,35 @@ export const connectSocketIo: Connect = (base, name, room, h) =>
       timeout: 30_000,
       query: { name, room },
     });
-    let id = '';
-    let ready = false;
-    let open = true;
+    const life = new Lifecycle(h, resolve, reject);
     const client: ChatClient = {
       get id() {
-        return id;
+        return life.id;
       },
       get isOpen() {
-        return open;
+        return life.open;
       },
       say(r, content, ref) {
         socket.emit('chat', { Type: 1, Content: content, Room: r, Ref: ref }, (ack: Frame) => h.onAck?.(ack.Ref as number));
       },
       close() {
         socket.disconnect();
-        if (open) {
-          open = false;
-          h.onClose?.();
-        }
+        life.closed();
       },
     };
     socket.on('message', (m: Frame) => {
       switch (m.Type) {
         case 1:
-          h.onChat?.(m.Content);
-          return;
+          return h.onChat?.(m.Content);
         case 0:
-          if (!id) id = m.ID;
-          return;
+          return life.welcome(m.ID);
         case 6:
-          if (!ready) {
-            ready = true;
-            resolve(client);
-          }
-          return;
+          return life.joined(client);
         default:
       }
     });
-    socket.on('connect_error', (e) => {
-      if (!ready) reject(e);
-    });
-    socket.on('disconnect', () => {
-      if (!ready) reject(new Error('disconnected before the Join frame'));
-      if (open) {
-        open = false;
-        h.onClose?.();
-      }
-    });
+    socket.on('connect_error', (e) => life.failed(e));
+    socket.on('disconnect', () => life.closed());
   });
 
 export const connectorFor = (target: TargetName): Connect => (target === 'socketio' ? connectSocketIo : connectWs);
