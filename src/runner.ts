@@ -23,6 +23,10 @@ type WithSocket = WebSocket & { _socket?: Duplex | null };
 
 export class Runner {
   private readonly sockets = new Map<string, WebSocket>();
+  // Sockets told to close (dropped as slow, or by a `close` effect) until their
+  // 'close' event: a slow reader never completes the closing handshake, and
+  // shutdown must still be able to wait for them and cut them (issue 11, 4a).
+  private readonly closing = new Set<WebSocket>();
   // Sockets corked in this turn of the event loop, uncorked together once the
   // poll phase is over (setImmediate): the frames one socket gets from several
   // steps in a turn (a burst of broadcasts, a chat line and an ack) leave in one
@@ -36,8 +40,9 @@ export class Runner {
 
   constructor(private readonly opts: RunnerOptions) {}
 
+  /** Live sockets and those still closing. */
   get size(): number {
-    return this.sockets.size;
+    return this.sockets.size + this.closing.size;
   }
 
   /** Adds a socket; it leaves the registry on the hub's `forget` or `terminate`, or when dropped as slow. */
@@ -56,9 +61,19 @@ export class Runner {
     }
   }
 
-  /** Every socket, for shutdown's last resort. */
+  /** Every socket, live or closing, for shutdown's last resort. */
   terminateAll(): void {
     for (const ws of this.sockets.values()) ws.terminate();
+    for (const ws of this.closing) ws.terminate();
+    this.closing.clear();
+  }
+
+  /**
+   * Stops reading from every socket (shutdown): no new frames reach the hub, so
+   * the event loop drains and the stop's timers run even under a flood.
+   */
+  pauseReading(): void {
+    for (const ws of this.sockets.values()) ws.pause();
   }
 
   private apply(effect: Effect): void {
@@ -79,7 +94,7 @@ export class Runner {
       }
       case 'close': {
         const ws = this.sockets.get(effect.to);
-        if (ws && ws.readyState === WebSocket.OPEN) ws.close(effect.code, effect.reason);
+        if (ws && ws.readyState === WebSocket.OPEN) this.closeTracked(ws, effect.code, effect.reason);
         return;
       }
       case 'terminate':
@@ -107,22 +122,35 @@ export class Runner {
 
   private write(id: string, ws: WebSocket, data: Buffer): void {
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > this.opts.maxBuffered) {
-      // protocol.md "Closing": a reader this far behind is dropped with 4008 and
-      // nothing more is queued for it; the socket leaves the registry now.
-      this.sockets.delete(id);
-      ws.close(Close.SlowConsumer, 'too slow to read');
-      this.opts.onDropped(id, 'slow');
-      return;
-    }
     const socket = (ws as WithSocket)._socket;
     // writableCorked is 0 unless we corked it: ws's own cork in sendFrame is undone before send returns.
-    if (socket && socket.writableCorked === 0) {
-      if (this.corked.length === 0) setImmediate(this.uncorkAll);
-      socket.cork();
-      this.corked.push(socket);
+    if (!socket || socket.writableCorked === 0) {
+      // The first write to this socket in this turn. What is buffered now is the
+      // backlog of earlier turns that the reader has not taken yet: how far behind
+      // it is. Frames this turn produces cannot leave before the uncork, so they
+      // say nothing about the reader and are not counted (issue 11, 2).
+      if (ws.bufferedAmount > this.opts.maxBuffered) {
+        // protocol.md "Closing": a reader this far behind is dropped with 4008 and
+        // nothing more is queued for it; it leaves the registry now.
+        this.sockets.delete(id);
+        this.closeTracked(ws, Close.SlowConsumer, 'too slow to read');
+        this.opts.onDropped(id, 'slow');
+        return;
+      }
+      if (socket) {
+        if (this.corked.length === 0) setImmediate(this.uncorkAll);
+        socket.cork();
+        this.corked.push(socket);
+      }
     }
     ws.send(data, TEXT);
+  }
+
+  /** Starts the closing handshake and keeps the socket tracked until it is over. */
+  private closeTracked(ws: WebSocket, code: number, reason: string): void {
+    this.closing.add(ws);
+    ws.once('close', () => this.closing.delete(ws));
+    ws.close(code, reason);
   }
 }
 
