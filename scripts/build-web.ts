@@ -6,7 +6,7 @@ import { build } from 'esbuild';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, __filename.endsWith('.ts') ? '..' : '../..'); // run as scripts/*.ts or built as dist/scripts/*.js
 export const WEB_SRC = path.join(ROOT, 'web');
 export const WEB_OUT = path.join(ROOT, 'dist', 'web');
 

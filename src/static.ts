@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 
 /** Where `npm run build:web` writes (relative to this file, so it holds for src/ under tsx and a built dist/). */
-export const DEFAULT_WEB_ROOT = path.resolve(__dirname, '..', 'dist', 'web');
+export const DEFAULT_WEB_ROOT = path.resolve(__dirname, __filename.endsWith('.ts') ? '../dist/web' : '../web');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
