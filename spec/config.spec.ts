@@ -15,6 +15,13 @@ describe('parseConfig', () => {
     });
   });
 
+  it('takes --presence-max (default 1000), as a flag or PRESENCE_MAX', () => {
+    expect(DEFAULTS.presenceMax).toBe(1000);
+    expect(parseConfig(['--presence-max', '50'])).toEqual({ help: false, config: { ...DEFAULTS, presenceMax: 50 } });
+    expect(parseConfig([], { PRESENCE_MAX: '7' })).toEqual({ help: false, config: { ...DEFAULTS, presenceMax: 7 } });
+    expect(() => parseConfig(['--presence-max', 'lots'])).toThrow(/--presence-max/);
+  });
+
   it('asks for help', () => {
     expect(parseConfig(['--help'])).toEqual({ help: true });
     expect(USAGE).toContain('--heartbeat-timeout');

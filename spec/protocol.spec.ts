@@ -1,4 +1,4 @@
-import { decode, Limits } from '../src/protocol';
+import { codePoints, decode, Limits, nameProblem, normalizeName } from '../src/protocol';
 
 describe('decode', () => {
   it.each([
@@ -12,6 +12,10 @@ describe('decode', () => {
     ['a leave', '{"Type":7,"Room":"rust"}', { type: 'leave', room: 'rust' }],
     ['a room list request', '{"Type":8}', { type: 'rooms' }],
     ['a members request', '{"Type":9,"Room":"lobby"}', { type: 'members', room: 'lobby' }],
+    ['a members request for the page after a member', '{"Type":9,"Room":"lobby","After":"abc"}',
+      { type: 'members', room: 'lobby', after: 'abc' }],
+    ['a rename to a name in NFD, stored in NFC', '{"Type":10,"Name":"Jose\u0301"}', { type: 'rename', name: 'Jos\u00e9' }],
+    ['a rename to a name of 32 emoji', `{"Type":10,"Name":"${'\u{1F600}'.repeat(32)}"}`, { type: 'rename', name: '\u{1F600}'.repeat(32) }],
     ['a rename', '{"Type":10,"Name":"alice"}', { type: 'rename', name: 'alice' }],
     ['a direct message', '{"Type":11,"To":"abc","Content":"psst"}', { type: 'direct', to: 'abc', content: 'psst' }],
   ])('takes %s', (_what, text, message) => {
@@ -45,6 +49,19 @@ describe('decode', () => {
     ['an over-long name', `{"Type":10,"Name":"${'n'.repeat(Limits.maxName + 1)}"}`, 'too_long', undefined],
     ['a direct without To', '{"Type":11,"Content":"x"}', 'bad_field', undefined],
     ['a direct without Content', '{"Type":11,"To":"abc"}', 'empty_content', undefined],
+    ['a members request with an After that is a number', '{"Type":9,"Room":"lobby","After":3}', 'bad_field', undefined],
+    ['a members request with an empty After', '{"Type":9,"Room":"lobby","After":""}', 'bad_field', undefined],
+    ['a name that reverses the text after it (U+202E)', '{"Type":10,"Name":"\u202eevil"}', 'bad_name', undefined],
+    ['a name with a bidi isolate (U+2066)', '{"Type":10,"Name":"a\u2066b"}', 'bad_name', undefined],
+    ['a name with a zero-width space', '{"Type":10,"Name":"al\u200bice"}', 'bad_name', undefined],
+    ['a name with a zero-width joiner', '{"Type":10,"Name":"a\u200db"}', 'bad_name', undefined],
+    ['a name with a word joiner (U+2060)', '{"Type":10,"Name":"a\u2060b"}', 'bad_name', undefined],
+    ['a name with a byte-order mark', '{"Type":10,"Name":"\ufeffbob"}', 'bad_name', undefined],
+    ['a name of Hangul fillers only', '{"Type":10,"Name":"\u3164\u115f\u1160\uffa0"}', 'bad_name', undefined],
+    ['a name of a lone combining mark', '{"Type":10,"Name":"\u0301"}', 'bad_name', undefined],
+    ['a name of ideographic spaces only', '{"Type":10,"Name":"\u3000\u3000"}', 'bad_name', undefined],
+    ['a name with an unpaired surrogate', '{"Type":10,"Name":"a\ud800"}', 'bad_name', undefined],
+    ['a name of 33 emoji', `{"Type":10,"Name":"${'\u{1F600}'.repeat(33)}"}`, 'too_long', undefined],
   ])('refuses %s', (_what, text, code, ref) => {
     const d = decode(text);
     expect(d.ok).toBe(false);
@@ -56,5 +73,33 @@ describe('decode', () => {
 
   it('takes content of exactly the limit', () => {
     expect(decode(JSON.stringify({ Type: 1, Content: 'x'.repeat(Limits.maxContent) })).ok).toBe(true);
+  });
+
+  it('counts Content in code points, as users do: 4000 emoji are within the limit, 4001 are not', () => {
+    const emoji = '\u{1F44B}';
+    expect(decode(JSON.stringify({ Type: 1, Content: emoji.repeat(Limits.maxContent) })).ok).toBe(true);
+    expect(decode(JSON.stringify({ Type: 11, To: 'abc', Content: emoji.repeat(Limits.maxContent) })).ok).toBe(true);
+    const over = decode(JSON.stringify({ Type: 1, Content: emoji.repeat(Limits.maxContent + 1) }));
+    expect(over.ok ? undefined : over.error.code).toBe('too_long');
+  });
+});
+
+describe('codePoints', () => {
+  it.each([
+    ['', 0], ['abc', 3], ['\u{1F600}', 1], ['a\u{1F600}b', 3], ['\ud800', 1], ['\ud800x', 2], ['\udc00\ud800', 2],
+    ['e\u0301', 2],
+  ])('counts %j as %i', (s, n) => {
+    expect(codePoints(s)).toBe(n);
+  });
+});
+
+describe('names', () => {
+  it('keeps a name with letters, spaces and emoji inside', () => {
+    expect(nameProblem(normalizeName('Zoë 🦊 van Dijk'))).toBeUndefined();
+    expect(nameProblem('\u3164a')).toBeUndefined();
+  });
+
+  it('normalises to NFC, so two spellings of one look are one name', () => {
+    expect(normalizeName('Zoe\u0308')).toBe(normalizeName('Zo\u00eb'));
   });
 });

@@ -39,10 +39,10 @@ describe('reducer: joining', () => {
       const a = cold('a----', { a: opened(A, 0, { name: 'alice' }) });
       const b = cold('--b--', { b: opened(B, 0, { name: 'bob' }) });
       expectObservable(effectsOf(hub$(merge(a, b)))).toBe('x-y--', {
-        x: [send(A, M.welcome(A, 'alice', ['lobby'], 0)), send(A, M.joined(A, 'lobby', [mA], 0, 0))],
+        x: [send(A, M.welcome(A, 'alice', ['lobby'], 0)), send(A, M.joined(A, 'lobby', [mA], 1, 0, 0))],
         y: [
           send(B, M.welcome(B, 'bob', ['lobby'], 0)),
-          send(B, M.joined(B, 'lobby', [mA, mB], 0, 0)),
+          send(B, M.joined(B, 'lobby', [mA, mB], 2, 0, 0)),
           broadcast([A], M.connected(mB, 'lobby', 0)),
         ],
       });
@@ -74,7 +74,7 @@ describe('reducer: joining', () => {
       ...lobbyOfTwo, opened(C, 0, { name: 'carol', room: 'dev' }), received(A, 5, { type: 'join', room: 'dev', ref: 'j' }),
     ]);
     expect(effects).toEqual([
-      send(A, M.joined(A, 'dev', [mC, mA], 0, 5, 'j')),
+      send(A, M.joined(A, 'dev', [mC, mA], 2, 0, 5, 'j')),
       broadcast([C], M.connected(mA, 'dev', 5)),
     ]);
     expect(state.clients.get(A)?.rooms).toEqual(['lobby', 'dev']);
@@ -84,7 +84,7 @@ describe('reducer: joining', () => {
     const before = run(lobbyOfTwo).state;
     const r = step(before, received(A, 5, { type: 'join', room: 'lobby' }));
     expect(r.state).toBe(before);
-    expect(withoutLogs(r.effects)).toEqual([send(A, M.joined(A, 'lobby', [mA, mB], 0, 5))]);
+    expect(withoutLogs(r.effects)).toEqual([send(A, M.joined(A, 'lobby', [mA, mB], 2, 0, 5))]);
   });
 
   it(`refuses a room past the ${Limits.maxRoomsPerConnection}th`, () => {
@@ -168,9 +168,9 @@ describe('reducer: presence', () => {
   it('lists the members of a room, and an empty list for a room that does not exist', () => {
     const s = run(lobbyOfTwo).state;
     expect(withoutLogs(step(s, received(A, 1, { type: 'members', room: 'lobby', ref: 1 })).effects))
-      .toEqual([send(A, M.members('lobby', [mA, mB], 1, 1))]);
+      .toEqual([send(A, M.members('lobby', [mA, mB], 2, 1, 1))]);
     expect(withoutLogs(step(s, received(A, 1, { type: 'members', room: 'nowhere' })).effects))
-      .toEqual([send(A, M.members('nowhere', [], 1))]);
+      .toEqual([send(A, M.members('nowhere', [], 0, 1))]);
   });
 
   it('lists rooms with member counts, biggest first', () => {
@@ -192,7 +192,7 @@ describe('reducer: presence', () => {
     ]);
     expect(state.clients.get(A)?.name).toBe('alice2');
     expect(withoutLogs(step(state, received(B, 3, { type: 'members', room: 'lobby' })).effects))
-      .toEqual([send(B, M.members('lobby', [{ ID: A, Name: 'alice2' }, mB], 3))]);
+      .toEqual([send(B, M.members('lobby', [{ ID: A, Name: 'alice2' }, mB], 2, 3))]);
   });
 
   it('leaves a room: the leaver gets a Leave, the room a Disconnected with reason "left"; an empty room disappears', () => {
@@ -263,7 +263,119 @@ describe('reducer: leaving the hub', () => {
     const quiet = step(state, closed(A, 10, 'closed'));
     expect(withoutLogs(quiet.effects)).toEqual([forget(A)]);
     expect(quiet.effects).toContainEqual(expect.objectContaining({ event: 'disconnect', fields: expect.objectContaining({ reason: 'shutdown' }) }));
-    expect(run([opened(C, 11)], state).effects).toEqual([close(C, Close.GoingAway, 'server shutting down')]);
+    // A newcomer during the shutdown gets what everyone else got: the notice, then 1001.
+    expect(run([opened(C, 11)], state).effects).toEqual([
+      send(C, M.notice('server shutting down', 11)),
+      close(C, Close.GoingAway, 'server shutting down'),
+    ]);
+  });
+});
+
+describe('reducer: large rooms (protocol.md, "Large rooms")', () => {
+  const many = (n: number, room = 'big', from = 0) =>
+    Array.from({ length: n }, (_, i) => opened(`m${from + i}`, 0, { name: `n${from + i}`, room }));
+  const member = (i: number) => ({ ID: `m${i}`, Name: `n${i}` });
+
+  it(`lists at most ${Limits.maxMembersListed} members in a Join reply, with the Count of all`, () => {
+    const { effects } = run(many(150));
+    expect(effects[1]).toEqual(send('m149', M.joined('m149', 'big', Array.from({ length: 100 }, (_, i) => member(i)), 150, 0, 0)));
+  });
+
+  it('pages the members with After and Next, in join order, and ends without Next', () => {
+    const { state } = run(many(250));
+    const ask = (after?: string) =>
+      withoutLogs(step(state, received('m0', 1, after === undefined ? { type: 'members', room: 'big' } : { type: 'members', room: 'big', after })).effects);
+    const page = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => member(from + i));
+    expect(ask()).toEqual([send('m0', M.members('big', page(0, 100), 250, 1, undefined, 'm99'))]);
+    expect(ask('m99')).toEqual([send('m0', M.members('big', page(100, 200), 250, 1, undefined, 'm199'))]);
+    expect(ask('m199')).toEqual([send('m0', M.members('big', page(200, 250), 250, 1))]);
+  });
+
+  it('refuses an After that is not in the room with bad_cursor, changing nothing', () => {
+    const { state } = run(many(3));
+    const r = step(state, received('m0', 1, { type: 'members', room: 'big', after: 'gone', ref: 'p' }));
+    expect(r.state).toBe(state);
+    expect(withoutLogs(r.effects)).toEqual([send('m0', expect.objectContaining({ Type: 5, Code: 'bad_cursor', Ref: 'p' }))]);
+  });
+
+  it('announces comings, goings and renames up to --presence-max members, and no further', () => {
+    const small = initialState({ presenceMax: 3 });
+    // The third member makes 3: announced. The fourth makes 4: not.
+    const three = run(many(3), small);
+    expect(three.effects).toContainEqual(broadcast(['m0', 'm1'], M.connected(member(2), 'big', 0)));
+    const four = run([opened('m3', 0, { name: 'n3', room: 'big' })], three.state);
+    expect(four.effects.filter((e) => e.kind === 'broadcast')).toEqual([]);
+    expect(four.effects[1]).toEqual(send('m3', expect.objectContaining({ Type: 6, Count: 4 })));
+    // Renaming in a room of 4: only the renamer hears.
+    const renamed = run([received('m0', 1, { type: 'rename', name: 'zed' })], four.state);
+    expect(renamed.effects).toEqual([send('m0', M.renamed('m0', 'zed', 'n0', 1))]);
+    // Leaving a room of 4: nobody is told; the next leave (a room of 3) is announced.
+    const gone = run([closed('m3', 2, 'closed')], four.state);
+    expect(gone.effects).toEqual([forget('m3')]);
+    const next = run([closed('m2', 3, 'closed')], gone.state);
+    expect(next.effects).toEqual([broadcast(['m0', 'm1'], M.disconnected(member(2), 'big', 'closed', 3)), forget('m2')]);
+  });
+});
+
+describe('reducer: the rooms list', () => {
+  const rooms = (s: HubState, asker = 'asker') => {
+    const e = withoutLogs(step(s, received(asker, 9, { type: 'rooms' })).effects)[0] as Extract<Effect, { kind: 'send' }>;
+    return { list: e.message.Rooms, total: e.message.Total };
+  };
+
+  it('keeps the biggest first as members come and go; rooms of one size in the order they reached it', () => {
+    let s = run([
+      opened('asker', 0, { room: 'quiet' }),
+      opened('a', 0, { room: 'x' }), opened('b', 0, { room: 'y' }), opened('c', 0, { room: 'y' }),
+      opened('d', 0, { room: 'z' }),
+    ]).state;
+    expect(rooms(s)).toEqual({
+      list: [{ Room: 'y', Count: 2 }, { Room: 'quiet', Count: 1 }, { Room: 'x', Count: 1 }, { Room: 'z', Count: 1 }],
+      total: 4,
+    });
+    s = run([received('d', 1, { type: 'join', room: 'x' }), closed('b', 2, 'closed'), closed('c', 2, 'closed')], s).state;
+    expect(rooms(s)).toEqual({ list: [{ Room: 'x', Count: 2 }, { Room: 'quiet', Count: 1 }, { Room: 'z', Count: 1 }], total: 3 });
+  });
+
+  it(`lists at most ${Limits.maxRoomsListed} rooms, with the Total of all`, () => {
+    const { state } = run(Array.from({ length: 250 }, (_, i) => opened(`c${i}`, 0, { room: `r${i}` })));
+    const { list, total } = rooms(state, 'c0');
+    expect(total).toBe(250);
+    expect(list).toHaveLength(Limits.maxRoomsListed);
+    expect((list as { Room: string }[])[0]).toEqual({ Room: 'r0', Count: 1 });
+  });
+
+  it('agrees with a full sort after a random walk of joins and leaves', () => {
+    let s = initialState();
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 60; i++) s = step(s, opened(`c${i}`, 0, { room: `r${rand(8)}` })).state;
+    for (let k = 0; k < 400; k++) {
+      const id = `c${rand(60)}`;
+      const room = `r${rand(8)}`;
+      const inIt = s.clients.get(id)?.rooms.includes(room);
+      s = step(s, received(id, k, { type: inIt ? 'leave' : 'join', room })).state;
+    }
+    const expected = s.rooms.valueSeq().map((r) => r.members.length).toArray().sort((a, b) => b - a);
+    const listed = (rooms(s, 'c0').list as { Room: string; Count: number }[]);
+    expect(listed.map((r) => r.Count)).toEqual(expected);
+    for (const r of listed) expect(s.rooms.get(r.Room)?.members.length).toBe(r.Count);
+  });
+});
+
+describe('reducer: names', () => {
+  it('stores a name from ?name= in NFC and refuses one that hides or reverses text', () => {
+    const ok = run([opened(A, 0, { name: 'Zoe\u0308' })]);
+    expect(ok.state.clients.get(A)?.name).toBe('Zo\u00eb');
+    const bad = run([opened(B, 0, { name: '\u202eevil' })]);
+    expect(bad.effects[0]).toEqual(send(B, expect.objectContaining({ Type: 5, Code: 'bad_name' })));
+    expect(bad.state.clients.has(B)).toBe(false);
+    const long = run([opened(C, 0, { name: '\u{1F98A}'.repeat(33) })]);
+    expect(long.effects[0]).toEqual(send(C, expect.objectContaining({ Type: 5, Code: 'too_long' })));
+    expect(run([opened(C, 0, { name: '\u{1F98A}'.repeat(32) })]).state.clients.get(C)?.name).toBe('\u{1F98A}'.repeat(32));
   });
 });
 

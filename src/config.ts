@@ -2,6 +2,7 @@
 // defaults object. A bad value is an error that names the flag.
 import { parseArgs } from 'node:util';
 import { LEVELS, Level } from './log';
+import { DEFAULT_PRESENCE_MAX } from './reducer';
 
 export interface Config {
   port: number;
@@ -10,6 +11,7 @@ export interface Config {
   heartbeatTimeoutMs: number;
   maxPayload: number;
   maxBuffered: number;
+  presenceMax: number;
   logLevel: Level;
 }
 
@@ -21,6 +23,7 @@ export const DEFAULTS: Config = {
   heartbeatTimeoutMs: 60_000,
   maxPayload: 64 * 1024,
   maxBuffered: 1024 * 1024,
+  presenceMax: DEFAULT_PRESENCE_MAX,
   logLevel: 'info',
 };
 
@@ -32,6 +35,7 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['heartbeat-timeout', 'heartbeatTimeoutMs', 'HEARTBEAT_TIMEOUT', 'ms of silence (no frame, no pong) after which a client is dropped, at the next ping'],
   ['max-payload', 'maxPayload', 'MAX_PAYLOAD', 'largest frame accepted, in bytes (bigger: close 1009)'],
   ['max-buffered', 'maxBuffered', 'MAX_BUFFERED', 'bytes waiting to be sent to one client before it is dropped as slow (close 4008)'],
+  ['presence-max', 'presenceMax', 'PRESENCE_MAX', 'rooms with more members get no Connected, Disconnected or Rename notices'],
   ['log-level', 'logLevel', 'LOG_LEVEL', `one of ${LEVELS.join(', ')}`],
 ];
 

@@ -34,9 +34,10 @@ export const disconnected = (who: Member, room: string, reason: LeaveReason, at:
 export const error = (e: ProtocolError, at: number): Message =>
   frame(Type.Error, '', e.reason, at, { Code: e.code, ...withRef(e.ref) });
 
+/** You are in `room`: its first members (a page), how many there are in all, and its Seq. */
 export const joined = (
-  id: string, room: string, members: readonly Member[], seq: number, at: number, ref?: Ref,
-): Message => frame(Type.Join, id, '', at, { Room: room, Members: members, Seq: seq, ...withRef(ref) });
+  id: string, room: string, members: readonly Member[], count: number, seq: number, at: number, ref?: Ref,
+): Message => frame(Type.Join, id, '', at, { Room: room, Members: members, Count: count, Seq: seq, ...withRef(ref) });
 
 export const left = (id: string, room: string, at: number, ref?: Ref): Message =>
   frame(Type.Leave, id, '', at, { Room: room, ...withRef(ref) });
@@ -45,8 +46,12 @@ export const roomList = (
   rooms: readonly { Room: string; Count: number }[], total: number, at: number, ref?: Ref,
 ): Message => frame(Type.Rooms, '', '', at, { Rooms: rooms, Total: total, ...withRef(ref) });
 
-export const members = (room: string, list: readonly Member[], at: number, ref?: Ref): Message =>
-  frame(Type.Members, '', '', at, { Room: room, Members: list, ...withRef(ref) });
+/** A page of a room's members; `next` (the After for the next page) only when there are more. */
+export const members = (
+  room: string, list: readonly Member[], count: number, at: number, ref?: Ref, next?: string,
+): Message => frame(Type.Members, '', '', at, {
+  Room: room, Members: list, Count: count, ...(next === undefined ? {} : { Next: next }), ...withRef(ref),
+});
 
 export const renamed = (
   id: string, name: string, oldName: string, at: number, room?: string, ref?: Ref,

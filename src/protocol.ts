@@ -21,9 +21,9 @@ export const Type = {
 export type TypeCode = (typeof Type)[keyof typeof Type];
 
 export const Limits = {
-  /** Characters of Content in a Broadcast or Direct message. */
+  /** Characters (Unicode code points, as users count them) of Content in a Broadcast or Direct message. */
   maxContent: 4000,
-  /** Characters of a display name. */
+  /** Characters (code points, after NFC) of a display name. */
   maxName: 32,
   /** A room name: 1–32 of letters, digits, '-', '_', '.'. */
   roomPattern: /^[A-Za-z0-9_.-]{1,32}$/,
@@ -33,8 +33,10 @@ export const Limits = {
   maxRef: 64,
   /** Rooms listed in one Rooms reply (the biggest first). */
   maxRoomsListed: 200,
-  /** Characters of an ID given in To. */
+  /** Characters of an ID given in To or After. */
   maxId: 64,
+  /** Members listed in one Join or Members reply (a page; Members pages on with After). */
+  maxMembersListed: 100,
 } as const;
 
 export const DEFAULT_ROOM = 'lobby';
@@ -62,7 +64,7 @@ export type ClientMessage =
   | { type: 'join'; room: string; ref?: Ref }
   | { type: 'leave'; room: string; ref?: Ref }
   | { type: 'rooms'; ref?: Ref }
-  | { type: 'members'; room: string; ref?: Ref }
+  | { type: 'members'; room: string; after?: string; ref?: Ref }
   | { type: 'rename'; name: string; ref?: Ref }
   | { type: 'direct'; to: string; content: string; ref?: Ref };
 
@@ -79,7 +81,8 @@ export type ErrorCode =
   | 'bad_name'
   | 'not_member'
   | 'too_many_rooms'
-  | 'no_such_client';
+  | 'no_such_client'
+  | 'bad_cursor';
 
 export interface ProtocolError {
   code: ErrorCode;
@@ -101,17 +104,56 @@ export function roomProblem(room: string): string | undefined {
     : 'a room name is 1 to 32 letters, digits, "-", "_" or "."';
 }
 
+/**
+ * Characters as users count them: Unicode code points, so an emoji is one, not
+ * the two UTF-16 units of String.length. (An unpaired surrogate counts one.)
+ */
+export function codePoints(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** Whether s is longer than max code points; cheap when its UTF-16 length already says no. */
+const longerThan = (s: string, max: number): boolean => s.length > max && codePoints(s) > max;
+
 // Control characters would let one user forge line breaks or erase text in
 // other users' terminals; a name is a single visible line.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// Format characters (Cf: bidi controls U+202A–202E and U+2066–2069, zero-width
+// U+200B–200F and U+2060–2064, U+FEFF, ...) hide text or reverse what is shown
+// after them, so one member could pass for another. Unpaired surrogates (Cs)
+// are not text at all.
+const FORMAT = /[\p{Cf}\p{Cs}]/u;
+// What shows as nothing: white space, combining marks with nothing to sit on,
+// and the letters that render blank (Hangul fillers U+115F, U+1160, U+3164,
+// U+FFA0; Braille blank U+2800).
+const INVISIBLE_ONLY = /^[\s\p{M}\u115f\u1160\u3164\uffa0\u2800]*$/u;
 
-/** Validates a display name; returns a reason when it is bad. */
+/** The form names are compared, stored and shown in: NFC, so one look is one string. */
+export const normalizeName = (name: string): string => name.normalize('NFC');
+
+/** Validates a display name (already normalised); returns a reason when it is bad. */
 export function nameProblem(name: string): string | undefined {
-  if (name.trim().length === 0) return 'a name must not be blank';
-  if (name.length > Limits.maxName) return `a name is at most ${Limits.maxName} characters`;
+  if (longerThan(name, Limits.maxName)) return `a name is at most ${Limits.maxName} characters`;
   if (CONTROL.test(name)) return 'a name must not contain control characters';
+  if (FORMAT.test(name)) return 'a name must not contain invisible format characters (bidi controls, zero-width characters)';
+  if (INVISIBLE_ONLY.test(name)) return 'a name must not be blank';
   return undefined;
 }
+
+/** The error code for a bad name: too_long for length, bad_name for the rest. */
+export const nameErrorCode = (name: string): 'too_long' | 'bad_name' =>
+  (longerThan(name, Limits.maxName) ? 'too_long' : 'bad_name');
 
 const CLIENT_TYPES: Record<number, ClientMessage['type'] | undefined> = {
   [Type.Broadcast]: 'broadcast',
@@ -149,7 +191,7 @@ export function decode(text: string): Decoded {
   }
   // Seed fields a seed client fills in itself; the server sets them, but their types must hold.
   for (const [field, kind] of [['ID', 'string'], ['Content', 'string'], ['SentAt', 'number'],
-    ['Room', 'string'], ['Name', 'string'], ['To', 'string']] as const) {
+    ['Room', 'string'], ['Name', 'string'], ['To', 'string'], ['After', 'string']] as const) {
     if (o[field] !== undefined && typeof o[field] !== kind) {
       return fail('bad_field', `${field} must be a ${kind}`, ref);
     }
@@ -171,7 +213,7 @@ export function decode(text: string): Decoded {
   };
   const checkContent = (): Decoded | undefined => {
     if (content === undefined || content.length === 0) return fail('empty_content', 'Content must not be empty', ref);
-    if (content.length > Limits.maxContent) {
+    if (longerThan(content, Limits.maxContent)) {
       return fail('too_long', `Content is at most ${Limits.maxContent} characters`, ref);
     }
     return undefined;
@@ -197,16 +239,26 @@ export function decode(text: string): Decoded {
       return bad ?? withRef({ type, to, content: content as string });
     }
     case 'join':
-    case 'leave':
-    case 'members': {
+    case 'leave': {
       const r = needRoom();
       return typeof r === 'string' ? withRef({ type, room: r }) : r;
     }
+    case 'members': {
+      const r = needRoom();
+      if (typeof r !== 'string') return r;
+      const after = o.After as string | undefined;
+      if (after === undefined) return withRef({ type, room: r });
+      if (after.length === 0 || after.length > Limits.maxId) {
+        return fail('bad_field', 'After must be the ID of a member (the Next of the page before)', ref);
+      }
+      return withRef({ type, room: r, after });
+    }
     case 'rename': {
-      const name = o.Name as string | undefined;
-      if (name === undefined) return fail('bad_field', 'Name is required', ref);
+      const raw = o.Name as string | undefined;
+      if (raw === undefined) return fail('bad_field', 'Name is required', ref);
+      const name = normalizeName(raw);
       const problem = nameProblem(name);
-      if (problem) return fail(name.length > Limits.maxName ? 'too_long' : 'bad_name', problem, ref);
+      if (problem) return fail(nameErrorCode(name), problem, ref);
       return withRef({ type, name });
     }
     case 'heartbeat':
@@ -223,7 +275,7 @@ export const BINARY_FRAME: ProtocolError = {
 
 /** Close codes the server uses (protocol.md, "Closing"). */
 export const Close = {
-  /** Server shutting down. */
+  /** Server shutting down (also to a client that connects during the shutdown). */
   GoingAway: 1001,
   /** Bad ?name= or ?room= on connect. */
   PolicyViolation: 1008,

@@ -7,10 +7,12 @@
 // grows with the members of the rooms it touches, never with all connections.
 import { Map as IMap } from 'immutable';
 import {
-  Close, ClientMessage, DEFAULT_ROOM, Limits, Member, ProtocolError, Ref, nameProblem, roomProblem,
+  Close, ClientMessage, DEFAULT_ROOM, Limits, Member, ProtocolError, Ref, nameErrorCode, nameProblem, normalizeName,
+  roomProblem,
 } from './protocol';
 import * as M from './messages';
 import { Effect, HubEvent, broadcast, close, forget, log, ping, send, terminate } from './events';
+import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
 
 export interface Client {
   readonly id: string;
@@ -30,7 +32,11 @@ export interface Room {
 export interface HubState {
   readonly clients: IMap<string, Client>;
   readonly rooms: IMap<string, Room>;
+  /** The rooms by member count, for the Rooms list (room-sizes.ts). */
+  readonly sizes: RoomSizes;
   readonly shuttingDown: boolean;
+  /** Rooms with more members than this get no Connected, Disconnected or Rename notices (--presence-max). */
+  readonly presenceMax: number;
 }
 
 export interface Step {
@@ -38,7 +44,16 @@ export interface Step {
   readonly effects: readonly Effect[];
 }
 
-export const initialState = (): HubState => ({ clients: IMap(), rooms: IMap(), shuttingDown: false });
+/** As many members as a room may have and still hear each one come, go and rename (--presence-max). */
+export const DEFAULT_PRESENCE_MAX = 1000;
+
+export const initialState = (opts: { presenceMax?: number } = {}): HubState => ({
+  clients: IMap(),
+  rooms: IMap(),
+  sizes: noRooms(),
+  shuttingDown: false,
+  presenceMax: opts.presenceMax ?? DEFAULT_PRESENCE_MAX,
+});
 
 const NONE: readonly Effect[] = [];
 const unchanged = (state: HubState, effects: readonly Effect[] = NONE): Step => ({ state, effects });
@@ -48,25 +63,35 @@ const err = (code: ProtocolError['code'], reason: string, ref?: Ref): ProtocolEr
 
 const defaultName = (id: string) => `guest-${id.slice(0, 4)}`;
 
-const memberList = (state: HubState, room: Room | undefined): Member[] =>
-  (room ? room.members.map((id) => ({ ID: id, Name: state.clients.get(id)?.name ?? '' })) : []);
+/** Up to a page of a room's members from `start` (join order): O(page), whatever the room's size. */
+const memberPage = (state: HubState, room: Room | undefined, start = 0): Member[] =>
+  (room
+    ? room.members.slice(start, start + Limits.maxMembersListed)
+      .map((id) => ({ ID: id, Name: state.clients.get(id)?.name ?? '' }))
+    : []);
 
-/** Adds a client to a room: the joiner gets the room's members, the others a Connected. */
+/** Whether a room of `size` members (the one who comes or goes included) hears about each member. */
+const announces = (state: HubState, size: number): boolean => size <= state.presenceMax;
+
+/** Adds a client to a room: the joiner gets the room's first members, the others a Connected. */
 function enter(state: HubState, client: Client, roomName: string, at: number, ref?: Ref): Step {
   const before = state.rooms.get(roomName);
   const room: Room = before
     ? { ...before, members: [...before.members, client.id] }
     : { name: roomName, seq: 0, members: [client.id] };
+  const size = room.members.length;
   const updated: Client = { ...client, rooms: [...client.rooms, roomName] };
   const next: HubState = {
     ...state,
     clients: state.clients.set(client.id, updated),
     rooms: state.rooms.set(roomName, room),
+    sizes: resize(state.sizes, roomName, size - 1, size),
   };
   const me: Member = { ID: client.id, Name: client.name };
-  const effects: Effect[] = [send(client.id, M.joined(client.id, roomName, memberList(next, room), room.seq, at, ref))];
-  if (before) effects.push(broadcast(before.members, M.connected(me, roomName, at)));
-  effects.push(log('join', { id: client.id, name: client.name, room: roomName, members: room.members.length }));
+  const effects: Effect[] = [send(client.id, M.joined(client.id, roomName, memberPage(next, room), size, room.seq, at, ref))];
+  // protocol.md "Large rooms": past --presence-max members, comings and goings are not announced.
+  if (before && announces(state, size)) effects.push(broadcast(before.members, M.connected(me, roomName, at)));
+  effects.push(log('join', { id: client.id, name: client.name, room: roomName, members: size }));
   return { state: next, effects };
 }
 
@@ -80,9 +105,10 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
     ...state,
     clients: state.clients.set(client.id, updated),
     rooms: rest.length === 0 ? state.rooms.delete(roomName) : state.rooms.set(roomName, { ...room, members: rest }),
+    sizes: resize(state.sizes, roomName, room.members.length, rest.length),
   };
   const effects: Effect[] = [];
-  if (notify && rest.length > 0) {
+  if (notify && rest.length > 0 && announces(state, room.members.length)) {
     effects.push(broadcast(rest, M.disconnected({ ID: client.id, Name: client.name }, roomName, reason, at)));
   }
   effects.push(log('leave', { id: client.id, name: client.name, room: roomName, reason, members: rest.length }));
@@ -109,12 +135,19 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
 }
 
 function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): Step {
-  if (state.shuttingDown) return unchanged(state, [close(e.id, Close.GoingAway, 'server shutting down')]);
+  if (state.shuttingDown) {
+    // protocol.md "Closing": whoever is connected when the server stops, or connects
+    // while it stops, gets the same System notice, then 1001.
+    return unchanged(state, [
+      send(e.id, M.notice('server shutting down', e.at)),
+      close(e.id, Close.GoingAway, 'server shutting down'),
+    ]);
+  }
   const room = e.room === undefined || e.room === '' ? DEFAULT_ROOM : e.room;
-  const name = e.name === undefined || e.name === '' ? defaultName(e.id) : e.name;
+  const name = e.name === undefined || e.name === '' ? defaultName(e.id) : normalizeName(e.name);
   const problem = roomProblem(room)
     ? err('bad_room', `?room=: ${roomProblem(room)}`)
-    : nameProblem(name) ? err(name.length > Limits.maxName ? 'too_long' : 'bad_name', `?name=: ${nameProblem(name)}`)
+    : nameProblem(name) ? err(nameErrorCode(name), `?name=: ${nameProblem(name)}`)
       : undefined;
   if (problem) {
     // protocol.md: a connection with a bad ?name= or ?room= is told why and closed with 1008.
@@ -156,7 +189,9 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       if (client.rooms.includes(m.room)) {
         // Joining again is harmless: answer with the room's members as on a first join.
         const room = state.rooms.get(m.room) as Room;
-        return unchanged(state, [send(client.id, M.joined(client.id, m.room, memberList(state, room), room.seq, at, m.ref))]);
+        return unchanged(state, [
+          send(client.id, M.joined(client.id, m.room, memberPage(state, room), room.members.length, room.seq, at, m.ref)),
+        ]);
       }
       if (client.rooms.length >= Limits.maxRoomsPerConnection) {
         return fail('too_many_rooms', `a connection may be in at most ${Limits.maxRoomsPerConnection} rooms`);
@@ -168,14 +203,24 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       const r = exit(state, client, m.room, 'left', at, true);
       return { state: r.state, effects: [send(client.id, M.left(client.id, m.room, at, m.ref)), ...r.effects] };
     }
-    case 'rooms': {
-      // The one request whose cost grows with all rooms; its reply is bounded.
-      const all = state.rooms.valueSeq().map((r) => ({ Room: r.name, Count: r.members.length })).toArray();
-      all.sort((a, b) => b.Count - a.Count || (a.Room < b.Room ? -1 : 1));
-      return unchanged(state, [send(client.id, M.roomList(all.slice(0, Limits.maxRoomsListed), all.length, at, m.ref))]);
+    case 'rooms':
+      // O(rooms listed): the sizes are kept as members come and go (room-sizes.ts).
+      return unchanged(state, [
+        send(client.id, M.roomList(biggest(state.sizes, Limits.maxRoomsListed), state.rooms.size, at, m.ref)),
+      ]);
+    case 'members': {
+      const room = state.rooms.get(m.room);
+      let start = 0;
+      if (m.after !== undefined) {
+        const i = room ? room.members.indexOf(m.after) : -1;
+        if (i < 0) return fail('bad_cursor', `"${m.after}" is not in room "${m.room}" (any more): list it again from the start`);
+        start = i + 1;
+      }
+      const page = memberPage(state, room, start);
+      const count = room ? room.members.length : 0;
+      const next = start + page.length < count ? page[page.length - 1].ID : undefined;
+      return unchanged(state, [send(client.id, M.members(m.room, page, count, at, m.ref, next))]);
     }
-    case 'members':
-      return unchanged(state, [send(client.id, M.members(m.room, memberList(state, state.rooms.get(m.room)), at, m.ref))]);
     case 'rename': {
       if (m.name === client.name) {
         return unchanged(state, [send(client.id, M.renamed(client.id, m.name, client.name, at, undefined, m.ref))]);
@@ -184,6 +229,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       const effects: Effect[] = [send(client.id, M.renamed(client.id, m.name, client.name, at, undefined, m.ref))];
       for (const roomName of client.rooms) {
         const room = state.rooms.get(roomName) as Room;
+        if (!announces(state, room.members.length)) continue;
         effects.push(broadcast(room.members, M.renamed(client.id, m.name, client.name, at, roomName), client.id));
       }
       effects.push(log('rename', { id: client.id, from: client.name, to: m.name }));

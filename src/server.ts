@@ -37,7 +37,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const config: Config = { ...DEFAULTS, ...options };
   const log = options.log ?? createLogger(config.logLevel);
   const started = Date.now();
-  let latest: HubState = initialState();
+  let latest: HubState = initialState({ presenceMax: config.presenceMax });
 
   const connections$ = new Subject<ReturnType<typeof connection$>>();
   const feedback$ = new Subject<HubEvent>();
