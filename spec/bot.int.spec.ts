@@ -8,12 +8,13 @@ import { ChatServer, startServer } from '../src/server';
 import { Summary } from '../scripts/lib/stats';
 
 const ROOT = path.resolve(__dirname, '..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+// As `npm run bot` runs it: the build (made by jest's globalSetup), plain node, source maps on.
+const BOT = ['--enable-source-maps', 'dist/scripts/bot.js'];
 
 /** Runs the bot CLI to its end (bounded) and returns its exit code and JSON summary. */
 function bot(args: string[], ms = 12_000): Promise<{ code: number | null; summary: Summary; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ['scripts/bot.ts', ...args, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...BOT, ...args, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += String(d); });

@@ -8,7 +8,8 @@ import { Message, Type } from '../src/protocol';
 import { ChatServer, startServer } from '../src/server';
 
 const ROOT = path.resolve(__dirname, '..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+// As `npm run chat` runs it: the build (made by jest's globalSetup), plain node, source maps on.
+const CHAT = ['--enable-source-maps', 'dist/scripts/chat.js'];
 
 /** Rejects after ms, naming what was awaited. */
 function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
@@ -39,7 +40,7 @@ async function peer(url: string, name: string, room: string) {
 }
 
 function cli(args: string[]) {
-  const child: ChildProcess = spawn(TSX, ['scripts/chat.ts', ...args], {
+  const child: ChildProcess = spawn(process.execPath, [...CHAT, ...args], {
     cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -86,7 +87,7 @@ describe('chat CLI (piped stdin)', () => {
     children.push(run.child);
 
     run.child.stdin?.write('hello\n');
-    // The longest wait: it covers starting tsx, which takes seconds on a busy machine.
+    // The longest wait: it covers starting node, which takes a second on a busy machine.
     const hello = await dave.next('carol\'s hello', (f) => f.Type === Type.Broadcast && f.Content === 'hello', 10_000);
     expect(hello).toMatchObject({ Name: 'carol', Room: 'lobby' });
 

@@ -5,10 +5,11 @@ import { TestClient } from './support/client';
 import { Close } from '../src/protocol';
 
 const root = path.join(__dirname, '..');
-const tsx = path.join(root, 'node_modules/.bin/tsx');
+// As `npm start` runs it: the build (made by jest's globalSetup), plain node, source maps on.
+const START = ['--enable-source-maps', 'dist/src/main.js'];
 
 function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(tsx, ['src/main.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...START, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d) => { out += d; });
   child.stderr?.on('data', (d) => { out += d; });

@@ -1,0 +1,26 @@
+// The build `npm start` runs (jest's globalSetup makes it): plain node, no loader,
+// and stack traces that name .ts lines through the source maps.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+describe('the build', () => {
+  it('is what npm start runs: exec, so that SIGTERM reaches the server, and no TypeScript at run time', () => {
+    expect(scripts.start).toBe('exec node --enable-source-maps dist/src/main.js');
+    expect(scripts.prestart).toBe('npm run build');
+    for (const name of ['start', 'chat', 'bot', 'bench', 'bench:reducer', 'bench:memory']) expect(scripts[name]).not.toMatch(/tsx/);
+  });
+
+  it('names the .ts line in a stack trace', () => {
+    // A bad flag makes parseConfig throw a ConfigError from src/config.ts.
+    const r = spawnSync(process.execPath, ['--enable-source-maps', '-e',
+      "require('./dist/src/config').parseConfig(['--port', 'x'])"], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('--port: expected a whole number');
+    expect(r.stderr).toMatch(/src\/config\.ts:\d+:\d+/);
+    expect(r.stderr).not.toMatch(/dist\/src\/config\.js:\d+/);
+  });
+});
