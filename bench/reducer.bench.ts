@@ -54,6 +54,7 @@ function main(): void {
       rows.push(`| ${rooms.toLocaleString('en-US')} | ${actual.toLocaleString('en-US')} | ${(broadcastNs / 1000).toFixed(2)} | ${(churnNs / 1000).toFixed(2)} |`);
     }
   }
+  const big = bigCases(quick);
   const table = [
     `Reducer step, ${MEMBERS}-member room (node ${process.version}; median of 5 batches of ${iterations.toLocaleString('en-US')}):`,
     '',
@@ -62,8 +63,44 @@ function main(): void {
     ...rows,
     '',
     verdict(Math.max(...bcast) / Math.min(...bcast)),
+    '',
+    'Requests whose cost once grew with the whole server (issue 11, 3):',
+    '',
+    '| case | µs | target |',
+    '|---|---:|---:|',
+    ...big,
   ].join('\n');
   process.stdout.write(`${table}\n`);
+}
+
+/**
+ * The Rooms list with 32,768 rooms (1,024 connections in 32 rooms each), and a
+ * join and a leave in a room of 10,000 members: each must cost what it lists or
+ * touches, not what the server holds.
+ */
+function bigCases(quick: boolean): string[] {
+  let s = initialState();
+  for (let c = 0; c < 1_024; c++) {
+    s = step(s, opened(`c${c}`, 0, { room: `r${c}-0` })).state;
+    for (let k = 1; k < 32; k++) s = step(s, received(`c${c}`, 0, { type: 'join', room: `r${c}-${k}` })).state;
+  }
+  const asker = received('c0', 0, { type: 'rooms' });
+  const roomsNs = time(quick ? 200 : 2_000, () => step(s, asker));
+
+  let b = initialState();
+  for (let i = 0; i < 10_000; i++) b = step(b, opened(`m${i}`, 0, { name: `m${i}`, room: 'huge' })).state;
+  const joinedStates: HubState[] = [];
+  const n = quick ? 200 : 2_000;
+  const joinNs = time(n, (i) => {
+    joinedStates[i] = step(b, opened(`new-${i}`, 0, { name: 'n', room: 'huge' })).state;
+  });
+  const leaveNs = time(n, (i) => step(joinedStates[i], closed(`new-${i}`, 0, 'closed')));
+  const row = (what: string, ns: number, target: string) => `| ${what} | ${(ns / 1000).toFixed(1)} | ${target} |`;
+  return [
+    row(`Rooms list (Type 8), ${s.rooms.size.toLocaleString('en-US')} rooms`, roomsNs, '–'),
+    row('join a room of 10,000 members', joinNs, '< 1,000'),
+    row('leave a room of 10,001 members', leaveNs, '< 1,000'),
+  ];
 }
 
 /**
