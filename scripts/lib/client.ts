@@ -5,7 +5,7 @@
 import WebSocket from 'ws';
 import { Observable, Subject, filter, firstValueFrom, map, take, timeout } from 'rxjs';
 import { Message, Type } from '../../src/protocol';
-import { Backoff, DEFAULT_BACKOFF, backoffDelay } from './backoff';
+import { Backoff, DEFAULT_BACKOFF, Reconnect, linkUp, nextRetry } from './backoff';
 
 /** A frame to send: the server sets ID and SentAt, and Ref is added by request(). */
 export type Outgoing = { Type: number; [field: string]: unknown };
@@ -15,8 +15,11 @@ export type ClientEvent =
   /** Welcomed and back in the rooms it was in (a reconnect rejoins them). */
   | { kind: 'ready'; id: string; name: string; rooms: readonly string[]; reconnected: boolean }
   | { kind: 'frame'; frame: Message }
-  /** The connection is gone; retryInMs is absent when the client gives up. */
-  | { kind: 'down'; code: number; reason: string; retryInMs?: number };
+  /**
+   * The connection is gone. retryInMs: when the next try comes. Without it, the client
+   * either gave up for good, or (held) waits for reconnectNow() after a policy close.
+   */
+  | { kind: 'down'; code: number; reason: string; retryInMs?: number; held?: boolean };
 
 /** A request that got no answer: refused by the server (fromServer) or lost locally. */
 export class RequestError extends Error {
@@ -40,6 +43,8 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** A HeartBeat request this often, so a silently dead server is noticed; 0 turns it off. */
   heartbeatMs?: number;
+  /** The clock (ms), injected by specs. */
+  now?: () => number;
 }
 
 interface Pending {
@@ -48,7 +53,8 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-type Phase = 'idle' | 'connecting' | 'ready' | 'waiting' | 'closed';
+/** held: the server closed with a policy code; no retry until reconnectNow(). */
+type Phase = 'idle' | 'connecting' | 'ready' | 'waiting' | 'held' | 'closed';
 
 const isMessage = (v: unknown): v is Message =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as Message).Type === 'number';
@@ -65,7 +71,7 @@ export class ChatClient {
   private joined: string[];
   private readonly pending = new Map<string, Pending>();
   private nextRef = 1;
-  private attempt = 0;
+  private retries: Reconnect = { attempt: 0 };
   private everReady = false;
   private lastError = '';
   private timers = new Set<NodeJS.Timeout>();
@@ -74,7 +80,7 @@ export class ChatClient {
   constructor(options: ClientOptions) {
     this.opts = {
       reconnect: true, retryFirst: false, backoff: DEFAULT_BACKOFF,
-      requestTimeoutMs: 5000, connectTimeoutMs: 5000, heartbeatMs: 30_000, ...options,
+      requestTimeoutMs: 5000, connectTimeoutMs: 5000, heartbeatMs: 30_000, now: Date.now, ...options,
     };
     this.selfName = options.name;
     this.joined = [...options.rooms];
@@ -92,15 +98,24 @@ export class ChatClient {
     return done;
   }
 
-  /** Resolves when ready, rejects on timeout or when the client has given up. */
+  /** After a policy close (the client is held): connect again, as the user asked. False when not held. */
+  reconnectNow(): boolean {
+    if (this.phase !== 'held') return false;
+    this.connect();
+    return true;
+  }
+
+  /** Resolves when ready, rejects on timeout or when the client has given up (or is held). */
   whenReady(timeoutMs: number): Promise<void> {
     if (this.phase === 'ready') return Promise.resolve();
     if (this.phase === 'closed') return Promise.reject(new RequestError('closed', 'the client is closed', false));
+    if (this.phase === 'held') return Promise.reject(new RequestError('held', `the server closed the connection: ${this.lastError}`, false));
     return firstValueFrom(this.events$.pipe(
       filter((e) => e.kind === 'ready' || (e.kind === 'down' && e.retryInMs === undefined)),
       take(1),
       timeout({ first: Math.min(timeoutMs, 2 ** 31 - 1) }),
       map((e) => {
+        if (e.kind === 'down' && e.held) throw new RequestError('held', `the server closed the connection (${e.code}): ${e.reason}`, false);
         if (e.kind === 'down') throw new RequestError('gave_up', `cannot connect to ${this.opts.url}: ${e.reason}`, false);
       }),
     )).catch((e: unknown) => {
@@ -152,7 +167,7 @@ export class ChatClient {
     const first = this.joined[0] ?? this.opts.rooms[0];
     if (first !== undefined) url.searchParams.set('room', first);
     const want = [...this.joined];
-    this.events.next({ kind: 'connecting', attempt: this.attempt });
+    this.events.next({ kind: 'connecting', attempt: this.retries.attempt });
 
     const ws = new WebSocket(url);
     this.ws = ws;
@@ -203,7 +218,8 @@ export class ChatClient {
       this.phase = 'ready';
       const reconnected = this.everReady;
       this.everReady = true;
-      this.attempt = 0;
+      // Only a link that stays up resets the backoff (backoff.ts): a welcome alone proves nothing.
+      this.retries = linkUp(this.retries, this.opts.now());
       this.startHeartbeat();
       this.events.next({ kind: 'ready', id: this.selfId, name: this.name, rooms: this.joined, reconnected });
     });
@@ -258,18 +274,26 @@ export class ChatClient {
     if (this.phase === 'closed') return;
     this.stopHeartbeat();
     this.failPending('disconnected', `connection lost: ${reason}`);
-    // protocol.md: 1008 means our ?name= or ?room= was refused; retrying cannot help.
-    const retry = code !== 1008 && this.opts.reconnect && (this.everReady || this.opts.retryFirst);
-    if (!retry) {
+    const next = nextRetry(this.retries, code, this.opts.now(), this.opts.backoff);
+    this.retries = next.r;
+    // protocol.md: 1008 before we were ever in means our ?name= or ?room= was refused; retrying cannot help.
+    const giveUp = !this.opts.reconnect || (!this.everReady && (!this.opts.retryFirst || code === 1008));
+    if (giveUp) {
       this.phase = 'closed';
       this.events.next({ kind: 'down', code, reason });
       this.events.complete();
       return;
     }
+    if (next.delayMs === undefined) {
+      // A policy close (1008, 4xxx but 4008): the server said no; wait for the user (reconnectNow).
+      this.phase = 'held';
+      this.lastError = `${code} ${reason}`;
+      this.events.next({ kind: 'down', code, reason, held: true });
+      return;
+    }
     this.phase = 'waiting';
-    const retryInMs = backoffDelay(this.attempt++, this.opts.backoff);
-    this.events.next({ kind: 'down', code, reason, retryInMs });
-    this.later(retryInMs, () => this.connect());
+    this.events.next({ kind: 'down', code, reason, retryInMs: next.delayMs });
+    this.later(next.delayMs, () => this.connect());
   }
 
   private startHeartbeat(): void {
