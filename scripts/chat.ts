@@ -100,8 +100,9 @@ async function main(): Promise<number> {
       quitting = true;
       void queue.then(() => finish(code)).then(resolve);
     };
-    // The client gives up only when retrying cannot help (a refused ?name= or ?room=).
-    client.events$.subscribe((e) => { if (e.kind === 'down' && e.retryInMs === undefined) quit(1); });
+    // The client gives up only when retrying cannot help (a refused ?name= or ?room=). After a
+    // policy close it is held instead: the session says so, and /reconnect or /quit is the user's call.
+    client.events$.subscribe((e) => { if (e.kind === 'down' && e.retryInMs === undefined && !e.held) quit(1); });
     rl.on('line', (line) => {
       // Replace the echoed input with the formatted line that the ack will bring.
       const rows = Math.max(1, Math.ceil((prompt().length + line.length) / (process.stdout.columns || 80)));

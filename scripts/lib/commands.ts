@@ -1,4 +1,6 @@
 // One typed line to one command. Pure; the session carries commands out.
+import { Limits } from '../../src/protocol';
+import { codePoints } from './text';
 
 export type Command =
   | { kind: 'say'; text: string }
@@ -9,6 +11,8 @@ export type Command =
   | { kind: 'nick'; name: string }
   | { kind: 'msg'; to: string; text: string }
   | { kind: 'room'; room: string }
+  | { kind: 'more' }
+  | { kind: 'reconnect' }
   | { kind: 'quit' }
   | { kind: 'help' }
   | { kind: 'none' }
@@ -20,9 +24,11 @@ export const HELP = [
   '/leave [ROOM]       leave ROOM (default: the current room)',
   '/room ROOM          make ROOM (one you are in) the current room',
   '/rooms              list the server\'s rooms',
-  '/who [ROOM]         list who is in ROOM (default: the current room)',
+  '/who [ROOM]         list who is in ROOM (default: the current room), 100 at a time',
+  '/more               the next 100 of the last /who',
   '/nick NAME          change your name',
   '/msg NAME|ID TEXT   send a direct message',
+  '/reconnect          connect again after the server closed the connection on purpose',
   '/quit               leave',
   '/help               this list',
   '//text              say "/text"',
@@ -35,10 +41,20 @@ const USAGE: Record<string, string> = {
   msg: '/msg NAME|ID TEXT',
 };
 
+/** protocol.md counts characters as code points; refusing here saves a round trip and says why. */
+function tooLong(what: 'line' | 'name', text: string): Command | undefined {
+  const max = what === 'line' ? Limits.maxContent : Limits.maxName;
+  if (text.length <= max) return undefined; // fewer UTF-16 units than the limit: fewer code points too
+  const n = codePoints(text);
+  return n > max ? { kind: 'invalid', reason: `a ${what} is at most ${max} characters (this one has ${n})` } : undefined;
+}
+
+const say = (text: string): Command => tooLong('line', text) ?? { kind: 'say', text };
+
 export function parseLine(line: string): Command {
   if (line.trim() === '') return { kind: 'none' };
-  if (!line.startsWith('/')) return { kind: 'say', text: line };
-  if (line.startsWith('//')) return { kind: 'say', text: line.slice(1) };
+  if (!line.startsWith('/')) return say(line);
+  if (line.startsWith('//')) return say(line.slice(1));
   const m = /^\/(\S+)\s*(.*)$/s.exec(line) as RegExpExecArray;
   const verb = m[1].toLowerCase();
   const rest = m[2].trim();
@@ -52,11 +68,13 @@ export function parseLine(line: string): Command {
     case 'who': return more.length > 0 ? { kind: 'invalid', reason: 'usage: /who [ROOM]' } : { kind: 'who', ...(first ? { room: first } : {}) };
     case 'rooms': return { kind: 'rooms' };
     // A name may contain spaces (protocol.md: 1 to 32 characters, not blank).
-    case 'nick': return rest === '' ? { kind: 'invalid', reason: `usage: ${USAGE.nick}` } : { kind: 'nick', name: rest };
+    case 'nick': return rest === '' ? { kind: 'invalid', reason: `usage: ${USAGE.nick}` } : tooLong('name', rest) ?? { kind: 'nick', name: rest };
     case 'msg': {
       const text = rest.slice(first.length).trim();
-      return first === '' || text === '' ? { kind: 'invalid', reason: `usage: ${USAGE.msg}` } : { kind: 'msg', to: first, text };
+      return first === '' || text === '' ? { kind: 'invalid', reason: `usage: ${USAGE.msg}` } : tooLong('line', text) ?? { kind: 'msg', to: first, text };
     }
+    case 'more': return { kind: 'more' };
+    case 'reconnect': return { kind: 'reconnect' };
     case 'quit':
     case 'exit': return { kind: 'quit' };
     case 'help':

@@ -62,8 +62,11 @@ export function formatFrame(f: Message, v: View): string | undefined {
     case Type.Error:
       return `${hhmm(at)} ${paint(v, Ansi.Red, `! ${str(f.Code, 'error')}: ${safe(f.Content)}`)}`;
     case Type.Join: {
+      // protocol.md: Members is the first page (at most 100) of the room; Count is its size.
       const n = Array.isArray(f.Members) ? f.Members.length : 0;
-      return notice(v, at, f.Room, `you are in ${str(f.Room)}: ${n} here (${memberNames(v, f.Members)})`);
+      const count = typeof f.Count === 'number' ? f.Count : n;
+      const more = count > n ? `, and ${count - n} more` : '';
+      return notice(v, at, f.Room, `you are in ${str(f.Room)}: ${count} here (${memberNames(v, f.Members)}${more})`);
     }
     case Type.Leave:
       return notice(v, at, f.Room, `you left ${str(f.Room)}`);
@@ -75,7 +78,11 @@ export function formatFrame(f: Message, v: View): string | undefined {
     }
     case Type.Members: {
       const n = Array.isArray(f.Members) ? f.Members.length : 0;
-      return notice(v, at, f.Room, n === 0 ? `nobody in ${str(f.Room)}` : `${n} in ${str(f.Room)}: ${memberNames(v, f.Members)}`);
+      const count = typeof f.Count === 'number' ? f.Count : n;
+      if (n === 0) return notice(v, at, f.Room, count === 0 ? `nobody in ${str(f.Room)}` : `no more in ${str(f.Room)} (${count} in all)`);
+      // A page of a bigger room says so; Next is where /more carries on.
+      const page = count > n ? ` (${n} listed${typeof f.Next === 'string' ? '; /more for the next' : ''})` : '';
+      return notice(v, at, f.Room, `${count} in ${str(f.Room)}: ${memberNames(v, f.Members)}${page}`);
     }
     case Type.Rename:
       return f.ID === v.selfId

@@ -2,6 +2,12 @@
 // Members lists, Connected, Disconnected, Rename, and the senders of lines), so
 // that /msg can take a name. Pure: a frame in, the next directory out; a frame
 // that tells nothing new returns the same directory.
+//
+// Member lists are pages (at most 100, with the room's Count), and rooms above the
+// server's --presence-max send no Connected/Disconnected/Rename notices at all. So a
+// list replaces what we knew about a room only when it is the whole room; otherwise
+// it only adds, and someone who left a big room stays known (a /msg then gets the
+// server's no_such_client). The directory is capped so a big room cannot grow it forever.
 import { Message, Type } from '../../src/protocol';
 
 export interface Peer {
@@ -15,6 +21,9 @@ export type Presence = ReadonlyMap<string, Peer>;
 
 export const emptyPresence: Presence = new Map();
 
+/** Peers remembered at most; past it the longest-known are forgotten first. */
+export const MAX_PEERS = 5000;
+
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 function put(p: Map<string, Peer>, id: string, name: string | undefined, room: string | undefined): void {
@@ -22,7 +31,14 @@ function put(p: Map<string, Peer>, id: string, name: string | undefined, room: s
   const rooms = new Set(was?.rooms);
   if (room !== undefined) rooms.add(room);
   p.set(id, { id, name: name ?? was?.name ?? id, rooms });
+  if (!was && p.size > MAX_PEERS) p.delete(p.keys().next().value as string);
 }
+
+/** Whether a frame about this peer would tell us nothing new. */
+const known = (p: Presence, id: string, name: string | undefined, room: string | undefined): boolean => {
+  const was = p.get(id);
+  return was !== undefined && (name === undefined || was.name === name) && (room === undefined || was.rooms.has(room));
+};
 
 function drop(p: Map<string, Peer>, id: string, room: string | undefined): void {
   const was = p.get(id);
@@ -34,9 +50,9 @@ function drop(p: Map<string, Peer>, id: string, room: string | undefined): void 
   else p.set(id, { ...was, rooms });
 }
 
-/** A full member list for a room replaces what we knew about that room. */
-function refreshRoom(p: Map<string, Peer>, room: string, members: unknown, selfId: string): void {
-  for (const peer of [...p.values()]) if (peer.rooms.has(room)) drop(p, peer.id, room);
+/** A member list for a room: the whole room (complete) replaces what we knew about it, a page adds. */
+function refreshRoom(p: Map<string, Peer>, room: string, members: unknown, selfId: string, complete = true): void {
+  if (complete) for (const peer of [...p.values()]) if (peer.rooms.has(room)) drop(p, peer.id, room);
   if (!Array.isArray(members)) return;
   for (const m of members as { ID?: unknown; Name?: unknown }[]) {
     const id = str(m?.ID);
@@ -47,27 +63,34 @@ function refreshRoom(p: Map<string, Peer>, room: string, members: unknown, selfI
 export function applyFrame(presence: Presence, f: Message, selfId: string): Presence {
   const room = str(f.Room);
   const name = str(f.Name);
-  const next = new Map(presence);
+  // Copied only for a frame that tells something (a copy is O(peers)).
+  const next = new Map<string, Peer>();
+  const copy = () => { for (const [k, v] of presence) next.set(k, v); return next; };
   switch (f.Type) {
     case Type.Join:
-    case Type.Members:
+    case Type.Members: {
       if (room === undefined) return presence;
-      refreshRoom(next, room, f.Members, selfId);
+      // protocol.md: Count is the room's size; Next (and After) mean a page of a bigger list.
+      const listed = Array.isArray(f.Members) ? f.Members.length : 0;
+      const complete = f.Next === undefined && (typeof f.Count !== 'number' || f.Count <= listed);
+      refreshRoom(copy(), room, f.Members, selfId, complete);
       return next;
+    }
     case Type.Leave:
       if (room === undefined || f.ID !== selfId) return presence;
-      refreshRoom(next, room, [], selfId);
+      refreshRoom(copy(), room, [], selfId);
       return next;
     case Type.Connected:
     case Type.Broadcast:
     case Type.Direct:
     case Type.Rename:
-      if (f.ID === '' || f.ID === selfId) return presence;
-      put(next, f.ID, name, room);
+      if (f.ID === '' || f.ID === selfId || known(presence, f.ID, name, room)) return presence;
+      put(copy(), f.ID, name, room);
       return next;
     case Type.Disconnected:
       // Reason "left" is one room; any other reason means the connection is gone.
-      drop(next, f.ID, f.Reason === 'left' ? room : undefined);
+      if (!presence.has(f.ID)) return presence;
+      drop(copy(), f.ID, f.Reason === 'left' ? room : undefined);
       return next;
     default:
       return presence;

@@ -2,13 +2,16 @@
 // and who is who. It shows every frame from the client and carries out one
 // command at a time; the terminal (readline, exit codes) stays in chat.ts.
 import { Subscription } from 'rxjs';
-import { Type } from '../../src/protocol';
+import { Message, Type } from '../../src/protocol';
 import { ChatClient, ClientEvent, RequestError } from './client';
 import { Command, HELP } from './commands';
 import { formatFrame, formatLocal, formatOwn } from './format';
 import { Presence, applyFrame, emptyPresence, resolvePeer } from './presence';
 
 export type Outcome = 'ok' | 'failed' | 'quit';
+
+/** How long /reconnect waits to be back in. */
+const RECONNECT_MS = 5000;
 
 export class ChatSession {
   /** The joined room plain lines are sent to ('' when in none). */
@@ -17,6 +20,8 @@ export class ChatSession {
   private readonly sub: Subscription;
   /** Since the last time we were connected: the first loss is news, further failed attempts less so. */
   private downs = 0;
+  /** Where /more carries on: the room of the last /who and the Next its answer gave. */
+  private whoNext: { room: string; after: string } | undefined;
 
   constructor(
     private readonly client: ChatClient,
@@ -52,7 +57,10 @@ export class ChatSession {
         if (e.reconnected) this.local(`reconnected as ${e.name}, in ${e.rooms.join(', ') || 'no room'}`);
         return;
       case 'down': {
-        const what = e.retryInMs === undefined ? `disconnected: ${e.reason}`
+        const what = e.held
+          ? `the server closed the connection (${e.code}${e.reason ? ` ${e.reason}` : ''}); not reconnecting by itself: `
+            + 'type /reconnect to try again, /quit to leave'
+          : e.retryInMs === undefined ? `disconnected: ${e.reason}`
           : `${this.downs === 0 ? 'server went away' : 'still no server'} (${e.reason}); `
             + `reconnecting in ${(e.retryInMs / 1000).toFixed(1)} s`;
         this.downs++;
@@ -70,6 +78,11 @@ export class ChatSession {
         return never;
       }
     }
+  }
+
+  /** protocol.md: a Members answer lists at most 100; Next, when present, is the After of the next page. */
+  private paged(room: string, answer: Message): void {
+    this.whoNext = typeof answer.Next === 'string' ? { room, after: answer.Next } : undefined;
   }
 
   /** Carries out one command and waits (bounded by the client) for its answer. */
@@ -132,9 +145,20 @@ export class ChatSession {
       case 'who': {
         const room = cmd.room ?? this.current;
         if (room === '') throw new Error('usage: /who ROOM');
-        await c.request({ Type: Type.Members, Room: room });
+        this.paged(room, await c.request({ Type: Type.Members, Room: room }));
         return 'ok';
       }
+      case 'more': {
+        const from = this.whoNext;
+        if (!from) throw new Error('nothing more to list (/who first)');
+        this.paged(from.room, await c.request({ Type: Type.Members, Room: from.room, After: from.after }));
+        return 'ok';
+      }
+      case 'reconnect':
+        // Only after a policy close: otherwise the client is connected or already retrying by itself.
+        if (!c.reconnectNow()) throw new Error(c.ready ? 'already connected' : 'already reconnecting by itself');
+        await c.whenReady(RECONNECT_MS);
+        return 'ok';
       case 'nick':
         await c.request({ Type: Type.Rename, Name: cmd.name });
         return 'ok';
