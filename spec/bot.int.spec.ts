@@ -68,6 +68,9 @@ describe('bot CLI', () => {
     // Every line reaches the two other bots in c1: nothing lost, nothing counted twice.
     expect(summary.received).toBe(2 * summary.sent);
     expect(summary.latencyMs.p50).not.toBeNull();
-    expect(summary.latencyMs.p99 as number).toBeGreaterThanOrEqual(summary.latencyMs.p50 as number);
+    const l = summary.latencyMs;
+    expect(l.p99 as number).toBeGreaterThanOrEqual(l.p50 as number);
+    expect(l.p999 as number).toBeGreaterThanOrEqual(l.p99 as number);
+    expect(l.max as number).toBeGreaterThanOrEqual(l.p999 as number);
   });
 });

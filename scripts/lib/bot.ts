@@ -7,7 +7,7 @@ import { Observable, Subscription, filter, map } from 'rxjs';
 import { Message, Type } from '../../src/protocol';
 import { ChatClient, Outgoing, RequestError } from './client';
 import { Step, fill } from './script';
-import { Counters, readStamp, stamp } from './stats';
+import { Counters, readStamp, recordLatency, stamp } from './stats';
 
 export interface BotContext {
   url: string;
@@ -23,8 +23,9 @@ const WORDS = 'the quick brown fox jumps over a lazy dog while seven wizards qui
 const chatterLine = () => Array.from({ length: 3 + Math.floor(Math.random() * 6) },
   () => WORDS[Math.floor(Math.random() * WORDS.length)]).join(' ');
 
-/** Leaves room for the stamp within protocol.md's 4000 characters. */
+/** Leaves room for the stamp within protocol.md's 4000 characters (code points). */
 const MAX_TEXT = 3900;
+const clip = (text: string): string => (text.length <= MAX_TEXT ? text : [...text].slice(0, MAX_TEXT).join(''));
 
 /** Resolves when the signal aborts (at once if it already has). */
 const aborted = (signal: AbortSignal): Promise<void> => new Promise((resolve) => {
@@ -96,7 +97,7 @@ export class Bot {
   }
 
   say(text: string, where: { room?: string; to?: string } = {}, echo = false): Promise<void> {
-    const Content = stamp(text.slice(0, MAX_TEXT), this.ctx.run, performance.now(), echo);
+    const Content = stamp(clip(text), this.ctx.run, performance.now(), echo);
     return this.request(where.to !== undefined
       ? { Type: Type.Direct, To: where.to, Content }
       : { Type: Type.Broadcast, Content, ...(where.room === undefined ? {} : { Room: where.room }) }, true);
@@ -106,7 +107,7 @@ export class Bot {
     const c = this.ctx.counters;
     c.received++;
     const { text, stamp: s } = readStamp(f.Content);
-    if (s && s.run === this.ctx.run) c.latencies.push(performance.now() - s.sentAt);
+    if (s && s.run === this.ctx.run) recordLatency(c, performance.now() - s.sentAt);
     // Never answer an echo, whoever's: two echo bots must not talk to each other forever.
     if (!this.echoing || s?.echo) return;
     const reply = `echo: ${text}`;

@@ -2,17 +2,31 @@
 // latency: a bot appends " ~bot:RUN:MS" (":echo" for echoes) to what it says,
 // where MS is performance.now() of this process. Only bots of the same run (one
 // process, one clock) turn a stamp into a latency sample.
+//
+// Samples go into an HdrHistogram (hdr-histogram-js, its plain JS build: no wasm to
+// load), so memory stays fixed however long the run, and the summary reads its
+// percentiles without sorting anything: 1 µs to 60 s, to 3 significant digits.
+import { Histogram, build } from 'hdr-histogram-js';
 
 export interface Counters {
   sent: number;
   acked: number;
   received: number;
   errors: number;
-  /** Delivery latencies in ms, one per line received by a bot of this run. */
-  latencies: number[];
+  /** Delivery latencies in µs, one per line received by a bot of this run. */
+  readonly latency: Histogram;
 }
 
-export const newCounters = (): Counters => ({ sent: 0, acked: 0, received: 0, errors: 0, latencies: [] });
+const newHistogram = (): Histogram => build({
+  lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false,
+});
+
+export const newCounters = (): Counters => ({ sent: 0, acked: 0, received: 0, errors: 0, latency: newHistogram() });
+
+/** One delivery latency, in ms (recorded in whole µs, clamped to the histogram's range). */
+export function recordLatency(c: Counters, ms: number): void {
+  c.latency.recordValue(Math.min(60_000_000, Math.max(1, Math.round(ms * 1000))));
+}
 
 export interface Stamp {
   run: string;
@@ -31,13 +45,6 @@ export function readStamp(content: string): { text: string; stamp?: Stamp } {
   return { text: content.slice(0, m.index), stamp: { run: m[1], sentAt: Number(m[2]), echo: m[3] !== undefined } };
 }
 
-/** Nearest-rank percentile of ascending values; undefined when there are none. */
-export function percentile(sorted: readonly number[], p: number): number | undefined {
-  if (sorted.length === 0) return undefined;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
-}
-
 export interface Summary {
   bots: number;
   connected: number;
@@ -45,33 +52,35 @@ export interface Summary {
   acked: number;
   received: number;
   errors: number;
-  latencyMs: { p50: number | null; p99: number | null; max: number | null; samples: number };
+  latencyMs: { p50: number | null; p99: number | null; p999: number | null; max: number | null; samples: number };
   durationMs: number;
 }
 
-const round = (n: number | undefined): number | null => (n === undefined ? null : Math.round(n * 100) / 100);
+/** µs to ms, two decimals; null when there were no samples. */
+const ms = (h: Histogram, us: number): number | null => (h.totalCount === 0 ? null : Math.round(us / 10) / 100);
 
 export function summarize(c: Counters, bots: number, connected: number, durationMs: number): Summary {
-  const sorted = [...c.latencies].sort((a, b) => a - b);
+  const h = c.latency;
   return {
     bots, connected, sent: c.sent, acked: c.acked, received: c.received, errors: c.errors,
     latencyMs: {
-      p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)),
-      max: round(sorted[sorted.length - 1]), samples: sorted.length,
+      p50: ms(h, h.getValueAtPercentile(50)), p99: ms(h, h.getValueAtPercentile(99)),
+      p999: ms(h, h.getValueAtPercentile(99.9)), max: ms(h, h.maxValue), samples: h.totalCount,
     },
     durationMs: Math.round(durationMs),
   };
 }
 
 export function formatSummary(s: Summary): string {
-  const ms = (v: number | null) => (v === null ? '-' : `${v} ms`);
+  const show = (v: number | null) => (v === null ? '-' : `${v} ms`);
+  const l = s.latencyMs;
   return [
     `bots      ${s.bots} (${s.connected} connected)`,
     `sent      ${s.sent}`,
     `acked     ${s.acked}`,
     `received  ${s.received}`,
     `errors    ${s.errors}`,
-    `latency   p50 ${ms(s.latencyMs.p50)}  p99 ${ms(s.latencyMs.p99)}  max ${ms(s.latencyMs.max)}  (${s.latencyMs.samples} samples)`,
+    `latency   p50 ${show(l.p50)}  p99 ${show(l.p99)}  p99.9 ${show(l.p999)}  max ${show(l.max)}  (${l.samples} samples)`,
     `duration  ${(s.durationMs / 1000).toFixed(1)} s`,
   ].join('\n');
 }
