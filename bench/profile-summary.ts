@@ -1,4 +1,4 @@
-// `tsx bench/profile-summary.ts FILE.cpuprofile [N]`: the top N functions by self
+// `node dist/bench/profile-summary.js FILE.cpuprofile [N]`: the top N functions by self
 // time in a `node --cpu-prof` profile (as written by `npm run bench -- --profile`),
 // and the share of time by package, to see where a server's CPU goes.
 import { readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ interface Node {
 
 function main(): void {
   const [file, n = '25'] = process.argv.slice(2);
-  if (!file) throw new Error('usage: tsx bench/profile-summary.ts FILE.cpuprofile [N]');
+  if (!file) throw new Error('usage: node dist/bench/profile-summary.js FILE.cpuprofile [N]');
   const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[] };
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const hits = new Map<number, number>();
@@ -25,7 +25,7 @@ function main(): void {
     const key = `${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`;
     fns.set(key, (fns.get(key) ?? 0) + count);
     const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1]
-      ?? (url.startsWith('node:') ? 'node core' : url ? 'app bundle' : functionName || '(native)');
+      ?? (url.startsWith('node:') ? 'node core' : url ? 'app (dist/)' : functionName || '(native)');
     pkgs.set(pkg, (pkgs.get(pkg) ?? 0) + count);
   }
   const pct = (c: number) => `${((c / total) * 100).toFixed(1).padStart(5)} %`;

@@ -2,6 +2,8 @@
 // rooms and connections it does not touch. States are built with `step` itself
 // (`opened` events), then a 10-member room's Broadcast is stepped many times,
 // each step from the previous step's state, as the hub's scan does.
+// Runs compiled (npm run bench:reducer builds first), as npm start runs the hub.
+// --quick: fewer iterations; --json: one `RESULT {...}` line (bench/run.ts reads it).
 import { HubEvent, closed, opened, received } from '../src/events';
 import { HubState, initialState, step } from '../src/reducer';
 
@@ -32,9 +34,11 @@ function time(iterations: number, body: (i: number) => void): number {
 
 function main(): void {
   const quick = process.argv.includes('--quick');
+  const json = process.argv.includes('--json');
   const iterations = quick ? 5_000 : 50_000;
   const rows: string[] = [];
   const bcast: number[] = [];
+  const results: { rooms: number; others: number; broadcastUs: number; joinLeaveUs: number }[] = [];
   for (const rooms of [10, 1_000, 10_000]) {
     for (const others of [10, 10_000]) {
       const base = build(rooms, others);
@@ -51,6 +55,7 @@ function main(): void {
         j = step(j, closed(`new-${i}`, 0, 'closed')).state;
       });
       bcast.push(broadcastNs);
+      results.push({ rooms, others: actual, broadcastUs: broadcastNs / 1000, joinLeaveUs: churnNs / 1000 });
       rows.push(`| ${rooms.toLocaleString('en-US')} | ${actual.toLocaleString('en-US')} | ${(broadcastNs / 1000).toFixed(2)} | ${(churnNs / 1000).toFixed(2)} |`);
     }
   }
@@ -70,7 +75,8 @@ function main(): void {
     '|---|---:|---:|',
     ...big,
   ].join('\n');
-  process.stdout.write(`${table}\n`);
+  if (json) process.stdout.write(`RESULT ${JSON.stringify({ node: process.version, iterations, results })}\n`);
+  else process.stdout.write(`${table}\n`);
 }
 
 /**

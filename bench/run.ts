@@ -1,14 +1,17 @@
-// `npm run bench`: the same scenarios against rxchat (this project), raw-ws (the
-// leanest ws server) and Socket.IO v4, back to back in one invocation. Every run
-// starts its server fresh on core 0 and a fresh generator on core 1; the order of
-// targets rotates between repetitions; the table shows medians and the ratio to
-// raw-ws. Flags: --quick (smoke sizes, 1 repetition), --reps N, --targets a,b,
-// --scenarios x,y, --profile (rxchat under node --cpu-prof, into bench/results/profiles).
-import { mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+// `npm run bench`: the same scenarios against rxchat (this project, run as `npm
+// start` runs it: the compiled build under plain node), same-work (the same protocol
+// work hand-written on ws), raw-ws with and without write batching, and Socket.IO
+// v4, back to back in one invocation. Every run starts its server fresh on core 0
+// and a fresh generator on core 1; the order of targets rotates between
+// repetitions; the table shows medians and the ratio to same-work (to raw-ws when
+// same-work is not run). Flags: --quick (smoke sizes, 1 repetition), --reps N,
+// --targets a,b, --scenarios x,y, --no-reducer (skip the reducer step),
+// --profile (rxchat under node --cpu-prof, into bench/results/profiles).
+// Everything runs from dist/: `npm run bench` builds first (tsc -b).
+import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
 import { TargetName } from './lib/client';
 import { GENERATOR_CPU, SERVER_CPU } from './lib/proc';
 import { pinned, stop, waitForLine } from './lib/spawn';
@@ -16,10 +19,38 @@ import { median } from './lib/stats';
 import { Instance, suite } from './scenarios';
 import { Metrics } from './scenarios/types';
 
-const ROOT = path.resolve(__dirname, '..');
-const BUILD = path.join(ROOT, 'bench', '.build');
+// Run as dist/bench/run.js (npm run bench) or, for a change to this file alone, from bench/run.ts.
+const ROOT = path.resolve(__dirname, __filename.endsWith('.ts') ? '..' : '../..');
+const DIST = path.join(ROOT, 'dist');
 const RESULTS = path.join(ROOT, 'bench', 'results');
-const TARGETS: TargetName[] = ['rxchat', 'raw-ws', 'socketio'];
+const TARGETS: TargetName[] = ['rxchat', 'same-work', 'raw-ws-corked', 'raw-ws', 'socketio'];
+
+/**
+ * `npm start`'s own command line, read from package.json so the two cannot drift:
+ * `exec node FLAGS… dist/src/main.js`. Every server gets the same node flags.
+ */
+function startCommand(): { nodeFlags: string[]; main: string } {
+  const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start;
+  const m = /^exec node((?: --?[\w-]+(?:=\S+)?)*) (\S+\.js)$/.exec(start);
+  if (!m) throw new Error(`bench: cannot read npm start's command line from package.json ("${start}")`);
+  return { nodeFlags: m[1].trim().split(/\s+/).filter(Boolean), main: path.join(ROOT, m[2]) };
+}
+
+/** The server of each target, as a script in dist/ and its own arguments. */
+function serverOf(target: TargetName, main: string): string[] {
+  switch (target) {
+    case 'rxchat':
+      return [main];
+    case 'same-work':
+      return [path.join(DIST, 'bench/servers/same-work.js')];
+    case 'raw-ws-corked':
+      return [path.join(DIST, 'bench/servers/raw-ws.js'), '--cork'];
+    case 'raw-ws':
+      return [path.join(DIST, 'bench/servers/raw-ws.js')];
+    case 'socketio':
+      return [path.join(DIST, 'bench/servers/socketio.js')];
+  }
+}
 
 interface RunRecord {
   type: 'run';
@@ -29,25 +60,6 @@ interface RunRecord {
   metrics: Metrics;
   notes: string[];
   error?: string;
-}
-
-async function buildAll(): Promise<void> {
-  // One bundle per process, same esbuild settings for all three servers; packages stay in node_modules.
-  await build({
-    entryPoints: {
-      rxchat: path.join(ROOT, 'src/main.ts'),
-      'raw-ws': path.join(ROOT, 'bench/servers/raw-ws.ts'),
-      socketio: path.join(ROOT, 'bench/servers/socketio.ts'),
-      generator: path.join(ROOT, 'bench/generator.ts'),
-    },
-    outdir: BUILD,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    packages: 'external',
-    logLevel: 'warning',
-  });
 }
 
 function machine() {
@@ -61,20 +73,27 @@ function machine() {
   };
 }
 
-async function runOne(inst: Instance, target: TargetName, quick: boolean, profile: boolean): Promise<Omit<RunRecord, 'type' | 'rep'>> {
+interface Launch {
+  /** npm start's node flags, given to every server. */
+  nodeFlags: string[];
+  /** npm start's script: dist/src/main.js. */
+  main: string;
+}
+
+async function runOne(inst: Instance, target: TargetName, quick: boolean, profile: boolean, launch: Launch): Promise<Omit<RunRecord, 'type' | 'rep'>> {
   const flags = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn',
     '--heartbeat-interval', String(inst.heartbeat.intervalMs), '--heartbeat-timeout', String(inst.heartbeat.timeoutMs)];
   const nodeFlags = profile && target === 'rxchat'
-    ? ['--cpu-prof', '--cpu-prof-dir', path.join(RESULTS, 'profiles'), '--cpu-prof-name', `${inst.name}-${Date.now()}.cpuprofile`]
-    : [];
-  const server = pinned(SERVER_CPU, nodeFlags, [path.join(BUILD, `${target}.js`), ...flags]);
+    ? [...launch.nodeFlags, '--cpu-prof', '--cpu-prof-dir', path.join(RESULTS, 'profiles'), '--cpu-prof-name', `${inst.name}-${Date.now()}.cpuprofile`]
+    : launch.nodeFlags;
+  const server = pinned(SERVER_CPU, nodeFlags, [...serverOf(target, launch.main), ...flags]);
   let serverErr = '';
   server.stderr?.on('data', (d: Buffer) => (serverErr = (serverErr + d.toString()).slice(-2000)));
   try {
     const url = await waitForLine(server, /listening on (\S+)/, 15_000);
     const limitMs = quick ? 30_000 : 90_000;
     const job = { scenario: inst.name, target, url, serverPid: server.pid, quick, limitMs };
-    const gen = pinned(GENERATOR_CPU, ['--max-old-space-size=4096'], [path.join(BUILD, 'generator.js'), JSON.stringify(job)]);
+    const gen = pinned(GENERATOR_CPU, ['--max-old-space-size=4096'], [path.join(DIST, 'bench/generator.js'), JSON.stringify(job)]);
     let genErr = '';
     gen.stderr?.on('data', (d: Buffer) => (genErr = (genErr + d.toString()).slice(-2000)));
     const line = await waitForLine(gen, /^RESULT (.*)$/m, limitMs + 5000).catch((e: Error) => {
@@ -94,13 +113,18 @@ async function runOne(inst: Instance, target: TargetName, quick: boolean, profil
 const fmt = (x: number | undefined, digits: number) =>
   x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
+/** The target the ratios are taken to: same-work (the same protocol work, by hand) when it ran, else raw-ws. */
+const baseOf = (targets: TargetName[]): TargetName | undefined =>
+  (['same-work', 'raw-ws'] as TargetName[]).find((t) => targets.includes(t));
+
 function table(insts: Instance[], targets: TargetName[], runs: RunRecord[]): { md: string; medians: Record<string, Record<string, Metrics>> } {
   const medians: Record<string, Record<string, Metrics>> = {};
   const lines: string[] = [];
-  const others = targets.filter((t) => t !== 'raw-ws');
-  const hasRaw = targets.includes('raw-ws');
-  lines.push(`| scenario | figure | ${targets.join(' | ')} |${hasRaw ? others.map((t) => ` ${t} / raw-ws |`).join('') : ''}`);
-  lines.push(`|---|---|${targets.map(() => '---:|').join('')}${hasRaw ? others.map(() => '---:|').join('') : ''}`);
+  const base = baseOf(targets);
+  const others = base ? targets.filter((t) => t !== base) : [];
+  const blank = others.map(() => ' |').join('');
+  lines.push(`| scenario | figure | ${targets.join(' | ')} |${others.map((t) => ` ${t} / ${base} |`).join('')}`);
+  lines.push(`|---|---|${targets.map(() => '---:|').join('')}${others.map(() => '---:|').join('')}`);
   for (const inst of insts) {
     medians[inst.name] = {};
     for (const t of targets) {
@@ -112,10 +136,10 @@ function table(insts: Instance[], targets: TargetName[], runs: RunRecord[]): { m
       const v = (t: TargetName) => medians[inst.name][t]?.[s.key];
       const ratio = (t: TargetName) => {
         const a = v(t);
-        const b = v('raw-ws');
+        const b = base && v(base);
         return a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`;
       };
-      lines.push(`| ${inst.name} | ${s.label} (${s.better} is better) | ${targets.map((t) => fmt(v(t), s.digits)).join(' | ')} |${hasRaw ? others.map((t) => ` ${ratio(t)} |`).join('') : ''}`);
+      lines.push(`| ${inst.name} | ${s.label} (${s.better} is better) | ${targets.map((t) => fmt(v(t), s.digits)).join(' | ')} |${others.map((t) => ` ${ratio(t)} |`).join('')}`);
     }
   }
   // Churn: the cost per join+leave at the bigger background over the smaller one (1.00× = flat).
@@ -127,10 +151,54 @@ function table(insts: Instance[], targets: TargetName[], runs: RunRecord[]): { m
       const y = medians[b][t]?.[k];
       return x && y ? `${(y / x).toFixed(2)}×` : '–';
     };
-    lines.push(`| churn growth | user µs/cycle, ${b} ÷ ${a} (1.00× = flat) | ${targets.map((t) => growth(t, 'serverUserUsPerCycle')).join(' | ')} |${hasRaw ? others.map(() => ' |').join('') : ''}`);
-    lines.push(`| churn growth | user+sys µs/cycle, ${b} ÷ ${a} | ${targets.map((t) => growth(t, 'serverTotalUsPerCycle')).join(' | ')} |${hasRaw ? others.map(() => ' |').join('') : ''}`);
+    lines.push(`| churn growth | user µs/cycle, ${b} ÷ ${a} (1.00× = flat) | ${targets.map((t) => growth(t, 'serverUserUsPerCycle')).join(' | ')} |${blank}`);
+    lines.push(`| churn growth | user+sys µs/cycle, ${b} ÷ ${a} | ${targets.map((t) => growth(t, 'serverTotalUsPerCycle')).join(' | ')} |${blank}`);
   }
   return { md: lines.join('\n'), medians };
+}
+
+interface ReducerResult {
+  node: string;
+  iterations: number;
+  results: { rooms: number; others: number; broadcastUs: number; joinLeaveUs: number }[];
+}
+
+/** `npm run bench:reducer`'s measurement, compiled, pinned to the server's core with nothing else of ours running. */
+async function reducerStep(quick: boolean, nodeFlags: string[]): Promise<ReducerResult> {
+  const child = pinned(SERVER_CPU, nodeFlags, [path.join(DIST, 'bench/reducer.bench.js'), '--json', ...(quick ? ['--quick'] : [])]);
+  try {
+    return JSON.parse(await waitForLine(child, /^RESULT (.*)$/m, 300_000)) as ReducerResult;
+  } finally {
+    await stop(child);
+  }
+}
+
+/**
+ * The four figures issue 12 names, with their targets: the Broadcast step of the
+ * reducer, RSS at rest, RSS per idle connection at 10,000, and server user CPU per
+ * delivery in the rooms scenario as a ratio to same-work, measured side by side.
+ */
+function headline(targets: TargetName[], medians: Record<string, Record<string, Metrics>>, reducer: ReducerResult | undefined): string {
+  const base = baseOf(targets);
+  const at = (scenario: string, t: TargetName, key: string) => medians[scenario]?.[t]?.[key];
+  const pair = (scenario: string, key: string, digits: number, unit: string) => {
+    const a = at(scenario, 'rxchat', key);
+    const b = base && at(scenario, base, key);
+    const ratio = a !== undefined && b !== undefined && b !== 0 ? ` (${(a / b).toFixed(2)}× ${base}'s ${fmt(b, digits)}${unit})` : '';
+    return `${fmt(a, digits)}${unit}${ratio}`;
+  };
+  const conns = Object.keys(medians).includes('connections') ? `${fmt(at('connections', 'rxchat', 'held'), 0)} held` : '';
+  const rows: string[] = [];
+  if (reducer) {
+    const r1000 = reducer.results.filter((r) => r.rooms === 1000);
+    const worst = Math.max(...r1000.map((r) => r.broadcastUs));
+    rows.push(`| Broadcast step, 10-member room, 1,000 rooms (bench:reducer, the slower of 1k and 10k connections) | ${fmt(worst, 2)} µs (${r1000.map((r) => fmt(r.broadcastUs, 2)).join(' / ')}) | ≤ 1.10 µs |`);
+  }
+  if (medians.rest) rows.push(`| RSS at rest | ${pair('rest', 'rssAtRestMb', 1, ' MiB')} | ≤ 60 MB |`);
+  if (medians.connections) rows.push(`| RSS per idle connection (connections scenario${conns ? `, ${conns}` : ''}) | ${pair('connections', 'rssPerConnKb', 2, ' KiB')} | – |`);
+  if (medians.rooms) rows.push(`| rooms: server user CPU per delivery | ${pair('rooms', 'serverUserUsPerDelivery', 2, ' µs')} | ≤ 1.15× same-work |`);
+  if (rows.length === 0) return '';
+  return ['Issue 12 figures for rxchat:', '', '| figure | rxchat | target |', '|---|---|---|', ...rows].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -142,6 +210,7 @@ async function main(): Promise<void> {
       targets: { type: 'string' },
       scenarios: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'no-reducer': { type: 'boolean', default: false },
     },
   });
   const quick = values.quick as boolean;
@@ -151,15 +220,26 @@ async function main(): Promise<void> {
   const wanted = values.scenarios?.split(',');
   const insts = suite(quick).filter((i) => !wanted || wanted.includes(i.name));
   if (insts.length === 0) throw new Error(`--scenarios: none of ${wanted?.join(',')} (one of ${suite(quick).map((i) => i.name).join(', ')})`);
+  const launch = startCommand();
+  for (const f of [launch.main, path.join(DIST, 'bench/generator.js')]) {
+    if (!existsSync(f)) throw new Error(`${path.relative(ROOT, f)} is missing: run \`npm run bench\` (it builds first) or \`npm run build\``);
+  }
 
   mkdirSync(RESULTS, { recursive: true });
   const started = new Date();
   const file = path.join(RESULTS, `bench-${started.toISOString().replace(/[:.]/g, '-')}.jsonl`);
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const m = machine();
-  process.stdout.write(`building into ${path.relative(ROOT, BUILD)} …\n`);
-  await buildAll();
-  process.stdout.write(`${m.nproc} cores (${m.cpu}), node ${m.node}; servers on core ${SERVER_CPU}, generator on core ${GENERATOR_CPU}; ${reps} repetition(s)\n`);
+  process.stdout.write(`${m.nproc} cores (${m.cpu}), node ${m.node}; servers on core ${SERVER_CPU} as npm start runs them (node ${launch.nodeFlags.join(' ')} dist/…), generator on core ${GENERATOR_CPU}; ${reps} repetition(s)\n`);
+
+  let reducer: ReducerResult | undefined;
+  if (!values['no-reducer'] && targets.includes('rxchat')) {
+    const t0 = Date.now();
+    reducer = await reducerStep(quick, launch.nodeFlags);
+    appendFileSync(file, `${JSON.stringify({ type: 'reducer', ...reducer })}\n`);
+    const r1000 = reducer.results.filter((r) => r.rooms === 1000).map((r) => fmt(r.broadcastUs, 2)).join(' / ');
+    process.stdout.write(`[reducer]   Broadcast step at 1,000 rooms ${r1000} µs ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s\n`);
+  }
 
   const runs: RunRecord[] = [];
   for (let rep = 0; rep < reps; rep++) {
@@ -167,25 +247,26 @@ async function main(): Promise<void> {
     for (const inst of insts) {
       for (const target of order) {
         const t0 = Date.now();
-        const r: RunRecord = { type: 'run', rep, ...(await runOne(inst, target, quick, values.profile as boolean)) };
+        const r: RunRecord = { type: 'run', rep, ...(await runOne(inst, target, quick, values.profile as boolean, launch)) };
         runs.push(r);
         appendFileSync(file, `${JSON.stringify(r)}\n`);
         const brief = r.error
           ? `FAILED: ${r.error.split('\n')[0]}`
           : inst.shown.slice(0, 3).map((s) => `${s.label} ${fmt(r.metrics[s.key], s.digits)}`).join(', ');
-        process.stdout.write(`[rep ${rep + 1}/${reps}] ${inst.name.padEnd(11)} ${target.padEnd(8)} ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s  ${brief}${r.notes.length ? `  (${r.notes.join('; ')})` : ''}\n`);
+        process.stdout.write(`[rep ${rep + 1}/${reps}] ${inst.name.padEnd(11)} ${target.padEnd(13)} ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s  ${brief}${r.notes.length ? `  (${r.notes.join('; ')})` : ''}\n`);
       }
     }
   }
 
   const { md, medians } = table(insts, targets, runs);
+  const head = headline(targets, medians, reducer);
   const notes = runs.filter((r) => r.notes.length || r.error).map((r) => `- rep ${r.rep + 1}, ${r.scenario}, ${r.target}: ${r.error ? `error: ${r.error.split('\n')[0]}` : r.notes.join('; ')}`);
   const header = [
     `Run ${started.toISOString()}, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s: \`${command}\``,
     `Machine: ${m.nproc} cores, ${m.cpu}, ${m.memGiB} GiB, Linux ${m.kernel}, node ${m.node}. Medians of ${reps} repetition(s).`,
   ].join('\n');
-  const report = `${header}\n\n${md}\n${notes.length ? `\nNotes:\n${notes.join('\n')}\n` : ''}`;
-  appendFileSync(file, `${JSON.stringify({ type: 'summary', command, machine: m, reps, medians })}\n`);
+  const report = `${header}\n\n${head ? `${head}\n\n` : ''}${md}\n${notes.length ? `\nNotes:\n${notes.join('\n')}\n` : ''}`;
+  appendFileSync(file, `${JSON.stringify({ type: 'summary', command, machine: m, reps, medians, reducer })}\n`);
   writeFileSync(path.join(RESULTS, 'latest.md'), report);
   process.stdout.write(`\n${report}\nresults: ${path.relative(ROOT, file)}, table: bench/results/latest.md\n`);
 }

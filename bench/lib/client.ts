@@ -1,11 +1,11 @@
 // The generator's view of a chat client, the same for all three targets: connect
 // to a room, say something (with a numeric Ref), hear chat lines and acks.
-// rxchat and raw-ws speak docs/protocol.md over `ws`; Socket.IO gets the same
+// rxchat and the ws baselines speak docs/protocol.md over `ws`; Socket.IO gets the same
 // frames as event payloads through socket.io-client (websocket transport only).
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 
-export type TargetName = 'rxchat' | 'raw-ws' | 'socketio';
+export type TargetName = 'rxchat' | 'same-work' | 'raw-ws-corked' | 'raw-ws' | 'socketio';
 
 export interface Handlers {
   /** A Broadcast (Type 1) from someone else: its Content. */

@@ -3,6 +3,7 @@
 import { CHURN, churn } from './churn';
 import { CONNECTIONS, connections } from './connections';
 import { FANOUT, fanout, fanoutMax } from './fanout';
+import { REST, rest } from './rest';
 import { ROOMS, rooms } from './rooms';
 import { Ctx, Result } from './types';
 
@@ -40,6 +41,7 @@ export function suite(quick: boolean): Instance[] {
   const fan = q(FANOUT, { clients: 20, senders: 2, rate: 100, window: 4, warmupMs: 300, measureMs: 1000, drainMs: 1000 });
   const rms = q(ROOMS, { rooms: 10, perRoom: 5, warmupMs: 300, measureMs: 1000, drainMs: 1000 });
   const conns = q(CONNECTIONS, { connections: 300, settleMs: 1500 });
+  const rst = q(REST, { settleMs: 1000 });
   const chn = q(CHURN, { members: 5, churners: 4, baselineMs: 500, measureMs: 1000, drainMs: 1000 });
   const churnAt = (idle: number): Instance => ({
     name: `churn-${idle}`,
@@ -54,6 +56,12 @@ export function suite(quick: boolean): Instance[] {
     ],
   });
   return [
+    {
+      name: 'rest',
+      heartbeat: DEFAULT_HEARTBEAT,
+      run: (ctx) => rest(ctx, rst),
+      shown: [lower('rssAtRestMb', 'server RSS MiB at rest', 1)],
+    },
     {
       name: 'fanout',
       heartbeat: DEFAULT_HEARTBEAT,

@@ -5,11 +5,14 @@
 // the same frames as docs/protocol.md for welcome, Join, Connected, Disconnected,
 // Broadcast and Ack; a heartbeat (ping every interval, drop the silent after the
 // timeout); maxPayload; and slow readers dropped at maxBuffered (4008).
+// With --cork (the raw-ws-corked target) it batches writes per turn of the event
+// loop as rxchat's runner does (cork.ts); without, it uses ws.send as documented.
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { nanoid } from 'nanoid';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ROOM, baselineConfig, seconds } from './args';
+import { corkingWriter, plainWriter } from './cork';
 
 interface Conn {
   id: string;
@@ -24,18 +27,13 @@ interface Room {
   members: Set<Conn>;
 }
 
-const config = baselineConfig(process.argv.slice(2));
+const cork = process.argv.includes('--cork');
+const config = baselineConfig(process.argv.slice(2).filter((a) => a !== '--cork'));
+const send = (cork ? corkingWriter : plainWriter)(config.maxBuffered);
 const rooms = new Map<string, Room>();
 const all = new Set<Conn>();
-const TEXT = { binary: false } as const;
-
 function write(c: Conn, data: Buffer): void {
-  if (c.ws.readyState !== WebSocket.OPEN) return;
-  if (c.ws.bufferedAmount > config.maxBuffered) {
-    c.ws.close(4008, 'too slow to read');
-    return;
-  }
-  c.ws.send(data, TEXT);
+  if (!send(c.ws, data)) c.ws.close(4008, 'too slow to read');
 }
 
 const encode = (m: object) => Buffer.from(JSON.stringify(m));
@@ -124,7 +122,7 @@ setInterval(() => {
 }, config.heartbeatIntervalMs);
 
 httpServer.listen(config.port, config.host, () => {
-  process.stdout.write(`raw-ws server listening on ws://${config.host}:${(httpServer.address() as AddressInfo).port}/ws\n`);
+  process.stdout.write(`raw-ws${cork ? ' (corked)' : ''} server listening on ws://${config.host}:${(httpServer.address() as AddressInfo).port}/ws\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));
