@@ -91,9 +91,15 @@ describe('static web files', () => {
     expect((await get(server.port, '/%E0%A4%A')).status).toBe(400);
   });
 
-  it('keeps /healthz, and refuses other methods', async () => {
+  it('keeps /healthz, and answers other methods on a file it has with 405 and Allow, on one it has not with 404', async () => {
     expect(JSON.parse((await get(server.port, '/healthz')).body)).toMatchObject({ status: 'ok' });
-    expect((await get(server.port, '/', {}, 'POST')).status).toBe(404);
+    for (const p of ['/', '/app-ABCD1234.js', '/healthz']) {
+      const r = await get(server.port, p, {}, 'POST');
+      expect(r.status).toBe(405);
+      expect(r.headers.allow).toBe('GET, HEAD');
+    }
+    expect((await get(server.port, '/nope.js', {}, 'DELETE')).status).toBe(404);
+    expect((await get(server.port, '/.hidden', {}, 'PUT')).status).toBe(404);
   });
 
   it('runs without a build, with a 503 page saying how to build', async () => {
@@ -104,6 +110,7 @@ describe('static web files', () => {
       expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
       expect(r.body).toContain('npm run build:web');
       expect((await get(bare.port, '/app.js')).status).toBe(404);
+      expect((await get(bare.port, '/', {}, 'POST')).status).toBe(405);
     } finally {
       await bare.close(200);
     }

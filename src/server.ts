@@ -2,7 +2,8 @@
 // Sockets become connection streams, the streams merge into the hub, and the
 // runner carries out what the hub decides.
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Subject, asapScheduler, merge, observeOn } from 'rxjs';
 import { nanoid } from 'nanoid';
 import { WebSocketServer } from 'ws';
@@ -14,7 +15,7 @@ import { hub$, mergeConnections } from './hub';
 import { HubState, initialState } from './reducer';
 import { Runner } from './runner';
 import { Logger, createLogger } from './log';
-import { handleHttp } from './http';
+import { clientErrorResponse, handleHttp, parseTarget, rawResponse } from './http';
 import { createStaticHandler } from './static';
 
 export interface ChatServer {
@@ -60,31 +61,49 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   });
 
   const web = createStaticHandler(options.webRoot);
-  const httpServer = http.createServer((req, res) =>
+  const serveHttp = (req: http.IncomingMessage, res: http.ServerResponse) =>
     handleHttp(req, res, {
       health: () => ({ connections: latest.clients.size, rooms: latest.rooms.size, uptime: (Date.now() - started) / 1000 }),
       web,
-    }));
+    });
+  const httpServer = http.createServer(serveHttp);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, clientTracking: false });
+  let accepting = true;
 
-  httpServer.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/ws') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
+  httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node hands over the socket without its own 'error' listener, and until ws owns
+    // it nothing else listens: a reset now would end the process (issue 11, 1b).
+    const onError = () => socket.destroy();
+    socket.on('error', onError);
+    const target = parseTarget(req.url);
+    if (!target) return refuse(socket, 400);
+    if (target.path !== '/ws') {
+      // An upgrade the server may decline (RFC 9110 7.8): h2c and the like get the plain HTTP answer.
+      if (req.headers.upgrade?.toLowerCase() !== 'websocket') return serveWithoutUpgrade(req, socket, serveHttp);
+      return refuse(socket, 404);
     }
+    // ws answers 405 to other methods, without the Allow header RFC 9110 15.5.6 asks for.
+    if (req.method !== 'GET') return refuse(socket, 405, { Allow: 'GET' });
+    if (!accepting) return refuse(socket, 503);
+    // From here ws answers a bad handshake itself (400 for a missing key or a non-WebSocket Upgrade).
     wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', onError);
       const id = nanoid();
       runner.register(id, ws);
       const query = {
-        name: url.searchParams.get('name') ?? undefined,
-        room: url.searchParams.get('room') ?? undefined,
+        name: target.query.get('name') ?? undefined,
+        room: target.query.get('room') ?? undefined,
       };
       connections$.next(connection$(id, query, ws, { newId: nanoid, liveness }));
     });
   });
-  // A client that breaks the HTTP layer harms only itself.
-  httpServer.on('clientError', (_e, socket) => socket.destroy());
+  // A client that breaks the HTTP layer harms only itself. It gets Node's own answer
+  // (400, or 431 for headers over the limit) unless a response is already under way.
+  httpServer.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
+    const answer = clientErrorResponse(e.code);
+    if (answer && socket.writable && !(socket as WithResponse)._httpMessage?.headersSent) socket.write(answer);
+    socket.destroy();
+  });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -99,12 +118,17 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   let closing: Promise<void> | undefined;
   const close = (graceMs = 4000): Promise<void> => {
     closing ??= (async () => {
+      // No new connections and no new upgrades first (issue 11, 4b). Reading goes
+      // on: a socket must read the client's close frame to finish the closing
+      // handshake (runner.pauseReading() would hold every close to the deadline).
+      accepting = false;
+      const stopped = new Promise<void>((r) => httpServer.close(() => r()));
       feedback$.next(shutdownRequested(Date.now()));
-      const deadline = Date.now() + graceMs;
       // Bounded: clients get graceMs to finish the closing handshake, then are cut.
+      // runner.size counts sockets still closing, the slow-dropped ones too (4a).
+      const deadline = Date.now() + graceMs;
       while (runner.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       runner.terminateAll();
-      const stopped = new Promise<void>((r) => httpServer.close(() => r()));
       httpServer.closeAllConnections();
       await stopped;
       subscription.unsubscribe();
@@ -114,4 +138,30 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   };
 
   return { port, url: `ws://${shownHost}:${port}/ws`, state: () => latest, close };
+}
+
+/** Node keeps the response in flight on a socket in `_httpMessage` (not in its typings). */
+type WithResponse = Duplex & { _httpMessage?: http.ServerResponse | null };
+
+/** Answers an upgrade we refuse on the raw socket, then lets the connection go. */
+function refuse(socket: Duplex, status: number, headers: Record<string, string> = {}): void {
+  hangUp(socket, rawResponse(status, headers));
+}
+
+/** Ends the socket after what it still has to write, and frees it then, whether or not the peer closes its side. */
+function hangUp(socket: Duplex, last?: string): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end(last);
+}
+
+/** Serves an upgrade request we decline as the plain HTTP request it also is, then closes the connection. */
+function serveWithoutUpgrade(req: http.IncomingMessage, socket: Duplex, serve: http.RequestListener): void {
+  const res = new http.ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  res.once('finish', () => {
+    res.detachSocket(socket as Socket);
+    hangUp(socket);
+  });
+  serve(req, res);
 }

@@ -1,10 +1,12 @@
 // The web client's files, served from the esbuild output (dist/web). Read-only and
-// small: GET/HEAD only, one directory, no listing, no path ever leaves the root.
+// small: GET/HEAD only (405 for other methods on a file it has), one directory, no
+// listing, no path ever leaves the root.
 // A server started before `npm run build:web` still runs and says what is missing.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { ALLOW } from './http';
 
 /** Where `npm run build:web` writes (relative to this file, so it holds for src/ under tsx and a built dist/). */
 export const DEFAULT_WEB_ROOT = path.resolve(__dirname, __filename.endsWith('.ts') ? '../dist/web' : '../web');
@@ -39,7 +41,7 @@ const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>rxchat: web clien
 Run <code>npm run build:web</code> (or start the server with <code>npm start</code>, which builds it first), then reload.</p>
 `;
 
-/** Serves GET/HEAD requests for files under root; answers every request it is given. */
+/** Serves GET/HEAD requests for files under root; answers every request it is given (src/http.ts leaves the method to it). */
 export function createStaticHandler(root: string = DEFAULT_WEB_ROOT) {
   const base = path.resolve(root);
   return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> => {
@@ -54,15 +56,20 @@ export function createStaticHandler(root: string = DEFAULT_WEB_ROOT) {
     if (rel.includes('\0') || rel.includes('\\') || !file.startsWith(base + path.sep) || rel.split('/').some((s) => s.startsWith('.'))) {
       return text(res, 404, 'not found');
     }
+    // A file we serve (and `/`, built or not) takes GET and HEAD only: other methods get 405, not 404.
+    const readOnly = req.method === 'GET' || req.method === 'HEAD';
+    const isPage = file === path.join(base, 'index.html');
     let body: Buffer;
     let mtime: Date;
     try {
       const stat = await fs.stat(file);
       if (!stat.isFile()) return text(res, 404, 'not found');
+      if (!readOnly) return text(res, 405, 'method not allowed', { allow: ALLOW });
       body = await fs.readFile(file);
       mtime = stat.mtime;
     } catch {
-      if (file === path.join(base, 'index.html')) return send(res, req, 503, NOT_BUILT, 'text/html; charset=utf-8', { 'cache-control': 'no-store' });
+      if (isPage && !readOnly) return text(res, 405, 'method not allowed', { allow: ALLOW });
+      if (isPage) return send(res, req, 503, NOT_BUILT, 'text/html; charset=utf-8', { 'cache-control': 'no-store' });
       return text(res, 404, 'not found');
     }
     const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 27)}"`;
@@ -92,7 +99,7 @@ function send(
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-function text(res: ServerResponse, status: number, message: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(message), 'cache-control': 'no-store' });
+function text(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(message), 'cache-control': 'no-store' });
   res.end(message);
 }
