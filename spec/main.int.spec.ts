@@ -1,37 +1,8 @@
 // `npm start` as a user runs it: a real process, its output, and signals.
-import { ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
+import WebSocket from 'ws';
 import { TestClient } from './support/client';
+import { printed, spawnServer as run, startServerProcess, within } from './support/server-process';
 import { Close } from '../src/protocol';
-
-const root = path.join(__dirname, '..');
-// As `npm start` runs it: the build (made by jest's globalSetup), plain node, source maps on.
-const START = ['--enable-source-maps', 'dist/src/main.js'];
-
-function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [...START, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d) => { out += d; });
-  child.stderr?.on('data', (d) => { out += d; });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref())]);
-}
-
-/** Waits (bounded) until the process has printed a line matching re; resolves with its first group. */
-function printed(output: () => string, re: RegExp, ms = 10_000): Promise<string> {
-  let check: NodeJS.Timeout | undefined;
-  const found = new Promise<string>((resolve) => {
-    check = setInterval(() => {
-      const m = re.exec(output());
-      if (m) resolve(m[1] ?? m[0]);
-    }, 20);
-  });
-  return within(found, ms, `${re} in output`).finally(() => clearInterval(check));
-}
 
 describe('the server process', () => {
   it('prints where it listens, and on SIGTERM tells clients, closes them with 1001 and exits 0 within 5 s', async () => {
@@ -51,6 +22,38 @@ describe('the server process', () => {
       child.kill('SIGKILL');
     }
   }, 20_000);
+
+  it('under a flood of frames, SIGTERM still ends it cleanly, with code 0, within 5 s (issue 11, 4b)', async () => {
+    // A big --max-buffered: the flooders are not to be dropped as slow readers of their acks.
+    const server = await startServerProcess(['--max-buffered', String(256 << 20)]);
+    const flooders: WebSocket[] = [];
+    try {
+      const line = JSON.stringify({ Type: 1, Content: 'x'.repeat(500) });
+      for (let i = 0; i < 4; i++) {
+        const ws = new WebSocket(`${server.url}?room=flood${i}`);
+        ws.on('error', () => undefined);
+        await within(new Promise((r) => ws.once('message', r)), 5000, 'welcome');
+        flooders.push(ws);
+      }
+      // As fast as each can, bounded: 100 frames a turn while its own send buffer is under 1 MiB, for 10 s at most.
+      const until = Date.now() + 10_000;
+      const pump = (ws: WebSocket) => {
+        if (ws.readyState !== WebSocket.OPEN || Date.now() > until) return;
+        if (ws.bufferedAmount < 1 << 20) for (let i = 0; i < 100; i++) ws.send(line);
+        setImmediate(pump, ws);
+      };
+      flooders.forEach(pump);
+      await new Promise((r) => setTimeout(r, 1500));
+      const sent = Date.now();
+      expect(await server.stop(5000)).toBe(0);
+      expect(Date.now() - sent).toBeLessThan(5000);
+      // Ended by close() resolving, not by the hard-stop timer.
+      expect(server.output()).toContain('"event":"stopped"');
+    } finally {
+      flooders.forEach((ws) => ws.terminate());
+      server.child.kill('SIGKILL');
+    }
+  }, 30_000);
 
   it('prints help', async () => {
     const { output, exited } = run(['--help']);

@@ -301,6 +301,28 @@ describe('slow readers', () => {
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     expect(await slow.closed(5000)).toBe(Close.SlowConsumer);
   });
+
+  it('does not hold up shutdown: close(grace) cuts a reader dropped as slow that never finishes closing (issue 11, 4a)', async () => {
+    await start({ maxBuffered: 16 * 1024 });
+    const sender = await connect({ name: 'sender' });
+    const slow = await connect({ name: 'slow' });
+    // It never reads again, so it never answers the 4008 close: only the server can end it.
+    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const big = 'x'.repeat(Limits.maxContent);
+    let dropped = false;
+    for (let i = 0; i < 20_000 && !dropped; i++) {
+      sender.send({ Type: 1, Content: big });
+      if (i % 100 === 99) {
+        await sender.request({ Type: 2 }, 2);
+        dropped = lines.some((l) => l.event === 'disconnect' && l.id === slow.id && l.reason === 'slow');
+      }
+    }
+    expect(dropped).toBe(true);
+    const t0 = Date.now();
+    await server.close(500);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    slow.ws.terminate();
+  });
 });
 
 describe('health and shutdown', () => {
