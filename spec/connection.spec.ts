@@ -8,7 +8,7 @@ import { hub$, mergeConnections } from '../src/hub';
 import { BINARY_FRAME } from '../src/protocol';
 import * as M from '../src/messages';
 import { effectsOf, marbles } from './support/marbles';
-import { FakeSocket, SocketFact, binary, close, error, pong, text } from './support/socket';
+import { FakeSocket, SocketFact, binary, close, closing, error, pong, text } from './support/socket';
 
 const A = 'alice-id';
 const B = 'bob-id';
@@ -38,6 +38,17 @@ describe('connection$', () => {
       flush();
       expect(ws.listenerTotal()).toBe(0);
       expect(liveness.size).toBe(0);
+    });
+  });
+
+  it('reads no more frames once the server has begun closing the connection', () => {
+    marbles(({ cold, expectObservable, now }) => {
+      const ws = new FakeSocket(cold<SocketFact>('-h-s-h-c', { h: text('{"Type":2}'), s: closing, c: close }));
+      expectObservable(connection$(A, {}, ws.socket, deps(now))).toBe('ah-----(c|)', {
+        a: opened(A, 0),
+        h: received(A, 1, { type: 'heartbeat' }),
+        c: closed(A, 7, 'closed'),
+      });
     });
   });
 

@@ -13,7 +13,10 @@ import { HubEvent, closed, opened, received, rejected } from './events';
 import type { Liveness } from './heartbeat';
 
 /** As much of a ws WebSocket as a connection listens to; specs pass a fake. */
-export type SocketLike = Pick<WebSocket, 'on' | 'off'>;
+export type SocketLike = Pick<WebSocket, 'on' | 'off' | 'readyState'>;
+
+/** ws's readyState while open (WebSocket.OPEN; a type-only import keeps ws out of this file). */
+const OPEN = 1;
 
 export interface ConnectionDeps {
   newId: () => string;
@@ -43,6 +46,10 @@ export function connection$(
       sub.complete();
     };
     const onMessage = (data: WebSocket.RawData, isBinary: boolean) => {
+      // protocol.md "Closing": once the server has begun closing a connection
+      // (shutdown, a slow reader), what it still sends is not read: no Ack, no
+      // delivery, and a flood cannot keep a stopping server busy.
+      if (ws.readyState !== OPEN) return;
       const at = now();
       deps.liveness.heard(id, at);
       let event: HubEvent;

@@ -151,6 +151,9 @@ export class Runner {
     this.closing.add(ws);
     ws.once('close', () => this.closing.delete(ws));
     ws.close(code, reason);
+    // Read again if shutdown paused it: the peer's close frame ends the handshake.
+    // Frames before it are not taken (connection.ts), so this cannot flood the hub.
+    ws.resume();
   }
 }
 

@@ -118,10 +118,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   let closing: Promise<void> | undefined;
   const close = (graceMs = 4000): Promise<void> => {
     closing ??= (async () => {
-      // No new connections and no new upgrades first (issue 11, 4b). Reading goes
-      // on: a socket must read the client's close frame to finish the closing
-      // handshake (runner.pauseReading() would hold every close to the deadline).
+      // No new connections, no new upgrades, and no more frames first (issue 11,
+      // 4b): whatever floods the server stops reaching the hub, so the loop drains
+      // and the stop's own timers run. A socket reads again once it is told to
+      // close, for the peer's close frame only (runner.ts, connection.ts).
       accepting = false;
+      runner.pauseReading();
       const stopped = new Promise<void>((r) => httpServer.close(() => r()));
       feedback$.next(shutdownRequested(Date.now()));
       // Bounded: clients get graceMs to finish the closing handshake, then are cut.

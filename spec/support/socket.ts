@@ -10,16 +10,21 @@ export type SocketFact =
   | { kind: 'binary'; data: string }
   | { kind: 'pong' }
   | { kind: 'close' }
-  | { kind: 'error' };
+  | { kind: 'error' }
+  /** The server began the closing handshake (ws: readyState CLOSING); frames may still arrive. */
+  | { kind: 'closing' };
 
 export const text = (data: string): SocketFact => ({ kind: 'text', data });
 export const binary = (data: string): SocketFact => ({ kind: 'binary', data });
 export const pong: SocketFact = { kind: 'pong' };
 export const close: SocketFact = { kind: 'close' };
 export const error: SocketFact = { kind: 'error' };
+export const closing: SocketFact = { kind: 'closing' };
 
 export class FakeSocket extends EventEmitter {
   private playing: Subscription | undefined;
+  /** As ws numbers them: 1 OPEN, 2 CLOSING, 3 CLOSED. */
+  readyState = 1;
 
   constructor(private readonly facts$: Observable<SocketFact>) {
     super();
@@ -58,7 +63,11 @@ export class FakeSocket extends EventEmitter {
         this.emit('pong', Buffer.alloc(0));
         return;
       case 'close':
+        this.readyState = 3;
         this.emit('close', 1000, Buffer.alloc(0));
+        return;
+      case 'closing':
+        this.readyState = 2;
         return;
       case 'error':
         this.emit('error', new Error('ECONNRESET'));
