@@ -138,8 +138,14 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     await joinRoom(alice.page, 'rust');
     await joinRoom(bob.page, 'rust');
     await ui.member(alice.page, 'bob').waitFor();
-    // Joining asked for the room list: gina's room is there, with its count.
+    // Joining does not ask for the room list (issue 11); opening the rooms panel does: on a
+    // narrow screen it slides in, and gina's room is there, with its count.
+    const wide = alice.page.viewportSize() as { width: number; height: number };
+    await alice.page.setViewportSize({ width: 600, height: wide.height });
+    await alice.page.getByRole('button', { name: 'Rooms', exact: true }).click();
     await ui.otherRoom(alice.page, 'design').filter({ hasText: '1' }).waitFor();
+    await alice.page.keyboard.press('Escape');
+    await alice.page.setViewportSize(wide);
 
     await ui.myRoom(alice.page, 'lobby').click();
     await ui.title(alice.page).filter({ hasText: 'lobby' }).waitFor();
@@ -250,6 +256,22 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     expect(await ui.line(alice.page, html).first().locator('.text').textContent()).toBe(html);
     expect(await alice.page.locator('#messages img, #messages script, #members b').count()).toBe(0);
     await mallory.close();
+  });
+
+  it('isolates names from the words around them (bidi): a right-to-left name cannot pull the time across', async () => {
+    await ui.myRoom(alice.page, 'lobby').click();
+    const carol = await peer('carol', 'lobby');
+    carol.send({ Type: 10, Name: 'שלום' });
+    const notice = ui.notice(alice.page, 'carol is now שלום');
+    await notice.waitFor();
+    // Unisolated, "… is now שלום · 12:34" shows as "… is now 12:34 · שלום": the digits join the Hebrew run.
+    const name = await notice.locator('bdi').getByText('שלום', { exact: true }).boundingBox();
+    const time = await notice.locator('time').boundingBox();
+    expect(time && name && time.x > name.x + name.width).toBe(true);
+    expect(await notice.locator('bdi').first().getAttribute('dir')).toBe('auto');
+    await ui.member(alice.page, 'שלום').waitFor();
+    expect(await alice.page.locator('#members bdi.member-name').count()).toBeGreaterThan(0);
+    await carol.close();
   });
 
   it('writes a screenshot of a conversation in progress to test-results/screenshot.png', async () => {

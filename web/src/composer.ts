@@ -2,6 +2,7 @@
 // text up to a limit, and Send is only offered when there is something to send.
 import { byId } from './dom';
 import { Limits } from './protocol';
+import { codePoints, counterText } from './text';
 
 export interface ComposerDeps {
   send: (text: string) => void;
@@ -20,9 +21,9 @@ export function bindComposer(d: ComposerDeps) {
     box.style.height = `${Math.min(box.scrollHeight, 200)}px`;
   };
   const refresh = () => {
-    button.disabled = !d.canSend() || box.value.trim() === '';
-    const left = Limits.maxContent - box.value.length;
-    count.textContent = left < 500 ? `· ${left} characters left` : '';
+    const text = box.value;
+    button.disabled = !d.canSend() || text.trim() === '' || (text.length > Limits.maxContent && codePoints(text) > Limits.maxContent);
+    count.textContent = counterText(text);
   };
   const submit = () => {
     if (button.disabled) return;

@@ -61,6 +61,14 @@ export function syncList<T>(
   }
 }
 
+/**
+ * A string someone else chose (a name, a line, a room name), bidi-isolated: <bdi
+ * dir="auto"> takes its direction from its own first strong character, and whatever
+ * bidi controls it holds (an old client's U+202E) end at its edge, so it cannot
+ * reorder the words around it.
+ */
+export const userText = (text: string, cls?: string): HTMLElement => h('bdi', { dir: 'auto', class: cls }, text);
+
 /** A circle with the name's first letter, coloured by a hash of the name. */
 export function avatar(name: string, size: 'sm' | 'md' = 'md'): HTMLElement {
   const initial = [...name.trim()][0]?.toUpperCase() ?? '?';

@@ -1,15 +1,20 @@
 // What the server says, applied to the client state (docs/protocol.md, Types 0–12).
 // Pure: the frame and the time arrive as arguments; frames to send come back as effects.
 import { DEFAULT_ROOM, Frame, Member, Type } from './protocol';
-import { ChatLine, ChatState, Conversation, Effect, Step, dmId, emptyDm, emptyRoom, roomId } from './state';
-import { NONE, alert, answered, append, ask, forget, notice, same, send, settle, tell, withConv } from './edit';
+import { ChatLine, ChatState, Conversation, Effect, MAX_MEMBERS_SHOWN, Step, dmId, emptyDm, emptyRoom, roomId } from './state';
+import { NONE, alert, answered, append, ask, forget, notice, same, send, settle, tell, user, withConv } from './edit';
 
 const LEFT: Record<string, string> = {
   left: 'left', closed: 'went offline', timeout: 'timed out', error: 'lost connection', slow: 'was disconnected (too slow)',
 };
 
+/** protocol.md: Members is a page (the first 100 in join order), never assumed to be the whole room. */
 const members = (v: unknown): Member[] =>
-  (Array.isArray(v) ? v.filter((m): m is Member => typeof m?.ID === 'string' && typeof m?.Name === 'string') : []);
+  (Array.isArray(v) ? v.slice(0, MAX_MEMBERS_SHOWN).filter((m): m is Member => typeof m?.ID === 'string' && typeof m?.Name === 'string') : []);
+
+/** The room's size: the frame's Count, or (a server before Count) the length of its complete list. */
+const countOf = (f: Frame, listed: number): number =>
+  (typeof f.Count === 'number' && f.Count >= 0 ? f.Count : Array.isArray(f.Members) ? f.Members.length : listed);
 
 export function onFrame(s0: ChatState, f: Frame, at: number): Step {
   const room = typeof f.Room === 'string' ? f.Room : undefined;
@@ -39,7 +44,8 @@ export function onFrame(s0: ChatState, f: Frame, at: number): Step {
       const [s1, req] = answered(s0, f.Ref);
       const before = conv ?? emptyRoom(room);
       const seq = typeof f.Seq === 'number' ? f.Seq : 0;
-      let c: Conversation = { ...before, members: members(f.Members), joined: true, seq };
+      const list = members(f.Members);
+      let c: Conversation = { ...before, members: list, count: countOf(f, list.length), joined: true, seq };
       let s: ChatState = { ...s1, rooms: s1.rooms.includes(room) ? s1.rooms : [...s1.rooms, room] };
       if (!conv) {
         c = append(c, notice(s, `You joined #${room}`, at));
@@ -54,23 +60,25 @@ export function onFrame(s0: ChatState, f: Frame, at: number): Step {
       // The user's own join shows the room; rejoins after a reconnection leave the view alone.
       if ((req?.kind === 'join' && req.focus) || s.current === '' || !s.convs.has(s.current)) s = { ...s, current: c.id };
       if (s.current === c.id) s = withConv(s, { ...c, unread: 0 });
-      return { state: s, effects: [send({ Type: Type.Rooms })] };
+      // No Rooms request here: 32 rejoins must not make 32 (issue 11); main.ts asks on a slow timer.
+      return same(s);
     }
     case Type.Leave: {
       if (room === undefined) return same(s0);
-      return { state: forget(answered(s0, f.Ref)[0], room), effects: [send({ Type: Type.Rooms })] };
+      return same(forget(answered(s0, f.Ref)[0], room));
     }
     case Type.Connected: {
       if (!conv?.joined || conv.members.some((m) => m.ID === f.ID)) return same(s0);
       const name = f.Name ?? f.ID;
-      const s = withConv(s0, { ...conv, members: [...conv.members, { ID: f.ID, Name: name }] });
-      return same(tell(s, conv.id, `${name} joined`, when));
+      const listed = conv.members.length < MAX_MEMBERS_SHOWN ? [...conv.members, { ID: f.ID, Name: name }] : conv.members;
+      const s = withConv(s0, { ...conv, members: listed, count: conv.count + 1 });
+      return same(tell(s, conv.id, [user(name), ' joined'], when));
     }
     case Type.Disconnected: {
       if (!conv?.joined) return same(s0);
       const name = f.Name ?? f.ID;
-      let s = withConv(s0, { ...conv, members: conv.members.filter((m) => m.ID !== f.ID) });
-      s = tell(s, conv.id, `${name} ${LEFT[f.Reason ?? 'left'] ?? 'left'}`, when);
+      let s = withConv(s0, { ...conv, members: conv.members.filter((m) => m.ID !== f.ID), count: Math.max(0, conv.count - 1) });
+      s = tell(s, conv.id, [user(name), ` ${LEFT[f.Reason ?? 'left'] ?? 'left'}`], when);
       const dm = s.convs.get(dmId(f.ID));
       if (dm && f.Reason !== 'left') s = withConv(s, { ...dm, gone: true });
       return same(s);
@@ -85,11 +93,11 @@ export function onFrame(s0: ChatState, f: Frame, at: number): Step {
         if (f.ID !== s1.me && s1.me !== '') return same(s1);
         let s: ChatState = { ...s1, name };
         for (const c of s.convs.values()) if (c.kind === 'room') s = withConv(s, { ...c, members: rename(c.members) });
-        return same(name === s0.name ? s : tell(s, s.current, `You are now ${name}`, when));
+        return same(name === s0.name ? s : tell(s, s.current, ['You are now ', user(name)], when));
       }
       if (!conv?.joined) return same(s0);
       let s = withConv(s0, { ...conv, members: rename(conv.members) });
-      s = tell(s, conv.id, `${f.OldName ?? 'someone'} is now ${name}`, when);
+      s = tell(s, conv.id, [f.OldName === undefined ? 'someone' : user(f.OldName), ' is now ', user(name)], when);
       const dm = s.convs.get(dmId(f.ID));
       if (dm) s = withConv(s, { ...dm, title: name });
       return same(s);
@@ -157,10 +165,19 @@ export function onFrame(s0: ChatState, f: Frame, at: number): Step {
       const list = Array.isArray(f.Rooms)
         ? f.Rooms.filter((r): r is { Room: string; Count: number } => typeof r?.Room === 'string' && typeof r?.Count === 'number')
         : [];
-      return same({ ...s0, directory: { rooms: list, total: typeof f.Total === 'number' ? f.Total : list.length } });
+      let s: ChatState = { ...s0, directory: { rooms: list, total: typeof f.Total === 'number' ? f.Total : list.length } };
+      // The sizes of our own rooms, too: big rooms send no Connected/Disconnected to keep them.
+      for (const r of list) {
+        const c = s.convs.get(roomId(r.Room));
+        if (c?.joined && c.count !== r.Count) s = withConv(s, { ...c, count: r.Count });
+      }
+      return same(s);
     }
-    case Type.Members:
-      return conv?.joined ? same(withConv(s0, { ...conv, members: members(f.Members) })) : same(s0);
+    case Type.Members: {
+      if (!conv?.joined) return same(s0);
+      const list = members(f.Members);
+      return same(withConv(s0, { ...conv, members: list, count: countOf(f, list.length) }));
+    }
     default:
       // HeartBeat answers, and Types this client does not know (protocol.md: ignore them).
       return same(s0);

@@ -6,11 +6,13 @@ import { DEFAULT_ROOM, nameProblem, roomProblem, socketUrl } from './protocol';
 import { ChatSocket } from './socket';
 import { ChatState, ClientEvent, conversationsInOrder, initialState } from './state';
 import { step } from './step';
+import { isolate } from './text';
 import { sideView } from './view-side';
 import { threadView } from './view-thread';
 
 const NAME_KEY = 'rxchat.name';
-const ROOMS_EVERY_MS = 10_000;
+/** The rooms list: once per (re)connection, when the rooms panel opens, and on this slow timer; never per join. */
+const ROOMS_EVERY_MS = 30_000;
 const ALERT_MS = 6_000;
 
 const params = new URLSearchParams(location.search);
@@ -60,7 +62,8 @@ const drawSide = sideView({
   join: (room) => { dispatch({ kind: 'joinAsked', room, at: Date.now() }); closePanels(); },
   dm: (peer, name) => { dispatch({ kind: 'dmOpened', peer, name }); closePanels(); composer.focus(); },
   rename: () => askName('rename'),
-  retryNow: () => socket?.retryNow(),
+  // The banner's button: Retry now while backing off, Reconnect after a policy close.
+  retryNow: () => socket?.reconnect(),
 });
 const composer = bindComposer({
   send: (text) => dispatch({ kind: 'said', text, at: Date.now() }),
@@ -73,7 +76,7 @@ function render(): void {
   drawThread(state, state.me);
   drawSide(state, Date.now());
   const here = state.convs.get(state.current);
-  composer.update(here ? (here.kind === 'room' ? `Message #${here.title}` : `Message ${here.title}`) : 'Join a room to chat');
+  composer.update(here ? (here.kind === 'room' ? `Message #${here.title}` : `Message ${isolate(here.title)}`) : 'Join a room to chat');
   byId('leave').hidden = here?.kind !== 'room';
 }
 
@@ -94,9 +97,9 @@ function start(name: string, room: string): void {
   socket = new ChatSocket({
     url: () => socketUrl(location, state?.name ?? name, state?.rooms[0] ?? DEFAULT_ROOM),
     onFrame: (frame) => dispatch({ kind: 'frame', frame, at: Date.now() }),
-    onLink: (e) => dispatch(e.kind === 'connecting'
-      ? { kind: 'connecting', attempt: e.attempt }
-      : { kind: 'dropped', attempt: e.attempt, retryAt: e.retryAt, at: Date.now() }),
+    onLink: (e) => dispatch(e.kind === 'connecting' ? { kind: 'connecting', attempt: e.attempt }
+      : e.kind === 'held' ? { kind: 'held', code: e.code, reason: e.reason, at: Date.now() }
+        : { kind: 'dropped', attempt: e.attempt, retryAt: e.retryAt, at: Date.now() }),
   });
   socket.start();
   render();
@@ -150,7 +153,12 @@ function setPanel(panel: '' | 'sidebar' | 'members'): void {
   byId('open-members').setAttribute('aria-expanded', String(panel === 'members'));
 }
 const closePanels = () => setPanel('');
-byId('open-sidebar').addEventListener('click', () => setPanel(app.dataset.panel === 'sidebar' ? '' : 'sidebar'));
+byId('open-sidebar').addEventListener('click', () => {
+  const opening = app.dataset.panel !== 'sidebar';
+  setPanel(opening ? 'sidebar' : '');
+  // The rooms panel is about to be looked at: bring its list up to date.
+  if (opening) dispatch({ kind: 'roomsDue' });
+});
 byId('open-members').addEventListener('click', () => setPanel(app.dataset.panel === 'members' ? '' : 'members'));
 byId('scrim').addEventListener('click', closePanels);
 

@@ -27,6 +27,10 @@ export interface Frame {
   Code?: string;
   Reason?: string;
   Total?: number;
+  /** Join, Members: how many are in the room (Members lists at most 100 of them). */
+  Count?: number;
+  /** Members: the After for the next page, when there is one. */
+  Next?: string;
 }
 
 /** What the client sends; ID and SentAt are the server's to set. */

@@ -1,6 +1,11 @@
 // The client's state as plain, never-mutated data, its events and effects. No DOM,
 // no socket, no clock: the view compares objects by identity to know what to redraw,
 // and specs compare them with toEqual. The reducer is step.ts (+ frames.ts, edit.ts).
+//
+// Collections are immutable's persistent structures, so a frame replaces only what it
+// touches: adding a line or updating one conversation costs the same with 3
+// conversations of 10 lines as with 200 of 500 (a spread Map or array copied it all).
+import { List, Map as IMap, OrderedMap, OrderedSet } from 'immutable';
 import type { Member, Outgoing } from './protocol';
 
 export type Status = 'pending' | 'delivered' | 'failed';
@@ -19,10 +24,15 @@ export interface ChatLine {
   readonly error?: string;
 }
 
+/** A piece of a notice: our own words, or a string someone else chose (a name), which the view isolates (bidi). */
+export type Part = string | { readonly user: string };
+
 export interface Notice {
   readonly kind: 'notice';
   readonly key: string;
+  /** The parts joined, as plain text. */
   readonly text: string;
+  readonly parts: readonly Part[];
   readonly at: number;
   readonly tone: 'info' | 'warn';
 }
@@ -39,10 +49,17 @@ export interface Conversation {
   readonly peer?: string;
   /** The peer is known to have disconnected. */
   readonly gone?: boolean;
-  readonly lines: readonly Line[];
+  /** The newest MAX_LINES. */
+  readonly lines: List<Line>;
   readonly unread: number;
-  /** Rooms: who is there, in join order, as the last Join/Connected/Disconnected/Rename said. */
+  /**
+   * Rooms: the first MAX_MEMBERS_SHOWN members, in join order, as the last Join and the
+   * Connected/Disconnected/Rename notices said. Not the whole room: protocol.md lists at
+   * most 100 members, and rooms above the server's --presence-max send no notices.
+   */
   readonly members: readonly Member[];
+  /** Rooms: how many are in it (the Join's Count, then notices and the Rooms list). */
+  readonly count: number;
   /** Rooms: the server confirmed us in it on this connection. */
   readonly joined: boolean;
   /** Rooms: the last Seq seen (0: none). */
@@ -53,7 +70,9 @@ export type Link =
   | { readonly state: 'connecting'; readonly attempt: number }
   | { readonly state: 'open' }
   | { readonly state: 'reconnecting'; readonly attempt: number; readonly retryAt: number }
-  | { readonly state: 'stopped'; readonly reason: string };
+  | { readonly state: 'stopped'; readonly reason: string }
+  /** The server closed on purpose (a policy code): no retry until the user asks. */
+  | { readonly state: 'held'; readonly reason: string };
 
 /** What an answer with this Ref is about. */
 export type Request =
@@ -76,11 +95,14 @@ export interface ChatState {
   readonly welcomed: boolean;
   /** Rooms we mean to be in, in join order; the first goes in the connect URL. */
   readonly rooms: readonly string[];
-  readonly convs: ReadonlyMap<string, Conversation>;
+  /** Every conversation, in the order they began. */
+  readonly convs: OrderedMap<string, Conversation>;
+  /** Direct conversations, least recently active first: the first goes when there are over MAX_DMS. */
+  readonly recent: OrderedSet<string>;
   /** The conversation on screen ('' before the first Join). */
   readonly current: string;
   readonly directory: Directory;
-  readonly requests: ReadonlyMap<string, Request>;
+  readonly requests: IMap<string, Request>;
   /** The last error worth a toast. */
   readonly alert?: { readonly text: string; readonly at: number };
   /** Counter for Refs and local keys. */
@@ -91,6 +113,7 @@ export type ClientEvent =
   | { kind: 'frame'; frame: import('./protocol').Frame; at: number }
   | { kind: 'connecting'; attempt: number }
   | { kind: 'dropped'; attempt: number; retryAt: number; at: number }
+  | { kind: 'held'; code: number; reason: string; at: number }
   | { kind: 'said'; text: string; at: number }
   | { kind: 'retried'; conv: string; key: string; at: number }
   | { kind: 'switched'; conv: string }
@@ -110,6 +133,10 @@ export interface Step {
 
 /** Lines kept per conversation: the page is a live view, not an archive. */
 export const MAX_LINES = 500;
+/** Direct conversations kept: 5,000 strangers writing once must not make 5,000. Rooms are always kept. */
+export const MAX_DMS = 200;
+/** Members listed per room (protocol.md: a Join lists at most 100). */
+export const MAX_MEMBERS_SHOWN = 100;
 
 export const roomId = (room: string): string => `#${room}`;
 export const dmId = (peer: string): string => `@${peer}`;
@@ -117,15 +144,15 @@ export const dmId = (peer: string): string => `@${peer}`;
 export function initialState(name: string, room: string): ChatState {
   return {
     name, me: '', link: { state: 'connecting', attempt: 0 }, welcomed: false, rooms: [room],
-    convs: new Map(), current: '', directory: { rooms: [], total: 0 }, requests: new Map(), serial: 0,
+    convs: OrderedMap(), recent: OrderedSet(), current: '', directory: { rooms: [], total: 0 }, requests: IMap(), serial: 0,
   };
 }
 
 export const emptyRoom = (room: string): Conversation =>
-  ({ id: roomId(room), kind: 'room', title: room, lines: [], unread: 0, members: [], joined: false, seq: 0 });
+  ({ id: roomId(room), kind: 'room', title: room, lines: List(), unread: 0, members: [], count: 0, joined: false, seq: 0 });
 
 export const emptyDm = (peer: string, name: string): Conversation =>
-  ({ id: dmId(peer), kind: 'dm', title: name, peer, lines: [], unread: 0, members: [], joined: true, seq: 0 });
+  ({ id: dmId(peer), kind: 'dm', title: name, peer, lines: List(), unread: 0, members: [], count: 0, joined: true, seq: 0 });
 
 /** Total unread, for the tab title. */
 export const unreadTotal = (s: ChatState): number => [...s.convs.values()].reduce((n, c) => n + c.unread, 0);

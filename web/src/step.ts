@@ -4,13 +4,14 @@
 import { Limits, Type, nameProblem, roomProblem } from './protocol';
 import { ChatLine, ChatState, ClientEvent, Effect, Step, dmId, emptyDm, roomId } from './state';
 import { alert, append, ask, same, send, tell, updateLine, withConv } from './edit';
+import { codePoints } from './text';
 import { onFrame } from './frames';
 
 /** Our own line in a conversation, pending until the server's Ack. */
 function say(s0: ChatState, convId: string, text: string, at: number): Step {
   const c = s0.convs.get(convId);
   if (!c || s0.link.state !== 'open' || text.trim() === '') return same(s0);
-  if (text.length > Limits.maxContent) return same(alert(s0, `A message is at most ${Limits.maxContent} characters`, at));
+  if (text.length > Limits.maxContent && codePoints(text) > Limits.maxContent) return same(alert(s0, `A message is at most ${Limits.maxContent} characters`, at));
   const key = `local-${s0.serial}`;
   const [s1, ref] = ask(s0, { kind: 'line', conv: convId, key });
   const line: ChatLine = { kind: 'chat', key, from: s0.me, name: s0.name, text, at, mine: true, status: 'pending' };
@@ -20,26 +21,30 @@ function say(s0: ChatState, convId: string, text: string, at: number): Step {
   return { state: withConv(s1, append(c, line)), effects: [send(frame)] };
 }
 
+/** The link went down (link: what now): nothing in flight will be answered, every room must be joined again. */
+function lost(s: ChatState, link: ChatState['link'], at: number): ChatState {
+  if (s.link.state === 'stopped') return s;
+  let next: ChatState = { ...s, me: '', link, requests: s.requests.clear() };
+  for (const c of next.convs.values()) {
+    let d = c.kind === 'room' ? { ...c, joined: false } : c;
+    for (const l of c.lines) {
+      if (l.kind === 'chat' && l.status === 'pending') d = updateLine(d, l.key, (x) => ({ ...x, status: 'failed', error: 'Not sent: connection lost' }) as ChatLine);
+    }
+    if (d !== c) next = withConv(next, d);
+  }
+  return s.link.state === 'open' ? tell(next, next.current, 'Connection lost', at, 'warn') : next;
+}
+
 export function step(s: ChatState, e: ClientEvent): Step {
   switch (e.kind) {
     case 'frame':
       return onFrame(s, e.frame, e.at);
     case 'connecting':
       return s.link.state === 'stopped' ? same(s) : same({ ...s, link: { state: 'connecting', attempt: e.attempt } });
-    case 'dropped': {
-      if (s.link.state === 'stopped') return same(s);
-      let next: ChatState = { ...s, me: '', link: { state: 'reconnecting', attempt: e.attempt, retryAt: e.retryAt }, requests: new Map() };
-      // Nothing in flight will be answered now: our pending lines failed, and every room must be joined again.
-      for (const c of next.convs.values()) {
-        let d = c.kind === 'room' ? { ...c, joined: false } : c;
-        for (const l of c.lines) {
-          if (l.kind === 'chat' && l.status === 'pending') d = updateLine(d, l.key, (x) => ({ ...x, status: 'failed', error: 'Not sent: connection lost' }) as ChatLine);
-        }
-        if (d !== c) next = withConv(next, d);
-      }
-      if (s.link.state === 'open') next = tell(next, next.current, 'Connection lost', e.at, 'warn');
-      return same(next);
-    }
+    case 'dropped':
+      return same(lost(s, { state: 'reconnecting', attempt: e.attempt, retryAt: e.retryAt }, e.at));
+    case 'held':
+      return same(lost(s, { state: 'held', reason: `The server closed the connection (${e.code}${e.reason ? ` ${e.reason}` : ''})` }, e.at));
     case 'said':
       return say(s, s.current, e.text, e.at);
     case 'retried': {

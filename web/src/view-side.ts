@@ -1,8 +1,9 @@
 // Everything around the thread: who I am, my rooms and conversations with their
 // unread counts, the other public rooms, the member list, and the link's state.
-import { avatar, byId, h, syncList } from './dom';
+import { avatar, byId, h, syncList, userText } from './dom';
 import type { Member } from './protocol';
 import { ChatState, Conversation, conversationsInOrder, unreadTotal } from './state';
+import { isolate } from './text';
 
 export interface SideActions {
   open: (conv: string) => void;
@@ -35,21 +36,23 @@ export function sideView(a: SideActions) {
   const alertBox = byId('alert');
   let last: ChatState | undefined;
   let shownMembers: readonly Member[] | undefined;
+  let shownCount = 0;
+  const membersMore = byId('members-more');
   bannerBtn.addEventListener('click', () => a.retryNow());
 
   const roomItem = (c: Conversation, s: ChatState) =>
     navButton(`#${c.title}${unreadLabel(c.unread)}`, s.current === c.id, () => a.open(c.id),
-      h('span', { class: 'hash', 'aria-hidden': 'true' }, '#'), h('span', { class: 'nav-name' }, c.title),
-      c.unread > 0 ? badge(c.unread) : h('span', { class: 'nav-meta', 'aria-hidden': 'true' }, c.joined ? String(c.members.length) : '…'));
+      h('span', { class: 'hash', 'aria-hidden': 'true' }, '#'), userText(c.title, 'nav-name'),
+      c.unread > 0 ? badge(c.unread) : h('span', { class: 'nav-meta', 'aria-hidden': 'true' }, c.joined ? String(c.count) : '…'));
 
   const dmItem = (c: Conversation, s: ChatState) =>
     navButton(`${c.title}${c.gone ? ' (offline)' : ''}${unreadLabel(c.unread)}`, s.current === c.id, () => a.open(c.id),
-      avatar(c.title, 'sm'), h('span', { class: `nav-name${c.gone ? ' gone' : ''}` }, c.title), badge(c.unread));
+      avatar(c.title, 'sm'), userText(c.title, `nav-name${c.gone ? ' gone' : ''}`), badge(c.unread));
 
   const memberItem = (m: Member, s: ChatState) => {
-    if (m.ID === s.me) return h('li', { class: 'member self' }, avatar(m.Name, 'sm'), h('span', { class: 'member-name' }, m.Name), h('span', { class: 'tag' }, 'you'));
-    const b = h('button', { type: 'button', class: 'member', title: `Message ${m.Name} privately`, 'aria-label': `Message ${m.Name}` },
-      avatar(m.Name, 'sm'), h('span', { class: 'member-name' }, m.Name));
+    if (m.ID === s.me) return h('li', { class: 'member self' }, avatar(m.Name, 'sm'), userText(m.Name, 'member-name'), h('span', { class: 'tag' }, 'you'));
+    const b = h('button', { type: 'button', class: 'member', title: `Message ${isolate(m.Name)} privately`, 'aria-label': `Message ${m.Name}` },
+      avatar(m.Name, 'sm'), userText(m.Name, 'member-name'));
     b.addEventListener('click', () => a.dm(m.ID, m.Name));
     return h('li', {}, b);
   };
@@ -61,27 +64,27 @@ export function sideView(a: SideActions) {
       const edit = h('button', { type: 'button', class: 'icon-btn small', 'aria-label': 'Change name', title: 'Change name' }, '✎');
       edit.addEventListener('click', a.rename);
       const online = s.link.state === 'open';
-      me.replaceChildren(avatar(s.name), h('div', { class: 'me-text' }, h('span', { class: 'me-name' }, s.name),
+      me.replaceChildren(avatar(s.name), h('div', { class: 'me-text' }, userText(s.name, 'me-name'),
         h('span', { class: `me-status ${online ? 'online' : 'offline'}` }, online ? 'Online' : 'Offline')), edit);
     }
     if (s.convs !== p?.convs || s.current !== p?.current || s.rooms !== p?.rooms) {
       const { rooms: rs, dms: ds } = conversationsInOrder(s);
       const cur = (c: Conversation) => (c.id === s.current ? '*' : '');
-      syncList(rooms, rs, (c) => c.id, (c) => `${c.title}|${c.unread}|${c.members.length}|${c.joined}${cur(c)}`, (c) => roomItem(c, s));
+      syncList(rooms, rs, (c) => c.id, (c) => `${c.title}|${c.unread}|${c.count}|${c.joined}${cur(c)}`, (c) => roomItem(c, s));
       syncList(dms, ds, (c) => c.id, (c) => `${c.title}|${c.unread}|${c.gone}${cur(c)}`, (c) => dmItem(c, s));
       byId('dm-empty').hidden = ds.length > 0;
       const total = unreadTotal(s);
       const badgeEl = byId('sidebar-badge');
       badgeEl.hidden = [...s.convs.values()].every((c) => c.id === s.current || c.unread === 0);
       const here = s.convs.get(s.current);
-      document.title = `${total > 0 ? `(${total}) ` : ''}${here ? (here.kind === 'room' ? `#${here.title}` : here.title) + ' · ' : ''}rxchat`;
+      document.title = `${total > 0 ? `(${total}) ` : ''}${here ? (here.kind === 'room' ? `#${here.title}` : isolate(here.title)) + ' · ' : ''}rxchat`;
     }
     if (s.directory !== p?.directory || s.rooms !== p?.rooms || s.convs !== p?.convs) {
       // Rooms we mean to be in stay out of this list even while they are being rejoined.
       const others = s.directory.rooms.filter((r) => !s.rooms.includes(r.Room));
       syncList(dir, others, (r) => r.Room, (r) => String(r.Count), (r) =>
         navButton(`Join #${r.Room}, ${r.Count} member${r.Count === 1 ? '' : 's'}`, false, () => a.join(r.Room),
-          h('span', { class: 'hash', 'aria-hidden': 'true' }, '#'), h('span', { class: 'nav-name' }, r.Room),
+          h('span', { class: 'hash', 'aria-hidden': 'true' }, '#'), userText(r.Room, 'nav-name'),
           h('span', { class: 'nav-meta', 'aria-hidden': 'true' }, String(r.Count))));
       byId('public-empty').hidden = others.length > 0;
       const more = s.directory.total - s.directory.rooms.length;
@@ -89,17 +92,24 @@ export function sideView(a: SideActions) {
     }
     const here = s.convs.get(s.current);
     const list = here?.kind === 'room' ? here.members : NO_MEMBERS;
-    if (list !== shownMembers || s.me !== p?.me) {
+    const count = here?.kind === 'room' ? here.count : 0;
+    if (list !== shownMembers || count !== shownCount || s.me !== p?.me) {
       shownMembers = list;
+      shownCount = count;
+      // The list is the first 100 at most (protocol.md); the count is the room's.
       const sorted = [...list].sort((x, y) => (x.ID === s.me ? -1 : y.ID === s.me ? 1 : x.Name.localeCompare(y.Name)));
       syncList(members, sorted, (m) => m.ID, (m) => `${m.Name}|${m.ID === s.me}`, (m) => memberItem(m, s));
-      byId('members-title').textContent = here?.kind === 'room' ? `Members · ${list.length}` : 'Members';
-      byId('members-count').textContent = here?.kind === 'room' ? String(list.length) : '';
+      const more = Math.max(0, count - list.length);
+      membersMore.hidden = more === 0;
+      membersMore.textContent = `and ${more} more`;
+      byId('members-title').textContent = here?.kind === 'room' ? `Members · ${count}` : 'Members';
+      byId('members-count').textContent = here?.kind === 'room' ? String(count) : '';
     }
     // The link: a banner while it is down, with a countdown to the next try.
     const l = s.link;
     banner.hidden = l.state === 'open';
-    bannerBtn.hidden = l.state !== 'reconnecting';
+    bannerBtn.hidden = l.state !== 'reconnecting' && l.state !== 'held';
+    bannerBtn.textContent = l.state === 'held' ? 'Reconnect' : 'Retry now';
     banner.dataset.state = l.state;
     if (l.state === 'reconnecting') {
       const secs = Math.max(0, Math.ceil((l.retryAt - now) / 1000));
@@ -108,6 +118,8 @@ export function sideView(a: SideActions) {
       bannerText.textContent = l.attempt > 0 ? `Reconnecting… (attempt ${l.attempt + 1})` : 'Connecting…';
     } else if (l.state === 'stopped') {
       bannerText.textContent = l.reason;
+    } else if (l.state === 'held') {
+      bannerText.textContent = `${l.reason}. Not reconnecting by itself.`;
     }
     if (s.alert !== p?.alert) {
       alertBox.hidden = !s.alert;

@@ -1,8 +1,8 @@
 // The conversation on screen: its header and its lines. Lines are redrawn by
 // identity (the reducer replaces exactly the lines that changed), and the list stays
 // scrolled to the newest unless the reader has scrolled up.
-import { avatar, byId, h, icon, syncList } from './dom';
-import type { ChatLine, ChatState, Conversation, Line } from './state';
+import { avatar, byId, h, icon, syncList, userText } from './dom';
+import type { ChatLine, ChatState, Conversation, Line, Part } from './state';
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
@@ -45,27 +45,30 @@ function failure(l: ChatLine, retry: (key: string) => void): HTMLElement | undef
   return h('p', { class: 'failure' }, h('span', { class: 'error-text' }, l.error ?? 'Not sent'), b);
 }
 
+/** Our words as text, other people's strings isolated. */
+const part = (p: Part): Node | string => (typeof p === 'string' ? p : userText(p.user));
+
 function lineNode(l: Line, prev: Line | undefined, retry: (key: string) => void): HTMLElement {
-  if (l.kind === 'notice') return h('li', { class: `notice notice-${l.tone}` }, h('span', {}, l.text), ' · ', time(l.at));
+  if (l.kind === 'notice') return h('li', { class: `notice notice-${l.tone}` }, h('span', {}, ...l.parts.map(part)), ' · ', time(l.at));
   const cont = continues(l, prev);
   const cls = ['msg', l.mine ? 'mine' : 'theirs', cont ? 'cont' : '', l.status ?? ''].filter(Boolean).join(' ');
   return h('li', { class: cls, 'data-status': l.status },
     l.mine ? undefined : avatar(l.name),
     h('div', { class: 'msg-body' },
-      cont ? undefined : h('div', { class: 'meta' }, h('span', { class: 'author' }, l.mine ? 'You' : l.name), time(l.at)),
-      h('div', { class: 'bubble' }, h('p', { class: 'text' }, ...richText(l.text)), tick(l)),
+      cont ? undefined : h('div', { class: 'meta' }, l.mine ? h('span', { class: 'author' }, 'You') : userText(l.name, 'author'), time(l.at)),
+      h('div', { class: 'bubble' }, h('p', { class: 'text', dir: 'auto' }, ...richText(l.text)), tick(l)),
       failure(l, retry)));
 }
 
 function header(c: Conversation | undefined, me: string): HTMLElement[] {
   if (!c) return [h('h1', { class: 'thread-title' }, 'rxchat')];
   if (c.kind === 'room') {
-    const n = c.members.length;
-    return [h('h1', { class: 'thread-title' }, h('span', { class: 'hash', 'aria-hidden': 'true' }, '#'), c.title),
+    const n = c.count;
+    return [h('h1', { class: 'thread-title' }, h('span', { class: 'hash', 'aria-hidden': 'true' }, '#'), userText(c.title)),
       h('p', { class: 'thread-sub' }, c.joined ? `${n} member${n === 1 ? '' : 's'}` : 'rejoining…')];
   }
   return [avatar(c.title, 'sm'), h('div', {},
-    h('h1', { class: 'thread-title' }, c.title),
+    h('h1', { class: 'thread-title' }, userText(c.title)),
     h('p', { class: 'thread-sub' }, c.gone ? 'offline (left the chat)' : c.peer === me ? 'you' : 'Direct message'))];
 }
 
@@ -103,15 +106,17 @@ export function threadView(retry: (key: string) => void) {
     const c = s.convs.get(s.current);
     if (c === shown) return;
     const switched = c?.id !== shown?.id;
-    if (switched || c?.title !== shown?.title || c?.members !== shown?.members || c?.gone !== shown?.gone || c?.joined !== shown?.joined) {
+    if (switched || c?.title !== shown?.title || c?.count !== shown?.count || c?.gone !== shown?.gone || c?.joined !== shown?.joined) {
       head.replaceChildren(...header(c, me));
     }
     // Where the reader is now, before anything is added (a scroll event may not have fired yet).
     const atBottom = nearBottom();
-    const lines = c?.lines ?? [];
-    const lastBefore = switched ? undefined : shown?.lines.at(-1);
+    // The redraw walks the lines on screen (at most MAX_LINES), once per redraw, not per frame.
+    const lines = c?.lines.toArray() ?? [];
+    const lastBefore = switched ? undefined : shown?.lines.last();
     if (switched) list.replaceChildren();
-    syncList(list, lines, (l) => l.key, identity, (l) => lineNode(l, lines[lines.indexOf(l) - 1], retry));
+    const at = new Map(lines.map((l, i) => [l, i]));
+    syncList(list, lines, (l) => l.key, identity, (l) => lineNode(l, lines[(at.get(l) ?? 0) - 1], retry));
     shown = c;
     const newest = lines.at(-1);
     const grew = newest !== undefined && newest.key !== lastBefore?.key;
