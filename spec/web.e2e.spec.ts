@@ -265,7 +265,7 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     const notice = ui.notice(alice.page, 'carol is now שלום');
     await notice.waitFor();
     // Unisolated, "… is now שלום · 12:34" shows as "… is now 12:34 · שלום": the digits join the Hebrew run.
-    const name = await notice.locator('bdi').getByText('שלום', { exact: true }).boundingBox();
+    const name = await notice.getByText('שלום', { exact: true }).boundingBox();
     const time = await notice.locator('time').boundingBox();
     expect(time && name && time.x > name.x + name.width).toBe(true);
     expect(await notice.locator('bdi').first().getAttribute('dir')).toBe('auto');
