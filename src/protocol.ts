@@ -226,9 +226,10 @@ export function decode(text: string): Decoded {
       if (room !== undefined) {
         const problem = roomProblem(room);
         if (problem) return fail('bad_room', problem, ref);
-        return withRef({ type, content: content as string, room });
       }
-      return withRef({ type, content: content as string });
+      // Every chat line has one shape, absent fields undefined: the hub reads
+      // these on every line, and one shape keeps those reads monomorphic.
+      return { ok: true, message: { type, content: content as string, room, ref } };
     }
     case 'direct': {
       const to = o.To as string | undefined;
