@@ -83,7 +83,7 @@ interface Launch {
 async function runOne(inst: Instance, target: TargetName, quick: boolean, profile: boolean, launch: Launch): Promise<Omit<RunRecord, 'type' | 'rep'>> {
   const flags = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn',
     '--heartbeat-interval', String(inst.heartbeat.intervalMs), '--heartbeat-timeout', String(inst.heartbeat.timeoutMs)];
-  const nodeFlags = profile && target === 'rxchat'
+  const nodeFlags = profile && (target === 'rxchat' || target === 'same-work')
     ? [...launch.nodeFlags, '--cpu-prof', '--cpu-prof-dir', path.join(RESULTS, 'profiles'), '--cpu-prof-name', `${inst.name}-${Date.now()}.cpuprofile`]
     : launch.nodeFlags;
   const server = pinned(SERVER_CPU, nodeFlags, [...serverOf(target, launch.main), ...flags]);
@@ -137,7 +137,8 @@ function table(insts: Instance[], targets: TargetName[], runs: RunRecord[]): { m
       const ratio = (t: TargetName) => {
         const a = v(t);
         const b = base && v(base);
-        return a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`;
+        // A share of a core read from /proc can come out as 1e-12 rather than 0: no ratio to that.
+        return a === undefined || b === undefined || Math.abs(b) < 1e-6 ? '–' : `${(a / b).toFixed(2)}×`;
       };
       lines.push(`| ${inst.name} | ${s.label} (${s.better} is better) | ${targets.map((t) => fmt(v(t), s.digits)).join(' | ')} |${others.map((t) => ` ${ratio(t)} |`).join('')}`);
     }
