@@ -1,26 +1,9 @@
 // The protocol client of the chat CLI and the bots (scripts/lib/client.ts) against a
 // real `ws` server that welcomes and then closes at once: it must back off, not loop,
 // and after a policy close it must wait for the user.
-import { AddressInfo } from 'node:net';
 import { firstValueFrom, filter, take, toArray, timeout } from 'rxjs';
-import { WebSocketServer } from 'ws';
-import { Type } from '../src/protocol';
+import { slammingServer } from './support/slamming-server';
 import { ChatClient, ClientEvent } from '../scripts/lib/client';
-
-/** A server that welcomes each connection and closes it with `code` straight away (or after closeMs); counts connections. */
-async function slammingServer(code: number, closeMs = 0) {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  let connections = 0;
-  wss.on('connection', (ws) => {
-    connections++;
-    ws.send(JSON.stringify({ ID: `id${connections}`, Content: 'welcome', SentAt: 0, Type: Type.System, Name: 'x', Rooms: ['lobby'] }));
-    if (closeMs === 0) ws.close(code, 'go away');
-    else setTimeout(() => ws.close(code, 'go away'), closeMs);
-  });
-  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/ws`;
-  return { url, connections: () => connections, close: () => new Promise<void>((resolve) => wss.close(() => resolve())) };
-}
 
 type Down = Extract<ClientEvent, { kind: 'down' }>;
 

@@ -1,22 +1,8 @@
 // The web page's socket (web/src/socket.ts), driven with the `ws` package in place of
 // the browser's WebSocket, against a real server that welcomes and then closes at once.
-import { AddressInfo } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
-import { Type } from '../src/protocol';
+import WebSocket from 'ws';
+import { slammingServer } from './support/slamming-server';
 import { ChatSocket, LinkEvent } from '../web/src/socket';
-
-async function slammingServer(code: number, closeMs: number) {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  let connections = 0;
-  wss.on('connection', (ws) => {
-    connections++;
-    ws.send(JSON.stringify({ ID: `id${connections}`, Content: 'welcome', SentAt: 0, Type: Type.System, Name: 'x', Rooms: ['lobby'] }));
-    setTimeout(() => ws.close(code, 'go away'), closeMs);
-  });
-  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/ws`;
-  return { url, connections: () => connections, close: () => new Promise<void>((resolve) => wss.close(() => resolve())) };
-}
 
 /** A ChatSocket whose link events can be awaited, each wait bounded. */
 function socketOn(url: string) {
