@@ -337,6 +337,26 @@ describe('reducer: the rooms list', () => {
     expect(rooms(s)).toEqual({ list: [{ Room: 'x', Count: 2 }, { Room: 'quiet', Count: 1 }, { Room: 'z', Count: 1 }], total: 3 });
   });
 
+  it('answers without walking every room: its cost is what it lists (issue 11, 3a)', () => {
+    const { state } = run(Array.from({ length: 300 }, (_, i) => opened(`c${i}`, 0, { room: `r${i % 250}` })));
+    // Any way of visiting all the rooms throws; looking one up and counting them do not.
+    const walks = new Set<PropertyKey>(['valueSeq', 'values', 'entries', 'keys', 'keySeq', 'entrySeq', 'forEach',
+      'toArray', 'toList', 'toJS', 'map', 'filter', 'sort', 'sortBy', 'reduce', '__iterate', '__iterator', Symbol.iterator]);
+    const rooms = new Proxy(state.rooms, {
+      get(target, key) {
+        if (walks.has(key)) throw new Error(`walked every room (${String(key)})`);
+        const v = Reflect.get(target, key, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const r = step({ ...state, rooms }, received('c0', 9, { type: 'rooms' }));
+    const e = withoutLogs(r.effects)[0] as Extract<Effect, { kind: 'send' }>;
+    expect(e.message.Total).toBe(250);
+    expect((e.message.Rooms as unknown[]).slice(0, 3)).toEqual([
+      { Room: 'r0', Count: 2 }, { Room: 'r1', Count: 2 }, { Room: 'r2', Count: 2 },
+    ]);
+  });
+
   it(`lists at most ${Limits.maxRoomsListed} rooms, with the Total of all`, () => {
     const { state } = run(Array.from({ length: 250 }, (_, i) => opened(`c${i}`, 0, { room: `r${i}` })));
     const { list, total } = rooms(state, 'c0');
