@@ -1,7 +1,6 @@
 // The chat CLI's line parser (scripts/lib/commands.ts): pure, a typed line in, a command out.
-import { Limits } from '../src/protocol';
+import { Limits, codePoints } from '../src/protocol';
 import { parseLine } from '../scripts/lib/commands';
-import { codePoints } from '../scripts/lib/text';
 
 const EMOJI = '\u{1F600}'; // one character, two UTF-16 units
 

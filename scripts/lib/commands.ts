@@ -1,6 +1,5 @@
 // One typed line to one command. Pure; the session carries commands out.
-import { Limits } from '../../src/protocol';
-import { codePoints } from './text';
+import { Limits, codePoints } from '../../src/protocol';
 
 export type Command =
   | { kind: 'say'; text: string }

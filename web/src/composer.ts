@@ -1,8 +1,7 @@
 // The message box: Enter sends, Shift+Enter breaks the line, it grows with its
 // text up to a limit, and Send is only offered when there is something to send.
 import { byId } from './dom';
-import { Limits } from './protocol';
-import { codePoints, counterText } from './text';
+import { counterText, tooLong } from './text';
 
 export interface ComposerDeps {
   send: (text: string) => void;
@@ -22,7 +21,7 @@ export function bindComposer(d: ComposerDeps) {
   };
   const refresh = () => {
     const text = box.value;
-    button.disabled = !d.canSend() || text.trim() === '' || (text.length > Limits.maxContent && codePoints(text) > Limits.maxContent);
+    button.disabled = !d.canSend() || text.trim() === '' || tooLong(text);
     count.textContent = counterText(text);
   };
   const submit = () => {

@@ -1,8 +1,8 @@
 // The wire as the browser sees it (docs/protocol.md). The constants and validators
 // are the server's own (src/protocol.ts is pure), so client and server cannot drift.
-import { DEFAULT_ROOM, Limits, Type, nameProblem, roomProblem } from '../../src/protocol';
+import { DEFAULT_ROOM, Limits, Type, codePoints, nameProblem, roomProblem } from '../../src/protocol';
 
-export { DEFAULT_ROOM, Limits, Type, nameProblem, roomProblem };
+export { DEFAULT_ROOM, Limits, Type, codePoints, nameProblem, roomProblem };
 
 export interface Member {
   ID: string;

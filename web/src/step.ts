@@ -4,14 +4,14 @@
 import { Limits, Type, nameProblem, roomProblem } from './protocol';
 import { ChatLine, ChatState, ClientEvent, Effect, Step, dmId, emptyDm, roomId } from './state';
 import { alert, append, ask, same, send, tell, updateLine, withConv } from './edit';
-import { codePoints } from './text';
+import { tooLong } from './text';
 import { onFrame } from './frames';
 
 /** Our own line in a conversation, pending until the server's Ack. */
 function say(s0: ChatState, convId: string, text: string, at: number): Step {
   const c = s0.convs.get(convId);
   if (!c || s0.link.state !== 'open' || text.trim() === '') return same(s0);
-  if (text.length > Limits.maxContent && codePoints(text) > Limits.maxContent) return same(alert(s0, `A message is at most ${Limits.maxContent} characters`, at));
+  if (tooLong(text)) return same(alert(s0, `A message is at most ${Limits.maxContent} characters`, at));
   const key = `local-${s0.serial}`;
   const [s1, ref] = ask(s0, { kind: 'line', conv: convId, key });
   const line: ChatLine = { kind: 'chat', key, from: s0.me, name: s0.name, text, at, mine: true, status: 'pending' };

@@ -1,13 +1,9 @@
-// Lengths as users count them (protocol.md): Unicode code points, so an emoji is one
-// character, not the two UTF-16 units of String.length. The server counts the same
-// way (src/protocol.ts); the page keeps its own copy, as the CLI does (scripts/lib/text.ts).
-import { Limits } from './protocol';
+// Text as the page shows and counts it. Lengths are the server's own count
+// (codePoints, src/protocol.ts): code points, so an emoji is one character.
+import { Limits, codePoints } from './protocol';
 
-export function codePoints(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-}
+/** Whether a line is over protocol.md's limit; cheap when its UTF-16 length already says no. */
+export const tooLong = (text: string): boolean => text.length > Limits.maxContent && codePoints(text) > Limits.maxContent;
 
 /**
  * A string someone else chose, for places that take only text (the tab title, a
