@@ -36,7 +36,7 @@ export function syncList<T>(
   items: readonly T[],
   key: (t: T) => string,
   sig: (t: T) => string,
-  build: (t: T) => HTMLElement,
+  build: (t: T, i: number) => HTMLElement,
 ): void {
   const known = (container as HTMLElement & { _keyed?: Map<string, Keyed> })._keyed ?? new Map<string, Keyed>();
   const next = new Map<string, Keyed>();
@@ -45,7 +45,7 @@ export function syncList<T>(
     const k = key(item);
     const s = sig(item);
     const old = known.get(k);
-    const entry = old && old.sig === s ? old : { node: build(item), sig: s };
+    const entry = old && old.sig === s ? old : { node: build(item, i), sig: s };
     entry.node.dataset.key = k;
     next.set(k, entry);
     if (old && old !== entry) old.node.remove();

@@ -111,12 +111,12 @@ export function threadView(retry: (key: string) => void) {
     }
     // Where the reader is now, before anything is added (a scroll event may not have fired yet).
     const atBottom = nearBottom();
-    // The redraw walks the lines on screen (at most MAX_LINES), once per redraw, not per frame.
+    // The redraw walks the lines on screen (at most MAX_LINES); only a new or changed line is
+    // built, next to the one before it by position (syncList passes the index).
     const lines = c?.lines.toArray() ?? [];
     const lastBefore = switched ? undefined : shown?.lines.last();
     if (switched) list.replaceChildren();
-    const at = new Map(lines.map((l, i) => [l, i]));
-    syncList(list, lines, (l) => l.key, identity, (l) => lineNode(l, lines[(at.get(l) ?? 0) - 1], retry));
+    syncList(list, lines, (l) => l.key, identity, (l, i) => lineNode(l, lines[i - 1], retry));
     shown = c;
     const newest = lines.at(-1);
     const grew = newest !== undefined && newest.key !== lastBefore?.key;
