@@ -13,8 +13,8 @@ const members = (v: unknown): Member[] =>
   (Array.isArray(v) ? v.slice(0, MAX_MEMBERS_SHOWN).filter((m): m is Member => typeof m?.ID === 'string' && typeof m?.Name === 'string') : []);
 
 /** The room's size: the frame's Count, or (a server before Count) the length of its complete list. */
-const countOf = (f: Frame, listed: number): number =>
-  (typeof f.Count === 'number' && f.Count >= 0 ? f.Count : Array.isArray(f.Members) ? f.Members.length : listed);
+const countOf = (f: Frame): number =>
+  (typeof f.Count === 'number' && f.Count >= 0 ? f.Count : Array.isArray(f.Members) ? f.Members.length : 0);
 
 export function onFrame(s0: ChatState, f: Frame, at: number): Step {
   const room = typeof f.Room === 'string' ? f.Room : undefined;
@@ -44,8 +44,7 @@ export function onFrame(s0: ChatState, f: Frame, at: number): Step {
       const [s1, req] = answered(s0, f.Ref);
       const before = conv ?? emptyRoom(room);
       const seq = typeof f.Seq === 'number' ? f.Seq : 0;
-      const list = members(f.Members);
-      let c: Conversation = { ...before, members: list, count: countOf(f, list.length), joined: true, seq };
+      let c: Conversation = { ...before, members: members(f.Members), count: countOf(f), joined: true, seq };
       let s: ChatState = { ...s1, rooms: s1.rooms.includes(room) ? s1.rooms : [...s1.rooms, room] };
       if (!conv) {
         c = append(c, notice(s, `You joined #${room}`, at));
@@ -175,8 +174,7 @@ export function onFrame(s0: ChatState, f: Frame, at: number): Step {
     }
     case Type.Members: {
       if (!conv?.joined) return same(s0);
-      const list = members(f.Members);
-      return same(withConv(s0, { ...conv, members: list, count: countOf(f, list.length) }));
+      return same(withConv(s0, { ...conv, members: members(f.Members), count: countOf(f) }));
     }
     default:
       // HeartBeat answers, and Types this client does not know (protocol.md: ignore them).
