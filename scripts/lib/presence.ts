@@ -64,8 +64,11 @@ export function applyFrame(presence: Presence, f: Message, selfId: string): Pres
   const room = str(f.Room);
   const name = str(f.Name);
   // Copied only for a frame that tells something (a copy is O(peers)).
-  const next = new Map<string, Peer>();
-  const copy = () => { for (const [k, v] of presence) next.set(k, v); return next; };
+  const edited = (edit: (p: Map<string, Peer>) => void): Presence => {
+    const next = new Map(presence);
+    edit(next);
+    return next;
+  };
   switch (f.Type) {
     case Type.Join:
     case Type.Members: {
@@ -73,25 +76,21 @@ export function applyFrame(presence: Presence, f: Message, selfId: string): Pres
       // protocol.md: Count is the room's size; Next (and After) mean a page of a bigger list.
       const listed = Array.isArray(f.Members) ? f.Members.length : 0;
       const complete = f.Next === undefined && (typeof f.Count !== 'number' || f.Count <= listed);
-      refreshRoom(copy(), room, f.Members, selfId, complete);
-      return next;
+      return edited((p) => refreshRoom(p, room, f.Members, selfId, complete));
     }
     case Type.Leave:
       if (room === undefined || f.ID !== selfId) return presence;
-      refreshRoom(copy(), room, [], selfId);
-      return next;
+      return edited((p) => refreshRoom(p, room, [], selfId));
     case Type.Connected:
     case Type.Broadcast:
     case Type.Direct:
     case Type.Rename:
       if (f.ID === '' || f.ID === selfId || known(presence, f.ID, name, room)) return presence;
-      put(copy(), f.ID, name, room);
-      return next;
+      return edited((p) => put(p, f.ID, name, room));
     case Type.Disconnected:
       // Reason "left" is one room; any other reason means the connection is gone.
       if (!presence.has(f.ID)) return presence;
-      drop(copy(), f.ID, f.Reason === 'left' ? room : undefined);
-      return next;
+      return edited((p) => drop(p, f.ID, f.Reason === 'left' ? room : undefined));
     default:
       return presence;
   }
