@@ -105,17 +105,22 @@ export class ChatClient {
     return true;
   }
 
+  /** Why whenReady fails while held (lastError: the policy close's code and reason). */
+  private heldError(): RequestError {
+    return new RequestError('held', `the server closed the connection: ${this.lastError}`, false);
+  }
+
   /** Resolves when ready, rejects on timeout or when the client has given up (or is held). */
   whenReady(timeoutMs: number): Promise<void> {
     if (this.phase === 'ready') return Promise.resolve();
     if (this.phase === 'closed') return Promise.reject(new RequestError('closed', 'the client is closed', false));
-    if (this.phase === 'held') return Promise.reject(new RequestError('held', `the server closed the connection: ${this.lastError}`, false));
+    if (this.phase === 'held') return Promise.reject(this.heldError());
     return firstValueFrom(this.events$.pipe(
       filter((e) => e.kind === 'ready' || (e.kind === 'down' && e.retryInMs === undefined)),
       take(1),
       timeout({ first: Math.min(timeoutMs, 2 ** 31 - 1) }),
       map((e) => {
-        if (e.kind === 'down' && e.held) throw new RequestError('held', `the server closed the connection (${e.code}): ${e.reason}`, false);
+        if (e.kind === 'down' && e.held) throw this.heldError();
         if (e.kind === 'down') throw new RequestError('gave_up', `cannot connect to ${this.opts.url}: ${e.reason}`, false);
       }),
     )).catch((e: unknown) => {
