@@ -1,6 +1,7 @@
 // The slow-reader bound (protocol.md, "Closing", 4008) against real sockets: a
 // burst that produces more than --max-buffered in one turn of the event loop must
-// not drop readers that read promptly; a reader that stops reading still goes.
+// not drop readers that read promptly; a reader that stops reading still goes
+// (here at 8 × --max-buffered, before the 5 s a reader may stay behind).
 import WebSocket from 'ws';
 import { ChatServer, startServer } from '../src/server';
 import { Close, Limits } from '../src/protocol';
@@ -84,7 +85,7 @@ describe('slow readers (protocol.md, 4008)', () => {
     expect(readers.slice(1).map((r) => r.lines)).toEqual([30, 30, 30, 30]);
   });
 
-  it('still drops a reader that stops reading, at the limit', async () => {
+  it('still drops a reader that stops reading, at the hard bound', async () => {
     server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: 65536 });
     const sender = await member('sender');
     const stalled = await member('stalled');

@@ -8,8 +8,12 @@ import { Effect } from './events';
 import { Logger } from './log';
 
 export interface RunnerOptions {
-  /** Bytes that may wait in a socket's send buffer before its reader is dropped as slow. */
+  /** Bytes from earlier turns that may wait in a socket's send buffer before its reader counts as behind. */
   maxBuffered: number;
+  /** How long a reader may stay behind before it is dropped as slow (default SLOW_MS). */
+  slowMs?: number;
+  /** The clock, for specs (default Date.now). */
+  now?: () => number;
   log: Logger;
   /** Told when the runner drops a connection itself (slow reader), so the hub can forget it. */
   onDropped: (id: string, reason: 'slow') => void;
@@ -17,6 +21,14 @@ export interface RunnerOptions {
 
 // A Buffer is framed as-is by ws: one UTF-8 encoding per message, whatever the fan-out.
 const TEXT = { binary: false } as const;
+
+/**
+ * protocol.md "Closing": a reader may be more than --max-buffered behind for this
+ * long (a burst it is still taking in) before it is dropped as slow...
+ */
+export const SLOW_MS = 5_000;
+/** ...and never by more than this many times --max-buffered, whatever the time. */
+export const HARD_FACTOR = 8;
 
 /** ws keeps its net.Socket in `_socket` (not in its typings); null before the upgrade and after close. */
 type WithSocket = WebSocket & { _socket?: Duplex | null };
@@ -27,6 +39,11 @@ export class Runner {
   // 'close' event: a slow reader never completes the closing handshake, and
   // shutdown must still be able to wait for them and cut them (issue 11, 4a).
   private readonly closing = new Set<WebSocket>();
+  // When each reader found behind (over maxBuffered at a turn's first write) was
+  // first found so; cleared when it catches up. Weak: a socket gone is forgotten.
+  private readonly behindSince = new WeakMap<WebSocket, number>();
+  private readonly slowMs: number;
+  private readonly now: () => number;
   // Sockets corked in this turn of the event loop, uncorked together once the
   // poll phase is over (setImmediate): the frames one socket gets from several
   // steps in a turn (a burst of broadcasts, a chat line and an ack) leave in one
@@ -38,7 +55,10 @@ export class Runner {
     for (const socket of corked) socket.uncork();
   };
 
-  constructor(private readonly opts: RunnerOptions) {}
+  constructor(private readonly opts: RunnerOptions) {
+    this.slowMs = opts.slowMs ?? SLOW_MS;
+    this.now = opts.now ?? Date.now;
+  }
 
   /** Live sockets and those still closing. */
   get size(): number {
@@ -129,9 +149,9 @@ export class Runner {
       // backlog of earlier turns that the reader has not taken yet: how far behind
       // it is. Frames this turn produces cannot leave before the uncork, so they
       // say nothing about the reader and are not counted (issue 11, 2).
-      if (ws.bufferedAmount > this.opts.maxBuffered) {
-        // protocol.md "Closing": a reader this far behind is dropped with 4008 and
-        // nothing more is queued for it; it leaves the registry now.
+      if (this.tooSlow(ws)) {
+        // protocol.md "Closing": the reader is dropped with 4008 and nothing more
+        // is queued for it; it leaves the registry now.
         this.sockets.delete(id);
         this.closeTracked(ws, Close.SlowConsumer, 'too slow to read');
         this.opts.onDropped(id, 'slow');
@@ -144,6 +164,28 @@ export class Runner {
       }
     }
     ws.send(data, TEXT);
+  }
+
+  /**
+   * Whether a reader is too far behind to keep: over maxBuffered for longer than
+   * slowMs, or over HARD_FACTOR × maxBuffered at all. A reader that takes in a
+   * burst catches up within the time; one that has stopped reading does not, and
+   * its backlog stops growing at the hard bound.
+   */
+  private tooSlow(ws: WebSocket): boolean {
+    const backlog = ws.bufferedAmount;
+    if (backlog <= this.opts.maxBuffered) {
+      this.behindSince.delete(ws);
+      return false;
+    }
+    if (backlog > HARD_FACTOR * this.opts.maxBuffered) return true;
+    const now = this.now();
+    const since = this.behindSince.get(ws);
+    if (since === undefined) {
+      this.behindSince.set(ws, now);
+      return false;
+    }
+    return now - since > this.slowMs;
   }
 
   /** Starts the closing handshake and keeps the socket tracked until it is over. */
