@@ -12,7 +12,7 @@ const LIMIT = 1000;
 /** A socket as the runner sees it: open, with a backlog the spec sets; no net.Socket, so every write is checked. */
 function fakeSocket() {
   return {
-    readyState: WebSocket.OPEN,
+    readyState: WebSocket.OPEN as number,
     bufferedAmount: 0,
     sent: 0,
     closedWith: undefined as number | undefined,
