@@ -9,13 +9,13 @@ import WebSocket from 'ws';
 import { connectWs } from '../bench/lib/client';
 import { stop, waitForLine } from '../bench/lib/spawn';
 import { fanout } from '../bench/scenarios/fanout';
-import { rooms } from '../bench/scenarios/rooms';
+import { rooms, roomsRate } from '../bench/scenarios/rooms';
 import { Ctx } from '../bench/scenarios/types';
 import { ChatServer, startServer } from '../src/server';
 
 const ROOT = path.resolve(__dirname, '..');
 const TINY_FANOUT = { clients: 8, senders: 2, rate: 100, window: 2, warmupMs: 200, measureMs: 800, drainMs: 1000, pad: 8 };
-const TINY_ROOMS = { rooms: 3, perRoom: 3, window: 2, warmupMs: 200, measureMs: 800, drainMs: 1000, pad: 8 };
+const TINY_ROOMS = { rooms: 3, perRoom: 3, window: 2, warmupMs: 200, measureMs: 800, drainMs: 1000, pad: 8, rate: 300 };
 
 describe('bench smoke: fanout against rxchat', () => {
   let server: ChatServer;
@@ -99,6 +99,13 @@ describe.each([
   it('acks every line, so the rooms scenario keeps sending', async () => {
     const result = await rooms(ctx, TINY_ROOMS);
     expect(result.metrics.deliveriesPerSec).toBeGreaterThan(0);
+    expect(result.metrics.loss).toBe(0);
+  });
+
+  it('delivers the offered load of the rooms-rate scenario, every line to every other member', async () => {
+    const result = await roomsRate(ctx, TINY_ROOMS);
+    // 300 lines/s to 2 others each, over the 0.8 s window: about 600 deliveries/s.
+    expect(result.metrics.deliveriesPerSec).toBeGreaterThan(400);
     expect(result.metrics.loss).toBe(0);
   });
 });

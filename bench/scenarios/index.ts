@@ -4,7 +4,7 @@ import { CHURN, churn } from './churn';
 import { CONNECTIONS, connections } from './connections';
 import { FANOUT, fanout, fanoutMax } from './fanout';
 import { REST, rest } from './rest';
-import { ROOMS, rooms } from './rooms';
+import { ROOMS, rooms, roomsRate } from './rooms';
 import { Ctx, Result } from './types';
 
 export interface Shown {
@@ -39,7 +39,7 @@ const HONESTY: Shown[] = [lower('loss', 'loss (frames)', 0), lower('reordered', 
 export function suite(quick: boolean): Instance[] {
   const q = <T>(full: T, small: Partial<T>): T => (quick ? { ...full, ...small } : full);
   const fan = q(FANOUT, { clients: 20, senders: 2, rate: 100, window: 4, warmupMs: 300, measureMs: 1000, drainMs: 1000 });
-  const rms = q(ROOMS, { rooms: 10, perRoom: 5, warmupMs: 300, measureMs: 1000, drainMs: 1000 });
+  const rms = q(ROOMS, { rooms: 10, perRoom: 5, warmupMs: 300, measureMs: 1000, drainMs: 1000, rate: 1000 });
   const conns = q(CONNECTIONS, { connections: 300, settleMs: 1500 });
   const rst = q(REST, { settleMs: 1000 });
   const chn = q(CHURN, { members: 5, churners: 4, baselineMs: 500, measureMs: 1000, drainMs: 1000 });
@@ -79,6 +79,12 @@ export function suite(quick: boolean): Instance[] {
       heartbeat: DEFAULT_HEARTBEAT,
       run: (ctx) => rooms(ctx, rms),
       shown: [higher('deliveriesPerSec', 'deliveries/s'), ...COST, lower('serverCore', 'server core'), ...HONESTY],
+    },
+    {
+      name: 'rooms-rate',
+      heartbeat: DEFAULT_HEARTBEAT,
+      run: (ctx) => roomsRate(ctx, rms),
+      shown: [...COST, higher('deliveriesPerSec', 'deliveries/s'), lower('p50Ms', 'p50 ms'), lower('p99Ms', 'p99 ms'), lower('serverCore', 'server core'), ...HONESTY],
     },
     {
       name: 'connections',
