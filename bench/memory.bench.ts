@@ -1,6 +1,6 @@
 // Heap held per idle connection by the hub's own machinery, in-process: N fake
 // sockets go through connection$, mergeConnections, the hub and the runner, as
-// in src/server.ts, and the heap is read after GC before and after. What ws
+// in src/edge/server.ts, and the heap is read after GC before and after. What ws
 // itself holds per socket is the same for every server and not counted here
 // (the `connections` scenario of npm run bench measures whole-process RSS).
 // Run: npm run bench:memory [-- N]
@@ -8,10 +8,10 @@ import { EventEmitter } from 'node:events';
 import { Subject } from 'rxjs';
 import { nanoid } from 'nanoid';
 import type WebSocket from 'ws';
-import { connection$ } from '../src/connection';
-import { Liveness } from '../src/heartbeat';
-import { hub$, mergeConnections } from '../src/hub';
-import { Runner } from '../src/runner';
+import { connection$ } from '../src/edge/connection';
+import { Liveness } from '../src/edge/heartbeat';
+import { hub$, mergeConnections } from '../src/edge/hub';
+import { Runner } from '../src/edge/runner';
 
 const N = Number(process.argv[2] ?? 5000);
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -4,8 +4,8 @@
 // each step from the previous step's state, as the hub's scan does.
 // Runs compiled (npm run bench:reducer builds first), as npm start runs the hub.
 // --quick: fewer iterations; --json: one `RESULT {...}` line (bench/run.ts reads it).
-import { Effect, HubEvent, closed, opened, received } from '../src/events';
-import { HubState, initialState, step } from '../src/reducer';
+import { Effect, HubEvent, closed, opened, received } from '../src/core/events';
+import { HubState, initialState, step } from '../src/core/reducer';
 
 const MEMBERS = 10;
 

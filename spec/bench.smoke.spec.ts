@@ -11,7 +11,7 @@ import { stop, waitForLine } from '../bench/lib/spawn';
 import { fanout } from '../bench/scenarios/fanout';
 import { rooms, roomsRate } from '../bench/scenarios/rooms';
 import { Ctx } from '../bench/scenarios/types';
-import { ChatServer, startServer } from '../src/server';
+import { ChatServer, startServer } from '../src/edge/server';
 
 const ROOT = path.resolve(__dirname, '..');
 const TINY_FANOUT = { clients: 8, senders: 2, rate: 100, window: 2, warmupMs: 200, measureMs: 800, drainMs: 1000, pad: 8 };

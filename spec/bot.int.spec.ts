@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ChatServer, startServer } from '../src/server';
+import { ChatServer, startServer } from '../src/edge/server';
 import { Summary } from '../scripts/lib/stats';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -15,9 +15,9 @@ describe('the build', () => {
   });
 
   it('names the .ts line in a stack trace', () => {
-    // A bad flag makes parseConfig throw a ConfigError from src/config.ts.
+    // A bad flag makes parseConfig throw a ConfigError from src/ops/config.ts.
     const r = spawnSync(process.execPath, ['--enable-source-maps', '-e',
-      "require('./dist/src/config').parseConfig(['--port', 'x'])"], { cwd: ROOT, encoding: 'utf8' });
+      "require('./dist/src/ops/config').parseConfig(['--port', 'x'])"], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('--port: expected a whole number');
     expect(r.stderr).toMatch(/src\/config\.ts:\d+:\d+/);

@@ -4,8 +4,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { Message, Type } from '../src/protocol';
-import { ChatServer, startServer } from '../src/server';
+import { Message, Type } from '../src/core/protocol';
+import { ChatServer, startServer } from '../src/edge/server';
 
 const ROOT = path.resolve(__dirname, '..');
 // As `npm run chat` runs it: the build (made by jest's globalSetup), plain node, source maps on.

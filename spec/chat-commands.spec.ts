@@ -1,5 +1,5 @@
 // The chat CLI's line parser (scripts/lib/commands.ts): pure, a typed line in, a command out.
-import { Limits, codePoints } from '../src/protocol';
+import { Limits, codePoints } from '../src/core/protocol';
 import { parseLine } from '../scripts/lib/commands';
 
 const EMOJI = '\u{1F600}'; // one character, two UTF-16 units

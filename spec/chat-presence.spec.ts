@@ -1,7 +1,7 @@
 // Who the chat CLI knows (scripts/lib/presence.ts) and how it shows member lists
 // (scripts/lib/format.ts), now that lists are pages of 100 with a Count and big
 // rooms send no presence notices (protocol.md).
-import { Message, Type } from '../src/protocol';
+import { Message, Type } from '../src/core/protocol';
 import { formatFrame } from '../scripts/lib/format';
 import { MAX_PEERS, Presence, applyFrame, emptyPresence, resolvePeer } from '../scripts/lib/presence';
 

@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULTS, USAGE, parseConfig } from '../src/config';
+import { ConfigError, DEFAULTS, USAGE, parseConfig } from '../src/ops/config';
 
 describe('parseConfig', () => {
   it('gives the defaults: port 8080, ping every 25 s, dead after 60 s, 64 KiB frames', () => {

@@ -1,12 +1,12 @@
 // A connection's life in virtual time: frames decoded to events, errors
 // contained, listeners removed at the end.
 import { Observable } from 'rxjs';
-import { ConnectionDeps, connection$ } from '../src/connection';
-import { HubEvent, broadcast, closed, forget, opened, received, rejected, send } from '../src/events';
-import { Liveness } from '../src/heartbeat';
-import { hub$, mergeConnections } from '../src/hub';
-import { BINARY_FRAME } from '../src/protocol';
-import * as M from '../src/messages';
+import { ConnectionDeps, connection$ } from '../src/edge/connection';
+import { HubEvent, broadcast, closed, forget, opened, received, rejected, send } from '../src/core/events';
+import { Liveness } from '../src/edge/heartbeat';
+import { hub$, mergeConnections } from '../src/edge/hub';
+import { BINARY_FRAME } from '../src/core/protocol';
+import * as M from '../src/core/messages';
 import { effectsOf, marbles } from './support/marbles';
 import { FakeSocket, SocketFact, binary, close, closing, error, pong, text } from './support/socket';
 

@@ -1,9 +1,9 @@
 // The heartbeat in virtual time: one cadence pings every live connection and
 // reports the silent ones, which the hub then drops.
 import { merge } from 'rxjs';
-import { connection$ } from '../src/connection';
-import { opened, pingDue, received, timedOut } from '../src/events';
-import { Liveness, heartbeat$ } from '../src/heartbeat';
+import { connection$ } from '../src/edge/connection';
+import { opened, pingDue, received, timedOut } from '../src/core/events';
+import { Liveness, heartbeat$ } from '../src/edge/heartbeat';
 import { marbles } from './support/marbles';
 import { FakeSocket, SocketFact, pong, text } from './support/socket';
 

@@ -2,7 +2,7 @@
 import WebSocket from 'ws';
 import { TestClient } from './support/client';
 import { printed, spawnServer as run, startServerProcess, within } from './support/server-process';
-import { Close } from '../src/protocol';
+import { Close } from '../src/core/protocol';
 
 describe('the server process', () => {
   it('prints where it listens, and on SIGTERM tells clients, closes them with 1001 and exits 0 within 5 s', async () => {

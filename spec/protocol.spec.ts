@@ -1,4 +1,4 @@
-import { codePoints, decode, Limits, nameProblem, normalizeName } from '../src/protocol';
+import { codePoints, decode, Limits, nameProblem, normalizeName } from '../src/core/protocol';
 
 describe('decode', () => {
   it.each([

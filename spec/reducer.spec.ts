@@ -1,13 +1,13 @@
 // The hub's story, told in marbles: one line per actor, the effects below.
 import { merge } from 'rxjs';
-import { Close, Limits } from '../src/protocol';
-import * as M from '../src/messages';
+import { Close, Limits } from '../src/core/protocol';
+import * as M from '../src/core/messages';
 import {
   Effect, HubEvent, broadcast, close, closed, forget, opened, ping, pingDue, received, rejected, send,
   shutdownRequested, terminate, timedOut,
-} from '../src/events';
-import { hub$ } from '../src/hub';
-import { HubState, initialState, step } from '../src/reducer';
+} from '../src/core/events';
+import { hub$ } from '../src/edge/hub';
+import { HubState, initialState, step } from '../src/core/reducer';
 import { deepFreeze, effectsOf, marbles, withoutLogs } from './support/marbles';
 
 const A = 'alice-id';

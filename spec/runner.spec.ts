@@ -3,9 +3,9 @@
 // reader is dropped when it stays behind for longer than slowMs, or at once when it
 // is HARD_FACTOR times over.
 import WebSocket from 'ws';
-import { HARD_FACTOR, Runner } from '../src/runner';
-import { send } from '../src/events';
-import * as M from '../src/messages';
+import { HARD_FACTOR, Runner } from '../src/edge/runner';
+import { send } from '../src/core/events';
+import * as M from '../src/core/messages';
 
 const LIMIT = 1000;
 

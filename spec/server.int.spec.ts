@@ -2,8 +2,8 @@
 // ephemeral port. Numbers in test names refer to docs/protocol.md and issue #2.
 import http from 'node:http';
 import WebSocket from 'ws';
-import { ChatServer, ServerOptions, startServer } from '../src/server';
-import { Close, Limits } from '../src/protocol';
+import { ChatServer, ServerOptions, startServer } from '../src/edge/server';
+import { Close, Limits } from '../src/core/protocol';
 import { TestClient } from './support/client';
 
 let server: ChatServer;

@@ -3,8 +3,8 @@
 // not drop readers that read promptly; a reader that stops reading still goes
 // (here at 8 × --max-buffered, before the 5 s a reader may stay behind).
 import WebSocket from 'ws';
-import { ChatServer, startServer } from '../src/server';
-import { Close, Limits } from '../src/protocol';
+import { ChatServer, startServer } from '../src/edge/server';
+import { Close, Limits } from '../src/core/protocol';
 
 let server: ChatServer;
 const sockets: WebSocket[] = [];

@@ -1,10 +1,10 @@
-// src/static.ts through the real server: the web client's files with their types
+// src/edge/static.ts through the real server: the web client's files with their types
 // and caching, 404s, no way out of the root, and a 503 page before a build.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { ChatServer, startServer } from '../src/server';
+import { ChatServer, startServer } from '../src/edge/server';
 
 interface Reply {
   status: number;

@@ -1,6 +1,6 @@
 // The web client's pure core (web/src/step.ts): frames and user actions in,
 // state and frames to send out. No browser needed.
-import { Type } from '../src/protocol';
+import { Type } from '../src/core/protocol';
 import type { Frame } from '../web/src/protocol';
 import { ChatState, ClientEvent, MAX_DMS, MAX_LINES, MAX_MEMBERS_SHOWN, emptyDm, initialState } from '../web/src/state';
 import { counterText } from '../web/src/text';

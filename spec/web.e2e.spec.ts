@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { buildWeb } from '../scripts/build-web';
-import { ChatServer, startServer } from '../src/server';
+import { ChatServer, startServer } from '../src/edge/server';
 import { Peer, Person, WAIT, hasChromium, joinRoom, launchBrowser, openPerson, say, ui } from './support/browser';
 
 // Every run writes its screenshot to test-results/ (ignored by git); UPDATE_SCREENSHOT=1 also

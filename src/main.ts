@@ -1,7 +1,7 @@
 // `npm start`: parse flags, start the server, and shut down cleanly on SIGTERM/SIGINT.
-import { ConfigError, USAGE, parseConfig } from './config';
-import { createLogger } from './log';
-import { startServer } from './server';
+import { ConfigError, USAGE, parseConfig } from './ops/config';
+import { createLogger } from './ops/logger';
+import { startServer } from './edge/server';
 
 async function main(): Promise<void> {
   let parsed;

@@ -1,7 +1,7 @@
 // The baselines take `npm start`'s flags through its own parser: the same names,
 // defaults and checks, so every target is configured alike.
-import { Config, parseConfig } from '../../src/config';
-import { Limits } from '../../src/protocol';
+import { Config, parseConfig } from '../../src/ops/config';
+import { Limits } from '../../src/core/protocol';
 
 export type BaselineConfig = Config;
 

@@ -1,4 +1,4 @@
-// Write batching as rxchat's runner does it (src/runner.ts): a socket is corked at
+// Write batching as rxchat's runner does it (src/edge/runner.ts): a socket is corked at
 // its first frame in a turn of the event loop and every corked socket is uncorked
 // once, on setImmediate, so the frames one socket gets in a turn leave in one
 // writev. A reader is judged slow by its backlog from earlier turns, checked at

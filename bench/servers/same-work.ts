@@ -13,12 +13,12 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { nanoid } from 'nanoid';
 import WebSocket, { WebSocketServer } from 'ws';
-import * as M from '../../src/messages';
-import { createLogger } from '../../src/log';
+import * as M from '../../src/core/messages';
+import { createLogger } from '../../src/ops/logger';
 import {
   BINARY_FRAME, Close, DEFAULT_ROOM, Limits, Message, ProtocolError, Ref, decode, nameErrorCode, nameProblem,
   normalizeName, roomProblem,
-} from '../../src/protocol';
+} from '../../src/core/protocol';
 import { baselineConfig } from './args';
 import { corkingWriter } from './cork';
 
@@ -39,7 +39,7 @@ const config = baselineConfig(process.argv.slice(2));
 const log = createLogger(config.logLevel);
 const write = corkingWriter(config.maxBuffered);
 const rooms = new Map<string, Room>();
-/** When each connection was last heard from (a frame or a pong), as src/heartbeat.ts's Liveness. */
+/** When each connection was last heard from (a frame or a pong), as src/edge/heartbeat.ts's Liveness. */
 const lastHeard = new Map<Conn, number>();
 
 const encode = (m: Message): Buffer => Buffer.from(JSON.stringify(m));
@@ -135,7 +135,7 @@ httpServer.on('upgrade', (req, socket, head) => {
 });
 httpServer.on('clientError', (_e, socket) => socket.destroy());
 
-// One sweep for all connections, as src/heartbeat.ts: ping the live, cut the silent.
+// One sweep for all connections, as src/edge/heartbeat.ts: ping the live, cut the silent.
 setInterval(() => {
   const now = Date.now();
   for (const [c, at] of lastHeard) {

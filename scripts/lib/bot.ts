@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Observable, Subscription, filter, map } from 'rxjs';
-import { Message, Type } from '../../src/protocol';
+import { Message, Type } from '../../src/core/protocol';
 import { ChatClient, Outgoing, RequestError } from './client';
 import { Step, fill } from './script';
 import { Counters, readStamp, recordLatency, stamp } from './stats';

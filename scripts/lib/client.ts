@@ -4,7 +4,7 @@
 // to their answers by Ref. Every wait it offers is bounded.
 import WebSocket from 'ws';
 import { Observable, Subject, filter, firstValueFrom, map, take, timeout } from 'rxjs';
-import { Message, Type } from '../../src/protocol';
+import { Message, Type } from '../../src/core/protocol';
 import { Backoff, DEFAULT_BACKOFF, Reconnect, linkUp, nextRetry } from './backoff';
 
 /** A frame to send: the server sets ID and SentAt, and Ref is added by request(). */

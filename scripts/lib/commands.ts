@@ -1,5 +1,5 @@
 // One typed line to one command. Pure; the session carries commands out.
-import { Limits, codePoints } from '../../src/protocol';
+import { Limits, codePoints } from '../../src/core/protocol';
 
 export type Command =
   | { kind: 'say'; text: string }

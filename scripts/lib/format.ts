@@ -1,6 +1,6 @@
 // Frames to display lines: "HH:MM [room] name: text". Pure: the view (who we
 // are, whether to colour, who is who) arrives as an argument, so does the clock.
-import { Message, Type } from '../../src/protocol';
+import { Message, Type } from '../../src/core/protocol';
 import { Presence, nameOf } from './presence';
 
 export interface View {

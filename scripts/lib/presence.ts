@@ -8,7 +8,7 @@
 // list replaces what we knew about a room only when it is the whole room; otherwise
 // it only adds, and someone who left a big room stays known (a /msg then gets the
 // server's no_such_client). The directory is capped so a big room cannot grow it forever.
-import { Message, Type } from '../../src/protocol';
+import { Message, Type } from '../../src/core/protocol';
 
 export interface Peer {
   readonly id: string;

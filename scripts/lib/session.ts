@@ -2,7 +2,7 @@
 // and who is who. It shows every frame from the client and carries out one
 // command at a time; the terminal (readline, exit codes) stays in chat.ts.
 import { Subscription } from 'rxjs';
-import { Message, Type } from '../../src/protocol';
+import { Message, Type } from '../../src/core/protocol';
 import { ChatClient, ClientEvent, RequestError } from './client';
 import { Command, HELP } from './commands';
 import { formatFrame, formatLocal, formatOwn } from './format';

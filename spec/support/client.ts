@@ -1,7 +1,7 @@
 // A test client: a real `ws` client that queues every frame it receives, so a
 // test can await the next frame of a kind. Every wait is bounded.
 import WebSocket from 'ws';
-import type { Message } from '../../src/protocol';
+import type { Message } from '../../src/core/protocol';
 
 export const WAIT_MS = 3000;
 

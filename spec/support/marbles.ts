@@ -2,8 +2,8 @@
 // ways to look at a hub's effects without its log lines.
 import { Observable, filter, map } from 'rxjs';
 import { RunHelpers, TestScheduler } from 'rxjs/testing';
-import { Effect } from '../../src/events';
-import { HubState, Step } from '../../src/reducer';
+import { Effect } from '../../src/core/events';
+import { HubState, Step } from '../../src/core/reducer';
 
 /** Runs a marble spec; `now` is the virtual clock, `scheduler` the TestScheduler itself. */
 export function marbles(fn: (helpers: RunHelpers & { now: () => number; scheduler: TestScheduler }) => void): void {

@@ -3,7 +3,7 @@
 // close looks like to a reconnecting client (issue 11, 7a).
 import { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { Type } from '../../src/protocol';
+import { Type } from '../../src/core/protocol';
 
 export async function slammingServer(code: number, closeMs = 0) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });

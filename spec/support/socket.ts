@@ -3,7 +3,7 @@
 // spec can assert teardown with subscription marbles and listener counts.
 import { EventEmitter } from 'node:events';
 import { Observable, Subscription } from 'rxjs';
-import type { SocketLike } from '../../src/connection';
+import type { SocketLike } from '../../src/edge/connection';
 
 export type SocketFact =
   | { kind: 'text'; data: string }

@@ -1,6 +1,6 @@
 // The wire as the browser sees it (docs/protocol.md). The constants and validators
-// are the server's own (src/protocol.ts is pure), so client and server cannot drift.
-import { DEFAULT_ROOM, Limits, Type, codePoints, nameProblem, roomProblem } from '../../src/protocol';
+// are the server's own (src/core/protocol.ts is pure), so client and server cannot drift.
+import { DEFAULT_ROOM, Limits, Type, codePoints, nameProblem, roomProblem } from '../../src/core/protocol';
 
 export { DEFAULT_ROOM, Limits, Type, codePoints, nameProblem, roomProblem };
 

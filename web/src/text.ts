@@ -1,5 +1,5 @@
 // Text as the page shows and counts it. Lengths are the server's own count
-// (codePoints, src/protocol.ts): code points, so an emoji is one character.
+// (codePoints, src/core/protocol.ts): code points, so an emoji is one character.
 import { Limits, codePoints } from './protocol';
 
 /** Whether a line is over protocol.md's limit; cheap when its UTF-16 length already says no. */

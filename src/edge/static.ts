@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ALLOW } from './http';
 
 /** Where `npm run build:web` writes (relative to this file, so it holds for src/ under tsx and a built dist/). */
-export const DEFAULT_WEB_ROOT = path.resolve(__dirname, __filename.endsWith('.ts') ? '../dist/web' : '../web');
+export const DEFAULT_WEB_ROOT = path.resolve(__dirname, __filename.endsWith('.ts') ? '../../dist/web' : '../../web');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -41,7 +41,7 @@ const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>rxchat: web clien
 Run <code>npm run build:web</code> (or start the server with <code>npm start</code>, which builds it first), then reload.</p>
 `;
 
-/** Serves GET/HEAD requests for files under root; answers every request it is given (src/http.ts leaves the method to it). */
+/** Serves GET/HEAD requests for files under root; answers every request it is given (src/edge/http.ts leaves the method to it). */
 export function createStaticHandler(root: string = DEFAULT_WEB_ROOT) {
   const base = path.resolve(root);
   return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> => {

@@ -4,7 +4,7 @@
 // frame or a pong), so a frame costs a map write, not a timer re-armed, and an
 // idle connection holds no timer of its own (docs/benchmarks.md, memory).
 import { Observable, SchedulerLike, asyncScheduler, concatMap, interval } from 'rxjs';
-import { HubEvent, pingDue, timedOut } from './events';
+import { HubEvent, pingDue, timedOut } from '../core/events';
 
 /** When each live connection was last heard from. Edge state, like the runner's registry. */
 export class Liveness {

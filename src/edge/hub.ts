@@ -2,8 +2,8 @@
 // pure reducer with `scan`. What comes out is each step's state and effects;
 // carrying them out is the runner's job, not this file's.
 import { Observable, Observer, Subscriber, Subscription, scan } from 'rxjs';
-import { HubEvent, log } from './events';
-import { HubState, Step, initialState, step } from './reducer';
+import { HubEvent, log } from '../core/events';
+import { HubState, Step, initialState, step } from '../core/reducer';
 
 /**
  * A reducer that throws is a bug, but it must not take every connection down

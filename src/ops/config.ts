@@ -1,8 +1,8 @@
 // Configuration: flags and environment variables normalised once, from one
 // defaults object. A bad value is an error that names the flag.
 import { parseArgs } from 'node:util';
-import { LEVELS, Level } from './log';
-import { DEFAULT_PRESENCE_MAX } from './reducer';
+import { LEVELS, Level } from './logger';
+import { DEFAULT_PRESENCE_MAX } from '../core/reducer';
 
 export interface Config {
   port: number;

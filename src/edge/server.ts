@@ -7,14 +7,14 @@ import type { Duplex } from 'node:stream';
 import { Subject, asapScheduler, merge, observeOn } from 'rxjs';
 import { nanoid } from 'nanoid';
 import { WebSocketServer } from 'ws';
-import { Config, DEFAULTS } from './config';
+import { Config, DEFAULTS } from '../ops/config';
 import { connection$ } from './connection';
 import { Liveness, heartbeat$ } from './heartbeat';
-import { HubEvent, closed, shutdownRequested } from './events';
+import { HubEvent, closed, shutdownRequested } from '../core/events';
 import { hub$, mergeConnections } from './hub';
-import { HubState, initialState } from './reducer';
+import { HubState, initialState } from '../core/reducer';
 import { Runner } from './runner';
-import { Logger, createLogger } from './log';
+import { Logger, createLogger } from '../ops/logger';
 import { clientErrorResponse, handleHttp, parseTarget, rawResponse } from './http';
 import { createStaticHandler } from './static';
 
@@ -30,7 +30,7 @@ export interface ChatServer {
 
 export interface ServerOptions extends Partial<Config> {
   log?: Logger;
-  /** The built web client to serve at `/` (default dist/web; see src/static.ts). */
+  /** The built web client to serve at `/` (default dist/web; see src/edge/static.ts). */
   webRoot?: string;
 }
 

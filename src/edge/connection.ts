@@ -8,8 +8,8 @@
 // a connection only tells `liveness` when it hears from its peer.
 import { Observable } from 'rxjs';
 import type WebSocket from 'ws';
-import { BINARY_FRAME, decode } from './protocol';
-import { HubEvent, closed, opened, received, rejected } from './events';
+import { BINARY_FRAME, decode } from '../core/protocol';
+import { HubEvent, closed, opened, received, rejected } from '../core/events';
 import type { Liveness } from './heartbeat';
 
 /** As much of a ws WebSocket as a connection listens to; specs pass a fake. */

@@ -1,6 +1,6 @@
 // Structured logs: one JSON line per event on stdout. Small on purpose; the
 // volume is a few lines per connection, never per chat message.
-import type { LogLevel } from './events';
+import type { LogLevel } from '../core/events';
 
 export type Level = LogLevel | 'silent';
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };

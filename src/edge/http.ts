@@ -4,12 +4,12 @@ import { type IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:ht
 
 export interface HttpDeps {
   health: () => { connections: number; rooms: number; uptime: number };
-  /** The web client (src/static.ts): answers any other path, `/` being its page. */
+  /** The web client (src/edge/static.ts): answers any other path, `/` being its page. */
   web?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
 }
 
 export interface Target {
-  /** As sent: not decoded, dot-segments kept (src/static.ts decodes and checks its own). */
+  /** As sent: not decoded, dot-segments kept (src/edge/static.ts decodes and checks its own). */
   path: string;
   query: URLSearchParams;
 }

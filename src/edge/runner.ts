@@ -3,9 +3,9 @@
 // order, serializes each message once, and drops readers that cannot keep up.
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { Close, Message } from './protocol';
-import { Effect } from './events';
-import { Logger } from './log';
+import { Close, Message } from '../core/protocol';
+import { Effect } from '../core/events';
+import { Logger } from '../ops/logger';
 
 export interface RunnerOptions {
   /** Bytes from earlier turns that may wait in a socket's send buffer before its reader counts as behind. */
