@@ -20,7 +20,7 @@ describe('the build', () => {
       "require('./dist/src/ops/config').parseConfig(['--port', 'x'])"], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('--port: expected a whole number');
-    expect(r.stderr).toMatch(/src\/config\.ts:\d+:\d+/);
+    expect(r.stderr).toMatch(/src\/ops\/config\.ts:\d+:\d+/);
     expect(r.stderr).not.toMatch(/dist\/src\/config\.js:\d+/);
   });
 });
