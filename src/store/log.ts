@@ -1,0 +1,36 @@
+// The message log: where accepted chat lines are kept, and what gives each room
+// its Seq and Epoch. One narrow interface with one implementation per backend
+// (memory.ts, sqlite.ts; Redis next), run against the same contract specs
+// (spec/store.contract.spec.ts), so the hub has one code path for all of them.
+//
+// The hub never calls this: it emits `append` and `read` effects and hears back
+// `appended` and `read` events (src/core/events.ts). The store runner
+// (src/store/runner.ts) hands the effects of one event-loop turn to `run` as
+// one batch and feeds the outcomes back in the same order.
+
+import type {
+  AppendOutcome, AppendRequest, LogOp, LogOutcome, ReadOutcome, ReadRequest, StoredMessage,
+} from '../core/history';
+
+export type { AppendOutcome, AppendRequest, LogOp, LogOutcome, ReadOutcome, ReadRequest, StoredMessage };
+
+export interface Retention {
+  /** Messages kept per room (--history-max). */
+  maxPerRoom: number;
+  /** Days a message is kept (--history-days). */
+  maxDays: number;
+}
+
+export interface MessageLog {
+  /**
+   * Carries out a batch in order, one outcome per op, in the same order. Every
+   * append in the batch is committed (durable, for a disk log) before `run`
+   * returns or its promise resolves; a read sees the appends before it in the
+   * batch. If the commit fails, every append in the batch fails and nothing of
+   * the batch is kept.
+   */
+  run(ops: readonly LogOp[]): LogOutcome[] | Promise<LogOutcome[]>;
+  /** Drops what retention no longer keeps (never renumbers). */
+  trim(now: number): void | Promise<void>;
+  close(): void | Promise<void>;
+}
