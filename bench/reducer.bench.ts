@@ -1,22 +1,39 @@
 // `npm run bench:reducer`: the cost of one reducer step must not grow with the
 // rooms and connections it does not touch. States are built with `step` itself
-// (`opened` events), then a 10-member room's Broadcast is stepped many times,
-// each step from the previous step's state, as the hub's scan does.
+// (`opened` events, the log's answers to their reads given at once), then a
+// 10-member room's Broadcast is stepped many times, each step from the previous
+// step's state, as the hub's scan does. Since the message log (issue 7) a line is
+// two steps: `received` (checked, an append effect) and `appended` (delivered,
+// acked); "broadcast µs/step" is the two together: the hub's whole work per line.
 // Runs compiled (npm run bench:reducer builds first), as npm start runs the hub.
 // --quick: fewer iterations; --json: one `RESULT {...}` line (bench/run.ts reads it).
 import { Effect, HubEvent, closed, opened, received } from '../src/core/events';
-import { HubState, initialState, step } from '../src/core/reducer';
+import { HubState, Step, initialState, step } from '../src/core/reducer';
+
+/** Steps an event and answers the reads it asks of the log at once: a room is new, with nothing in it yet. */
+function settled(s: HubState, e: HubEvent): HubState {
+  const r: Step = step(s, e);
+  let next = r.state;
+  for (const eff of r.effects) {
+    if (eff.kind !== 'read') continue;
+    next = step(next, {
+      kind: 'readDone', at: 0, req: eff.req, purpose: eff.purpose,
+      outcome: { ok: true, epoch: 'E', head: 0, first: 1, messages: [], more: false },
+    }).state;
+  }
+  return next;
+}
 
 const MEMBERS = 10;
 
 function build(rooms: number, others: number): HubState {
   let s = initialState();
   // The room that speaks: 10 members.
-  for (let i = 0; i < MEMBERS; i++) s = step(s, opened(`talk-${i}`, 0, { name: `t${i}`, room: 'talk' })).state;
+  for (let i = 0; i < MEMBERS; i++) s = settled(s, opened(`talk-${i}`, 0, { name: `t${i}`, room: 'talk' }));
   // The rest: `others` connections spread over rooms-1 other rooms, at least one each.
   const otherRooms = rooms - 1;
   const n = Math.max(others, otherRooms);
-  for (let i = 0; i < n; i++) s = step(s, opened(`c-${i}`, 0, { name: `c${i}`, room: `r${i % otherRooms}` })).state;
+  for (let i = 0; i < n; i++) s = settled(s, opened(`c-${i}`, 0, { name: `c${i}`, room: `r${i % otherRooms}` }));
   return s;
 }
 
@@ -55,11 +72,14 @@ function main(): void {
       const base = build(rooms, others);
       const actual = base.clients.size - MEMBERS;
       let s = base;
-      const say: HubEvent = received('talk-0', 0, { type: 'broadcast', content: 'hello', room: 'talk' }, 'm');
+      const say: HubEvent = received('talk-0', 0, { type: 'broadcast', content: 'hello', room: 'talk', ref: undefined, key: undefined }, 'm');
+      let seq = 0;
       const broadcastNs = time(iterations, () => {
         const r = step(s, say);
-        s = r.state;
-        sink = r.effects;
+        const req = (r.effects[0] as Extract<Effect, { kind: 'append' }>).req;
+        const d = step(r.state, { kind: 'appended', at: 0, req, ref: undefined, seq: ++seq, epoch: 'E', duplicateOf: undefined });
+        s = d.state;
+        sink = d.effects;
       });
       // A connection coming and going in the talking room: Connected and Disconnected to 10.
       let j = base;
@@ -100,14 +120,14 @@ function main(): void {
 function bigCases(quick: boolean): string[] {
   let s = initialState();
   for (let c = 0; c < 1_024; c++) {
-    s = step(s, opened(`c${c}`, 0, { room: `r${c}-0` })).state;
-    for (let k = 1; k < 32; k++) s = step(s, received(`c${c}`, 0, { type: 'join', room: `r${c}-${k}` })).state;
+    s = settled(s, opened(`c${c}`, 0, { room: `r${c}-0` }));
+    for (let k = 1; k < 32; k++) s = settled(s, received(`c${c}`, 0, { type: 'join', room: `r${c}-${k}` }));
   }
   const asker = received('c0', 0, { type: 'rooms' });
   const roomsNs = time(quick ? 200 : 2_000, () => step(s, asker));
 
   let b = initialState();
-  for (let i = 0; i < 10_000; i++) b = step(b, opened(`m${i}`, 0, { name: `m${i}`, room: 'huge' })).state;
+  for (let i = 0; i < 10_000; i++) b = settled(b, opened(`m${i}`, 0, { name: `m${i}`, room: 'huge' }));
   const joinedStates: HubState[] = [];
   const n = quick ? 200 : 2_000;
   const joinNs = time(n, (i) => {

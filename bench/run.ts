@@ -1,5 +1,6 @@
 // `npm run bench`: the same scenarios against rxchat (this project, run as `npm
-// start` runs it: the compiled build under plain node), same-work (the same protocol
+// start` runs it: the compiled build under plain node, its SQLite log in a fresh
+// data directory), rxchat-memory (the same with --store memory), same-work (the same protocol
 // work hand-written on ws), raw-ws with and without write batching, and Socket.IO
 // v4, back to back in one invocation. Every run starts its server fresh on core 0
 // and a fresh generator on core 1; the order of targets rotates between
@@ -8,7 +9,7 @@
 // --targets a,b, --scenarios x,y, --no-reducer (skip the reducer step),
 // --profile (rxchat under node --cpu-prof, into bench/results/profiles).
 // Everything runs from dist/: `npm run bench` builds first (tsc -b).
-import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +24,7 @@ import { Metrics } from './scenarios/types';
 const ROOT = path.resolve(__dirname, __filename.endsWith('.ts') ? '..' : '../..');
 const DIST = path.join(ROOT, 'dist');
 const RESULTS = path.join(ROOT, 'bench', 'results');
-const TARGETS: TargetName[] = ['rxchat', 'same-work', 'raw-ws-corked', 'raw-ws', 'socketio'];
+const TARGETS: TargetName[] = ['rxchat', 'rxchat-memory', 'same-work', 'raw-ws-corked', 'raw-ws', 'socketio'];
 
 /**
  * `npm start`'s own command line, read from package.json so the two cannot drift:
@@ -37,10 +38,12 @@ function startCommand(): { nodeFlags: string[]; main: string } {
 }
 
 /** The server of each target, as a script in dist/ and its own arguments. */
-function serverOf(target: TargetName, main: string): string[] {
+function serverOf(target: TargetName, main: string, dataDir: string): string[] {
   switch (target) {
     case 'rxchat':
-      return [main];
+      return [main, '--data', dataDir];
+    case 'rxchat-memory':
+      return [main, '--store', 'memory'];
     case 'same-work':
       return [path.join(DIST, 'bench/servers/same-work.js')];
     case 'raw-ws-corked':
@@ -83,10 +86,12 @@ interface Launch {
 async function runOne(inst: Instance, target: TargetName, quick: boolean, profile: boolean, launch: Launch): Promise<Omit<RunRecord, 'type' | 'rep'>> {
   const flags = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn',
     '--heartbeat-interval', String(inst.heartbeat.intervalMs), '--heartbeat-timeout', String(inst.heartbeat.timeoutMs)];
-  const nodeFlags = profile && (target === 'rxchat' || target === 'same-work')
+  const nodeFlags = profile && (target === 'rxchat' || target === 'rxchat-memory' || target === 'same-work')
     ? [...launch.nodeFlags, '--cpu-prof', '--cpu-prof-dir', path.join(RESULTS, 'profiles'), '--cpu-prof-name', `${inst.name}-${Date.now()}.cpuprofile`]
     : launch.nodeFlags;
-  const server = pinned(SERVER_CPU, nodeFlags, [...serverOf(target, launch.main), ...flags]);
+  // A fresh data directory per run: every run starts from an empty log, as a new server does.
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rxchat-bench-'));
+  const server = pinned(SERVER_CPU, nodeFlags, [...serverOf(target, launch.main, dataDir), ...flags]);
   let serverErr = '';
   server.stderr?.on('data', (d: Buffer) => (serverErr = (serverErr + d.toString()).slice(-2000)));
   try {
@@ -107,6 +112,7 @@ async function runOne(inst: Instance, target: TargetName, quick: boolean, profil
     return { scenario: inst.name, target, metrics: {}, notes: [], error: `${(e as Error).message}\n${serverErr}`.slice(0, 2000) };
   } finally {
     await stop(server);
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

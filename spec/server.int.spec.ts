@@ -44,7 +44,7 @@ describe('connecting (1, 2)', () => {
     const a = TestClient.raw(`${server.url}?name=alice`);
     clients.push(a);
     const first = await a.next();
-    expect(first).toEqual({ ID: expect.any(String), Content: 'welcome', SentAt: expect.any(Number), Type: 0, Name: 'alice', Rooms: ['lobby'] });
+    expect(first).toEqual({ ID: expect.any(String), Content: 'welcome', SentAt: expect.any(Number), Type: 0, Name: 'alice', Rooms: ['lobby'], Token: expect.stringMatching(/^[\w-]{32}$/) });
     expect(first.ID.length).toBeGreaterThanOrEqual(10);
     const presence = await a.next();
     expect(presence).toMatchObject({ Type: 6, Room: 'lobby', Members: [{ ID: first.ID, Name: 'alice' }], Seq: 0 });
@@ -97,12 +97,12 @@ describe('chatting (3) and acks', () => {
     for (const peer of [b, c]) {
       const line = await peer.next((m) => m.Type === 1);
       expect(line).toEqual({
-        ID: a.id, Content: 'hi', SentAt: expect.any(Number), Type: 1, Name: 'alice', Room: 'lobby', Seq: 1, MsgID: ack.MsgID,
+        ID: a.id, Content: 'hi', SentAt: expect.any(Number), Type: 1, Name: 'alice', Room: 'lobby', Seq: 1, Epoch: ack.Epoch, MsgID: ack.MsgID,
       });
       expect(line.SentAt).toBeGreaterThanOrEqual(before);
       expect(line.SentAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
     }
-    expect(ack).toMatchObject({ ID: a.id, Ref: 'm1', Room: 'lobby', Seq: 1, MsgID: expect.any(String) });
+    expect(ack).toMatchObject({ ID: a.id, Ref: 'm1', Room: 'lobby', Seq: 1, Epoch: expect.stringMatching(/^[A-Za-z0-9]{8}$/), MsgID: expect.any(String) });
     await nothingMoreFor(a, (m) => m.Type === 1);
     await nothingMoreFor(other, (m) => m.Type === 1);
   });

@@ -39,7 +39,8 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     tmp = mkdtempSync(path.join(os.tmpdir(), 'rxchat-web-'));
     webRoot = (await buildWeb(path.join(tmp, 'web'))).outDir;
     [server, browser] = await Promise.all([
-      startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', webRoot }),
+      // No resume window: a peer that leaves is gone at once, so a direct to it is refused (below).
+      startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', webRoot, resumeWindowMs: 0 }),
       launchBrowser(),
     ]);
     base = `http://127.0.0.1:${server.port}`;

@@ -2,6 +2,7 @@
 import { ConfigError, USAGE, parseConfig } from './ops/config';
 import { createLogger } from './ops/logger';
 import { startServer } from './edge/server';
+import { openLog } from './store/open';
 
 async function main(): Promise<void> {
   let parsed;
@@ -18,7 +19,15 @@ async function main(): Promise<void> {
   }
   const { config } = parsed;
   const log = createLogger(config.logLevel);
-  const server = await startServer({ ...config, log });
+  let messages;
+  try {
+    messages = openLog(config);
+  } catch (e) {
+    // issue 7: a data directory that cannot be opened or written stops the server at start, with one clear line.
+    process.stderr.write(`cannot start: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  const server = await startServer({ ...config, log, messages });
   // Printed whatever the log level: scripts and people wait for this line.
   process.stdout.write(`chat server listening on ${server.url}\n`);
   log('info', 'started', { url: server.url, ...config });

@@ -5,7 +5,7 @@
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 
-export type TargetName = 'rxchat' | 'same-work' | 'raw-ws-corked' | 'raw-ws' | 'socketio';
+export type TargetName = 'rxchat' | 'rxchat-memory' | 'same-work' | 'raw-ws-corked' | 'raw-ws' | 'socketio';
 
 export interface Handlers {
   /** A Broadcast (Type 1) from someone else: its Content. */

@@ -9,6 +9,7 @@
 // leaving send rxchat's welcome, Join, Connected and Disconnected frames and log the
 // same events. What the benchmark never sends (join, leave, rooms, members, rename,
 // direct) is answered with an Error: this is a baseline, not a second product.
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { nanoid } from 'nanoid';
@@ -32,6 +33,7 @@ interface Conn {
 
 interface Room {
   seq: number;
+  epoch: string;
   members: Set<Conn>;
 }
 
@@ -73,8 +75,8 @@ function onFrame(c: Conn, data: WebSocket.RawData, isBinary: boolean): void {
   }
   const seq = ++room.seq;
   const msgId = nanoid();
-  toRoom(room, c, M.chat(c, roomName, seq, msgId, m.content, at));
-  sendTo(c, encode(M.ack(c.id, msgId, at, m.ref, { Room: roomName, Seq: seq })));
+  toRoom(room, c, M.chat(c, roomName, seq, room.epoch, msgId, m.content, at));
+  sendTo(c, encode(M.ack(c.id, msgId, at, m.ref, { Room: roomName, Seq: seq, Epoch: room.epoch })));
 }
 
 function onOpen(ws: WebSocket, query: { name?: string; room?: string }): void {
@@ -93,18 +95,18 @@ function onOpen(ws: WebSocket, query: { name?: string; room?: string }): void {
   }
   const c: Conn = { id, name, rooms: [roomName], ws };
   lastHeard.set(c, at);
-  sendTo(c, encode(M.welcome(id, name, [roomName], at)));
+  sendTo(c, encode(M.welcome(id, name, [roomName], at, randomBytes(24).toString('base64url'))));
   log('info', 'connect', { id, name, room: roomName });
   let room = rooms.get(roomName);
   const existed = room !== undefined;
-  if (!room) rooms.set(roomName, (room = { seq: 0, members: new Set() }));
+  if (!room) rooms.set(roomName, (room = { seq: 0, epoch: nanoid(8), members: new Set() }));
   room.members.add(c);
   const page: { ID: string; Name: string }[] = [];
   for (const member of room.members) {
     if (page.length === Limits.maxMembersListed) break;
     page.push({ ID: member.id, Name: member.name });
   }
-  sendTo(c, encode(M.joined(id, roomName, page, room.members.size, room.seq, at)));
+  sendTo(c, encode(M.joined(id, roomName, page, room.members.size, room.seq, room.epoch, at)));
   if (existed) toRoom(room, c, M.connected({ ID: id, Name: name }, roomName, at));
   log('info', 'join', { id, name, room: roomName, members: room.members.size });
 

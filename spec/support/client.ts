@@ -8,6 +8,8 @@ export const WAIT_MS = 3000;
 export class TestClient {
   readonly frames: Message[] = [];
   id = '';
+  /** The welcome frame (Type 0) connect() waited for: ID, Name, Rooms, Token, Resumed. */
+  welcome: Message | undefined;
   private waiters: Array<() => void> = [];
   closeCode: number | undefined;
   private readonly closedPromise: Promise<number>;
@@ -31,6 +33,7 @@ export class TestClient {
     const c = new TestClient(new WebSocket(q ? `${url}?${q}` : url, options));
     const welcome = await c.next((m) => m.Type === 0);
     c.id = welcome.ID;
+    c.welcome = welcome;
     await c.next((m) => m.Type === 6);
     return c;
   }

@@ -2,6 +2,8 @@
 // what only a whole process shows, such as a request that ends it or a stop under
 // load. Every wait is bounded.
 import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
@@ -16,8 +18,13 @@ export interface Spawned {
 
 /** Starts the server process with these flags. The one place that says how it is run. */
 export function spawnServer(args: readonly string[]): Spawned {
+  // The default log is SQLite under ./data: a spec that does not choose gets a fresh
+  // directory of its own, removed when the process ends, never the checkout's ./data.
+  const own = args.includes('--data') || args.includes('--store') ? undefined : mkdtempSync(path.join(os.tmpdir(), 'rxchat-spec-'));
+  const all = own ? [...args, '--data', own] : args;
   // As `npm start` runs it: the build (made by jest's globalSetup), plain node, source maps on.
-  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/src/main.js', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/src/main.js', ...all], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (own) child.on('exit', () => rmSync(own, { recursive: true, force: true }));
   let out = '';
   child.stdout?.on('data', (d) => { out += d; });
   child.stderr?.on('data', (d) => { out += d; });

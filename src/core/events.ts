@@ -1,26 +1,45 @@
 // Events in, effects out. Events are facts named by their source (a socket
 // opened, a frame was received); effects are plain-data imperatives that only
 // the runner carries out. Both compare with toEqual in specs.
-import { ClientMessage, Message, ProtocolError } from './protocol';
+import { ClientMessage, Message, Position, ProtocolError, Ref } from './protocol';
+import type { AppendRequest, ReadOutcome, ReadRequest } from './history';
 import type { LeaveReason } from './messages';
 
 export type CloseReason = Extract<LeaveReason, 'closed' | 'error' | 'slow'>;
 
 export type HubEvent =
-  /** A socket was accepted; name and room are the raw ?name= and ?room= values. */
-  | { kind: 'opened'; id: string; at: number; name?: string; room?: string }
+  /**
+   * A socket was accepted; name, room, resume and since are the raw query values.
+   * token is the new connection's resume token, minted at the edge (unguessable).
+   */
+  | { kind: 'opened'; id: string; at: number; token: string; name?: string; room?: string; resume?: string; since?: string }
   /** A valid frame arrived. msgId is minted at the edge for messages that need one. */
   | { kind: 'received'; id: string; at: number; msgId: string; message: ClientMessage }
   /** A frame arrived that the protocol refuses. */
   | { kind: 'rejected'; id: string; at: number; error: ProtocolError }
   /** The heartbeat cadence says these connections are due a ping. */
-  | { kind: 'pingDue'; ids: readonly string[] }
+  | { kind: 'pingDue'; ids: readonly string[]; at: number }
   /** Nothing (no frame, no pong) arrived for the heartbeat timeout. */
   | { kind: 'timedOut'; id: string; at: number }
   /** The socket is gone. */
   | { kind: 'closed'; id: string; at: number; reason: CloseReason }
   /** SIGTERM/SIGINT. */
-  | { kind: 'shutdownRequested'; at: number };
+  | { kind: 'shutdownRequested'; at: number }
+  /** The log committed an append at `seq` (or found it committed before under the same key: `duplicateOf`, its MsgID). */
+  | { kind: 'appended'; at: number; req: AppendRequest; ref?: Ref; seq: number; epoch: string; duplicateOf?: string }
+  /** The log could not keep an append: nothing was kept or delivered. */
+  | { kind: 'appendFailed'; at: number; req: AppendRequest; ref?: Ref; code: 'store_failed' | 'store_busy'; reason: string }
+  /** A read of the log is done. */
+  | { kind: 'readDone'; at: number; req: ReadRequest; purpose: ReadPurpose; outcome: ReadOutcome };
+
+/** Why the hub read the log, so its answer can be finished when the outcome comes back. */
+export type ReadPurpose =
+  /** A Join reply waiting for the room's Seq and Epoch. */
+  | { for: 'join'; to: string; ref?: Ref }
+  /** A resumed member's replay in one room, from where it said it was (none: no_position). */
+  | { for: 'resume'; to: string; since?: Position }
+  /** A History request. */
+  | { for: 'history'; to: string; ref?: Ref };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -34,15 +53,25 @@ export type Effect =
   | { kind: 'ping'; to: readonly string[] }
   /** The socket is gone: let go of it. */
   | { kind: 'forget'; to: string }
-  | { kind: 'log'; level: LogLevel; event: string; fields: Record<string, unknown> };
+  | { kind: 'log'; level: LogLevel; event: string; fields: Record<string, unknown> }
+  /** Give this line to the log; `appended` or `appendFailed` comes back. */
+  | { kind: 'append'; req: AppendRequest; ref?: Ref }
+  /** Read the log; `readDone` comes back. */
+  | { kind: 'read'; req: ReadRequest; purpose: ReadPurpose }
+  /**
+   * A resume: the socket known as `from` becomes `to` (the identity it got back),
+   * and the one that was `to`, if any (a takeover), becomes `from`.
+   */
+  | { kind: 'rebind'; from: string; to: string };
 
 // Constructors, so specs and the shell read in protocol words.
-export const opened = (id: string, at: number, q: { name?: string; room?: string } = {}): HubEvent =>
-  ({ kind: 'opened', id, at, ...q });
+export const opened = (
+  id: string, at: number, q: { name?: string; room?: string; resume?: string; since?: string } = {}, token = `tok-${id}`,
+): HubEvent => ({ kind: 'opened', id, at, token, ...q });
 export const received = (id: string, at: number, message: ClientMessage, msgId = ''): HubEvent =>
   ({ kind: 'received', id, at, msgId, message });
 export const rejected = (id: string, at: number, error: ProtocolError): HubEvent => ({ kind: 'rejected', id, at, error });
-export const pingDue = (ids: readonly string[]): HubEvent => ({ kind: 'pingDue', ids });
+export const pingDue = (ids: readonly string[], at = 0): HubEvent => ({ kind: 'pingDue', ids, at });
 export const timedOut = (id: string, at: number): HubEvent => ({ kind: 'timedOut', id, at });
 export const closed = (id: string, at: number, reason: CloseReason): HubEvent => ({ kind: 'closed', id, at, reason });
 export const shutdownRequested = (at: number): HubEvent => ({ kind: 'shutdownRequested', at });
@@ -56,3 +85,7 @@ export const ping = (to: readonly string[]): Effect => ({ kind: 'ping', to });
 export const forget = (to: string): Effect => ({ kind: 'forget', to });
 export const log = (event: string, fields: Record<string, unknown>, level: LogLevel = 'info'): Effect =>
   ({ kind: 'log', level, event, fields });
+export const append = (req: AppendRequest, ref?: Ref): Effect =>
+  (ref === undefined ? { kind: 'append', req } : { kind: 'append', req, ref });
+export const read = (req: ReadRequest, purpose: ReadPurpose): Effect => ({ kind: 'read', req, purpose });
+export const rebind = (from: string, to: string): Effect => ({ kind: 'rebind', from, to });

@@ -2,6 +2,7 @@
 // an argument. Every frame carries the seed's four fields, so a client written
 // for the original Go chat room can read all of them.
 import { Member, Message, ProtocolError, Ref, Type } from './protocol';
+import type { StoredMessage } from './history';
 
 /** Unix seconds, the seed's SentAt. */
 export const seconds = (ms: number): number => Math.floor(ms / 1000);
@@ -11,8 +12,9 @@ const frame = (type: number, id: string, content: string, at: number, ext?: obje
 
 const withRef = (ref: Ref | undefined) => (ref === undefined ? {} : { Ref: ref });
 
-export const welcome = (id: string, name: string, rooms: readonly string[], at: number): Message =>
-  frame(Type.System, id, 'welcome', at, { Name: name, Rooms: rooms });
+/** The first frame of a connection: its ID, name, rooms and resume token; `Resumed` when it got an identity back. */
+export const welcome = (id: string, name: string, rooms: readonly string[], at: number, token: string, resumed = false): Message =>
+  frame(Type.System, id, 'welcome', at, resumed ? { Name: name, Rooms: rooms, Token: token, Resumed: true } : { Name: name, Rooms: rooms, Token: token });
 
 export const notice = (content: string, at: number): Message => frame(Type.System, '', content, at);
 
@@ -20,10 +22,14 @@ export const notice = (content: string, at: number): Message => frame(Type.Syste
 // through frame(): they are the hot path (docs/benchmarks.md, the step), and
 // the key order, hence the JSON, is the same.
 export const chat = (
-  from: { id: string; name: string }, room: string, seq: number, msgId: string, content: string, at: number,
+  from: { id: string; name: string }, room: string, seq: number, epoch: string, msgId: string, content: string, at: number,
 ): Message => ({
-  ID: from.id, Content: content, SentAt: seconds(at), Type: Type.Broadcast, Name: from.name, Room: room, Seq: seq, MsgID: msgId,
+  ID: from.id, Content: content, SentAt: seconds(at), Type: Type.Broadcast, Name: from.name, Room: room, Seq: seq, Epoch: epoch, MsgID: msgId,
 });
+
+/** A line from the log, exactly as it was delivered live. */
+export const stored = (m: StoredMessage, epoch: string): Message =>
+  chat({ id: m.from, name: m.name }, m.room, m.seq, epoch, m.msgId, m.content, m.at);
 
 export const heartbeat = (id: string, at: number, ref?: Ref): Message =>
   frame(Type.HeartBeat, id, '', at, withRef(ref));
@@ -39,10 +45,25 @@ export const disconnected = (who: Member, room: string, reason: LeaveReason, at:
 export const error = (e: ProtocolError, at: number): Message =>
   frame(Type.Error, '', e.reason, at, { Code: e.code, ...withRef(e.ref) });
 
-/** You are in `room`: its first members (a page), how many there are in all, and its Seq. */
+/** Why a resume could not replay a room (protocol.md "Resuming after a reconnect"). */
+export type NotRecovered = 'too_many' | 'trimmed' | 'epoch_changed' | 'no_position' | 'store_failed';
+
+/** You are in `room`: its first members (a page), how many there are in all, its Seq and Epoch; on a resume, whether it replays. */
 export const joined = (
-  id: string, room: string, members: readonly Member[], count: number, seq: number, at: number, ref?: Ref,
-): Message => frame(Type.Join, id, '', at, { Room: room, Members: members, Count: count, Seq: seq, ...withRef(ref) });
+  id: string, room: string, members: readonly Member[], count: number, seq: number, epoch: string, at: number, ref?: Ref,
+  recovered?: true | NotRecovered,
+): Message => frame(Type.Join, id, '', at, {
+  Room: room, Members: members, Count: count, Seq: seq, Epoch: epoch,
+  ...(recovered === undefined ? {} : recovered === true ? { Recovered: true } : { Recovered: false, Reason: recovered }),
+  ...withRef(ref),
+});
+
+/** A page of a room's history, oldest first. */
+export const history = (
+  room: string, epoch: string, head: number, first: number, lines: readonly Message[], more: boolean, at: number, ref?: Ref,
+): Message => frame(Type.History, '', '', at, {
+  Room: room, Epoch: epoch, Seq: head, First: first, Messages: lines, More: more, ...withRef(ref),
+});
 
 export const left = (id: string, room: string, at: number, ref?: Ref): Message =>
   frame(Type.Leave, id, '', at, { Room: room, ...withRef(ref) });
@@ -69,11 +90,14 @@ export const direct = (
 ): Message => frame(Type.Direct, from.id, content, at, { Name: from.name, To: to, MsgID: msgId });
 
 export const ack = (
-  id: string, msgId: string, at: number, ref: Ref | undefined, where: { Room: string; Seq: number } | { To: string },
+  id: string, msgId: string, at: number, ref: Ref | undefined,
+  where: { Room: string; Seq: number; Epoch: string } | { To: string }, key?: string, duplicate = false,
 ): Message => {
   const m: Message = 'To' in where
     ? { ID: id, Content: '', SentAt: seconds(at), Type: Type.Ack, MsgID: msgId, To: where.To }
-    : { ID: id, Content: '', SentAt: seconds(at), Type: Type.Ack, MsgID: msgId, Room: where.Room, Seq: where.Seq };
+    : { ID: id, Content: '', SentAt: seconds(at), Type: Type.Ack, MsgID: msgId, Room: where.Room, Seq: where.Seq, Epoch: where.Epoch };
+  if (key !== undefined) m.Key = key;
+  if (duplicate) m.Duplicate = true;
   if (ref !== undefined) m.Ref = ref;
   return m;
 };

@@ -17,6 +17,7 @@ export const Type = {
   Rename: 10,
   Direct: 11,
   Ack: 12,
+  History: 13,
 } as const;
 export type TypeCode = (typeof Type)[keyof typeof Type];
 
@@ -37,6 +38,17 @@ export const Limits = {
   maxId: 64,
   /** Members listed in one Join or Members reply (a page; Members pages on with After). */
   maxMembersListed: 100,
+  /** Characters of a client's idempotency Key on a Broadcast or Direct. */
+  maxKey: 64,
+  /** Lines in one History page, at most and by default. */
+  maxHistoryPage: 100,
+  defaultHistoryPage: 50,
+  /** Missed lines a resume replays per room; past this the client reads History instead. */
+  maxReplay: 1000,
+  /** Direct messages kept for an identity that is away, within its resume window. */
+  maxAwayDirects: 100,
+  /** Recent Keys remembered per identity for deduplication. */
+  maxKeysRemembered: 256,
 } as const;
 
 export const DEFAULT_ROOM = 'lobby';
@@ -59,14 +71,15 @@ export type Ref = string | number;
 
 /** What a client may send, after validation. Seed fields ID/SentAt are accepted and ignored. */
 export type ClientMessage =
-  | { type: 'broadcast'; content: string; room?: string; ref?: Ref }
+  | { type: 'broadcast'; content: string; room?: string; ref?: Ref; key?: string }
   | { type: 'heartbeat'; ref?: Ref }
   | { type: 'join'; room: string; ref?: Ref }
   | { type: 'leave'; room: string; ref?: Ref }
   | { type: 'rooms'; ref?: Ref }
   | { type: 'members'; room: string; after?: string; ref?: Ref }
   | { type: 'rename'; name: string; ref?: Ref }
-  | { type: 'direct'; to: string; content: string; ref?: Ref };
+  | { type: 'direct'; to: string; content: string; ref?: Ref; key?: string }
+  | { type: 'history'; room: string; before?: number; after?: number; limit: number; ref?: Ref };
 
 /** Machine-readable error codes; each has a human reason and, for fatal ones, a close code. */
 export type ErrorCode =
@@ -82,7 +95,10 @@ export type ErrorCode =
   | 'not_member'
   | 'too_many_rooms'
   | 'no_such_client'
-  | 'bad_cursor';
+  | 'bad_cursor'
+  | 'store_failed'
+  | 'store_busy'
+  | 'resume_failed';
 
 export interface ProtocolError {
   code: ErrorCode;
@@ -164,6 +180,7 @@ const CLIENT_TYPES: Record<number, ClientMessage['type'] | undefined> = {
   [Type.Members]: 'members',
   [Type.Rename]: 'rename',
   [Type.Direct]: 'direct',
+  [Type.History]: 'history',
 };
 
 const isRef = (v: unknown): v is Ref =>
@@ -191,14 +208,18 @@ export function decode(text: string): Decoded {
   }
   // Seed fields a seed client fills in itself; the server sets them, but their types must hold.
   for (const [field, kind] of [['ID', 'string'], ['Content', 'string'], ['SentAt', 'number'],
-    ['Room', 'string'], ['Name', 'string'], ['To', 'string'], ['After', 'string']] as const) {
+    ['Room', 'string'], ['Name', 'string'], ['To', 'string'], ['Key', 'string']] as const) {
     if (o[field] !== undefined && typeof o[field] !== kind) {
       return fail('bad_field', `${field} must be a ${kind}`, ref);
     }
   }
   const type = CLIENT_TYPES[o.Type];
   if (type === undefined) {
-    return fail('unknown_type', `Type ${o.Type} is not one a client may send (1, 2, 6-11)`, ref);
+    return fail('unknown_type', `Type ${o.Type} is not one a client may send (1, 2, 6-11, 13)`, ref);
+  }
+  const key = o.Key as string | undefined;
+  if (key !== undefined && (key.length === 0 || key.length > Limits.maxKey)) {
+    return fail('bad_field', `Key must be 1 to ${Limits.maxKey} characters`, ref);
   }
   const content = o.Content as string | undefined;
   const room = o.Room as string | undefined;
@@ -229,7 +250,7 @@ export function decode(text: string): Decoded {
       }
       // Every chat line has one shape, absent fields undefined: the hub reads
       // these on every line, and one shape keeps those reads monomorphic.
-      return { ok: true, message: { type, content: content as string, room, ref } };
+      return { ok: true, message: { type, content: content as string, room, ref, key } };
     }
     case 'direct': {
       const to = o.To as string | undefined;
@@ -237,16 +258,39 @@ export function decode(text: string): Decoded {
         return fail('bad_field', 'To must be the ID of a connection', ref);
       }
       const bad = checkContent();
-      return bad ?? withRef({ type, to, content: content as string });
+      return bad ?? withRef(key === undefined ? { type, to, content: content as string } : { type, to, content: content as string, key });
     }
     case 'join':
     case 'leave': {
       const r = needRoom();
       return typeof r === 'string' ? withRef({ type, room: r }) : r;
     }
+    case 'history': {
+      const r = needRoom();
+      if (typeof r !== 'string') return r;
+      const seqField = (f: 'Before' | 'After'): number | undefined | Decoded => {
+        const v = o[f];
+        if (v === undefined) return undefined;
+        return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : fail('bad_field', `${f} must be a Seq (a whole number, 0 or more)`, ref);
+      };
+      const before = seqField('Before');
+      if (typeof before === 'object') return before;
+      const after = seqField('After');
+      if (typeof after === 'object') return after;
+      if (before !== undefined && after !== undefined) return fail('bad_field', 'give Before or After, not both', ref);
+      const lim = o.Limit ?? Limits.defaultHistoryPage;
+      if (typeof lim !== 'number' || !Number.isInteger(lim) || lim < 1 || lim > Limits.maxHistoryPage) {
+        return fail('bad_field', `Limit must be a whole number from 1 to ${Limits.maxHistoryPage}`, ref);
+      }
+      const m: ClientMessage = { type, room: r, limit: lim };
+      if (before !== undefined) m.before = before;
+      if (after !== undefined) m.after = after;
+      return withRef(m);
+    }
     case 'members': {
       const r = needRoom();
       if (typeof r !== 'string') return r;
+      if (o.After !== undefined && typeof o.After !== 'string') return fail('bad_field', 'After must be a string', ref);
       const after = o.After as string | undefined;
       if (after === undefined) return withRef({ type, room: r });
       if (after.length === 0 || after.length > Limits.maxId) {
@@ -287,3 +331,31 @@ export const Close = {
   /** The client read too slowly: its send buffer passed --max-buffered. */
   SlowConsumer: 4008,
 } as const;
+
+/** A resume token: 32 characters of base64url (protocol.md "Resuming after a reconnect"). */
+export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
+
+/** Where a client says it is in one room: the Seq of the last line it has, in that Epoch. */
+export interface Position {
+  seq: number;
+  epoch: string;
+}
+
+/**
+ * `?since=ROOM:SEQ:EPOCH,...` as a map from room to position. Entries that do not
+ * parse are left out (that room then resumes with Reason no_position); at most
+ * maxRoomsPerConnection are read, so a long query costs no more than that.
+ */
+export function parseSince(raw: string | undefined): Map<string, Position> {
+  const out = new Map<string, Position>();
+  if (!raw) return out;
+  for (const entry of raw.split(',', Limits.maxRoomsPerConnection)) {
+    const parts = entry.split(':');
+    if (parts.length !== 3) continue;
+    const [room, seqText, epoch] = parts;
+    const seq = Number(seqText);
+    if (roomProblem(room) || !/^\d{1,15}$/.test(seqText) || !/^[A-Za-z0-9]{1,32}$/.test(epoch)) continue;
+    out.set(room, { seq, epoch });
+  }
+  return out;
+}

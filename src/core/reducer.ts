@@ -5,28 +5,62 @@
 // Cost: the maps of clients and rooms are persistent (immutable's HAMT), so an
 // event replaces only the records it touches, O(log n) each; the work per event
 // grows with the members of the rooms it touches, never with all connections.
-import { Map as IMap } from 'immutable';
+//
+// The message log (issue 7) sits behind effects and events: a chat line becomes an
+// `append` effect, and only the log's answer (`appended`, with the Seq and Epoch
+// it minted) delivers the line and acks the sender, so an Ack means committed.
+// Joins and resumes that need the log's position read it the same way. The log
+// answers in the order it was asked, and that order is what keeps replay and live
+// lines from crossing: a member waiting for a read gets no live lines of that
+// room, because the read, done after every append asked before it, includes them.
+import { Map as IMap, OrderedMap } from 'immutable';
 import {
-  Close, ClientMessage, DEFAULT_ROOM, Limits, Member, ProtocolError, Ref, nameErrorCode, nameProblem, normalizeName,
-  roomProblem,
+  Close, ClientMessage, DEFAULT_ROOM, Limits, Member, Message, Position, ProtocolError, Ref, TOKEN_PATTERN,
+  nameErrorCode, nameProblem, normalizeName, parseSince, roomProblem,
 } from './protocol';
 import * as M from './messages';
-import { Effect, HubEvent, broadcast, close, forget, log, ping, send, terminate } from './events';
+import {
+  Effect, HubEvent, ReadPurpose, append, broadcast, close, forget, log, ping, read, rebind, send, terminate,
+} from './events';
 import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
+import type { ReadOutcome } from './history';
+
+/** What a client's idempotency Key became: still being written, or the line or direct it was. */
+export type KeyRecord =
+  | { readonly pending: true }
+  | { readonly msgId: string; readonly room: string; readonly seq: number; readonly epoch: string }
+  | { readonly msgId: string; readonly to: string };
 
 export interface Client {
   readonly id: string;
   readonly name: string;
   /** In join order; the first is where a Broadcast without Room goes. */
   readonly rooms: readonly string[];
+  /** This connection's resume token. */
+  readonly token: string;
+  /** The last Limits.maxKeysRemembered Keys it sent, oldest first. */
+  readonly keys: OrderedMap<string, KeyRecord>;
 }
 
 export interface Room {
   readonly name: string;
-  /** The Seq of the last Broadcast in this room (0: none yet). */
+  /** The Seq of the last line delivered in this room; -1 until the log has told it. */
   readonly seq: number;
+  /** The room's Epoch, from the log ('' until it has told it). */
+  readonly epoch: string;
   /** Connection IDs in join order. */
   readonly members: readonly string[];
+  /** Members waiting for a read of the log (a Join reply, a resume's replay): no live lines for them yet. */
+  readonly waiting: readonly string[];
+}
+
+/** An identity whose connection ended, kept for its resume window. */
+export interface Away {
+  /** As it was: its name, rooms, token and Keys. */
+  readonly client: Client;
+  readonly until: number;
+  /** Direct messages sent to it meanwhile, oldest first. */
+  readonly directs: readonly Message[];
 }
 
 export interface HubState {
@@ -37,6 +71,12 @@ export interface HubState {
   readonly shuttingDown: boolean;
   /** Rooms with more members than this get no Connected, Disconnected or Rename notices (--presence-max). */
   readonly presenceMax: number;
+  /** Resume tokens of live and away identities, to their ID. */
+  readonly tokens: IMap<string, string>;
+  /** Identities within their resume window, in the order they left, which is the order they expire. */
+  readonly away: OrderedMap<string, Away>;
+  /** How long an identity is kept after its connection ends (--resume-window; 0: no resuming). */
+  readonly resumeWindowMs: number;
 }
 
 export interface Step {
@@ -46,14 +86,21 @@ export interface Step {
 
 /** As many members as a room may have and still hear each one come, go and rename (--presence-max). */
 export const DEFAULT_PRESENCE_MAX = 1000;
+/** How long an identity can be resumed after its connection ends (--resume-window). */
+export const DEFAULT_RESUME_WINDOW_MS = 5 * 60_000;
 
-export const initialState = (opts: { presenceMax?: number } = {}): HubState => ({
+export const initialState = (opts: { presenceMax?: number; resumeWindowMs?: number } = {}): HubState => ({
   clients: IMap(),
   rooms: IMap(),
   sizes: noRooms(),
   shuttingDown: false,
   presenceMax: opts.presenceMax ?? DEFAULT_PRESENCE_MAX,
+  tokens: IMap(),
+  away: OrderedMap(),
+  resumeWindowMs: opts.resumeWindowMs ?? DEFAULT_RESUME_WINDOW_MS,
 });
+
+const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
 
 const NONE: readonly Effect[] = [];
 const unchanged = (state: HubState, effects: readonly Effect[] = NONE): Step => ({ state, effects });
@@ -73,12 +120,24 @@ const memberPage = (state: HubState, room: Room | undefined, start = 0): Member[
 /** Whether a room of `size` members (the one who comes or goes included) hears about each member. */
 const announces = (state: HubState, size: number): boolean => size <= state.presenceMax;
 
-/** Adds a client to a room: the joiner gets the room's first members, the others a Connected. */
-function enter(state: HubState, client: Client, roomName: string, at: number, ref?: Ref): Step {
+/** The members who get live lines: all of them unless some wait for a read of the log. */
+const live = (room: Room): readonly string[] =>
+  (room.waiting.length === 0 ? room.members : room.members.filter((id) => !room.waiting.includes(id)));
+
+/**
+ * How a client enters a room: `join` answers at once when the hub knows the
+ * room's position and reads the log first when it does not; `resume` always
+ * reads, from where the client says it was, to replay what it missed.
+ */
+type Entry = { mode: 'join'; ref?: Ref } | { mode: 'resume'; since?: Position };
+
+/** Adds a client to a room: the joiner gets the room's first members and position, the others a Connected. */
+function enter(state: HubState, client: Client, roomName: string, at: number, entry: Entry): Step {
   const before = state.rooms.get(roomName);
+  const wait = entry.mode === 'resume' || before === undefined || before.seq < 0;
   const room: Room = before
-    ? { ...before, members: [...before.members, client.id] }
-    : { name: roomName, seq: 0, members: [client.id] };
+    ? { ...before, members: [...before.members, client.id], waiting: wait ? [...before.waiting, client.id] : before.waiting }
+    : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: [client.id] };
   const size = room.members.length;
   const updated: Client = { ...client, rooms: [...client.rooms, roomName] };
   const next: HubState = {
@@ -88,9 +147,21 @@ function enter(state: HubState, client: Client, roomName: string, at: number, re
     sizes: resize(state.sizes, roomName, size - 1, size),
   };
   const me: Member = { ID: client.id, Name: client.name };
-  const effects: Effect[] = [send(client.id, M.joined(client.id, roomName, memberPage(next, room), size, room.seq, at, ref))];
+  const effects: Effect[] = [];
+  if (!wait) {
+    const ref = entry.mode === 'join' ? entry.ref : undefined;
+    effects.push(send(client.id, M.joined(client.id, roomName, memberPage(next, room), size, room.seq, room.epoch, at, ref)));
+  } else if (entry.mode === 'join') {
+    effects.push(read({ room: roomName, limit: 0 }, { for: 'join', to: client.id, ref: entry.ref }));
+  } else {
+    // One more than a replay holds, to tell "exactly the most" from "too many".
+    const since = entry.since;
+    effects.push(since
+      ? read({ room: roomName, after: since.seq, limit: Limits.maxReplay + 1 }, { for: 'resume', to: client.id, since })
+      : read({ room: roomName, limit: 0 }, { for: 'resume', to: client.id }));
+  }
   // protocol.md "Large rooms": past --presence-max members, comings and goings are not announced.
-  if (before && announces(state, size)) effects.push(broadcast(before.members, M.connected(me, roomName, at)));
+  if (before && announces(state, size)) effects.push(broadcast(live(before), M.connected(me, roomName, at)));
   effects.push(log('join', { id: client.id, name: client.name, room: roomName, members: size }));
   return { state: next, effects };
 }
@@ -101,10 +172,11 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
   const updated: Client = { ...client, rooms: client.rooms.filter((r) => r !== roomName) };
   if (!room) return { state: { ...state, clients: state.clients.set(client.id, updated) }, effects: NONE };
   const rest = room.members.filter((id) => id !== client.id);
+  const waiting = room.waiting.includes(client.id) ? room.waiting.filter((id) => id !== client.id) : room.waiting;
   const next: HubState = {
     ...state,
     clients: state.clients.set(client.id, updated),
-    rooms: rest.length === 0 ? state.rooms.delete(roomName) : state.rooms.set(roomName, { ...room, members: rest }),
+    rooms: rest.length === 0 ? state.rooms.delete(roomName) : state.rooms.set(roomName, { ...room, members: rest, waiting }),
     sizes: resize(state.sizes, roomName, room.members.length, rest.length),
   };
   const effects: Effect[] = [];
@@ -115,7 +187,11 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
   return { state: next, effects };
 }
 
-/** Takes a connection out of the hub: out of every room, then forgotten. */
+/**
+ * Takes a connection out of the hub: out of every room, then forgotten. Its
+ * identity is kept for the resume window (protocol.md "Resuming after a
+ * reconnect"), unless the server is stopping.
+ */
 function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, extra: Effect[]): Step {
   const client = state.clients.get(id);
   if (!client) return unchanged(state, extra);
@@ -131,9 +207,31 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
     effects.push(...r.effects);
   }
   effects.push(...extra, log('disconnect', { id, name: client.name, reason: why }));
-  return { state: { ...s, clients: s.clients.delete(id) }, effects };
+  const keep = s.resumeWindowMs > 0 && !s.shuttingDown;
+  return {
+    state: {
+      ...s,
+      clients: s.clients.delete(id),
+      away: keep ? s.away.set(id, { client, until: at + s.resumeWindowMs, directs: [] }) : s.away,
+      tokens: keep ? s.tokens : s.tokens.delete(client.token),
+    },
+    effects,
+  };
 }
 
+/** Forgets the identities whose resume window is over: the oldest first, so this stops at the first still kept. */
+function expire(state: HubState, at: number): HubState {
+  let { away, tokens } = state;
+  for (;;) {
+    const oldest = away.first(undefined);
+    if (oldest === undefined || oldest.until > at) break;
+    away = away.delete(oldest.client.id);
+    tokens = tokens.delete(oldest.client.token);
+  }
+  return away === state.away ? state : { ...state, away, tokens };
+}
+
+/** A new connection: a fresh identity, or, with a good resume token, the one it had. */
 function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): Step {
   if (state.shuttingDown) {
     // protocol.md "Closing": whoever is connected when the server stops, or connects
@@ -142,6 +240,17 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
       send(e.id, M.notice('server shutting down', e.at)),
       close(e.id, Close.GoingAway, 'server shutting down'),
     ]);
+  }
+  const effects: Effect[] = [];
+  if (e.resume !== undefined) {
+    const id = TOKEN_PATTERN.test(e.resume) ? state.tokens.get(e.resume) : undefined;
+    if (id !== undefined && state.resumeWindowMs > 0) return resume(state, e, id);
+    // protocol.md: a token that is unknown, malformed, used or expired buys nothing:
+    // say so, then this is an ordinary new connection.
+    effects.push(
+      send(e.id, M.error(err('resume_failed', 'the resume token is unknown, used or expired: this is a new session'), e.at)),
+      log('resume_failed', { id: e.id }, 'info'),
+    );
   }
   const room = e.room === undefined || e.room === '' ? DEFAULT_ROOM : e.room;
   const name = e.name === undefined || e.name === '' ? defaultName(e.id) : normalizeName(e.name);
@@ -152,48 +261,196 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
   if (problem) {
     // protocol.md: a connection with a bad ?name= or ?room= is told why and closed with 1008.
     return unchanged(state, [
+      ...effects,
       send(e.id, M.error(problem, e.at)),
       close(e.id, Close.PolicyViolation, problem.code),
       log('refused', { id: e.id, code: problem.code }, 'warn'),
     ]);
   }
-  const client: Client = { id: e.id, name, rooms: [] };
-  const hello = [send(e.id, M.welcome(e.id, name, [room], e.at)), log('connect', { id: e.id, name, room })];
-  const r = enter({ ...state, clients: state.clients.set(e.id, client) }, client, room, e.at);
-  return { state: r.state, effects: [...hello, ...r.effects] };
+  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS };
+  effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
+  const r = enter({ ...state, clients: state.clients.set(e.id, client), tokens: state.tokens.set(e.token, e.id) },
+    client, room, e.at, { mode: 'join' });
+  return { state: r.state, effects: [...effects, ...r.effects] };
+}
+
+/**
+ * Gives a connection the identity its token names: the same ID, name and rooms,
+ * the directs kept for it, and in each room a replay from where it says it was.
+ * A token whose connection still looks alive (half-open after a network change)
+ * takes it over: that socket is cut.
+ */
+function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: string): Step {
+  const effects: Effect[] = [];
+  let s = state;
+  if (s.clients.has(id)) {
+    // The old socket becomes e.id (rebind swaps), and is cut; its closing then names e.id, which the hub never knew.
+    const gone = depart(s, id, 'closed', e.at, []);
+    s = gone.state;
+    effects.push(...gone.effects, rebind(e.id, id), terminate(e.id));
+  } else {
+    effects.push(rebind(e.id, id));
+  }
+  const away = s.away.get(id) as Away;
+  const client: Client = { id, name: away.client.name, rooms: [], token: e.token, keys: away.client.keys };
+  s = {
+    ...s,
+    away: s.away.delete(id),
+    tokens: s.tokens.delete(away.client.token).set(e.token, id),
+    clients: s.clients.set(id, client),
+  };
+  effects.push(
+    send(id, M.welcome(id, client.name, away.client.rooms, e.at, e.token, true)),
+    log('resume', { id, name: client.name, rooms: away.client.rooms.length, directs: away.directs.length }),
+  );
+  for (const d of away.directs) effects.push(send(id, d));
+  const since = parseSince(e.since);
+  for (const room of away.client.rooms) {
+    const r = enter(s, s.clients.get(id) as Client, room, e.at, { mode: 'resume', since: since.get(room) });
+    s = r.state;
+    effects.push(...r.effects);
+  }
+  return { state: s, effects };
 }
 
 /** An Error to the sender; nothing changes. */
 const refuse = (state: HubState, client: Client, m: ClientMessage, at: number, code: ProtocolError['code'], reason: string): Step =>
   unchanged(state, [send(client.id, M.error(err(code, reason, m.ref), at))]);
 
+/** Remembers what a Key became, forgetting the oldest past the bound. */
+function remember(keys: OrderedMap<string, KeyRecord>, key: string, rec: KeyRecord): OrderedMap<string, KeyRecord> {
+  const next = keys.set(key, rec);
+  return next.size > Limits.maxKeysRemembered ? next.delete(next.keySeq().first() as string) : next;
+}
+
+/** Updates a Key's record for an identity, live or away (gone altogether: nothing to do). */
+function noteKey(state: HubState, id: string, key: string, rec: KeyRecord | undefined): HubState {
+  const edit = (keys: OrderedMap<string, KeyRecord>) => (rec === undefined ? keys.delete(key) : remember(keys, key, rec));
+  const client = state.clients.get(id);
+  if (client) return { ...state, clients: state.clients.set(id, { ...client, keys: edit(client.keys) }) };
+  const away = state.away.get(id);
+  if (away) return { ...state, away: state.away.set(id, { ...away, client: { ...away.client, keys: edit(away.client.keys) } }) };
+  return state;
+}
+
 /**
- * A chat line: the room's Seq moves on, the others get the line, the sender its Ack.
- * The hot path (every accepted line; docs/benchmarks.md, the step): records are
- * written out field by field rather than spread, which V8 builds faster.
+ * A repeat of a Key already taken (protocol.md "Sending twice"): acked again with
+ * what the first became, or, while the first is still being written, no answer
+ * of its own (the first one's Ack answers both).
+ */
+function repeat(state: HubState, client: Client, rec: KeyRecord, key: string, at: number, ref: Ref | undefined): Step {
+  if ('pending' in rec) return unchanged(state);
+  const where = 'to' in rec ? { To: rec.to } : { Room: rec.room, Seq: rec.seq, Epoch: rec.epoch };
+  return unchanged(state, [send(client.id, M.ack(client.id, rec.msgId, at, ref, where, key, true))]);
+}
+
+/**
+ * A chat line: checked, then given to the log. It is delivered and acked when
+ * the log answers (`appended`). The hot path (every accepted line;
+ * docs/benchmarks.md, the step): no state changes unless it carries a Key.
  */
 function say(state: HubState, client: Client, m: Extract<ClientMessage, { type: 'broadcast' }>, at: number, msgId: string): Step {
   const roomName = m.room ?? client.rooms[0];
   if (roomName === undefined) return refuse(state, client, m, at, 'not_member', 'you are in no room; join one first');
-  const room = state.rooms.get(roomName);
-  if (!room || !client.rooms.includes(roomName)) {
+  if (!client.rooms.includes(roomName)) {
     return refuse(state, client, m, at, 'not_member', `you are not in room "${roomName}"`);
   }
-  const seq = room.seq + 1;
-  const next: HubState = {
-    clients: state.clients,
-    rooms: state.rooms.set(roomName, { name: room.name, seq, members: room.members }),
-    sizes: state.sizes,
-    shuttingDown: state.shuttingDown,
-    presenceMax: state.presenceMax,
-  };
+  let next = state;
+  if (m.key !== undefined) {
+    const rec = client.keys.get(m.key);
+    if (rec) return repeat(state, client, rec, m.key, at, m.ref);
+    next = noteKey(state, client.id, m.key, { pending: true });
+  }
   return {
     state: next,
-    effects: [
-      broadcast(room.members, M.chat(client, roomName, seq, msgId, m.content, at), client.id),
-      send(client.id, M.ack(client.id, msgId, at, m.ref, { Room: roomName, Seq: seq })),
-    ],
+    effects: [append({ room: roomName, msgId, from: client.id, name: client.name, content: m.content, at, key: m.key }, m.ref)],
   };
+}
+
+/** The log kept a line: the room's live members get it, the sender its Ack. */
+function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>): Step {
+  const { req } = e;
+  let next = state;
+  const effects: Effect[] = [];
+  const room = state.rooms.get(req.room);
+  if (e.duplicateOf === undefined && room) {
+    // A room whose position a read has yet to tell keeps waiting for it: that read includes this line.
+    if (room.seq >= 0) {
+      next = {
+        clients: state.clients,
+        rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting }),
+        sizes: state.sizes,
+        shuttingDown: state.shuttingDown,
+        presenceMax: state.presenceMax,
+        tokens: state.tokens,
+        away: state.away,
+        resumeWindowMs: state.resumeWindowMs,
+      };
+    }
+    effects.push(broadcast(live(room), M.chat({ id: req.from, name: req.name }, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from));
+  }
+  const msgId = e.duplicateOf ?? req.msgId;
+  if (state.clients.has(req.from)) {
+    effects.push(send(req.from, M.ack(req.from, msgId, e.at, e.ref, { Room: req.room, Seq: e.seq, Epoch: e.epoch }, req.key, e.duplicateOf !== undefined)));
+  }
+  if (req.key !== undefined) next = noteKey(next, req.from, req.key, { msgId, room: req.room, seq: e.seq, epoch: e.epoch });
+  return { state: next, effects };
+}
+
+/** The log could not keep a line: the sender is told, and may send it again with the same Key. */
+function onAppendFailed(state: HubState, e: Extract<HubEvent, { kind: 'appendFailed' }>): Step {
+  const { req } = e;
+  const next = req.key !== undefined ? noteKey(state, req.from, req.key, undefined) : state;
+  const effects: Effect[] = [log('append_failed', { id: req.from, room: req.room, code: e.code, reason: e.reason }, 'warn')];
+  if (state.clients.has(req.from)) effects.unshift(send(req.from, M.error(err(e.code, `your line was not kept: ${e.reason}`, e.ref), e.at)));
+  return { state: next, effects };
+}
+
+/** Why a resume cannot replay a room, or true when it can (protocol.md "Resuming after a reconnect"). */
+function recoverable(since: Position | undefined, o: Extract<ReadOutcome, { ok: true }>): true | M.NotRecovered {
+  if (since === undefined) return 'no_position';
+  if (since.epoch !== o.epoch) return 'epoch_changed';
+  if (since.seq < o.first - 1) return 'trimmed';
+  if (o.messages.length > Limits.maxReplay) return 'too_many';
+  return true;
+}
+
+/** A read of the log is back: a History page, or a waiting member's Join reply (and, on a resume, its replay). */
+function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>): Step {
+  const { purpose, outcome } = e;
+  const to = purpose.to;
+  if (purpose.for === 'history') {
+    if (!outcome.ok) return unchanged(state, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
+    const lines = outcome.messages.map((m) => M.stored(m, outcome.epoch));
+    return unchanged(state, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
+  }
+  const room = state.rooms.get(e.req.room);
+  const client = state.clients.get(to);
+  // Left, or gone, while the log was read: nothing to answer.
+  if (!room || !client || !room.waiting.includes(to)) return unchanged(state);
+  if (!outcome.ok) {
+    // Without the room's position the member cannot be told where it stands: it is taken out, and told why.
+    const r = exit(state, client, room.name, 'error', e.at, true);
+    const ref = purpose.for === 'join' ? purpose.ref : undefined;
+    return { state: r.state, effects: [send(to, M.error(err('store_failed', `room "${room.name}" could not be read: ${outcome.reason}`, ref), e.at)), ...r.effects] };
+  }
+  const known = room.seq >= 0;
+  const ready: Room = {
+    ...room,
+    seq: known ? room.seq : outcome.head,
+    epoch: known ? room.epoch : outcome.epoch,
+    waiting: room.waiting.filter((id) => id !== to),
+  };
+  const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
+  const page = memberPage(next, ready);
+  const count = ready.members.length;
+  if (purpose.for === 'join') {
+    return unchanged(next, [send(to, M.joined(to, room.name, page, count, ready.seq, ready.epoch, e.at, purpose.ref))]);
+  }
+  const recovered = recoverable(purpose.since, outcome);
+  const effects: Effect[] = [send(to, M.joined(to, room.name, page, count, ready.seq, ready.epoch, e.at, undefined, recovered))];
+  if (recovered === true) for (const m of outcome.messages) effects.push(send(to, M.stored(m, outcome.epoch)));
+  return { state: next, effects };
 }
 
 function onMessage(state: HubState, client: Client, m: ClientMessage, at: number, msgId: string): Step {
@@ -206,16 +463,18 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       return unchanged(state, [send(client.id, M.heartbeat(client.id, at, m.ref))]);
     case 'join': {
       if (client.rooms.includes(m.room)) {
-        // Joining again is harmless: answer with the room's members as on a first join.
         const room = state.rooms.get(m.room) as Room;
+        // Joining again is harmless: answer with the room's members as on a first join
+        // (or, while its first answer waits for the log, let that answer do).
+        if (room.waiting.includes(client.id)) return unchanged(state);
         return unchanged(state, [
-          send(client.id, M.joined(client.id, m.room, memberPage(state, room), room.members.length, room.seq, at, m.ref)),
+          send(client.id, M.joined(client.id, m.room, memberPage(state, room), room.members.length, room.seq, room.epoch, at, m.ref)),
         ]);
       }
       if (client.rooms.length >= Limits.maxRoomsPerConnection) {
         return fail('too_many_rooms', `a connection may be in at most ${Limits.maxRoomsPerConnection} rooms`);
       }
-      return enter(state, client, m.room, at, m.ref);
+      return enter(state, client, m.room, at, { mode: 'join', ref: m.ref });
     }
     case 'leave': {
       if (!client.rooms.includes(m.room)) return fail('not_member', `you are not in room "${m.room}"`);
@@ -255,12 +514,35 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       return { state: next, effects };
     }
     case 'direct': {
+      if (m.key !== undefined) {
+        const rec = client.keys.get(m.key);
+        if (rec) return repeat(state, client, rec, m.key, at, m.ref);
+      }
       const target = state.clients.get(m.to);
-      if (!target) return fail('no_such_client', `no connection has ID "${m.to}"`);
-      return unchanged(state, [
-        send(target.id, M.direct(client, target.id, msgId, m.content, at)),
-        send(client.id, M.ack(client.id, msgId, at, m.ref, { To: target.id })),
-      ]);
+      const away = target ? undefined : state.away.get(m.to);
+      if (!target && !away) return fail('no_such_client', `no connection has ID "${m.to}"`);
+      const dm = M.direct(client, m.to, msgId, m.content, at);
+      let next = state;
+      if (away) {
+        // protocol.md: kept for an identity within its resume window, delivered when it resumes.
+        if (away.directs.length >= Limits.maxAwayDirects) {
+          return fail('no_such_client', `"${m.to}" is away and has ${Limits.maxAwayDirects} messages waiting already`);
+        }
+        next = { ...state, away: state.away.set(m.to, { ...away, directs: [...away.directs, dm] }) };
+      }
+      if (m.key !== undefined) next = noteKey(next, client.id, m.key, { msgId, to: m.to });
+      const effects: Effect[] = [];
+      if (target) effects.push(send(target.id, dm));
+      effects.push(send(client.id, M.ack(client.id, msgId, at, m.ref, { To: m.to }, m.key)));
+      return { state: next, effects };
+    }
+    case 'history': {
+      if (!client.rooms.includes(m.room)) return fail('not_member', `you are not in room "${m.room}": only its members read its history`);
+      const req = m.before !== undefined
+        ? { room: m.room, before: m.before, limit: m.limit }
+        : m.after !== undefined ? { room: m.room, after: m.after, limit: m.limit } : { room: m.room, limit: m.limit };
+      const purpose: ReadPurpose = { for: 'history', to: client.id, ref: m.ref };
+      return unchanged(state, [read(req, purpose)]);
     }
   }
 }
@@ -274,6 +556,12 @@ export function step(state: HubState, event: HubEvent): Step {
       const client = state.clients.get(event.id);
       return client ? onMessage(state, client, event.message, event.at, event.msgId) : unchanged(state);
     }
+    case 'appended':
+      return onAppended(state, event);
+    case 'appendFailed':
+      return onAppendFailed(state, event);
+    case 'readDone':
+      return onReadDone(state, event);
     case 'rejected':
       return state.clients.has(event.id)
         ? unchanged(state, [
@@ -283,8 +571,10 @@ export function step(state: HubState, event: HubEvent): Step {
         : unchanged(state);
     case 'pingDue': {
       // Only connections the hub knows; the heartbeat may name one refused at the door.
-      const live = event.ids.filter((id) => state.clients.has(id));
-      return unchanged(state, live.length > 0 ? [ping(live)] : NONE);
+      // The same cadence ends the resume windows that are over.
+      const next = expire(state, event.at);
+      const alive = event.ids.filter((id) => next.clients.has(id));
+      return unchanged(next, alive.length > 0 ? [ping(alive)] : NONE);
     }
     case 'timedOut':
       return depart(state, event.id, 'timeout', event.at, [terminate(event.id)]);

@@ -18,6 +18,15 @@ export type SocketLike = Pick<WebSocket, 'on' | 'off' | 'readyState'>;
 /** ws's readyState while open (WebSocket.OPEN; a type-only import keeps ws out of this file). */
 const OPEN = 1;
 
+/**
+ * Which identity a socket speaks for. Minted with the socket; a resume gives the
+ * socket the identity it had before (the runner's `rebind`), and every event
+ * after that names it.
+ */
+export interface Identity {
+  id: string;
+}
+
 export interface ConnectionDeps {
   newId: () => string;
   liveness: Liveness;
@@ -32,17 +41,26 @@ export function frameEvent(id: string, at: number, text: string, newId: () => st
   return received(id, at, d.message, needsId ? newId() : '');
 }
 
+export interface ConnectionQuery {
+  name?: string;
+  room?: string;
+  resume?: string;
+  since?: string;
+}
+
 export function connection$(
-  id: string,
-  query: { name?: string; room?: string },
+  who: Identity | string,
+  query: ConnectionQuery,
   ws: SocketLike,
   deps: ConnectionDeps,
+  token = '',
 ): Observable<HubEvent> {
   const now = deps.now ?? Date.now;
+  const self: Identity = typeof who === 'string' ? { id: who } : who;
   return new Observable<HubEvent>((sub) => {
     // ws emits 'close' after 'error'; whichever comes first ends the stream.
     const end = (reason: 'closed' | 'error') => {
-      sub.next(closed(id, now(), reason));
+      sub.next(closed(self.id, now(), reason));
       sub.complete();
     };
     const onMessage = (data: WebSocket.RawData, isBinary: boolean) => {
@@ -51,6 +69,7 @@ export function connection$(
       // delivery, and a flood cannot keep a stopping server busy.
       if (ws.readyState !== OPEN) return;
       const at = now();
+      const id = self.id;
       deps.liveness.heard(id, at);
       let event: HubEvent;
       try {
@@ -62,21 +81,21 @@ export function connection$(
       }
       sub.next(event);
     };
-    const onPong = () => deps.liveness.heard(id, now());
+    const onPong = () => deps.liveness.heard(self.id, now());
     const onClose = () => end('closed');
     const onError = () => end('error');
     ws.on('message', onMessage);
     ws.on('pong', onPong);
     ws.on('close', onClose);
     ws.on('error', onError);
-    deps.liveness.heard(id, now());
-    sub.next(opened(id, now(), query));
+    deps.liveness.heard(self.id, now());
+    sub.next(opened(self.id, now(), query, token || undefined));
     return () => {
       ws.off('message', onMessage);
       ws.off('pong', onPong);
       ws.off('close', onClose);
       ws.off('error', onError);
-      deps.liveness.forget(id);
+      deps.liveness.forget(self.id);
     };
   });
 }

@@ -40,7 +40,7 @@ export interface HeartbeatOptions {
 
 /**
  * Every intervalMs: `timedOut` for each connection silent for timeoutMs or more,
- * then one `pingDue` for the rest. A silent peer is dropped at the first tick
+ * then one `pingDue` for the rest (possibly none), with the time. A silent peer is dropped at the first tick
  * after the timeout: between timeoutMs and timeoutMs + intervalMs of silence.
  */
 export function heartbeat$(liveness: Liveness, { intervalMs, timeoutMs, scheduler = asyncScheduler }: HeartbeatOptions): Observable<HubEvent> {
@@ -49,7 +49,8 @@ export function heartbeat$(liveness: Liveness, { intervalMs, timeoutMs, schedule
       const now = scheduler.now();
       const { due, silent } = liveness.sweep(now, timeoutMs);
       const events: HubEvent[] = silent.map((id) => timedOut(id, now));
-      if (due.length > 0) events.push(pingDue(due));
+      // Every tick, even with nobody to ping: the hub ends resume windows on it too.
+      events.push(pingDue(due, now));
       return events;
     }),
   );

@@ -1,11 +1,16 @@
 // The effect runner: the only code that touches sockets. It keeps the registry
 // of live sockets by connection ID (never in hub state), carries out effects in
 // order, serializes each message once, and drops readers that cannot keep up.
+// Effects for the message log (append, read) it hands to the store runner.
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { Close, Message } from '../core/protocol';
 import { Effect } from '../core/events';
 import { Logger } from '../ops/logger';
+import type { Identity } from './connection';
+
+/** The effects the message log carries out (src/store/runner.ts). */
+export type StoreEffect = Extract<Effect, { kind: 'append' | 'read' }>;
 
 export interface RunnerOptions {
   /** Bytes from earlier turns that may wait in a socket's send buffer before its reader counts as behind. */
@@ -17,6 +22,10 @@ export interface RunnerOptions {
   log: Logger;
   /** Told when the runner drops a connection itself (slow reader), so the hub can forget it. */
   onDropped: (id: string, reason: 'slow') => void;
+  /** Where append and read effects go. */
+  store?: (effect: StoreEffect) => void;
+  /** Told when a socket takes on another identity (a resume), so liveness can follow it. */
+  onRebind?: (from: string, to: string) => void;
 }
 
 // A Buffer is framed as-is by ws: one UTF-8 encoding per message, whatever the fan-out.
@@ -35,6 +44,8 @@ type WithSocket = WebSocket & { _socket?: Duplex | null };
 
 export class Runner {
   private readonly sockets = new Map<string, WebSocket>();
+  // The identity each socket's connection stream names its events with; `rebind` changes it.
+  private readonly identities = new WeakMap<WebSocket, Identity>();
   // Sockets told to close (dropped as slow, or by a `close` effect) until their
   // 'close' event: a slow reader never completes the closing handshake, and
   // shutdown must still be able to wait for them and cut them (issue 11, 4a).
@@ -66,8 +77,9 @@ export class Runner {
   }
 
   /** Adds a socket; it leaves the registry on the hub's `forget` or `terminate`, or when dropped as slow. */
-  register(id: string, ws: WebSocket): void {
+  register(id: string, ws: WebSocket, identity?: Identity): void {
     this.sockets.set(id, ws);
+    if (identity) this.identities.set(ws, identity);
   }
 
   /** Carries out one step's effects in order. A failing effect is logged and the rest still run. */
@@ -133,11 +145,41 @@ export class Runner {
       case 'log':
         this.opts.log(effect.level, effect.event, effect.fields);
         return;
+      case 'append':
+      case 'read':
+        if (!this.opts.store) throw new Error('no message log to carry out a store effect');
+        this.opts.store(effect);
+        return;
+      case 'rebind':
+        this.rebind(effect.from, effect.to);
+        return;
       default: {
         const never: never = effect;
         throw new Error(`unknown effect ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /**
+   * A resume: the socket registered as `from` becomes `to`, and the one that was
+   * `to` (a takeover) becomes `from`; each stream then names its events so.
+   */
+  private rebind(from: string, to: string): void {
+    const a = this.sockets.get(from);
+    const b = this.sockets.get(to);
+    this.sockets.delete(from);
+    this.sockets.delete(to);
+    if (a) {
+      this.sockets.set(to, a);
+      const who = this.identities.get(a);
+      if (who) who.id = to;
+    }
+    if (b) {
+      this.sockets.set(from, b);
+      const who = this.identities.get(b);
+      if (who) who.id = from;
+    }
+    this.opts.onRebind?.(from, to);
   }
 
   private write(id: string, ws: WebSocket, data: Buffer): void {

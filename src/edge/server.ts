@@ -1,6 +1,7 @@
 // The shell: an HTTP server with the WebSocket endpoint at /ws, wired to the hub.
 // Sockets become connection streams, the streams merge into the hub, and the
 // runner carries out what the hub decides.
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -8,7 +9,7 @@ import { Subject, asapScheduler, merge, observeOn } from 'rxjs';
 import { nanoid } from 'nanoid';
 import { WebSocketServer } from 'ws';
 import { Config, DEFAULTS } from '../ops/config';
-import { connection$ } from './connection';
+import { Identity, connection$ } from './connection';
 import { Liveness, heartbeat$ } from './heartbeat';
 import { HubEvent, closed, shutdownRequested } from '../core/events';
 import { hub$, mergeConnections } from './hub';
@@ -17,6 +18,12 @@ import { Runner } from './runner';
 import { Logger, createLogger } from '../ops/logger';
 import { clientErrorResponse, handleHttp, parseTarget, rawResponse } from './http';
 import { createStaticHandler } from './static';
+import type { MessageLog } from '../store/log';
+import { MemoryLog } from '../store/memory';
+import { StoreRunner } from '../store/runner';
+
+/** A resume token: 24 random bytes, 32 characters of base64url (protocol.md, TOKEN_PATTERN). */
+const newToken = (): string => randomBytes(24).toString('base64url');
 
 export interface ChatServer {
   readonly port: number;
@@ -32,28 +39,44 @@ export interface ServerOptions extends Partial<Config> {
   log?: Logger;
   /** The built web client to serve at `/` (default dist/web; see src/edge/static.ts). */
   webRoot?: string;
+  /**
+   * The message log (default: a new in-memory one with the configured retention).
+   * The server closes it when it closes.
+   */
+  messages?: MessageLog;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<ChatServer> {
   const config: Config = { ...DEFAULTS, ...options };
   const log = options.log ?? createLogger(config.logLevel);
   const started = Date.now();
-  let latest: HubState = initialState({ presenceMax: config.presenceMax });
+  let latest: HubState = initialState({ presenceMax: config.presenceMax, resumeWindowMs: config.resumeWindowMs });
 
   const connections$ = new Subject<ReturnType<typeof connection$>>();
   const feedback$ = new Subject<HubEvent>();
+  // The log's outcomes: the store runner emits them after its batch, outside any step.
+  const stored$ = new Subject<HubEvent>();
+  const messages = options.messages
+    ?? new MemoryLog({ retention: { maxPerRoom: config.historyMax, maxDays: config.historyDays } });
+  const store = new StoreRunner(messages, (e) => stored$.next(e), { log });
+  const liveness = new Liveness();
   const runner = new Runner({
     maxBuffered: config.maxBuffered,
     log,
     onDropped: (id, reason) => feedback$.next(closed(id, Date.now(), reason)),
+    store: (effect) => store.submit(effect),
+    onRebind: (from, to) => {
+      liveness.forget(from);
+      liveness.heard(to, Date.now());
+    },
   });
 
-  const liveness = new Liveness();
   const events$ = merge(
     mergeConnections(connections$),
     heartbeat$(liveness, { intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs }),
     // Events the runner feeds back arrive on a later tick, never in the middle of a step's effects.
     feedback$.pipe(observeOn(asapScheduler)),
+    stored$,
   );
   const subscription = hub$(events$, latest).subscribe((step) => {
     latest = step.state;
@@ -88,13 +111,15 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     // From here ws answers a bad handshake itself (400 for a missing key or a non-WebSocket Upgrade).
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onError);
-      const id = nanoid();
-      runner.register(id, ws);
+      const who: Identity = { id: nanoid() };
+      runner.register(who.id, ws, who);
       const query = {
         name: target.query.get('name') ?? undefined,
         room: target.query.get('room') ?? undefined,
+        resume: target.query.get('resume') ?? undefined,
+        since: target.query.get('since') ?? undefined,
       };
-      connections$.next(connection$(id, query, ws, { newId: nanoid, liveness }));
+      connections$.next(connection$(who, query, ws, { newId: nanoid, liveness }, newToken()));
     });
   });
   // A client that breaks the HTTP layer harms only itself. It gets Node's own answer
@@ -135,6 +160,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       await stopped;
       subscription.unsubscribe();
       connections$.complete();
+      // What the log was asked before the end is finished, then the log is closed.
+      await store.drain();
+      await messages.close();
     })();
     return closing;
   };

@@ -2,7 +2,10 @@
 // defaults object. A bad value is an error that names the flag.
 import { parseArgs } from 'node:util';
 import { LEVELS, Level } from './logger';
-import { DEFAULT_PRESENCE_MAX } from '../core/reducer';
+import { DEFAULT_PRESENCE_MAX, DEFAULT_RESUME_WINDOW_MS } from '../core/reducer';
+
+export const STORES = ['sqlite', 'memory'] as const;
+export type StoreKind = (typeof STORES)[number];
 
 export interface Config {
   port: number;
@@ -13,6 +16,14 @@ export interface Config {
   maxBuffered: number;
   presenceMax: number;
   logLevel: Level;
+  /** Where accepted lines are kept: a SQLite file under dataDir, or this process's memory. */
+  store: StoreKind;
+  dataDir: string;
+  /** Retention: lines kept per room, and days a line is kept. */
+  historyMax: number;
+  historyDays: number;
+  /** How long an identity can be resumed after its connection ends (0: no resuming). */
+  resumeWindowMs: number;
 }
 
 /** The field's practice: ping every 25 s, a peer silent for 60 s is dead, 64 KiB frames. */
@@ -25,6 +36,11 @@ export const DEFAULTS: Config = {
   maxBuffered: 1024 * 1024,
   presenceMax: DEFAULT_PRESENCE_MAX,
   logLevel: 'info',
+  store: 'sqlite',
+  dataDir: './data',
+  historyMax: 10_000,
+  historyDays: 30,
+  resumeWindowMs: DEFAULT_RESUME_WINDOW_MS,
 };
 
 /** flag name, config key, environment variable, help text. */
@@ -37,6 +53,11 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['max-buffered', 'maxBuffered', 'MAX_BUFFERED', 'bytes from earlier turns waiting to be sent to one client before it counts as behind; behind for 5 s, or by 8 times this, it is dropped (close 4008)'],
   ['presence-max', 'presenceMax', 'PRESENCE_MAX', 'rooms with more members get no Connected, Disconnected or Rename notices'],
   ['log-level', 'logLevel', 'LOG_LEVEL', `one of ${LEVELS.join(', ')}`],
+  ['store', 'store', 'STORE', `where lines are kept: ${STORES.join(' or ')} (memory: lost on restart)`],
+  ['data', 'dataDir', 'DATA_DIR', 'directory of the SQLite message log (created if missing)'],
+  ['history-max', 'historyMax', 'HISTORY_MAX', 'lines kept per room'],
+  ['history-days', 'historyDays', 'HISTORY_DAYS', 'days a line is kept'],
+  ['resume-window', 'resumeWindowMs', 'RESUME_WINDOW', 'ms an identity can be resumed after its connection ends (0: never)'],
 ];
 
 export const USAGE = [
@@ -90,8 +111,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       case 'port':
         config.port = intIn(flag, raw, 0, 65535);
         break;
+      case 'store':
+        if (!STORES.includes(raw as StoreKind)) throw new ConfigError(`--${flag}: expected one of ${STORES.join(', ')}, got "${raw}"`);
+        config.store = raw as StoreKind;
+        break;
+      case 'dataDir':
+        config.dataDir = raw;
+        break;
+      case 'resumeWindowMs':
+        config.resumeWindowMs = intIn(flag, raw, 0, 24 * 3600_000);
+        break;
       default:
-        config[key] = intIn(flag, raw, 1, 2 ** 31 - 1);
+        (config[key] as number) = intIn(flag, raw, 1, 2 ** 31 - 1);
     }
   }
   if (config.heartbeatTimeoutMs <= config.heartbeatIntervalMs) {
