@@ -6,6 +6,8 @@ import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { ChatServer, ServerOptions, startServer } from '../src/edge/server';
 import type { Message } from '../src/core/protocol';
+import { MemoryLog } from '../src/store/memory';
+import type { LogOp, LogOutcome } from '../src/store/log';
 import { TestClient, WAIT_MS } from './support/client';
 
 let server: ChatServer;
@@ -239,5 +241,34 @@ describe('a socket destroyed mid-stream', () => {
     expect(acked).toBe(N);
     for (let i = 0; i < 500 && got.length < N; i++) await new Promise((r) => setTimeout(r, 10));
     expect(got).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+  });
+});
+
+describe('a log that fails at run time', () => {
+  /** The in-memory log, made to fail every batch while `failing` (as a full disk would). */
+  class FailingLog extends MemoryLog {
+    failing = false;
+    run(ops: readonly LogOp[]): LogOutcome[] {
+      if (this.failing) throw new Error('database or disk is full');
+      return super.run(ops) as LogOutcome[];
+    }
+  }
+
+  it('answers the sender with store_failed and no Ack, delivers nothing, and takes the same Key again once it works', async () => {
+    const messages = new FailingLog({ retention: { maxPerRoom: 100, maxDays: 1 } });
+    await start({ messages });
+    const a = await connect({ name: 'alice' });
+    const b = await connect({ name: 'bob' });
+    messages.failing = true;
+    const refused = await say(a, 'lost?', { Key: 'k-disk' });
+    expect(refused).toMatchObject({ Type: 5, Code: 'store_failed', Content: expect.stringContaining('disk is full') });
+    messages.failing = false;
+    const ok = await say(a, 'lost?', { Key: 'k-disk' });
+    expect(ok).toMatchObject({ Type: 12, Seq: 1, Key: 'k-disk' });
+    expect(ok.Duplicate).toBeUndefined();
+    expect(await b.next((m) => m.Type === 1)).toMatchObject({ Content: 'lost?', Seq: 1 });
+    await b.request({ Type: 2 }, 2);
+    expect(b.frames.filter((m) => m.Type === 1)).toEqual([]);
+    expect(a.frames.filter((m) => m.Type === 12)).toEqual([]);
   });
 });

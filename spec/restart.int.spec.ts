@@ -3,12 +3,12 @@
 // SIGKILL, then started again on the same directory: every acked line is in the
 // history, in order, exactly once, and a client that comes back after the
 // restart catches up from its last Seq with nothing missing and nothing twice.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Message } from '../src/core/protocol';
 import { TestClient } from './support/client';
-import { ServerProcess, startServerProcess, within } from './support/server-process';
+import { ServerProcess, spawnServer, startServerProcess, within } from './support/server-process';
 
 jest.setTimeout(40_000);
 
@@ -119,4 +119,24 @@ async function check(signal: 'SIGTERM' | 'SIGKILL') {
 describe('restarting on the same data directory', () => {
   it('after SIGKILL loses no acked line, keeps Seq and Epoch, and lets a reader catch up exactly', () => check('SIGKILL'));
   it('after SIGTERM does the same', () => check('SIGTERM'));
+});
+
+describe('a data directory that cannot be used', () => {
+  it.each([
+    ['a file where the directory should be', () => {
+      const file = path.join(dir, 'not-a-dir');
+      writeFileSync(file, 'x');
+      return path.join(file, 'data');
+    }],
+    ['a directory that cannot be made (sysfs refuses it, even to root)', () => '/sys/rxchat-data'],
+  ])('stops the server at start with one clear line and a non-zero exit: %s', async (_what, where) => {
+    const data = where();
+    const { exited, output } = spawnServer(['--port', '0', '--host', '127.0.0.1', '--data', data]);
+    expect(await within(exited, 10_000, 'exit')).toBe(1);
+    const lines = output().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^cannot start: /);
+    expect(lines[0]).toContain(data);
+    expect(output()).not.toMatch(/listening/);
+  });
 });
