@@ -1,6 +1,6 @@
 // One room's lines in order and once (src/client/room.ts): pure, so every path is
 // shown with plain records. Lines are named by their Seq; E is the room's Epoch.
-import { Held, RoomState, arrived, fetchFailed, joinReplied, linkLost, newRoom, pageArrived } from '../src/client/room';
+import { Held, RoomOut, RoomState, arrived, fetchFailed, joinReplied, linkLost, newRoom, pageArrived } from '../src/client/room';
 import type { Frame } from '../src/client/wire';
 
 const E = 'Qm7xK2pA';
@@ -14,8 +14,8 @@ const page = (seqs: number[], more: boolean, latest: number, epoch = E): Frame =
   ({ ID: '', Content: '', SentAt: 1, Type: 13, Room: 'lobby', Messages: seqs.map((s) => line(s, epoch)), More: more, Seq: latest, First: 1, Epoch: epoch, Ref: 7 });
 const at = (seq: number, more: Partial<RoomState> = {}): RoomState => ({ ...newRoom('lobby', seq, E), joined: true, ...more });
 /** The Seqs of the lines an output lets through, in order. */
-const lines = (out: readonly { kind: string; frame?: Frame; seq?: number }[]) =>
-  out.filter((o) => o.kind === 'line' || o.kind === 'own').map((o) => (o.kind === 'own' ? `own${o.seq}` : o.frame?.Seq));
+const lines = (out: readonly RoomOut[]): (number | string | undefined)[] =>
+  out.flatMap((o): (number | string | undefined)[] => (o.kind === 'own' ? [`own${o.seq}`] : o.kind === 'line' ? [o.frame.Seq] : []));
 const History = (after: number, ref = 7) => ({ kind: 'fetch', ref, frame: { Type: 13, Room: 'lobby', After: after, Limit: 100, Ref: ref } });
 
 describe('client room: live lines', () => {
