@@ -390,9 +390,9 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
     effects.push(broadcast(live(room), M.chat({ id: req.from, name: req.name }, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from));
   }
   const msgId = e.duplicateOf ?? req.msgId;
-  if (state.clients.has(req.from)) {
-    effects.push(send(req.from, M.ack(req.from, msgId, e.at, e.ref, { Room: req.room, Seq: e.seq, Epoch: e.epoch }, req.key, e.duplicateOf !== undefined)));
-  }
+  // To the identity, not the socket that sent it: after a resume the new socket gets it; with
+  // none (away), the runner has no socket for it and the Key's record answers a retry.
+  effects.push(send(req.from, M.ack(req.from, msgId, e.at, e.ref, { Room: req.room, Seq: e.seq, Epoch: e.epoch }, req.key, e.duplicateOf !== undefined)));
   if (req.key !== undefined) next = noteKey(next, req.from, req.key, { msgId, room: req.room, seq: e.seq, epoch: e.epoch });
   return { state: next, effects };
 }
