@@ -4,16 +4,20 @@
 // itself holds per socket is the same for every server and not counted here
 // (the `connections` scenario of npm run bench measures whole-process RSS).
 // Run: npm run bench:memory [-- N]
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { Subject } from 'rxjs';
+import { Subject, merge } from 'rxjs';
 import { nanoid } from 'nanoid';
 import type WebSocket from 'ws';
 import { connection$ } from '../src/edge/connection';
 import { Liveness } from '../src/edge/heartbeat';
 import { hub$, mergeConnections } from '../src/edge/hub';
 import { Runner } from '../src/edge/runner';
+import type { HubEvent } from '../src/core/events';
+import { MemoryLog } from '../src/store/memory';
+import { StoreRunner } from '../src/store/runner';
 
-const N = Number(process.argv[2] ?? 5000);
+const N = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 5000);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc (npm run bench:memory does)');
 
@@ -36,17 +40,30 @@ const socketsOnly = heapAfterGc();
 
 const connections$ = new Subject<ReturnType<typeof connection$>>();
 const liveness = new Liveness();
-const runner = new Runner({ maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined });
-const subscription = hub$(mergeConnections(connections$)).subscribe((s) => runner.run(s.effects));
+// The log answers each room's first join (its Seq and Epoch), as in the server.
+const stored$ = new Subject<HubEvent>();
+const store = new StoreRunner(new MemoryLog({ retention: { maxPerRoom: 100, maxDays: 1 } }), (e) => stored$.next(e), { log: () => undefined, trimEveryMs: 0 });
+const runner = new Runner({ maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined, store: (e) => store.submit(e) });
+const subscription = hub$(merge(mergeConnections(connections$), stored$)).subscribe((s) => runner.run(s.effects));
+const settle = async () => {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+};
+
+async function main(): Promise<void> {
+await settle();
 const before = heapAfterGc();
 for (let i = 0; i < N; i++) {
   const id = nanoid();
   const ws = sockets[i] as unknown as WebSocket;
   runner.register(id, ws);
-  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness }));
+  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness }, randomBytes(24).toString('base64url')));
 }
+await settle();
 const after = heapAfterGc();
 const perConnection = (after - before) / N;
 console.log(`${N} idle connections in rooms of 10: ${perConnection.toFixed(0)} B of heap each for the hub's machinery`);
 console.log(`(an idle fake socket with no listeners: ${((socketsOnly - bare) / N).toFixed(0)} B, not included)`);
 subscription.unsubscribe();
+}
+
+void main();
