@@ -225,6 +225,19 @@ describe('client library: resuming', () => {
     expect(t.of('gap')).toEqual([]);
   });
 
+  it('a catch-up cut by a drop is said to be incomplete, and resumes from the last Seq the app has', () => {
+    const t = setup();
+    const ws2 = reconnect(t, connected(t, 57));
+    ws2.receive(welcome('A1', { Resumed: true, Token: 'tok-2' })).receive(joined('lobby', 300, { Recovered: false, Reason: 'too_many' }));
+    ws2.receive(chat(301));
+    ws2.receive(page('lobby', 58, 157, true, 301, 1));
+    ws2.drop(1006);
+    expect(t.of('catchup').slice(-1)).toEqual([{ type: 'catchup', room: 'lobby', state: 'done', complete: false }]);
+    t.clock.advance(1000);
+    // 301 was held, not delivered: the position is 157, and the resume asks from there.
+    expect(t.fake.last().url).toBe(`ws://h/ws?resume=tok-2&since=lobby:157:${E}&name=alice&room=lobby`);
+  });
+
   it('Recovered: false, trimmed: reads what is left and tells the app which lines are lost', () => {
     const t = setup();
     const ws2 = reconnect(t, connected(t, 57));
@@ -264,6 +277,18 @@ describe('client library: resuming', () => {
     expect(t.lines('lobby')).toEqual(range(58, 70));
     expect(t.lines('rust')).toEqual([4, 5]);
     expect(t.of('frame').some((e) => e.frame.Code === 'resume_failed')).toBe(false);
+  });
+
+  it('a catch-up answer for a room left meanwhile does not bring the room back', () => {
+    const t = setup({ rooms: ['lobby', 'rust'] });
+    const ws = connected(t, 41);
+    ws.receive(joined('rust', 3, { Ref: 1 }));
+    ws.receive(chat(6, 'rust')); // a gap: History After 3 goes out
+    expect(sentOf(ws, 13)).toEqual([{ Type: 13, Room: 'rust', After: 3, Limit: 100, Ref: 2 }]);
+    ws.receive({ Type: 7, ID: 'A1', Room: 'rust' });
+    ws.receive(page('rust', 4, 6, false, 6, 2));
+    expect(t.client.rooms).toEqual(['lobby']);
+    expect(t.lines('rust')).toEqual([]);
   });
 
   it('a gap in live lines is filled from History, in order', () => {

@@ -80,7 +80,11 @@ function lost(s: ClientState, code: number, reason: string, i: Input, out: Out):
   for (const name of ['connect', 'ping', 'dead']) out.push({ kind: 'clearTimer', name });
   failRequests(s, 'disconnected', `connection lost: ${reason}`, out);
   const rooms = new Map<string, RoomState>();
-  for (const [name, r] of s.rooms) rooms.set(name, linkLost(r));
+  for (const [name, r] of s.rooms) {
+    // The read dies with the link; the resume (or History again) takes it from the same Seq.
+    if (r.fetching !== undefined) emit(out, { type: 'catchup', room: name, state: 'done', complete: false });
+    rooms.set(name, linkLost(r));
+  }
   // What was on the wire may or may not have reached the log: it goes again, same Key.
   const outbox = s.outbox.map((m) => {
     if (m.state !== 'sent') return m;

@@ -10,7 +10,8 @@ export function inRoom(s: ClientState, name: string, f: (r: RoomState, ctx: Room
   const r0 = s.rooms.get(name) ?? newRoom(name);
   // The Ref a History read would take: the next request's (ask() below takes that very one).
   const { room, out: said } = f(r0, { ref: s.serial + 1, heldMax: s.opts.heldMax });
-  let next = room === r0 && s.rooms.has(name) ? s : { ...s, rooms: new Map(s.rooms).set(name, room) };
+  // Unchanged is unchanged: an answer for a room we have left since does not bring it back.
+  let next = room === r0 ? s : { ...s, rooms: new Map(s.rooms).set(name, room) };
   for (const o of said) next = roomSaid(next, room, o, out);
   return next;
 }
