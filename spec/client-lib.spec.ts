@@ -207,6 +207,8 @@ describe('client library: resuming', () => {
     ws2.receive(welcome('A1', { Resumed: true })).receive(joined('lobby', 300, { Recovered: false, Reason: 'too_many' }));
     const reads = () => sentOf(ws2, 13);
     expect(reads()).toEqual([{ Type: 13, Room: 'lobby', After: 57, Limit: 100, Ref: 1 }]);
+    // The app hears of the Join (members) first, then that it is catching up.
+    expect(t.events.slice(-2).map((e) => (e.type === 'frame' ? `frame ${e.frame.Type}` : e.type))).toEqual(['frame 6', 'catchup']);
     ws2.receive(chat(301));
     expect(t.lines()).toEqual([]); // held: 58..300 come first
     ws2.receive(page('lobby', 58, 157, true, 301, 1));

@@ -175,10 +175,10 @@ function frame(s0: ClientState, f: Frame, i: Input, out: Out): ClientState {
       return answered(s, f, out)[0]; // the answer to ours; its arrival already counted
     case T.Join: {
       const room = roomOf(f);
-      let s1 = answered(s, f, out)[0];
-      if (room !== undefined) s1 = inRoom(s1, room, (r, ctx) => joinReplied(r, f, ctx), out);
+      const s1 = answered(s, f, out)[0];
+      // The app hears it is in the room (members, count) before what that means for its lines.
       emit(out, { type: 'frame', frame: f });
-      return s1;
+      return room === undefined ? s1 : inRoom(s1, room, (r, ctx) => joinReplied(r, f, ctx), out);
     }
     case T.Leave: {
       const room = roomOf(f);
