@@ -169,10 +169,15 @@ describe('client room: History pages', () => {
     expect(p.out).toEqual([{ kind: 'caughtUp', complete: true }]);
   });
 
-  it('everything up to the latest Seq trimmed: one gap to it', () => {
+  it('everything after our Seq trimmed: caught up, the position kept until a line shows the gap', () => {
     const p = pageArrived(at(57, { fetching: 7 }), 7, page([], false, 70), ctx);
-    expect(p.out).toEqual([{ kind: 'gap', after: 57, before: 71 }, { kind: 'caughtUp', complete: true }]);
-    expect(p.room.seq).toBe(70);
+    expect(p.out).toEqual([{ kind: 'caughtUp', complete: true }]);
+    expect(p.room.seq).toBe(57);
+    // The next live line is ahead of a gap: read again; History still has nothing: the gap is told, the line let through.
+    const a = arrived(p.room, live(71), E, { ref: 8, heldMax: 9 });
+    expect(a.out).toEqual([{ kind: 'catchingUp', reason: 'gap' }, History(57, 8)]);
+    const b = pageArrived(a.room, 8, page([71], false, 71), ctx);
+    expect(b.out).toEqual([{ kind: 'gap', after: 57, before: 71 }, { kind: 'line', frame: line(71), via: 'live' }, { kind: 'caughtUp', complete: true }]);
   });
 
   it('a page in another Epoch: the history was reset under the read', () => {

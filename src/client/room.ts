@@ -165,11 +165,7 @@ export function pageArrived(r0: RoomState, ref: number, f: Frame, ctx: RoomCtx):
   const out: RoomOut[] = [];
   let r: RoomState = { ...r0, fetching: undefined };
   const epoch = epochOf(f);
-  const latest = seqOf(f);
-  if (epoch !== undefined && epoch !== r.epoch) {
-    r = reset(r0, 'epoch_changed', latest ?? 0, epoch, out);
-    return { room: r, out };
-  }
+  if (epoch !== undefined && epoch !== r.epoch) return { room: reset(r0, 'epoch_changed', seqOf(f) ?? 0, epoch, out), out };
   const before = r.seq;
   for (const m of Array.isArray(f.Messages) ? f.Messages : []) {
     const seq = seqOf(m);
@@ -183,12 +179,11 @@ export function pageArrived(r0: RoomState, ref: number, f: Frame, ctx: RoomCtx):
   }
   // More: newer lines wait beyond this page. A page that moved nothing ends the read (no loop on a bad reply).
   if ((f.More === true && r.seq > before) || r.overflow) return { room: fetch(r, ctx, out), out };
-  // History has all it keeps up to `latest`: what is still missing below a held line is gone.
+  // History has all it keeps up to here: what is still missing below a held line is gone.
+  // The position is not moved up to the page's latest Seq without a line there: should that
+  // Seq be newer than the page (read apart), its line, arriving live, would be dropped as
+  // old. A line that comes later shows the gap and reads once more instead.
   r = release(r, out);
-  if (latest !== undefined && latest > r.seq) {
-    out.push({ kind: 'gap', after: r.seq, before: latest + 1 });
-    r = { ...r, seq: latest };
-  }
   out.push({ kind: 'caughtUp', complete: true });
   return { room: r, out };
 }
