@@ -8,8 +8,8 @@
 // the -wal file before `run` returns, so a killed process (SIGKILL, a crash)
 // loses nothing committed; the operating system still has the writes. Only a
 // power loss or kernel crash can lose the last few transactions, since NORMAL
-// does not fsync the WAL at each commit (FULL would, at about 5× the cost per
-// small transaction). The issue asks for the first guarantee.
+// does not fsync the WAL at each commit (FULL would, at about 4× the cost of a
+// one-line transaction, TOOLCHAIN.md). The issue asks for the first guarantee.
 //
 // Several processes may share the file (the issue's "a room's Seq comes from
 // the log"): every batch runs under BEGIN IMMEDIATE, which holds SQLite's one
