@@ -69,6 +69,36 @@ describe('client core: connecting', () => {
   });
 });
 
+describe('client core: what the frames say about us', () => {
+  const ready = () => run(fresh(), { kind: 'started' }, welcome('A1')).s;
+
+  it('a Rename to us alone (no Room) is our name from now on, in ?name= next time', () => {
+    const { s } = run(ready(), frame({ Type: 10, ID: 'A1', Name: 'alice2', OldName: 'alice', Ref: 9 }),
+      frame({ Type: 10, ID: 'B1', Name: 'bobby', OldName: 'bob', Room: 'lobby' }));
+    expect(s.name).toBe('alice2');
+    const { commands } = run({ ...s, token: undefined }, { kind: 'socketClosed', conn: 1, code: 1006, reason: '' }, { kind: 'timerFired', name: 'retry' });
+    expect(commands).toContainEqual({ kind: 'connect', conn: 2, url: 'ws://h/ws?name=alice2&room=lobby' });
+  });
+
+  it('a room we cannot get back into (an Error for its Join) is forgotten, and the app sees the Error', () => {
+    const err = { Type: 5, Code: 'too_many_rooms', Content: 'at most 32 rooms', Ref: 1 };
+    const { s, commands } = run(ready(), frame(err));
+    expect([...s.rooms.keys()]).toEqual(['lobby']);
+    expect(emitted(commands)).toEqual([{ type: 'frame', frame: { ID: '', SentAt: 1, ...err } }]);
+  });
+
+  it('a line without a Seq (a server without positions) goes to the app as it is', () => {
+    const { commands } = run(ready(), frame({ Type: 1, ID: 'B1', Room: 'lobby', Content: 'hi' }), frame({ Type: 1, ID: 'B1', Room: 'lobby', Content: 'hi' }));
+    expect(emitted(commands).filter((e) => (e as { type: string }).type === 'line')).toHaveLength(2);
+  });
+
+  it('a server notice (System, no ID) goes to the app; it is not a second welcome', () => {
+    const { s, commands } = run(ready(), frame({ Type: 0, Content: 'server shutting down' }));
+    expect(emitted(commands)).toEqual([{ type: 'frame', frame: { ID: '', Content: 'server shutting down', SentAt: 1, Type: 0 } }]);
+    expect(s.id).toBe('A1');
+  });
+});
+
 describe('client core: losing the link', () => {
   const ready = () => run(fresh(), { kind: 'started' }, welcome('A1'), frame({ Type: 6, ID: 'A1', Room: 'lobby', Seq: 41, Epoch: E })).s;
 

@@ -1,7 +1,7 @@
 // The client library end to end (src/client/): the shell with the pure core, against a
 // scripted fake WebSocket played as the server (docs/protocol.md) and a fake clock. No
 // server, no real timers, no sleeps: time moves only by clock.advance().
-import { ChatClient, ClientEvent, ClientOptions, MessageUpdate } from '../src/client';
+import { ChatClient, ClientEvent, ClientOptions, MessageUpdate, randomKey } from '../src/client';
 import { FakeClock, FakeSocket, fakeWebSocket } from '../src/client/testing';
 
 const E = 'Qm7xK2pA';
@@ -76,6 +76,44 @@ describe('client library: connecting', () => {
     const ready = t.client.whenReady(3000);
     t.clock.advance(3000);
     await expect(ready).rejects.toMatchObject({ code: 'timeout' });
+  });
+});
+
+describe('client library: the socket', () => {
+  it('ignores what is not a frame (binary, bad JSON, no Type); a notice from the server goes to the app', () => {
+    const t = setup();
+    const ws = connected(t);
+    ws.onmessage?.({ data: new Uint8Array([1, 2]) });
+    ws.onmessage?.({ data: '{"Type":' });
+    ws.onmessage?.({ data: '[1,2]' });
+    ws.onmessage?.({ data: '{"ID":"x"}' });
+    ws.receive({ Type: 0, Content: 'server shutting down' });
+    expect(t.of('frame').map((e) => e.frame.Content)).toEqual(['', 'server shutting down']); // the Join reply, the notice
+  });
+
+  it('retryNow() skips the wait after a drop; whenReady resolves on the welcome', async () => {
+    const t = setup();
+    connected(t).drop(1006);
+    t.client.retryNow();
+    expect(t.fake.sockets).toHaveLength(2);
+    const ready = t.client.whenReady(1000);
+    t.fake.last().accept().receive(welcome('A1', { Resumed: true }));
+    await expect(ready).resolves.toBeUndefined();
+  });
+
+  it('a WebSocket class that throws (a bad URL) is a failed attempt, retried like any other', () => {
+    const t = setup({ WebSocket: class { constructor() { throw new Error('bad url'); } } as never });
+    t.client.start();
+    expect(t.of('link').slice(-1)).toEqual([expect.objectContaining({ link: expect.objectContaining({ state: 'down', reason: 'bad url' }) })]);
+  });
+});
+
+describe('client library: Keys', () => {
+  it('are 21 URL-safe characters from crypto.getRandomValues, different each time', () => {
+    const keys = new Set(Array.from({ length: 100 }, () => randomKey()));
+    expect(keys.size).toBe(100);
+    for (const k of keys) expect(k).toMatch(/^[A-Za-z0-9_-]{21}$/);
+    expect(randomKey(4, { getRandomValues: (a) => { a.fill(63); return a; } })).toBe('----');
   });
 });
 
