@@ -4,7 +4,7 @@
 // the library that touches a socket, a timer or a promise. The WebSocket class and
 // the clock are given to it, so it runs in the browser, in Node (the `ws` package)
 // and in specs (a scripted fake and a fake clock).
-import { randomKey } from './keys';
+import { keySequence } from './keys';
 import { step } from './machine';
 import {
   ClientEvent, ClientState, Command, CoreOptions, DEFAULT_OPTIONS, Input, InputBody, Restore, initialState, positions,
@@ -101,7 +101,7 @@ export class ChatClient {
     this.WS = o.WebSocket;
     this.clock = clock ?? systemClock;
     this.random = random ?? Math.random;
-    this.newKey = newKey ?? (() => randomKey());
+    this.newKey = newKey ?? keySequence();
   }
 
   // ---- what the app reads ----

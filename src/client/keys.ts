@@ -17,3 +17,16 @@ export function randomKey(size = 21, source?: RandomSource): string {
   for (const b of bytes) key += ALPHABET[b & 63];
   return key;
 }
+
+/**
+ * Keys for one client: a random 14-character prefix, then a counter in base 36
+ * padded to 7, so 21 characters in all and still unguessable as a set. A client's
+ * keys sort together and in order, so the log's index of (room, key) takes each
+ * new one next to the last instead of on a random page: with random keys on
+ * every line, bench:store measured appends at about twice the cost (docs/storage.md).
+ */
+export function keySequence(source?: RandomSource): () => string {
+  const prefix = randomKey(14, source);
+  let n = 0;
+  return () => prefix + (n++).toString(36).padStart(7, '0');
+}
