@@ -1,4 +1,7 @@
-// The hub's story, told in marbles: one line per actor, the effects below.
+// The hub's story, told in marbles: one line per actor, the effects below. Lines
+// and first joins go through the message log; here a fake log answers at once
+// (support/fake-log.ts), and spec/reducer-log.spec.ts tells what happens between
+// the asking and the answer.
 import { merge } from 'rxjs';
 import { Close, Limits } from '../src/core/protocol';
 import * as M from '../src/core/messages';
@@ -6,9 +9,9 @@ import {
   Effect, HubEvent, broadcast, close, closed, forget, opened, ping, pingDue, received, rejected, send,
   shutdownRequested, terminate, timedOut,
 } from '../src/core/events';
-import { hub$ } from '../src/edge/hub';
-import { HubState, initialState, step } from '../src/core/reducer';
-import { deepFreeze, effectsOf, marbles, withoutLogs } from './support/marbles';
+import { DEFAULT_RESUME_WINDOW_MS, HubState, initialState, step } from '../src/core/reducer';
+import { effectsOf, marbles, stepFrozen, withoutLogs } from './support/marbles';
+import { EPOCH, FakeLog, appended, cascade, runWithLog, throughLog } from './support/fake-log';
 
 const A = 'alice-id';
 const B = 'bob-id';
@@ -19,17 +22,9 @@ const mA = { ID: A, Name: 'alice' };
 const mB = { ID: B, Name: 'bob' };
 const mC = { ID: C, Name: 'carol' };
 
-/** Runs events through step, freezing every state so mutation would throw. */
-function run(events: HubEvent[], from: HubState = initialState()): { state: HubState; effects: Effect[] } {
-  let state = deepFreeze(from);
-  let effects: Effect[] = [];
-  for (const e of events) {
-    const r = step(state, e);
-    state = deepFreeze(r.state);
-    effects = withoutLogs(r.effects);
-  }
-  return { state, effects };
-}
+/** Runs events through the hub and a log that answers at once; the effects are the last event's, in the end. */
+const run = (events: HubEvent[], from: HubState = initialState()) => runWithLog(events, from);
+const tok = (id: string) => `tok-${id}`;
 
 const lobbyOfTwo = [opened(A, 0, { name: 'alice' }), opened(B, 0, { name: 'bob' })];
 
@@ -38,11 +33,11 @@ describe('reducer: joining', () => {
     marbles(({ cold, expectObservable }) => {
       const a = cold('a----', { a: opened(A, 0, { name: 'alice' }) });
       const b = cold('--b--', { b: opened(B, 0, { name: 'bob' }) });
-      expectObservable(effectsOf(hub$(merge(a, b)))).toBe('x-y--', {
-        x: [send(A, M.welcome(A, 'alice', ['lobby'], 0)), send(A, M.joined(A, 'lobby', [mA], 1, 0, 0))],
+      expectObservable(effectsOf(merge(a, b).pipe(throughLog()))).toBe('x-y--', {
+        x: [send(A, M.welcome(A, 'alice', ['lobby'], 0, tok(A))), send(A, M.joined(A, 'lobby', [mA], 1, 0, EPOCH, 0))],
         y: [
-          send(B, M.welcome(B, 'bob', ['lobby'], 0)),
-          send(B, M.joined(B, 'lobby', [mA, mB], 2, 0, 0)),
+          send(B, M.welcome(B, 'bob', ['lobby'], 0, tok(B))),
+          send(B, M.joined(B, 'lobby', [mA, mB], 2, 0, EPOCH, 0)),
           broadcast([A], M.connected(mB, 'lobby', 0)),
         ],
       });
@@ -51,7 +46,7 @@ describe('reducer: joining', () => {
 
   it('starts a newcomer in ?room= and gives a default name when there is none', () => {
     const { state, effects } = run([opened(C, 0, { room: 'dev' })]);
-    expect(effects[0]).toEqual(send(C, M.welcome(C, 'guest-caro', ['dev'], 0)));
+    expect(effects[0]).toEqual(send(C, M.welcome(C, 'guest-caro', ['dev'], 0, tok(C))));
     expect(state.rooms.get('dev')?.members).toEqual([C]);
   });
 
@@ -61,7 +56,7 @@ describe('reducer: joining', () => {
     ['an over-long name', { name: 'x'.repeat(Limits.maxName + 1) }, 'too_long'],
   ])('refuses a connection with %s: error frame, close 1008, nothing changes', (_w, q, code) => {
     const before = run(lobbyOfTwo).state;
-    const r = step(before, opened(C, 0, q));
+    const r = stepFrozen(before, opened(C, 0, q));
     expect(r.state).toBe(before);
     expect(withoutLogs(r.effects)).toEqual([
       send(C, expect.objectContaining({ Type: 5, Code: code })),
@@ -74,7 +69,7 @@ describe('reducer: joining', () => {
       ...lobbyOfTwo, opened(C, 0, { name: 'carol', room: 'dev' }), received(A, 5, { type: 'join', room: 'dev', ref: 'j' }),
     ]);
     expect(effects).toEqual([
-      send(A, M.joined(A, 'dev', [mC, mA], 2, 0, 5, 'j')),
+      send(A, M.joined(A, 'dev', [mC, mA], 2, 0, EPOCH, 5, 'j')),
       broadcast([C], M.connected(mA, 'dev', 5)),
     ]);
     expect(state.clients.get(A)?.rooms).toEqual(['lobby', 'dev']);
@@ -82,16 +77,16 @@ describe('reducer: joining', () => {
 
   it('answers a join to a room one is already in with its members, changing nothing', () => {
     const before = run(lobbyOfTwo).state;
-    const r = step(before, received(A, 5, { type: 'join', room: 'lobby' }));
+    const r = stepFrozen(before, received(A, 5, { type: 'join', room: 'lobby' }));
     expect(r.state).toBe(before);
-    expect(withoutLogs(r.effects)).toEqual([send(A, M.joined(A, 'lobby', [mA, mB], 2, 0, 5))]);
+    expect(withoutLogs(r.effects)).toEqual([send(A, M.joined(A, 'lobby', [mA, mB], 2, 0, EPOCH, 5))]);
   });
 
   it(`refuses a room past the ${Limits.maxRoomsPerConnection}th`, () => {
     const joins = Array.from({ length: Limits.maxRoomsPerConnection - 1 }, (_, i) =>
       received(A, 1, { type: 'join', room: `r${i}` }));
     const { state } = run([opened(A, 0), ...joins]);
-    const r = step(state, received(A, 2, { type: 'join', room: 'onemore', ref: 9 }));
+    const r = stepFrozen(state, received(A, 2, { type: 'join', room: 'onemore', ref: 9 }));
     expect(r.state).toBe(state);
     expect(withoutLogs(r.effects)).toEqual([send(A, expect.objectContaining({ Type: 5, Code: 'too_many_rooms', Ref: 9 }))]);
   });
@@ -106,16 +101,16 @@ describe('reducer: chatting', () => {
         t: received(A, 2000, { type: 'broadcast', content: 'again' }, 'msg2'),
       });
       const b = cold('--b----', { b: opened(B, 0, { name: 'bob' }) });
-      expectObservable(effectsOf(hub$(merge(a, b)))).toBe('x-y-z-w', {
+      expectObservable(effectsOf(merge(a, b).pipe(throughLog()))).toBe('x-y-z-w', {
         x: expect.any(Array),
         y: expect.any(Array),
         z: [
-          broadcast([A, B], M.chat(alice, 'lobby', 1, 'msg1', 'hi', 1000), A),
-          send(A, M.ack(A, 'msg1', 1000, 'm1', { Room: 'lobby', Seq: 1 })),
+          broadcast([A, B], M.chat(alice, 'lobby', 1, EPOCH, 'msg1', 'hi', 1000), A),
+          send(A, M.ack(A, 'msg1', 1000, 'm1', { Room: 'lobby', Seq: 1, Epoch: EPOCH })),
         ],
         w: [
-          broadcast([A, B], M.chat(alice, 'lobby', 2, 'msg2', 'again', 2000), A),
-          send(A, M.ack(A, 'msg2', 2000, undefined, { Room: 'lobby', Seq: 2 })),
+          broadcast([A, B], M.chat(alice, 'lobby', 2, EPOCH, 'msg2', 'again', 2000), A),
+          send(A, M.ack(A, 'msg2', 2000, undefined, { Room: 'lobby', Seq: 2, Epoch: EPOCH })),
         ],
       });
     });
@@ -130,22 +125,23 @@ describe('reducer: chatting', () => {
       received(A, 3, { type: 'broadcast', content: 'to dev', room: 'dev' }, 'm2'),
     ]);
     expect(effects).toEqual([
-      broadcast([C, A], M.chat(alice, 'dev', 1, 'm2', 'to dev', 3), A),
-      send(A, M.ack(A, 'm2', 3, undefined, { Room: 'dev', Seq: 1 })),
+      broadcast([C, A], M.chat(alice, 'dev', 1, EPOCH, 'm2', 'to dev', 3), A),
+      send(A, M.ack(A, 'm2', 3, undefined, { Room: 'dev', Seq: 1, Epoch: EPOCH })),
     ]);
     expect(state.rooms.get('lobby')?.seq).toBe(1);
+    expect(state.rooms.get('dev')?.seq).toBe(1);
   });
 
   it('refuses a line to a room the sender is not in, and changes nothing', () => {
     const before = run([...lobbyOfTwo, opened(C, 0, { room: 'dev' })]).state;
-    const r = step(before, received(A, 1, { type: 'broadcast', content: 'x', room: 'dev', ref: 'r' }, 'm'));
+    const r = stepFrozen(before, received(A, 1, { type: 'broadcast', content: 'x', room: 'dev', ref: 'r' }, 'm'));
     expect(r.state).toBe(before);
     expect(withoutLogs(r.effects)).toEqual([send(A, expect.objectContaining({ Type: 5, Code: 'not_member', Ref: 'r' }))]);
   });
 
   it('sends a direct message to one connection and acks the sender', () => {
     const before = run(lobbyOfTwo).state;
-    const r = step(before, received(A, 1, { type: 'direct', to: B, content: 'psst', ref: 'd' }, 'dm1'));
+    const r = stepFrozen(before, received(A, 1, { type: 'direct', to: B, content: 'psst', ref: 'd' }, 'dm1'));
     expect(r.state).toBe(before);
     expect(withoutLogs(r.effects)).toEqual([
       send(B, M.direct(alice, B, 'dm1', 'psst', 1)),
@@ -224,7 +220,7 @@ describe('reducer: leaving the hub', () => {
     marbles(({ cold, expectObservable }) => {
       const a = cold('a---c', { a: opened(A, 0, { name: 'alice' }), c: closed(A, 0, 'closed') });
       const b = cold('-b---', { b: opened(B, 0, { name: 'bob' }) });
-      expectObservable(effectsOf(hub$(merge(a, b)))).toBe('xy--z', {
+      expectObservable(effectsOf(merge(a, b).pipe(throughLog()))).toBe('xy--z', {
         x: expect.any(Array),
         y: expect.any(Array),
         z: [broadcast([B], M.disconnected(mA, 'lobby', 'closed', 0)), forget(A)],
@@ -237,11 +233,14 @@ describe('reducer: leaving the hub', () => {
     expect(effects).toEqual([broadcast([A], M.disconnected(mB, 'lobby', 'timeout', 60_000)), terminate(B)]);
     expect(state.clients.has(B)).toBe(false);
     expect(state.rooms.get('lobby')?.members).toEqual([A]);
+    // protocol.md "Resuming after a reconnect": the identity is kept for the resume window, whatever ended it.
+    expect(state.away.get(B)).toEqual(expect.objectContaining({ until: 60_000 + DEFAULT_RESUME_WINDOW_MS }));
+    expect(state.tokens.get(tok(B))).toBe(B);
   });
 
   it('only lets go of the socket when a connection it has already forgotten closes', () => {
     const s = run([...lobbyOfTwo, timedOut(B, 1)]).state;
-    const r = step(s, closed(B, 2, 'closed'));
+    const r = stepFrozen(s, closed(B, 2, 'closed'));
     expect(r.state).toBe(s);
     expect(withoutLogs(r.effects)).toEqual([forget(B)]);
   });
@@ -263,6 +262,9 @@ describe('reducer: leaving the hub', () => {
     const quiet = step(state, closed(A, 10, 'closed'));
     expect(withoutLogs(quiet.effects)).toEqual([forget(A)]);
     expect(quiet.effects).toContainEqual(expect.objectContaining({ event: 'disconnect', fields: expect.objectContaining({ reason: 'shutdown' }) }));
+    // Nobody comes back to a stopped server: no identity is kept, no token stays good.
+    expect(quiet.state.away.has(A)).toBe(false);
+    expect(quiet.state.tokens.has(tok(A))).toBe(false);
     // A newcomer during the shutdown gets what everyone else got: the notice, then 1001.
     expect(run([opened(C, 11)], state).effects).toEqual([
       send(C, M.notice('server shutting down', 11)),
@@ -278,7 +280,7 @@ describe('reducer: large rooms (protocol.md, "Large rooms")', () => {
 
   it(`lists at most ${Limits.maxMembersListed} members in a Join reply, with the Count of all`, () => {
     const { effects } = run(many(150));
-    expect(effects[1]).toEqual(send('m149', M.joined('m149', 'big', Array.from({ length: 100 }, (_, i) => member(i)), 150, 0, 0)));
+    expect(effects[1]).toEqual(send('m149', M.joined('m149', 'big', Array.from({ length: 100 }, (_, i) => member(i)), 150, 0, EPOCH, 0)));
   });
 
   it('pages the members with After and Next, in join order, and ends without Next', () => {
@@ -293,7 +295,7 @@ describe('reducer: large rooms (protocol.md, "Large rooms")', () => {
 
   it('refuses an After that is not in the room with bad_cursor, changing nothing', () => {
     const { state } = run(many(3));
-    const r = step(state, received('m0', 1, { type: 'members', room: 'big', after: 'gone', ref: 'p' }));
+    const r = stepFrozen(state, received('m0', 1, { type: 'members', room: 'big', after: 'gone', ref: 'p' }));
     expect(r.state).toBe(state);
     expect(withoutLogs(r.effects)).toEqual([send('m0', expect.objectContaining({ Type: 5, Code: 'bad_cursor', Ref: 'p' }))]);
   });
@@ -367,17 +369,18 @@ describe('reducer: the rooms list', () => {
 
   it('agrees with a full sort after a random walk of joins and leaves', () => {
     let s = initialState();
+    const log = new FakeLog();
     let seed = 7;
     const rand = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
-    for (let i = 0; i < 60; i++) s = step(s, opened(`c${i}`, 0, { room: `r${rand(8)}` })).state;
+    for (let i = 0; i < 60; i++) s = cascade(s, opened(`c${i}`, 0, { room: `r${rand(8)}` }), log).state;
     for (let k = 0; k < 400; k++) {
       const id = `c${rand(60)}`;
       const room = `r${rand(8)}`;
       const inIt = s.clients.get(id)?.rooms.includes(room);
-      s = step(s, received(id, k, { type: inIt ? 'leave' : 'join', room })).state;
+      s = cascade(s, received(id, k, { type: inIt ? 'leave' : 'join', room }), log).state;
     }
     const expected = s.rooms.valueSeq().map((r) => r.members.length).toArray().sort((a, b) => b - a);
     const listed = (rooms(s, 'c0').list as { Room: string; Count: number }[]);
@@ -403,7 +406,7 @@ describe('reducer: bad input', () => {
   it('answers a rejected frame with its error to the sender only, and changes nothing', () => {
     const s = run(lobbyOfTwo).state;
     const error = { code: 'bad_json' as const, reason: 'the frame is not valid JSON' };
-    const r = step(s, rejected(B, 1, error));
+    const r = stepFrozen(s, rejected(B, 1, error));
     expect(r.state).toBe(s);
     expect(withoutLogs(r.effects)).toEqual([send(B, M.error(error, 1))]);
   });
@@ -411,7 +414,7 @@ describe('reducer: bad input', () => {
   it('ignores events from connections it does not know', () => {
     const s = run(lobbyOfTwo).state;
     for (const e of [received('ghost', 1, { type: 'broadcast', content: 'x' }, 'm'), rejected('ghost', 1, { code: 'bad_json', reason: '' })]) {
-      const r = step(s, e);
+      const r = stepFrozen(s, e);
       expect(r.state).toBe(s);
       expect(r.effects).toEqual([]);
     }
@@ -419,11 +422,18 @@ describe('reducer: bad input', () => {
 });
 
 describe('reducer: cost', () => {
-  it('replaces only what a broadcast touches: other rooms and clients are the same objects', () => {
+  it('replaces only what a line touches: asking the log changes nothing; its answer only the room spoken in', () => {
     const { state } = run([...lobbyOfTwo, opened(C, 0, { room: 'dev' })]);
-    const r = step(state, received(A, 1, { type: 'broadcast', content: 'x' }, 'm'));
+    const asked = stepFrozen(state, received(A, 1, { type: 'broadcast', content: 'x' }, 'm'));
+    // No Key: nothing to remember until the log answers.
+    expect(asked.state).toBe(state);
+    const [append] = asked.effects.filter((e) => e.kind === 'append') as Extract<Effect, { kind: 'append' }>[];
+    const r = stepFrozen(asked.state, appended(append.req, 1, { at: 2 }));
+    expect(r.state.rooms.get('lobby')?.seq).toBe(1);
     expect(r.state.rooms.get('dev')).toBe(state.rooms.get('dev'));
     expect(r.state.clients).toBe(state.clients);
+    expect(r.state.tokens).toBe(state.tokens);
+    expect(r.state.away).toBe(state.away);
     expect(r.state.rooms.get('lobby')?.members).toBe(state.rooms.get('lobby')?.members);
   });
 });

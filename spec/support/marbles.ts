@@ -1,9 +1,9 @@
 // Marble-test helpers: a TestScheduler whose assertions are jest's toEqual, and
-// ways to look at a hub's effects without its log lines.
-import { Observable, filter, map } from 'rxjs';
+// ways to look at a hub's effects without its log lines, and frozen states.
+import { Observable, filter, map, scan } from 'rxjs';
 import { RunHelpers, TestScheduler } from 'rxjs/testing';
-import { Effect } from '../../src/core/events';
-import { HubState, Step } from '../../src/core/reducer';
+import { Effect, HubEvent } from '../../src/core/events';
+import { HubState, Step, step } from '../../src/core/reducer';
 
 /** Runs a marble spec; `now` is the virtual clock, `scheduler` the TestScheduler itself. */
 export function marbles(fn: (helpers: RunHelpers & { now: () => number; scheduler: TestScheduler }) => void): void {
@@ -26,6 +26,18 @@ export function deepFreeze(state: HubState): HubState {
   };
   for (const c of state.clients.values()) freeze(c);
   for (const r of state.rooms.values()) freeze(r);
+  for (const a of state.away.values()) freeze(a);
   Object.freeze(state);
   return state;
 }
+
+/** One step from a frozen state to a frozen state: a reducer that mutates either throws. */
+export function stepFrozen(state: HubState, event: HubEvent): Step {
+  const r = step(deepFreeze(state), event);
+  deepFreeze(r.state);
+  return r;
+}
+
+/** The hub as src/edge/hub.ts folds it, but with every state frozen and a throw not swallowed: for reducer specs. */
+export const frozenHub$ = (events$: Observable<HubEvent>, init: HubState): Observable<Step> =>
+  events$.pipe(scan((last: Step, e: HubEvent) => stepFrozen(last.state, e), { state: deepFreeze(init), effects: [] }));

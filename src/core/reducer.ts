@@ -51,8 +51,26 @@ export interface Room {
   /** Connection IDs in join order. */
   readonly members: readonly string[];
   /** Members waiting for a read of the log (a Join reply, a resume's replay): no live lines for them yet. */
-  readonly waiting: readonly string[];
+  readonly waiting: readonly Waiting[];
 }
+
+/**
+ * A member waiting for a read, and which read: one who left and came back meanwhile
+ * has an earlier read still coming, whose answer (another `since`, another Ref) is not
+ * the one it waits for.
+ */
+export interface Waiting {
+  readonly id: string;
+  readonly purpose: ReadPurpose;
+}
+
+const isWaiting = (room: Room, id: string): boolean => room.waiting.some((w) => w.id === id);
+
+/** Whether a read's answer is the one a waiting member waits for (an equal read asked earlier answers as well). */
+const answers = (p: ReadPurpose, w: ReadPurpose): boolean =>
+  (p.for === 'resume' && w.for === 'resume'
+    ? p.since?.seq === w.since?.seq && p.since?.epoch === w.since?.epoch
+    : p.for === 'join' && w.for === 'join' && p.ref === w.ref);
 
 /** An identity whose connection ended, kept for its resume window. */
 export interface Away {
@@ -122,7 +140,7 @@ const announces = (state: HubState, size: number): boolean => size <= state.pres
 
 /** The members who get live lines: all of them unless some wait for a read of the log. */
 const live = (room: Room): readonly string[] =>
-  (room.waiting.length === 0 ? room.members : room.members.filter((id) => !room.waiting.includes(id)));
+  (room.waiting.length === 0 ? room.members : room.members.filter((id) => !isWaiting(room, id)));
 
 /**
  * How a client enters a room: `join` answers at once when the hub knows the
@@ -135,9 +153,15 @@ type Entry = { mode: 'join'; ref?: Ref } | { mode: 'resume'; since?: Position };
 function enter(state: HubState, client: Client, roomName: string, at: number, entry: Entry): Step {
   const before = state.rooms.get(roomName);
   const wait = entry.mode === 'resume' || before === undefined || before.seq < 0;
+  // One more than a replay holds, to tell "exactly the most" from "too many".
+  const since = entry.mode === 'resume' ? entry.since : undefined;
+  const purpose: ReadPurpose = entry.mode === 'join'
+    ? { for: 'join', to: client.id, ref: entry.ref }
+    : since ? { for: 'resume', to: client.id, since } : { for: 'resume', to: client.id };
+  const waiter: Waiting[] = wait ? [{ id: client.id, purpose }] : [];
   const room: Room = before
-    ? { ...before, members: [...before.members, client.id], waiting: wait ? [...before.waiting, client.id] : before.waiting }
-    : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: [client.id] };
+    ? { ...before, members: [...before.members, client.id], waiting: wait ? [...before.waiting, ...waiter] : before.waiting }
+    : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: waiter };
   const size = room.members.length;
   const updated: Client = { ...client, rooms: [...client.rooms, roomName] };
   const next: HubState = {
@@ -151,14 +175,8 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
   if (!wait) {
     const ref = entry.mode === 'join' ? entry.ref : undefined;
     effects.push(send(client.id, M.joined(client.id, roomName, memberPage(next, room), size, room.seq, room.epoch, at, ref)));
-  } else if (entry.mode === 'join') {
-    effects.push(read({ room: roomName, limit: 0 }, { for: 'join', to: client.id, ref: entry.ref }));
   } else {
-    // One more than a replay holds, to tell "exactly the most" from "too many".
-    const since = entry.since;
-    effects.push(since
-      ? read({ room: roomName, after: since.seq, limit: Limits.maxReplay + 1 }, { for: 'resume', to: client.id, since })
-      : read({ room: roomName, limit: 0 }, { for: 'resume', to: client.id }));
+    effects.push(read(since ? { room: roomName, after: since.seq, limit: Limits.maxReplay + 1 } : { room: roomName, limit: 0 }, purpose));
   }
   // protocol.md "Large rooms": past --presence-max members, comings and goings are not announced.
   if (before && announces(state, size)) effects.push(broadcast(live(before), M.connected(me, roomName, at)));
@@ -172,7 +190,7 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
   const updated: Client = { ...client, rooms: client.rooms.filter((r) => r !== roomName) };
   if (!room) return { state: { ...state, clients: state.clients.set(client.id, updated) }, effects: NONE };
   const rest = room.members.filter((id) => id !== client.id);
-  const waiting = room.waiting.includes(client.id) ? room.waiting.filter((id) => id !== client.id) : room.waiting;
+  const waiting = isWaiting(room, client.id) ? room.waiting.filter((w) => w.id !== client.id) : room.waiting;
   const next: HubState = {
     ...state,
     clients: state.clients.set(client.id, updated),
@@ -231,6 +249,15 @@ function expire(state: HubState, at: number): HubState {
   return away === state.away ? state : { ...state, away, tokens };
 }
 
+/**
+ * The identity `id` if it is away and its resume window is still open at `at`:
+ * pingDue forgets the others only at its next beat, and till then they are gone all the same.
+ */
+function awayAt(state: HubState, id: string, at: number): Away | undefined {
+  const away = state.away.get(id);
+  return away !== undefined && away.until > at ? away : undefined;
+}
+
 /** A new connection: a fresh identity, or, with a good resume token, the one it had. */
 function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): Step {
   if (state.shuttingDown) {
@@ -244,7 +271,8 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
   const effects: Effect[] = [];
   if (e.resume !== undefined) {
     const id = TOKEN_PATTERN.test(e.resume) ? state.tokens.get(e.resume) : undefined;
-    if (id !== undefined && state.resumeWindowMs > 0) return resume(state, e, id);
+    const kept = id !== undefined && (state.clients.has(id) || awayAt(state, id, e.at) !== undefined);
+    if (kept && state.resumeWindowMs > 0) return resume(state, e, id as string);
     // protocol.md: a token that is unknown, malformed, used or expired buys nothing:
     // say so, then this is an ordinary new connection.
     effects.push(
@@ -426,8 +454,18 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   }
   const room = state.rooms.get(e.req.room);
   const client = state.clients.get(to);
-  // Left, or gone, while the log was read: nothing to answer.
-  if (!room || !client || !room.waiting.includes(to)) return unchanged(state);
+  // Left, or gone, while the log was read (or left and came back, and waits for another read): nothing to answer.
+  const waiter = room?.waiting.find((w) => w.id === to);
+  if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state);
+  if (!outcome.ok && purpose.for === 'resume' && room.seq >= 0) {
+    // protocol.md "Resuming after a reconnect": a replay the log could not read is Recovered false,
+    // store_failed; the room's position is known, so the member stays and reads History from its Seq.
+    const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
+    const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
+    return unchanged(next, [
+      send(to, M.joined(to, room.name, memberPage(next, ready), ready.members.length, ready.seq, ready.epoch, e.at, undefined, 'store_failed')),
+    ]);
+  }
   if (!outcome.ok) {
     // Without the room's position the member cannot be told where it stands: it is taken out, and told why.
     const r = exit(state, client, room.name, 'error', e.at, true);
@@ -439,7 +477,7 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     ...room,
     seq: known ? room.seq : outcome.head,
     epoch: known ? room.epoch : outcome.epoch,
-    waiting: room.waiting.filter((id) => id !== to),
+    waiting: room.waiting.filter((w) => w !== waiter),
   };
   const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
   const page = memberPage(next, ready);
@@ -466,7 +504,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         const room = state.rooms.get(m.room) as Room;
         // Joining again is harmless: answer with the room's members as on a first join
         // (or, while its first answer waits for the log, let that answer do).
-        if (room.waiting.includes(client.id)) return unchanged(state);
+        if (isWaiting(room, client.id)) return unchanged(state);
         return unchanged(state, [
           send(client.id, M.joined(client.id, m.room, memberPage(state, room), room.members.length, room.seq, room.epoch, at, m.ref)),
         ]);
@@ -519,7 +557,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         if (rec) return repeat(state, client, rec, m.key, at, m.ref);
       }
       const target = state.clients.get(m.to);
-      const away = target ? undefined : state.away.get(m.to);
+      const away = target ? undefined : awayAt(state, m.to, at);
       if (!target && !away) return fail('no_such_client', `no connection has ID "${m.to}"`);
       const dm = M.direct(client, m.to, msgId, m.content, at);
       let next = state;
