@@ -556,6 +556,22 @@ describe('reducer + log: resume tokens', () => {
   });
 });
 
+describe('reducer + log: identities kept for resuming are bounded', () => {
+  it('forgets the oldest past maxAway, token and all, however young its window', () => {
+    const ids = ['c1', 'c2', 'c3'];
+    const { state } = runWithLog([
+      ...ids.map((id) => opened(id, 0, { name: id }, tk(id))),
+      ...ids.map((id, i) => closed(id, 1 + i, 'closed')),
+    ], initialState({ maxAway: 2 }));
+    expect([...state.away.keys()]).toEqual(['c2', 'c3']);
+    expect(state.tokens.has(tk('c1'))).toBe(false);
+    const late = runWithLog([opened('c1-again', 10, { resume: tk('c1') }, tk('c1b'))], state);
+    expect(late.effects[0]).toEqual(send('c1-again', expect.objectContaining({ Code: 'resume_failed' })));
+    const ok = runWithLog([opened('c3-again', 10, { resume: tk('c3') }, tk('c3b'))], state);
+    expect(ok.state.clients.has('c3')).toBe(true);
+  });
+});
+
 describe('reducer + log: directs to an identity that is away', () => {
   it('keeps them, acks the sender, and delivers them on resume after the welcome, oldest first', () => {
     const { state } = runWithLog([closed(B, 10, 'closed')], lobby().state);

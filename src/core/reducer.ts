@@ -95,6 +95,8 @@ export interface HubState {
   readonly away: OrderedMap<string, Away>;
   /** How long an identity is kept after its connection ends (--resume-window; 0: no resuming). */
   readonly resumeWindowMs: number;
+  /** How many identities are kept for resuming at most (MAX_AWAY). */
+  readonly maxAway: number;
 }
 
 export interface Step {
@@ -106,8 +108,14 @@ export interface Step {
 export const DEFAULT_PRESENCE_MAX = 1000;
 /** How long an identity can be resumed after its connection ends (--resume-window). */
 export const DEFAULT_RESUME_WINDOW_MS = 5 * 60_000;
+/**
+ * Identities kept for resuming at most: past this the oldest goes first, so a
+ * flood of connections that come and go cannot grow the hub without bound
+ * within one window.
+ */
+export const MAX_AWAY = 100_000;
 
-export const initialState = (opts: { presenceMax?: number; resumeWindowMs?: number } = {}): HubState => ({
+export const initialState = (opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number } = {}): HubState => ({
   clients: IMap(),
   rooms: IMap(),
   sizes: noRooms(),
@@ -116,6 +124,7 @@ export const initialState = (opts: { presenceMax?: number; resumeWindowMs?: numb
   tokens: IMap(),
   away: OrderedMap(),
   resumeWindowMs: opts.resumeWindowMs ?? DEFAULT_RESUME_WINDOW_MS,
+  maxAway: opts.maxAway ?? MAX_AWAY,
 });
 
 const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
@@ -140,7 +149,10 @@ const announces = (state: HubState, size: number): boolean => size <= state.pres
 
 /** The members who get live lines: all of them unless some wait for a read of the log. */
 const live = (room: Room): readonly string[] =>
-  (room.waiting.length === 0 ? room.members : room.members.filter((id) => !isWaiting(room, id)));
+  (room.waiting.length === 0 ? room.members : without(room.members, new Set(room.waiting.map((w) => w.id))));
+
+/** O(members + waiting), not their product: many resume at once after a network blip. */
+const without = (members: readonly string[], out: ReadonlySet<string>): readonly string[] => members.filter((id) => !out.has(id));
 
 /**
  * How a client enters a room: `join` answers at once when the hub knows the
@@ -226,15 +238,19 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
   }
   effects.push(...extra, log('disconnect', { id, name: client.name, reason: why }));
   const keep = s.resumeWindowMs > 0 && !s.shuttingDown;
-  return {
-    state: {
-      ...s,
-      clients: s.clients.delete(id),
-      away: keep ? s.away.set(id, { client, until: at + s.resumeWindowMs, directs: [] }) : s.away,
-      tokens: keep ? s.tokens : s.tokens.delete(client.token),
-    },
-    effects,
-  };
+  let away = s.away;
+  let tokens = s.tokens;
+  if (keep) {
+    if (away.size >= s.maxAway) {
+      const oldest = away.first() as Away;
+      away = away.delete(oldest.client.id);
+      tokens = tokens.delete(oldest.client.token);
+    }
+    away = away.set(id, { client, until: at + s.resumeWindowMs, directs: [] });
+  } else {
+    tokens = tokens.delete(client.token);
+  }
+  return { state: { ...s, clients: s.clients.delete(id), away, tokens }, effects };
 }
 
 /** Forgets the identities whose resume window is over: the oldest first, so this stops at the first still kept. */
@@ -413,6 +429,7 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         tokens: state.tokens,
         away: state.away,
         resumeWindowMs: state.resumeWindowMs,
+        maxAway: state.maxAway,
       };
     }
     effects.push(broadcast(live(room), M.chat({ id: req.from, name: req.name }, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from));
