@@ -223,7 +223,13 @@ export class ChatClient {
 
   /** Inputs are queued: a listener that calls send() while commands run is served after them, in order. */
   private input(i: InputBody): void {
-    this.inputs.push({ ...i, at: this.clock.now(), rand: this.random() });
+    // Every InputBody is a fresh literal made in this file, so it is stamped in place. A spread
+    // here sees inputs of many shapes, goes megamorphic and cost 15 % of a loaded bot's CPU
+    // (scripts/bot.ts, 200 bots: p50 latency 130 ms with the spread, 30 ms without).
+    const stamped = i as Input;
+    stamped.at = this.clock.now();
+    stamped.rand = this.random();
+    this.inputs.push(stamped);
     if (this.running) return;
     this.running = true;
     try {
