@@ -11,23 +11,29 @@ export type Command =
   | { kind: 'msg'; to: string; text: string }
   | { kind: 'room'; room: string }
   | { kind: 'more' }
+  | { kind: 'history'; n: number }
   | { kind: 'reconnect' }
   | { kind: 'quit' }
   | { kind: 'help' }
   | { kind: 'none' }
   | { kind: 'invalid'; reason: string };
 
+/** /history without N; and the most it reads (ten pages of 100, protocol.md "History"). */
+export const HISTORY_DEFAULT = 20;
+export const HISTORY_MAX = 1000;
+
 export const HELP = [
-  'plain text          say it in the current room',
+  'plain text          say it in the current room (queued while disconnected, sent once back)',
   '/join ROOM          join ROOM and make it the current room',
   '/leave [ROOM]       leave ROOM (default: the current room)',
   '/room ROOM          make ROOM (one you are in) the current room',
   '/rooms              list the server\'s rooms',
   '/who [ROOM]         list who is in ROOM (default: the current room), 100 at a time',
   '/more               the next 100 of the last /who',
+  `/history [N]        the current room's last N lines (default ${HISTORY_DEFAULT}, at most ${HISTORY_MAX})`,
   '/nick NAME          change your name',
-  '/msg NAME|ID TEXT   send a direct message',
-  '/reconnect          connect again after the server closed the connection on purpose',
+  '/msg NAME|ID TEXT   send a direct message (queued while disconnected, as lines are)',
+  '/reconnect          connect now: after the server closed the connection on purpose, or to skip the wait',
   '/quit               leave',
   '/help               this list',
   '//text              say "/text"',
@@ -73,6 +79,12 @@ export function parseLine(line: string): Command {
       return first === '' || text === '' ? { kind: 'invalid', reason: `usage: ${USAGE.msg}` } : tooLong('line', text) ?? { kind: 'msg', to: first, text };
     }
     case 'more': return { kind: 'more' };
+    case 'history': {
+      const n = first === '' ? HISTORY_DEFAULT : /^\d+$/.test(first) ? Number(first) : NaN;
+      return more.length > 0 || !(n >= 1 && n <= HISTORY_MAX)
+        ? { kind: 'invalid', reason: `usage: /history [N], N from 1 to ${HISTORY_MAX}` }
+        : { kind: 'history', n };
+    }
     case 'reconnect': return { kind: 'reconnect' };
     case 'quit':
     case 'exit': return { kind: 'quit' };

@@ -93,12 +93,24 @@ export function formatFrame(f: Message, v: View): string | undefined {
   }
 }
 
-/** Our own line, shown once the server has acked it. */
+/** Our own line, shown once the server has acked it (or, from a resume or History, as it was delivered). */
 export function formatOwn(v: View, at: number, where: { room: string } | { to: string }, name: string, text: string): string {
   return 'room' in where
     ? `${hhmm(at)} [${where.room}] ${paint(v, Ansi.Green, safe(name))}: ${safe(text)}`
     : paint(v, Ansi.Magenta, `${hhmm(at)} [dm] you → ${safe(nameOf(v.presence, where.to))}: ${safe(text)}`);
 }
+
+/** Our own line the server does not have yet (no link, or the log asked us to retry): dim, marked. */
+export function formatPending(v: View, at: number, where: { room: string } | { to: string }, name: string, text: string): string {
+  const line = 'room' in where
+    ? `${hhmm(at)} [${where.room}] ${safe(name)}: ${safe(text)}`
+    : `${hhmm(at)} [dm] you → ${safe(nameOf(v.presence, where.to))}: ${safe(text)}`;
+  return paint(v, Ansi.Dim, `${line} (sending…)`);
+}
+
+/** A notice from the client itself about the server or a room ("* connected as …"), as the server's own look. */
+export const formatNotice = (v: { color: boolean }, text: string, room?: string, now = Date.now()): string =>
+  notice({ selfId: '', color: v.color, presence: new Map() }, now / 1000, room, text);
 
 /** A line from the client itself (connection status, usage errors). */
 export function formatLocal(v: { color: boolean }, text: string, kind: 'info' | 'error' = 'info', now = Date.now()): string {

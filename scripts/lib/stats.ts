@@ -7,6 +7,7 @@
 // load), so memory stays fixed however long the run, and the summary reads its
 // percentiles without sorting anything: 1 µs to 60 s, to 3 significant digits.
 import { Histogram, build } from 'hdr-histogram-js';
+import type { VerifySummary } from './verify';
 
 export interface Counters {
   sent: number;
@@ -54,12 +55,14 @@ export interface Summary {
   errors: number;
   latencyMs: { p50: number | null; p99: number | null; p999: number | null; max: number | null; samples: number };
   durationMs: number;
+  /** --verify only: each room's Seq as every receiver got it. */
+  verify?: VerifySummary;
 }
 
 /** µs to ms, two decimals; null when there were no samples. */
 const ms = (h: Histogram, us: number): number | null => (h.totalCount === 0 ? null : Math.round(us / 10) / 100);
 
-export function summarize(c: Counters, bots: number, connected: number, durationMs: number): Summary {
+export function summarize(c: Counters, bots: number, connected: number, durationMs: number, verify?: VerifySummary): Summary {
   const h = c.latency;
   return {
     bots, connected, sent: c.sent, acked: c.acked, received: c.received, errors: c.errors,
@@ -68,6 +71,7 @@ export function summarize(c: Counters, bots: number, connected: number, duration
       p999: ms(h, h.getValueAtPercentile(99.9)), max: ms(h, h.maxValue), samples: h.totalCount,
     },
     durationMs: Math.round(durationMs),
+    ...(verify ? { verify } : {}),
   };
 }
 
@@ -82,5 +86,11 @@ export function formatSummary(s: Summary): string {
     `errors    ${s.errors}`,
     `latency   p50 ${show(l.p50)}  p99 ${show(l.p99)}  p99.9 ${show(l.p999)}  max ${show(l.max)}  (${l.samples} samples)`,
     `duration  ${(s.durationMs / 1000).toFixed(1)} s`,
+    ...(s.verify ? [formatVerify(s.verify)] : []),
   ].join('\n');
+}
+
+function formatVerify(v: VerifySummary): string {
+  return `verify    ${v.checked} Seqs checked at ${v.receivers} receiver×room: ${v.missing} missing, ${v.duplicates} duplicate`
+    + `, ${v.trimmed} trimmed, ${v.resets} reset`;
 }
