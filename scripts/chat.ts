@@ -42,7 +42,8 @@ async function main(): Promise<number> {
   const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true;
   // https://no-color.org: colour only for a terminal, and never when NO_COLOR is set and not empty.
   const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
-  const client = nodeClient({ url: opts.url, name: opts.name, rooms: [opts.room] });
+  // onSeq: the session shows our own acked lines in their place among the room's lines.
+  const client = nodeClient({ url: opts.url, name: opts.name, rooms: [opts.room], onSeq: (e) => session.seen(e) });
   const rl = readline.createInterface({
     input: process.stdin, output: interactive ? process.stdout : undefined, terminal: interactive,
   });

@@ -1,6 +1,6 @@
 // The chat CLI's line parser (scripts/lib/commands.ts): pure, a typed line in, a command out.
 import { Limits, codePoints } from '../src/core/protocol';
-import { parseLine } from '../scripts/lib/commands';
+import { HELP, HISTORY_MAX, parseLine } from '../scripts/lib/commands';
 
 const EMOJI = '\u{1F600}'; // one character, two UTF-16 units
 
@@ -30,5 +30,15 @@ describe('chat CLI commands', () => {
   it('has /reconnect for after a policy close, and /more for the next page of /who', () => {
     expect(parseLine('/reconnect')).toEqual({ kind: 'reconnect' });
     expect(parseLine('/more')).toEqual({ kind: 'more' });
+  });
+
+  it('reads /history [N]: 20 by default, 1 to the most it pages through, digits only', () => {
+    expect(parseLine('/history')).toEqual({ kind: 'history', n: 20 });
+    expect(parseLine('/history 5')).toEqual({ kind: 'history', n: 5 });
+    expect(parseLine(`/history ${HISTORY_MAX}`)).toEqual({ kind: 'history', n: HISTORY_MAX });
+    for (const bad of ['0', `${HISTORY_MAX + 1}`, '-3', '2.5', '0x10', '1e2', 'ten', '5 6']) {
+      expect(parseLine(`/history ${bad}`)).toEqual({ kind: 'invalid', reason: `usage: /history [N], N from 1 to ${HISTORY_MAX}` });
+    }
+    expect(HELP.some((l) => l.startsWith('/history [N]'))).toBe(true);
   });
 });

@@ -46,6 +46,12 @@ export class ChatSession {
   private readonly own = new Set<string>();
   /** Keys of our messages shown as pending, so each is marked once until its fate. */
   private readonly pendingShown = new Set<string>();
+  /**
+   * Our acked lines waiting for their place among the room's lines (room NUL Seq): an Ack
+   * can come while the lines before it are still being read from History. The library
+   * reports each Seq in order (onSeq, own: true); that is when the line is shown.
+   */
+  private readonly ownDue = new Map<string, MessageUpdate>();
   /** Where /more carries on: the room of the last /who and the Next its answer gave. */
   private whoNext: { room: string; after: string } | undefined;
 
@@ -58,6 +64,31 @@ export class ChatSession {
   dispose(): void {
     this.stop();
     this.sender.dispose();
+  }
+
+  /** The client's onSeq: chat.ts wires it, so our lines show in the room's order. */
+  seen(e: { room: string; seq: number; own: boolean }): void {
+    if (!e.own) return;
+    const k = `${e.room}\u0000${e.seq}`;
+    const m = this.ownDue.get(k);
+    if (m === undefined) return;
+    this.ownDue.delete(k);
+    this.showOwn(m);
+  }
+
+  /** Shows what still waits for its place (in `room`, or anywhere): the order can no longer come. */
+  private flushOwn(room?: string): void {
+    for (const [k, m] of [...this.ownDue]) {
+      if (room !== undefined && m.room !== room) continue;
+      this.ownDue.delete(k);
+      this.showOwn(m);
+    }
+  }
+
+  private showOwn(m: MessageUpdate): void {
+    this.remember(m.msgId);
+    const where = m.room !== undefined ? { room: m.room } : { to: m.to ?? '' };
+    this.o.print(formatOwn(this.view, Date.now() / 1000, where, this.client.name, m.content));
   }
 
   /** Waits (at most ms) for what is still in the outbox to be delivered; true when nothing is left. */
@@ -108,11 +139,13 @@ export class ChatSession {
         const f = e.frame;
         this.presence = applyFrame(this.presence, f, this.client.id);
         if (f.Type === Type.Leave || f.Type === Type.Error) this.keepCurrent();
+        if (f.Type === Type.Leave && typeof f.Room === 'string') this.flushOwn(f.Room);
         const line = formatFrame(f, this.view);
         if (line !== undefined) this.o.print(line);
         return;
       }
       case 'catchup':
+        if (e.state === 'done') this.flushOwn(e.room);
         if (e.state === 'started') this.local(`${e.room}: reading the lines missed (${e.reason})`);
         else if (e.complete) this.local(`${e.room}: caught up`);
         else this.local(`${e.room}: could not read every missed line; /history shows what the server keeps`, 'error');
@@ -123,6 +156,7 @@ export class ChatSession {
         return;
       }
       case 'reset':
+        this.flushOwn(e.room);
         // no_position: our first position in the room, on a resume; nothing was lost to us.
         if (e.reason !== 'no_position') this.local(`${e.room}: the room's history was reset (${e.reason}); earlier lines are gone`, 'error');
         return;
@@ -136,6 +170,7 @@ export class ChatSession {
   }
 
   private onLink(l: Extract<ClientEvent, { type: 'link' }>['link']): void {
+    if (l.state !== 'connecting' && l.state !== 'ready') this.flushOwn();
     switch (l.state) {
       case 'connecting':
         // Who is who is learnt again from the Join replies of the new connection.
@@ -200,9 +235,10 @@ export class ChatSession {
         return;
       case 'delivered':
         this.pendingShown.delete(m.key);
+        // Already shown: a resume replayed it, or History had it, before this Ack (protocol.md "Sending twice").
         if (m.msgId !== undefined && this.own.has(m.msgId)) return;
-        this.remember(m.msgId);
-        this.o.print(formatOwn(this.view, Date.now() / 1000, where, this.client.name, m.content));
+        if (m.room !== undefined && m.seq !== undefined) this.ownDue.set(`${m.room}\u0000${m.seq}`, m);
+        else this.showOwn(m);
         return;
       case 'failed': {
         this.pendingShown.delete(m.key);
