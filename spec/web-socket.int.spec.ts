@@ -1,58 +1,59 @@
-// The web page's socket (web/src/socket.ts), driven with the `ws` package in place of
-// the browser's WebSocket, against a real server that welcomes and then closes at once.
+// The web page's link: the client library's ChatClient as web/src/main.ts makes it
+// (the page's name and room, no other options but a short first backoff here), with the
+// `ws` package in place of the browser's WebSocket, against a real server that
+// welcomes and then closes at once.
 import WebSocket from 'ws';
+import { ChatClient, LinkState, SocketClass } from '../src/client';
 import { slammingServer } from './support/slamming-server';
-import { ChatSocket, LinkEvent } from '../web/src/socket';
 
-/** A ChatSocket whose link events can be awaited, each wait bounded. */
-function socketOn(url: string) {
-  const events: LinkEvent[] = [];
+/** A client whose link states can be awaited, each wait bounded. */
+function clientOn(url: string) {
+  const links: LinkState[] = [];
   const waiters = new Set<() => void>();
-  const socket = new ChatSocket({
-    url: () => url, onFrame: () => undefined, baseMs: 10, maxMs: 10_000,
-    onLink: (e) => { events.push(e); for (const w of [...waiters]) w(); },
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  const client = new ChatClient({
+    url, WebSocket: WebSocket as unknown as SocketClass, name: 'alice', rooms: ['lobby'], backoff: { baseMs: 10, maxMs: 10_000 },
   });
+  client.on('link', (e) => { links.push(e.link); for (const w of [...waiters]) w(); });
   const until = (what: string, ok: () => boolean, ms = 5000) => new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`timed out: ${what}`)); }, ms);
     const check = () => { if (ok()) { clearTimeout(timer); waiters.delete(check); resolve(); } };
     waiters.add(check);
     check();
   });
-  return { socket, events, until };
+  return { client, links, until };
 }
 
-describe('web socket against a server that welcomes and closes at once', () => {
+describe('web page link against a server that welcomes and closes at once', () => {
   it('keeps counting its attempts up (and its delay doubling) instead of starting over at every welcome', async () => {
     const server = await slammingServer(1000, 5);
-    const { socket, events, until } = socketOn(server.url);
+    const { client, links, until } = clientOn(server.url);
     try {
-      socket.start();
-      await until('five drops', () => events.filter((e) => e.kind === 'dropped').length >= 5);
-      const drops = events.filter((e): e is Extract<LinkEvent, { kind: 'dropped' }> => e.kind === 'dropped');
+      client.start();
+      await until('five drops', () => links.filter((l) => l.state === 'down').length >= 5);
+      const drops = links.filter((l): l is Extract<LinkState, { state: 'down' }> => l.state === 'down');
       expect(drops.slice(0, 5).map((d) => d.attempt)).toEqual([1, 2, 3, 4, 5]);
     } finally {
-      socket.stop();
+      client.close();
       await server.close();
     }
   });
 
-  it('after a policy close it says so and waits for the user', async () => {
+  it('after a policy close it says so and waits for the user (the banner\'s Reconnect)', async () => {
     const server = await slammingServer(4001, 0);
-    const { socket, events, until } = socketOn(server.url);
+    const { client, links, until } = clientOn(server.url);
     try {
-      socket.start();
-      await until('held', () => events.some((e) => e.kind === 'held'));
-      expect(events.find((e) => e.kind === 'held')).toEqual({ kind: 'held', code: 4001, reason: 'go away' });
-      socket.retryNow(); // what the page does when the tab comes back: not a user's decision
-      // Ten times the first backoff: a socket that retried by itself would have by now.
+      client.start();
+      await until('held', () => links.some((l) => l.state === 'held'));
+      expect(links.find((l) => l.state === 'held')).toEqual({ state: 'held', code: 4001, reason: 'go away' });
+      client.retryNow(); // what the page does when the network or the tab comes back: not a user's decision
+      // Ten times the first backoff: a client that retried by itself would have by now.
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(server.connections()).toBe(1);
-      socket.reconnect();
-      await until('held again', () => events.filter((e) => e.kind === 'held').length === 2);
+      client.reconnect();
+      await until('held again', () => links.filter((l) => l.state === 'held').length === 2);
       expect(server.connections()).toBe(2);
     } finally {
-      socket.stop();
+      client.close();
       await server.close();
     }
   });

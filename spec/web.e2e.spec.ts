@@ -96,7 +96,7 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     await dave.close();
   });
 
-  it('two pages and a ws client chat in one room; own lines go pending, then delivered', async () => {
+  it('two pages and a ws client chat in one room; own lines go sent (on the wire), then delivered (acked)', async () => {
     const carol = await peer('carol', 'lobby');
     await ui.member(alice.page, 'carol').waitFor();
     await ui.member(bob.page, 'carol').waitFor();
@@ -111,7 +111,8 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     await say(alice.page, 'hello from alice');
     await ui.line(alice.page, 'hello from alice').and(alice.page.locator('.mine[data-status="delivered"]')).waitFor();
     const drawn = (await alice.page.evaluate('window.__drawn')) as string[];
-    expect(drawn[0]).toMatch(/^pending:.*hello from alice/);
+    // Online, a line goes on the wire at once: sent, never pending (that is for a line typed offline).
+    expect(drawn[0]).toMatch(/^sent:.*hello from alice/);
     expect(drawn.at(-1)).toMatch(/^delivered:.*hello from alice/);
     await expect(ui.line(alice.page, 'hello from alice').locator('.author').textContent()).resolves.toBe('You');
 
@@ -313,18 +314,29 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     }
   });
 
-  it('survives a server restart: reconnecting, then back in the same rooms with the same name', async () => {
+  it('survives a server restart: a line typed meanwhile waits, pending, and is delivered once; the reset history is said', async () => {
     const port = server.port;
+    await ui.myRoom(alice.page, 'lobby').click();
+    await ui.myRoom(bob.page, 'lobby').click();
     await server.close(2000);
     await ui.banner(alice.page).getByText('Reconnecting').waitFor();
     await ui.banner(bob.page).getByText('Reconnecting').waitFor();
-    await expect(alice.page.getByRole('button', { name: 'Send' }).isDisabled()).resolves.toBe(true);
 
+    // Offline, a line is taken all the same: shown at once as not sent yet.
+    await say(alice.page, 'typed while the server was down');
+    const waiting = ui.line(alice.page, 'typed while the server was down');
+    await waiting.and(alice.page.locator('[data-status="pending"]')).waitFor();
+    await waiting.getByText('Will be sent when the connection is back').waitFor();
+
+    // A new server with a new in-memory log: the tokens and the history are gone (a new Epoch).
     server = await startServer({ port, host: '127.0.0.1', logLevel: 'silent', webRoot });
     await ui.banner(alice.page).waitFor({ state: 'hidden', timeout: 15_000 });
     await ui.banner(bob.page).waitFor({ state: 'hidden', timeout: 15_000 });
     await ui.notice(alice.page, 'Reconnected').first().waitFor();
     await expect(alice.page.locator('#me .me-name').textContent()).resolves.toBe('alice');
+    await waiting.and(alice.page.locator('[data-status="delivered"]')).waitFor({ timeout: WAIT });
+    await ui.notice(alice.page, "history of #lobby was reset").waitFor();
+    await ui.line(bob.page, 'typed while the server was down').waitFor();
 
     // Both rooms rejoined, with who is there now.
     await ui.myRoom(alice.page, 'rust').click();
@@ -335,5 +347,11 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     const zoe = await peer('zoe', 'rust');
     await expect(zoe.idOf('alice', 'rust')).resolves.toEqual(expect.any(String));
     await ui.line(alice.page, 'still here after the restart').and(alice.page.locator('[data-status="delivered"]')).waitFor({ timeout: WAIT });
+    // Later lines came through after it, and it is still there once, on both pages.
+    await ui.myRoom(bob.page, 'lobby').click();
+    expect(await ui.line(bob.page, 'typed while the server was down').count()).toBe(1);
+    expect(await ui.line(alice.page, 'typed while the server was down').count()).toBe(0); // alice is looking at #rust
+    await ui.myRoom(alice.page, 'lobby').click();
+    expect(await ui.line(alice.page, 'typed while the server was down').count()).toBe(1);
   });
 });

@@ -1,21 +1,20 @@
-// Small, pure edits of the client state, shared by the reducer's two halves
-// (frames.ts for what the server says, step.ts for what the user does). Each
+// Small, pure edits of the page state, shared by the reducer's parts (frames.ts for
+// what the server says, lines.ts for chat lines, step.ts for what the user does). Each
 // returns new objects for what it touches and the same ones for the rest.
 import {
-  ChatLine, ChatState, Conversation, Effect, Line, MAX_DMS, MAX_LINES, Part, Request, Step, roomId,
+  ChatLine, ChatState, Conversation, Effect, Line, MAX_DMS, MAX_LINES, Part, Step, roomId,
 } from './state';
 
 export const NONE: readonly Effect[] = [];
 export const same = (state: ChatState): Step => ({ state, effects: NONE });
-export const send = (frame: Effect['frame']): Effect => ({ kind: 'send', frame });
 
 /** A name or other string someone else chose, inside a notice. */
 export const user = (text: string): Part => ({ user: text });
 
-export function notice(s: ChatState, said: string | readonly Part[], at: number, tone: 'info' | 'warn' = 'info'): Line {
+export function notice(s: ChatState, said: string | readonly Part[], at: number, tone: 'info' | 'warn' = 'info', boundary = false): Line {
   const parts = typeof said === 'string' ? [said] : said;
   const text = parts.map((p) => (typeof p === 'string' ? p : p.user)).join('');
-  return { kind: 'notice', key: `n${s.serial}`, text, parts, at, tone };
+  return { kind: 'notice', key: `n${s.serial}`, text, parts, at, tone, ...(boundary ? { boundary: true } : {}) };
 }
 
 /** Adds a notice to one conversation (if it exists), bumping the serial its key came from. */
@@ -26,25 +25,6 @@ export function tell(s: ChatState, convId: string, said: string | readonly Part[
 
 export const alert = (s: ChatState, text: string, at: number): ChatState => ({ ...s, alert: { text, at } });
 
-/** Takes a fresh Ref for a request. */
-export function ask(s: ChatState, req: Request): [ChatState, string] {
-  const ref = `r${s.serial}`;
-  return [{ ...s, serial: s.serial + 1, requests: s.requests.set(ref, req) }, ref];
-}
-
-export function answered(s: ChatState, ref: unknown): [ChatState, Request | undefined] {
-  const key = String(ref);
-  const req = ref === undefined ? undefined : s.requests.get(key);
-  if (!req) return [s, undefined];
-  return [{ ...s, requests: s.requests.delete(key) }, req];
-}
-
-/** Marks a line of ours delivered or failed. */
-export const settle = (s: ChatState, conv: string, key: string, status: 'delivered' | 'failed', error?: string): ChatState => {
-  const c = s.convs.get(conv);
-  return c ? withConv(s, updateLine(c, key, (l) => ({ ...l, status, ...(error ? { error } : {}) }) as ChatLine)) : s;
-};
-
 /** Drops a room from ours; the view moves on to another conversation if it was on screen. */
 export function forget(s: ChatState, room: string): ChatState {
   const convs = s.convs.delete(roomId(room));
@@ -54,15 +34,58 @@ export function forget(s: ChatState, room: string): ChatState {
   return { ...s, convs, rooms, current };
 }
 
-/** Appends a line, dropping the oldest past MAX_LINES. */
-export const append = (c: Conversation, line: Line): Conversation =>
-  ({ ...c, lines: c.lines.size >= MAX_LINES ? c.lines.shift().push(line) : c.lines.push(line) });
+/** A line of ours on its way: not on the wire yet, or with no Ack yet. */
+const unacked = (l: Line): boolean => l.kind === 'chat' && l.outKey !== undefined && (l.status === 'pending' || l.status === 'sent');
 
-/** Replaces the line with this key (same conversation object when there is none). Searched from the newest: answers come soon. */
-export function updateLine(c: Conversation, key: string, f: (l: Line) => Line): Conversation {
-  const i = c.lines.findLastIndex((l) => l.key === key);
+/**
+ * Appends a line, noting its MsgID (so it is not shown twice) and, for the first room
+ * line since a reset, its Seq. Past MAX_LINES the oldest goes; in a room, scrolling up
+ * can read it again, so the next older page is read Before it.
+ */
+export function append(c: Conversation, line: Line): Conversation {
+  // Our lines the server has not acked stay at the bottom, below what arrives meanwhile
+  // (the lines a resume replays come first): once acked, their Seq is after those.
+  let waiting = 0;
+  if (!unacked(line)) while (waiting < c.lines.size && unacked(c.lines.get(c.lines.size - 1 - waiting) as Line)) waiting++;
+  let lines = waiting === 0 ? c.lines.push(line) : c.lines.insert(c.lines.size - waiting, line);
+  let { ids, oldest, more } = c;
+  if (line.kind === 'chat') {
+    if (line.msgId !== undefined) ids = ids.add(line.msgId);
+    if (line.seq !== undefined && oldest === undefined) oldest = line.seq;
+  }
+  if (lines.size > MAX_LINES) {
+    const gone = lines.first() as Line;
+    lines = lines.shift();
+    if (gone.kind === 'chat') {
+      if (gone.msgId !== undefined) ids = ids.remove(gone.msgId);
+      if (gone.seq !== undefined && c.kind === 'room') {
+        oldest = Math.max(oldest ?? 0, gone.seq + 1);
+        more = true;
+      }
+    }
+  }
+  return { ...c, lines, ids, oldest, more };
+}
+
+/** The index of the line with this key, searched from the newest (answers come soon); -1 if none. */
+export const indexOf = (c: Conversation, key: string): number => c.lines.findLastIndex((l) => l.key === key);
+
+/** Replaces the line with this key (same conversation object when there is none). */
+export function updateLine(c: Conversation, key: string, f: (l: ChatLine) => ChatLine): Conversation {
+  const i = indexOf(c, key);
+  const l = i < 0 ? undefined : c.lines.get(i);
+  if (l?.kind !== 'chat') return c;
+  const next = f(l);
+  return next === l ? c : { ...c, lines: c.lines.set(i, next) };
+}
+
+/** Removes the line with this key (same conversation object when there is none). */
+export function removeLine(c: Conversation, key: string): Conversation {
+  const i = indexOf(c, key);
   if (i < 0) return c;
-  return { ...c, lines: c.lines.update(i, (l) => f(l as Line)) };
+  const l = c.lines.get(i) as Line;
+  const ids = l.kind === 'chat' && l.msgId !== undefined ? c.ids.remove(l.msgId) : c.ids;
+  return { ...c, lines: c.lines.delete(i), ids };
 }
 
 /** Puts a conversation in; a direct one becomes the most recent, and past MAX_DMS the least recent other than the one on screen goes. */

@@ -2,7 +2,7 @@
 // identity (the reducer replaces exactly the lines that changed), and the list stays
 // scrolled to the newest unless the reader has scrolled up.
 import { avatar, byId, h, icon, syncList, userText } from './dom';
-import type { ChatLine, ChatState, Conversation, Line, Part } from './state';
+import { ChatLine, ChatState, Conversation, Line, MAX_LINES, Part } from './state';
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
@@ -29,16 +29,20 @@ function richText(text: string): Node[] {
 const continues = (l: ChatLine, prev: Line | undefined) =>
   prev?.kind === 'chat' && prev.from === l.from && prev.name === l.name && prev.mine === l.mine && l.at - prev.at < 300_000;
 
-const TICKS = { pending: 'M12 7v5l3 2M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z', delivered: 'M5 12.5l4.5 4.5L19 7.5' };
+const CLOCK = 'M12 7v5l3 2M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z';
+const TICKS = { pending: CLOCK, sent: CLOCK, delivered: 'M5 12.5l4.5 4.5L19 7.5' };
+const TICK_LABEL = { pending: 'Not sent yet', sent: 'Sending', delivered: 'Delivered' };
 
-/** Our own line's state: a clock while pending, a tick once the server's Ack came. */
+/** Our own line's state: a clock until the server's Ack (pending: not on the wire yet), then a tick. */
 function tick(l: ChatLine): HTMLElement | undefined {
-  if (l.status !== 'pending' && l.status !== 'delivered') return undefined;
-  const label = l.status === 'pending' ? 'Sending' : 'Delivered';
+  if (l.status === undefined || l.status === 'failed') return undefined;
+  const label = TICK_LABEL[l.status];
   return h('span', { class: 'tick', title: label }, icon(TICKS[l.status]), h('span', { class: 'sr-only' }, label));
 }
 
+/** Under a line of ours: why it failed (with Retry), or why it waits. */
 function failure(l: ChatLine, retry: (key: string) => void): HTMLElement | undefined {
+  if (l.status === 'pending') return h('p', { class: 'waiting' }, l.error ?? 'Will be sent when the connection is back');
   if (l.status !== 'failed') return undefined;
   const b = h('button', { type: 'button', class: 'retry' }, 'Retry');
   b.addEventListener('click', () => retry(l.key));
@@ -80,11 +84,30 @@ const identity = (o: object) => {
   return String(n);
 };
 
-export function threadView(retry: (key: string) => void) {
+/** What the top of a room's lines says about the lines before them. */
+function historyText(c: Conversation | undefined): string {
+  if (c?.kind !== 'room') return '';
+  if (c.loading) return 'Loading earlier messages…';
+  if (!c.loaded) return '';
+  if (!c.more) return `This is the start of #${c.title}`;
+  return c.lines.size >= MAX_LINES ? 'Earlier messages are not kept on this page' : '';
+}
+
+/** Near the top: the next older page is wanted before the reader gets there. */
+const NEAR_TOP_PX = 150;
+
+export interface ThreadActions {
+  retry: (key: string) => void;
+  /** The reader is near the top of this conversation's lines. */
+  older: (conv: string) => void;
+}
+
+export function threadView(a: ThreadActions) {
   const scroller = byId('scroller');
   const list = byId('messages');
   const jump = byId('jump');
   const head = byId('thread-id');
+  const top = byId('history-state');
   let shown: Conversation | undefined;
   let stick = true;
 
@@ -94,9 +117,13 @@ export function threadView(retry: (key: string) => void) {
     stick = true;
     jump.hidden = true;
   };
+  const wantOlder = () => {
+    if (shown?.kind === 'room' && shown.more && !shown.loading && scroller.scrollTop < NEAR_TOP_PX) a.older(shown.id);
+  };
   scroller.addEventListener('scroll', () => {
     stick = nearBottom();
     if (stick) jump.hidden = true;
+    wantOlder();
   }, { passive: true });
   jump.addEventListener('click', toBottom);
   // A phone keyboard opening or a window resize must not leave the newest line out of sight.
@@ -109,18 +136,31 @@ export function threadView(retry: (key: string) => void) {
     if (switched || c?.title !== shown?.title || c?.count !== shown?.count || c?.gone !== shown?.gone || c?.joined !== shown?.joined) {
       head.replaceChildren(...header(c, me));
     }
+    top.textContent = historyText(c);
     // Where the reader is now, before anything is added (a scroll event may not have fired yet).
     const atBottom = nearBottom();
+    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
     // The redraw walks the lines on screen (at most MAX_LINES); only a new or changed line is
     // built, next to the one before it by position (syncList passes the index).
     const lines = c?.lines.toArray() ?? [];
+    const firstBefore = switched ? undefined : shown?.lines.first();
     const lastBefore = switched ? undefined : shown?.lines.last();
     if (switched) list.replaceChildren();
-    syncList(list, lines, (l) => l.key, identity, (l, i) => lineNode(l, lines[i - 1], retry));
+    syncList(list, lines, (l) => l.key, identity, (l, i) => lineNode(l, lines[i - 1], a.retry));
+    const prev = shown;
     shown = c;
     const newest = lines.at(-1);
-    const grew = newest !== undefined && newest.key !== lastBefore?.key;
-    if (switched || atBottom || (grew && newest.kind === 'chat' && newest.mine && newest.status === 'pending')) toBottom();
-    else if (grew) jump.hidden = false;
+    const newLast = newest !== undefined && newest.key !== lastBefore?.key;
+    // Lines came in below what the reader saw: at the end, or just above our own lines on their way.
+    const grew = newLast || (prev !== undefined && lines.length > prev.lines.size && lines[0] === firstBefore);
+    const typed = newLast && newest.kind === 'chat' && newest.outKey !== undefined && newest.status !== 'delivered';
+    if (switched || atBottom || typed) toBottom();
+    else {
+      // Older lines came in above: the lines the reader is looking at stay where they were.
+      if (firstBefore !== undefined && lines[0] !== firstBefore) scroller.scrollTop = scroller.scrollHeight - fromBottom;
+      if (grew) jump.hidden = false;
+    }
+    // A page that does not fill the screen cannot be scrolled up: read on until it does (or there is no more).
+    if (switched || c?.oldest !== prev?.oldest) queueMicrotask(wantOlder);
   };
 }
