@@ -1,7 +1,9 @@
 // Helpers for the browser specs: Debian's Chromium driven by playwright-core, one
 // browser per spec file, one context per person (so each has its own storage),
-// and a plain `ws` peer that speaks the protocol beside the pages.
+// a plain `ws` peer that speaks the protocol beside the pages, and a TCP proxy
+// that plays a network a test can cut.
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { Browser, BrowserContextOptions, Locator, Page, chromium } from 'playwright-core';
 import WebSocket from 'ws';
 
@@ -133,4 +135,57 @@ export class Peer {
       this.ws.close(1000);
     });
   }
+}
+
+/**
+ * The page's network: a TCP proxy in front of the server that a test can cut (every
+ * connection through it reset, new ones refused) and bring back, while the server,
+ * its identities and their resume tokens live on. Chromium's setOffline does not cut
+ * an open WebSocket; this does, as a Wi-Fi drop would. `muteReplies` stops passing
+ * what the server says (its Acks too) on the connections open now, while the page's
+ * frames still get through: a link that dies between a line reaching the server and
+ * its Ack reaching the page. New connections (a reload) pass as usual.
+ */
+export async function flakyNetwork(target: number) {
+  const open = new Set<net.Socket>();
+  const muted = new WeakSet<net.Socket>();
+  let up = true;
+  const server = net.createServer((page) => {
+    if (!up) {
+      page.destroy();
+      return;
+    }
+    const upstream = net.connect(target, '127.0.0.1');
+    open.add(page);
+    const end = () => {
+      page.destroy();
+      upstream.destroy();
+      open.delete(page);
+    };
+    page.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => { if (!muted.has(page)) page.write(d); });
+    page.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    base: `http://127.0.0.1:${port}`,
+    /** Resets every connection through it and refuses new ones. */
+    cut(): void {
+      up = false;
+      for (const s of [...open]) s.destroy();
+    },
+    restore(): void {
+      up = true;
+    },
+    muteReplies(): void {
+      for (const s of open) muted.add(s);
+    },
+    close(): Promise<void> {
+      this.cut();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
