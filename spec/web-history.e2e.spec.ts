@@ -98,6 +98,9 @@ const mine = (p: Page, text: string, status: string) => ui.line(p, text).and(p.l
     await ana.page.evaluate(`document.getElementById('scroller').scrollTop = 0`);
     await top.getByText('This is the start of #archive').waitFor();
     await expect(texts(ana.page)).resolves.toEqual(archived(120));
+    // One run of ben's lines, pages joined without a seam: his name and avatar once, at its top.
+    await expect(ana.page.locator('#messages li.msg .author').count()).resolves.toBe(1);
+    await expect(ana.page.locator('#messages li.msg .avatar').count()).resolves.toBe(1);
   });
 
   it('a reload keeps the conversation: the same ID, the history, the direct messages, and what came meanwhile', async () => {

@@ -57,7 +57,8 @@ function lineNode(l: Line, prev: Line | undefined, retry: (key: string) => void)
   const cont = continues(l, prev);
   const cls = ['msg', l.mine ? 'mine' : 'theirs', cont ? 'cont' : '', l.status ?? ''].filter(Boolean).join(' ');
   return h('li', { class: cls, 'data-status': l.status },
-    l.mine ? undefined : avatar(l.name),
+    // A continuation is indented where the avatar would be: the avatar shows once per run.
+    l.mine || cont ? undefined : avatar(l.name),
     h('div', { class: 'msg-body' },
       cont ? undefined : h('div', { class: 'meta' }, l.mine ? h('span', { class: 'author' }, 'You') : userText(l.name, 'author'), time(l.at)),
       h('div', { class: 'bubble' }, h('p', { class: 'text', dir: 'auto' }, ...richText(l.text)), tick(l)),
@@ -146,7 +147,11 @@ export function threadView(a: ThreadActions) {
     const firstBefore = switched ? undefined : shown?.lines.first();
     const lastBefore = switched ? undefined : shown?.lines.last();
     if (switched) list.replaceChildren();
-    syncList(list, lines, (l) => l.key, identity, (l, i) => lineNode(l, lines[i - 1], a.retry));
+    // A line is redrawn when it changed, or when it now starts or continues a run of one sender's
+    // lines (older lines came in above it, or a line in before ours on their way).
+    const cont = new Set<Line>();
+    lines.forEach((l, i) => { if (l.kind === 'chat' && continues(l, lines[i - 1])) cont.add(l); });
+    syncList(list, lines, (l) => l.key, (l) => `${identity(l)}${cont.has(l) ? '+' : ''}`, (l, i) => lineNode(l, lines[i - 1], a.retry));
     const prev = shown;
     shown = c;
     const newest = lines.at(-1);
