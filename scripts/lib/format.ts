@@ -52,9 +52,8 @@ export function formatFrame(f: Message, v: View): string | undefined {
     case Type.Direct:
       return paint(v, Ansi.Magenta, `${hhmm(at)} [dm] ${name} → you: ${safe(f.Content)}`);
     case Type.System:
-      return f.ID !== '' && f.Content === 'welcome'
-        ? notice(v, at, undefined, `connected as ${name} (ID ${f.ID})`)
-        : notice(v, at, undefined, `server: ${f.Content}`);
+      // The welcome never gets here: the client library takes it and says `ready` (formatNotice).
+      return notice(v, at, undefined, `server: ${f.Content}`);
     case Type.Connected:
       return notice(v, at, f.Room, `${name} joined`);
     case Type.Disconnected:
@@ -108,9 +107,9 @@ export function formatPending(v: View, at: number, where: { room: string } | { t
   return paint(v, Ansi.Dim, `${line} (sending…)`);
 }
 
-/** A notice from the client itself about the server or a room ("* connected as …"), as the server's own look. */
-export const formatNotice = (v: { color: boolean }, text: string, room?: string, now = Date.now()): string =>
-  notice({ selfId: '', color: v.color, presence: new Map() }, now / 1000, room, text);
+/** A notice about our link the server would have given ("* connected as …"), in the look of the server's. */
+export const formatNotice = (v: { color: boolean }, text: string, now = Date.now()): string =>
+  notice({ selfId: '', color: v.color, presence: new Map() }, now / 1000, undefined, text);
 
 /** A line from the client itself (connection status, usage errors). */
 export function formatLocal(v: { color: boolean }, text: string, kind: 'info' | 'error' = 'info', now = Date.now()): string {
