@@ -609,8 +609,26 @@ describe('reducer + log: History', () => {
   ])('asks the log for a page (%s) for a member, to answer it to that member', (_w, page) => {
     const { state } = lobby();
     const r = stepFrozen(state, received(A, 1, { type: 'history', room: 'lobby', ...page, ref: 'h1' }));
-    expect(r.state).toBe(state);
+    // Nothing changes but the count of the asker's reads in flight.
+    expect(r.state.rooms).toBe(state.rooms);
+    expect(r.state.clients.get(A)?.reading).toBe(1);
     expect(withoutLogs(r.effects)).toEqual([read({ room: 'lobby', ...page }, { for: 'history', to: A, ref: 'h1' })]);
+  });
+
+  it('lets a connection have at most maxHistoryInFlight History reads waiting, and counts one down per answer', () => {
+    const { state } = lobby();
+    const ask = (ref: string) => received(A, 1, { type: 'history', room: 'lobby', limit: 5, ref });
+    let s = state;
+    for (let i = 0; i < Limits.maxHistoryInFlight; i++) s = stepFrozen(s, ask(`h${i}`)).state;
+    const refused = stepFrozen(s, ask('one too many'));
+    expect(withoutLogs(refused.effects)).toEqual([send(A, code('too_many_requests', 'one too many'))]);
+    expect(refused.state).toBe(s);
+    const answered = stepFrozen(s, {
+      kind: 'readDone', at: 2, req: { room: 'lobby', limit: 5 }, purpose: { for: 'history', to: A, ref: 'h0' },
+      outcome: { ok: true, epoch: 'E1', head: 0, first: 1, messages: [], more: false },
+    });
+    expect(answered.state.clients.get(A)?.reading).toBe(Limits.maxHistoryInFlight - 1);
+    expect(withoutLogs(stepFrozen(answered.state, ask('again')).effects)[0]).toMatchObject({ kind: 'read' });
   });
 
   it('refuses a room one is not in with not_member, and asks the log nothing', () => {

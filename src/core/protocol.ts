@@ -42,6 +42,11 @@ export const Limits = {
   maxKey: 64,
   /** Lines in one History page, at most and by default. */
   maxHistoryPage: 100,
+  /**
+   * History requests of one connection waiting for their answer: one per room it
+   * may be in (a client catching up after a reconnect reads them all at once), and a few.
+   */
+  maxHistoryInFlight: 36,
   defaultHistoryPage: 50,
   /** Missed lines a resume replays per room; past this the client reads History instead. */
   maxReplay: 1000,
@@ -98,7 +103,8 @@ export type ErrorCode =
   | 'bad_cursor'
   | 'store_failed'
   | 'store_busy'
-  | 'resume_failed';
+  | 'resume_failed'
+  | 'too_many_requests';
 
 export interface ProtocolError {
   code: ErrorCode;

@@ -40,6 +40,8 @@ export interface Client {
   readonly token: string;
   /** The last Limits.maxKeysRemembered Keys it sent, oldest first. */
   readonly keys: OrderedMap<string, KeyRecord>;
+  /** History reads asked and not yet answered (at most Limits.maxHistoryInFlight). */
+  readonly reading: number;
 }
 
 export interface Room {
@@ -311,7 +313,7 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
       log('refused', { id: e.id, code: problem.code }, 'warn'),
     ]);
   }
-  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS };
+  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0 };
   effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
   const r = enter({ ...state, clients: state.clients.set(e.id, client), tokens: state.tokens.set(e.token, e.id) },
     client, room, e.at, { mode: 'join' });
@@ -336,7 +338,7 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
     effects.push(rebind(e.id, id));
   }
   const away = s.away.get(id) as Away;
-  const client: Client = { id, name: away.client.name, rooms: [], token: e.token, keys: away.client.keys };
+  const client: Client = { id, name: away.client.name, rooms: [], token: e.token, keys: away.client.keys, reading: 0 };
   s = {
     ...s,
     away: s.away.delete(id),
@@ -465,9 +467,13 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   const { purpose, outcome } = e;
   const to = purpose.to;
   if (purpose.for === 'history') {
-    if (!outcome.ok) return unchanged(state, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
+    const asker = state.clients.get(to);
+    const next = asker && asker.reading > 0
+      ? { ...state, clients: state.clients.set(to, { ...asker, reading: asker.reading - 1 }) }
+      : state;
+    if (!outcome.ok) return unchanged(next, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
     const lines = outcome.messages.map((m) => M.stored(m, outcome.epoch));
-    return unchanged(state, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
+    return unchanged(next, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
   }
   const room = state.rooms.get(e.req.room);
   const client = state.clients.get(to);
@@ -593,11 +599,17 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
     }
     case 'history': {
       if (!client.rooms.includes(m.room)) return fail('not_member', `you are not in room "${m.room}": only its members read its history`);
+      // A client that pipelines History faster than it reads would have one turn of the
+      // event loop answer them all at once, past any send buffer bound (hostile testing).
+      if (client.reading >= Limits.maxHistoryInFlight) {
+        return fail('too_many_requests', `at most ${Limits.maxHistoryInFlight} History requests may wait for an answer; wait for one`);
+      }
+      const next: HubState = { ...state, clients: state.clients.set(client.id, { ...client, reading: client.reading + 1 }) };
       const req = m.before !== undefined
         ? { room: m.room, before: m.before, limit: m.limit }
         : m.after !== undefined ? { room: m.room, after: m.after, limit: m.limit } : { room: m.room, limit: m.limit };
       const purpose: ReadPurpose = { for: 'history', to: client.id, ref: m.ref };
-      return unchanged(state, [read(req, purpose)]);
+      return unchanged(next, [read(req, purpose)]);
     }
   }
 }
