@@ -104,24 +104,42 @@ describe('SqliteLog: schema migrations', () => {
 
   it('runs only the migrations a database lacks, each once, and records the last', () => {
     const db = new Database(path.join(tmp, 'm.db'));
-    expect(migrate(db)).toEqual({ from: 0, to: 1 });
+    const n = MIGRATIONS.length;
+    expect(migrate(db)).toEqual({ from: 0, to: n });
     let ran = 0;
-    const two: Migration = { version: 2, why: 'spec', up: (d) => { ran++; d.exec('ALTER TABLE rooms ADD COLUMN topic TEXT'); } };
-    expect(migrate(db, [...MIGRATIONS, two])).toEqual({ from: 1, to: 2 });
-    expect(migrate(db, [...MIGRATIONS, two])).toEqual({ from: 2, to: 2 });
+    const next: Migration = { version: n + 1, why: 'spec', up: (d) => { ran++; d.exec('ALTER TABLE rooms ADD COLUMN topic TEXT'); } };
+    expect(migrate(db, [...MIGRATIONS, next])).toEqual({ from: n, to: n + 1 });
+    expect(migrate(db, [...MIGRATIONS, next])).toEqual({ from: n + 1, to: n + 1 });
     expect(ran).toBe(1);
-    expect(schemaVersion(db)).toBe(2);
+    expect(schemaVersion(db)).toBe(n + 1);
     db.close();
   });
 
   it('leaves the version where it was when a migration fails', () => {
     const db = new Database(path.join(tmp, 'm.db'));
     migrate(db);
-    const bad: Migration = { version: 2, why: 'spec', up: (d) => { d.exec('CREATE TABLE half (x)'); throw new Error('bad migration'); } };
+    const n = MIGRATIONS.length;
+    const bad: Migration = { version: n + 1, why: 'spec', up: (d) => { d.exec('CREATE TABLE half (x)'); throw new Error('bad migration'); } };
     expect(() => migrate(db, [...MIGRATIONS, bad])).toThrow('bad migration');
-    expect(schemaVersion(db)).toBe(1);
+    expect(schemaVersion(db)).toBe(n);
     expect(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'half'").pluck().get()).toBe(0);
     db.close();
+  });
+
+  it('migration 2 keeps a version-1 file\'s keyed lines and dedupes them per sender from then on', () => {
+    const db = new Database(path.join(tmp, DB_FILE));
+    migrate(db, MIGRATIONS.slice(0, 1));
+    db.exec(`INSERT INTO rooms (id, name, epoch, last_seq) VALUES (1, 'lobby', 'EpochOne', 1);
+      INSERT INTO messages (room_id, seq, at, key, msg_id, from_id, name, content)
+        VALUES (1, 1, ${T0}, 'k1', 'msg-old', 'alice-id', 'alice', 'kept');`);
+    db.close();
+    const log = open(tmp);
+    const keyed = (from: string): LogOp => ({
+      op: 'append', req: { room: 'lobby', msgId: `msg-${from}`, from, name: from, content: 'again', at: T0, key: 'k1' },
+    });
+    const [repeat, other] = log.run([keyed('alice-id'), keyed('mallory-id')]);
+    expect(repeat).toEqual({ ok: true, seq: 1, epoch: 'EpochOne', duplicate: { msgId: 'msg-old' } });
+    expect(other).toEqual({ ok: true, seq: 2, epoch: 'EpochOne' });
   });
 
   it('refuses a database from a newer rxchat', () => {

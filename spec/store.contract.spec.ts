@@ -268,6 +268,20 @@ describe.each([
       });
     });
 
+    it("takes another sender's line with the same key as a new line, and still catches each sender's repeat", () => {
+      const log = subject.open();
+      const mine = appended(log.run([append(line('lobby', 'mine', { key: 'k1' }))])[0]);
+      const theirs = appended(log.run([append(line('lobby', 'theirs', { key: 'k1', from: 'mallory-id', name: 'mallory' }))])[0]);
+      expect(theirs).toEqual({ ok: true, seq: mine.seq + 1, epoch: mine.epoch });
+      const [myRepeat, theirRepeat] = log.run([
+        append(line('lobby', 'mine', { key: 'k1' })),
+        append(line('lobby', 'theirs', { key: 'k1', from: 'mallory-id', name: 'mallory' })),
+      ]).map(appended);
+      expect(myRepeat).toMatchObject({ seq: mine.seq, duplicate: { msgId: expect.any(String) } });
+      expect(theirRepeat).toMatchObject({ seq: theirs.seq, duplicate: { msgId: expect.any(String) } });
+      expect(page(log.run([read({ room: 'lobby', limit: 10 })])[0]).messages.map((m) => m.content)).toEqual(['mine', 'theirs']);
+    });
+
     it('dedupes within one batch', () => {
       const log = subject.open();
       const [a, b] = log.run([append(line('lobby', 'x', { key: 'k' })), append(line('lobby', 'x', { key: 'k' }))]).map(appended);

@@ -24,7 +24,7 @@ export interface StoredMessage {
 export type AppendRequest = Omit<StoredMessage, 'seq'>;
 
 export type AppendOutcome =
-  /** Committed (or, with `duplicate`, found already committed under the same room and key: nothing was added). */
+  /** Committed (or, with `duplicate`, found already committed under the same room, sender and key: nothing was added). */
   | { ok: true; seq: number; epoch: string; duplicate?: { msgId: string } }
   | { ok: false; reason: string };
 

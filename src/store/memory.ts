@@ -166,8 +166,20 @@ interface Room {
   readonly epoch: string;
   head: number;
   readonly kept: Ring<StoredMessage>;
-  /** Client key → its kept line, for dedupe. Only kept lines are here: a trimmed line's key is free again. */
+  /**
+   * Sender and client key (`keyOf`) → its kept line, for dedupe. Only kept lines
+   * are here: a trimmed line's key is free again.
+   */
   readonly keys: Map<string, StoredMessage>;
+}
+
+/**
+ * A key is the sender's: the same key from another identity is another line
+ * (protocol.md "Sending twice"), so a client that learns someone's key cannot
+ * have their next line taken for a repeat of its own.
+ */
+export function keyOf(m: { from: string; key?: string }): string | undefined {
+  return m.key === undefined ? undefined : `${m.from}\u0000${m.key}`;
 }
 
 export interface MemoryLogOptions {
@@ -255,23 +267,25 @@ export class MemoryLog implements MessageLog {
 
   private append(req: AppendRequest, undo: (() => void)[], appended: StoredMessage[]): AppendOutcome {
     const r = this.room(req.room, undo);
-    if (req.key !== undefined) {
-      const original = r.keys.get(req.key);
+    const key = keyOf(req);
+    if (key !== undefined) {
+      const original = r.keys.get(key);
       if (original) return { ok: true, seq: original.seq, epoch: r.epoch, duplicate: { msgId: original.msgId } };
     }
     const m = stored(req, r.head + 1);
     r.head = m.seq;
     const evicted = r.kept.push(m);
     if (evicted) this.forget(r, evicted);
-    if (m.key !== undefined) r.keys.set(m.key, m);
+    if (key !== undefined) r.keys.set(key, m);
     appended.push(m);
     undo.push(() => {
       r.kept.pop();
       r.head = m.seq - 1;
-      if (m.key !== undefined) r.keys.delete(m.key);
+      if (key !== undefined) r.keys.delete(key);
       if (evicted) {
         r.kept.unshift(evicted);
-        if (evicted.key !== undefined) r.keys.set(evicted.key, evicted);
+        const evictedKey = keyOf(evicted);
+        if (evictedKey !== undefined) r.keys.set(evictedKey, evicted);
       }
     });
     return { ok: true, seq: m.seq, epoch: r.epoch };
@@ -289,6 +303,7 @@ export class MemoryLog implements MessageLog {
   }
 
   private forget(r: Room, m: StoredMessage): void {
-    if (m.key !== undefined && r.keys.get(m.key) === m) r.keys.delete(m.key);
+    const key = keyOf(m);
+    if (key !== undefined && r.keys.get(key) === m) r.keys.delete(key);
   }
 }

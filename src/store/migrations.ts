@@ -47,6 +47,16 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    why: 'a client key is its sender\'s: dedupe on (room, sender, key), so one client cannot reuse another\'s key',
+    up(db) {
+      db.exec(`
+        DROP INDEX messages_room_key;
+        CREATE UNIQUE INDEX messages_room_from_key ON messages (room_id, from_id, key) WHERE key IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

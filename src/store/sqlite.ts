@@ -146,7 +146,7 @@ export class SqliteLog implements MessageLog {
   private readonly insertRoom: Database.Statement<[string, string]>;
   private readonly setHead: Database.Statement<[number, number]>;
   private readonly insert: Database.Statement<[number, number, number, string | null, string, string, string, string]>;
-  private readonly byKey: Database.Statement<[number, string], { seq: number; msg_id: string }>;
+  private readonly byKey: Database.Statement<[number, string, string], { seq: number; msg_id: string }>;
   private readonly dropUpTo: Database.Statement<[number, number]>;
   private readonly firstSeq: Database.Statement<[number], number | null>;
   private readonly pageAfter: Database.Statement<[number, number, number], MessageRow>;
@@ -169,7 +169,8 @@ export class SqliteLog implements MessageLog {
     this.setHead = db.prepare('UPDATE rooms SET last_seq = ? WHERE id = ?');
     this.insert = db.prepare(
       'INSERT INTO messages (room_id, seq, at, key, msg_id, from_id, name, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-    this.byKey = db.prepare('SELECT seq, msg_id FROM messages WHERE room_id = ? AND key = ?');
+    // A key is its sender's (memory.ts keyOf): matched with from_id, as the index is.
+    this.byKey = db.prepare('SELECT seq, msg_id FROM messages WHERE room_id = ? AND from_id = ? AND key = ?');
     this.dropUpTo = db.prepare('DELETE FROM messages WHERE room_id = ? AND seq <= ?');
     this.firstSeq = db.prepare<[number], number | null>('SELECT min(seq) FROM messages WHERE room_id = ?').pluck();
     this.pageAfter = db.prepare(`SELECT ${COLUMNS} FROM messages WHERE room_id = ? AND seq > ? ORDER BY seq LIMIT ?`);
@@ -266,7 +267,7 @@ export class SqliteLog implements MessageLog {
     if (req.key !== undefined) {
       // A line this batch pushed over maxPerRoom is no longer kept, so its key is free: delete it first.
       this.dropOverCount(r);
-      const original = this.byKey.get(r.id, req.key);
+      const original = this.byKey.get(r.id, req.from, req.key);
       if (original) return { ok: true, seq: original.seq, epoch: r.epoch, duplicate: { msgId: original.msg_id } };
     }
     r.head += 1;
