@@ -1,7 +1,8 @@
 // The effect runner: the only code that touches sockets. It keeps the registry
 // of live sockets by connection ID (never in hub state), carries out effects in
-// order, serializes each message once, and drops readers that cannot keep up.
-// Effects for the message log (append, read) it hands to the store runner.
+// order, serializes each message once, stops reading clients that do not read
+// (TCP backpressure) and drops readers that cannot keep up. Effects for the
+// message log (append, read) it hands to the store runner.
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { Close, Message } from '../core/protocol';
@@ -13,7 +14,10 @@ import type { Identity } from './connection';
 export type StoreEffect = Extract<Effect, { kind: 'append' | 'read' }>;
 
 export interface RunnerOptions {
-  /** Bytes from earlier turns that may wait in a socket's send buffer before its reader counts as behind. */
+  /**
+   * Bytes from earlier turns that may wait in a socket's send buffer before its
+   * reader counts as behind (and is not read until it has taken them).
+   */
   maxBuffered: number;
   /** How long a reader may stay behind before it is dropped as slow (default SLOW_MS). */
   slowMs?: number;
@@ -39,6 +43,10 @@ export const SLOW_MS = 5_000;
 /** ...and never by more than this many times --max-buffered, whatever the time. */
 export const HARD_FACTOR = 8;
 
+// The most bytes ws puts before a server frame's payload (no mask: 2, +8 for a
+// length over 64 KiB), so that what a turn queues is never undercounted.
+const FRAME_HEAD = 10;
+
 /** ws keeps its net.Socket in `_socket` (not in its typings); null before the upgrade and after close. */
 type WithSocket = WebSocket & { _socket?: Duplex | null };
 
@@ -53,22 +61,47 @@ export class Runner {
   // When each reader found behind (over maxBuffered at a turn's first write) was
   // first found so; cleared when it catches up. Weak: a socket gone is forgotten.
   private readonly behindSince = new WeakMap<WebSocket, number>();
+  // Readers not read because they are behind, each with the 'drain' listener that
+  // reads it again once its socket has written the backlog out: TCP backpressure,
+  // so a client that does not take its answers cannot ask for more. Keyed by
+  // socket, not ID, so a `rebind` changes nothing here.
+  private readonly held = new WeakMap<WebSocket, () => void>();
+  // False once shutdown stopped reading: a 'drain' then reads nothing again.
+  private reading = true;
   private readonly slowMs: number;
   private readonly now: () => number;
+  private readonly hardBytes: number;
+  private readonly quietBytes: number;
+  // Bytes this turn has queued, to all sockets together. Until it passes
+  // quietBytes no corked socket can be past hardBytes (write), so none is asked.
+  private turnBytes = 0;
   // Sockets corked in this turn of the event loop, uncorked together once the
   // poll phase is over (setImmediate): the frames one socket gets from several
   // steps in a turn (a burst of broadcasts, a chat line and an ack) leave in one
   // write instead of one syscall each. Order is kept: cork only buffers.
-  private corked: Duplex[] = [];
+  private corked: WebSocket[] = [];
   private readonly uncorkAll = () => {
     const corked = this.corked;
     this.corked = [];
-    for (const socket of corked) socket.uncork();
+    this.turnBytes = 0;
+    for (const ws of corked) {
+      const socket = (ws as WithSocket)._socket;
+      if (!socket) continue;
+      socket.uncork();
+      // What the kernel did not take is still here: over maxBuffered, the reader
+      // is behind, and what it sends waits until it has caught up; back under
+      // (without having emptied it: no 'drain'), it is read again. Once per
+      // socket per turn, not per write.
+      if (socket.writableLength > this.opts.maxBuffered) this.hold(ws, socket);
+      else if (ws.isPaused) this.release(ws);
+    }
   };
 
   constructor(private readonly opts: RunnerOptions) {
     this.slowMs = opts.slowMs ?? SLOW_MS;
     this.now = opts.now ?? Date.now;
+    this.hardBytes = HARD_FACTOR * opts.maxBuffered;
+    this.quietBytes = (HARD_FACTOR - 1) * opts.maxBuffered;
   }
 
   /** Live sockets and those still closing. */
@@ -102,9 +135,12 @@ export class Runner {
 
   /**
    * Stops reading from every socket (shutdown): no new frames reach the hub, so
-   * the event loop drains and the stop's timers run even under a flood.
+   * the event loop drains and the stop's timers run even under a flood. A reader
+   * held for backpressure stays unread when it catches up; only a close reads
+   * again (closeTracked).
    */
   pauseReading(): void {
+    this.reading = false;
     for (const ws of this.sockets.values()) ws.pause();
   }
 
@@ -185,42 +221,64 @@ export class Runner {
   private write(id: string, ws: WebSocket, data: Buffer): void {
     if (ws.readyState !== WebSocket.OPEN) return;
     const socket = (ws as WithSocket)._socket;
+    this.turnBytes += data.length + FRAME_HEAD;
     // writableCorked is 0 unless we corked it: ws's own cork in sendFrame is undone before send returns.
-    if (!socket || socket.writableCorked === 0) {
-      // The first write to this socket in this turn. What is buffered now is the
-      // backlog of earlier turns that the reader has not taken yet: how far behind
-      // it is. Frames this turn produces cannot leave before the uncork, so they
-      // say nothing about the reader and are not counted (issue 11, 2).
-      if (this.tooSlow(ws)) {
-        // protocol.md "Closing": the reader is dropped with 4008 and nothing more
-        // is queued for it; it leaves the registry now.
-        this.sockets.delete(id);
-        this.closeTracked(ws, Close.SlowConsumer, 'too slow to read');
-        this.opts.onDropped(id, 'slow');
+    if (socket && socket.writableCorked !== 0) {
+      // A later write this turn to a socket corked at its first: its backlog was
+      // at most maxBuffered then, and has grown by at most what the whole turn
+      // queued since (nothing leaves a corked socket). So only in a turn that
+      // has queued more than quietBytes can it be past hardBytes, and only then
+      // is it asked: a broadcast pays one addition per recipient. protocol.md
+      // "Closing": however much one turn produces for a reader (a burst of
+      // History pages, a resume's replay), its backlog stops at the hard bound.
+      if (this.turnBytes > this.quietBytes && ws.bufferedAmount > this.hardBytes) {
+        this.drop(id, ws);
         return;
       }
-      if (socket) {
-        if (this.corked.length === 0) setImmediate(this.uncorkAll);
-        socket.cork();
-        this.corked.push(socket);
+    } else {
+      // The first write to this socket in this turn, or any write to a reader
+      // that is behind (its socket is not corked, so each comes here). What is
+      // buffered at the first write is the backlog of earlier turns that the
+      // reader has not taken yet: how far behind it is. Frames this turn
+      // produces cannot leave before the uncork, so they say nothing about the
+      // reader and are not counted (issue 11, 2).
+      const backlog = ws.bufferedAmount;
+      if (backlog <= this.opts.maxBuffered) {
+        this.behindSince.delete(ws);
+        if (socket) {
+          if (this.corked.length === 0) setImmediate(this.uncorkAll);
+          socket.cork();
+          this.corked.push(ws);
+        }
+      } else if (this.tooSlow(ws, backlog)) {
+        this.drop(id, ws);
+        return;
+      } else if (socket) {
+        // Behind: read nothing more from it until it has caught up. It stays
+        // uncorked (its kernel buffer is full, so nothing is lost by it), and so
+        // every further write to it this turn is checked against the hard bound.
+        this.hold(ws, socket);
       }
     }
     ws.send(data, TEXT);
   }
 
+  /** protocol.md "Closing": the reader is dropped with 4008 and nothing more is queued for it; it leaves the registry now. */
+  private drop(id: string, ws: WebSocket): void {
+    this.sockets.delete(id);
+    this.closeTracked(ws, Close.SlowConsumer, 'too slow to read');
+    this.opts.onDropped(id, 'slow');
+  }
+
   /**
-   * Whether a reader is too far behind to keep: over maxBuffered for longer than
-   * slowMs, or over HARD_FACTOR × maxBuffered at all. A reader that takes in a
-   * burst catches up within the time; one that has stopped reading does not, and
-   * its backlog stops growing at the hard bound.
+   * Whether a reader that is behind (a backlog over maxBuffered) is too far
+   * behind to keep: over HARD_FACTOR × maxBuffered at all, or behind for longer
+   * than slowMs. A reader that takes in a burst catches up within the time; one
+   * that has stopped reading does not, and its backlog stops growing at the
+   * hard bound.
    */
-  private tooSlow(ws: WebSocket): boolean {
-    const backlog = ws.bufferedAmount;
-    if (backlog <= this.opts.maxBuffered) {
-      this.behindSince.delete(ws);
-      return false;
-    }
-    if (backlog > HARD_FACTOR * this.opts.maxBuffered) return true;
+  private tooSlow(ws: WebSocket, backlog: number): boolean {
+    if (backlog > this.hardBytes) return true;
     const now = this.now();
     const since = this.behindSince.get(ws);
     if (since === undefined) {
@@ -230,12 +288,38 @@ export class Runner {
     return now - since > this.slowMs;
   }
 
+  /**
+   * Stops reading a reader that is behind until its socket has written out its
+   * backlog ('drain'). Only an open socket (a closing one reads for the peer's
+   * close frame), not one paused already (held, or by shutdown), and only when
+   * a 'drain' will come: Node emits it once the buffer empties after a write
+   * found it over its high-water mark (writableNeedDrain); under that mark the
+   * backlog is too small to matter.
+   */
+  private hold(ws: WebSocket, socket: Duplex): void {
+    if (ws.isPaused || ws.readyState !== WebSocket.OPEN || !socket.writableNeedDrain) return;
+    const onDrain = () => this.release(ws);
+    this.held.set(ws, onDrain);
+    socket.once('drain', onDrain);
+    ws.pause();
+  }
+
+  /** Reads a held reader again (unless shutdown has stopped reading), and forgets its 'drain' listener. */
+  private release(ws: WebSocket): void {
+    const onDrain = this.held.get(ws);
+    if (!onDrain) return;
+    this.held.delete(ws);
+    (ws as WithSocket)._socket?.off('drain', onDrain);
+    if (this.reading) ws.resume();
+  }
+
   /** Starts the closing handshake and keeps the socket tracked until it is over. */
   private closeTracked(ws: WebSocket, code: number, reason: string): void {
     this.closing.add(ws);
     ws.once('close', () => this.closing.delete(ws));
     ws.close(code, reason);
-    // Read again if shutdown paused it: the peer's close frame ends the handshake.
+    // Read again if shutdown paused it or it was held as behind: the peer's
+    // close frame ends the handshake.
     // Frames before it are not taken (connection.ts), so this cannot flood the hub.
     ws.resume();
   }
