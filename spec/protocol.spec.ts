@@ -1,4 +1,4 @@
-import { codePoints, decode, Limits, nameProblem, normalizeName } from '../src/core/protocol';
+import { codePoints, decode, Limits, nameProblem, normalizeName, wireSize } from '../src/core/protocol';
 
 describe('decode', () => {
   it.each([
@@ -58,6 +58,9 @@ describe('decode', () => {
     ['a name with a word joiner (U+2060)', '{"Type":10,"Name":"a\u2060b"}', 'bad_name', undefined],
     ['a name with a byte-order mark', '{"Type":10,"Name":"\ufeffbob"}', 'bad_name', undefined],
     ['a name of Hangul fillers only', '{"Type":10,"Name":"\u3164\u115f\u1160\uffa0"}', 'bad_name', undefined],
+    ['a History Limit of null (absent is the default; null is not absent)', '{"Type":13,"Room":"lobby","Limit":null}', 'bad_field', undefined],
+    ['an empty Key', '{"Type":1,"Content":"x","Key":""}', 'bad_field', undefined],
+    ['a Key over the limit', `{"Type":1,"Content":"x","Key":"${'k'.repeat(Limits.maxKey + 1)}"}`, 'bad_field', undefined],
     ['a name of a lone combining mark', '{"Type":10,"Name":"\u0301"}', 'bad_name', undefined],
     ['a name of ideographic spaces only', '{"Type":10,"Name":"\u3000\u3000"}', 'bad_name', undefined],
     ['a name with an unpaired surrogate', '{"Type":10,"Name":"a\ud800"}', 'bad_name', undefined],
@@ -81,6 +84,22 @@ describe('decode', () => {
     expect(decode(JSON.stringify({ Type: 11, To: 'abc', Content: emoji.repeat(Limits.maxContent) })).ok).toBe(true);
     const over = decode(JSON.stringify({ Type: 1, Content: emoji.repeat(Limits.maxContent + 1) }));
     expect(over.ok ? undefined : over.error.code).toBe('too_long');
+  });
+
+  it('counts a Key in code points too: 64 emoji are a Key, 65 are not', () => {
+    const emoji = '\u{1F511}';
+    expect(decode(JSON.stringify({ Type: 1, Content: 'x', Key: emoji.repeat(Limits.maxKey) })).ok).toBe(true);
+    const over = decode(JSON.stringify({ Type: 1, Content: 'x', Key: emoji.repeat(Limits.maxKey + 1) }));
+    expect(over.ok ? undefined : over.error.code).toBe('bad_field');
+  });
+
+  it('estimates a line\'s bytes on the wire at least as high as JSON and UTF-8 make them', () => {
+    for (const content of ['hi', 'x'.repeat(4000), '\u{1F600}'.repeat(4000), '\u00e9\u4e2d', '"\\\n\u0001'.repeat(500)]) {
+      const frame = JSON.stringify({ ID: 'x'.repeat(21), Content: content, SentAt: 1764115200, Type: 1, Name: 'n'.repeat(32),
+        Room: 'r'.repeat(32), Seq: 2 ** 40, Epoch: 'E'.repeat(8), MsgID: 'm'.repeat(21) });
+      expect(wireSize(content, 'n'.repeat(32))).toBeGreaterThanOrEqual(Buffer.byteLength(frame));
+      expect(wireSize(content, 'n'.repeat(32))).toBeLessThan(2 * Buffer.byteLength(frame));
+    }
   });
 });
 

@@ -4,13 +4,13 @@
 // `appendFailed`, `readDone`). Where the timing is the story, the log is one more
 // actor in the marbles; elsewhere a Scene holds its answers until told.
 import { merge } from 'rxjs';
-import { Limits, Message } from '../src/core/protocol';
+import { Limits, Message, wireSize } from '../src/core/protocol';
 import * as M from '../src/core/messages';
 import {
   Effect, HubEvent, append, broadcast, closed, forget, opened, ping, pingDue, read, rebind, received, send, terminate,
 } from '../src/core/events';
 import type { AppendRequest, ReadRequest } from '../src/core/history';
-import { DEFAULT_RESUME_WINDOW_MS, HubState, initialState } from '../src/core/reducer';
+import { DEFAULT_RESUME_WINDOW_MS, HubState, initialState, step } from '../src/core/reducer';
 import { effectsOf, frozenHub$, marbles, stepFrozen, withoutLogs } from './support/marbles';
 import {
   EPOCH, FakeLog, Scene, appendFailed, appended, inbox, line, readDone, readOk, runWithLog,
@@ -333,6 +333,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
       ['more than 1000 lines were missed', { head: 1003 }, 'lobby:2:E1', 'too_many'],
       ['some missed lines are trimmed', { head: 20, kept: 10 }, 'lobby:9:E1', 'trimmed'],
       ['the room\'s epoch changed', { head: 5 }, 'lobby:5:Old0Epoch', 'epoch_changed'],
+      ['since is past the room\'s head (lines the log lost, or a made-up Seq)', { head: 5 }, 'lobby:9:E1', 'ahead'],
       ['since does not name the room', { head: 5 }, 'rust:5:E1', 'no_position'],
       ['since has no entry that parses', { head: 5 }, 'lobby:five:E1', 'no_position'],
       ['there is no since', { head: 5 }, undefined, 'no_position'],
@@ -350,6 +351,29 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
       const { effects } = comeBack(seed, since);
       expect(joinOf(effects)).toEqual(M.joined(B, 'lobby', [mB], 1, seed.head, EPOCH, 2, undefined, true));
       expect(seqs(inbox(B, effects))).toEqual(Array.from({ length: seed.head - from + 1 }, (_, i) => from + i));
+    });
+
+    it(`replays at most ${Limits.maxReplayBytes} bytes in all: the rooms past that say too_many, in the order answered`, () => {
+      const rooms = ['r1', 'r2', 'r3', 'r4', 'r5'];
+      const big = 'x'.repeat(Limits.maxContent);
+      const log = new FakeLog();
+      for (const room of rooms) log.seed(room, { head: 300, content: () => big });
+      const perRoom = 300 * wireSize(big, 'seed');
+      const fit = Math.floor(Limits.maxReplayBytes / perRoom);
+      expect(fit).toBeGreaterThanOrEqual(1);
+      expect(fit).toBeLessThan(rooms.length);
+      const gone = runWithLog([
+        opened(B, 0, { name: 'bob' }, tk('bob1')),
+        ...rooms.map((room) => received(B, 0, { type: 'join', room })),
+        closed(B, 1, 'closed'),
+      ], initialState(), log);
+      const since = rooms.map((room) => `${room}:0:E1`).join(',');
+      const { effects, state } = runWithLog([opened('bob-2', 2, { resume: tk('bob1'), since }, tk('bob2'))], gone.state, log);
+      const joins = inbox(B, effects).filter((m) => m.Type === 6 && m.Room !== 'lobby');
+      expect(joins.map((j) => [j.Room, j.Recovered, j.Reason])).toEqual(
+        rooms.map((room, i) => (i < fit ? [room, true, undefined] : [room, false, 'too_many'])));
+      expect(lines(inbox(B, effects))).toHaveLength(300 * fit);
+      expect(state.clients.get(B)?.replayLeft).toBe(Limits.maxReplayBytes - fit * perRoom);
     });
 
     it('says store_failed when the log cannot read the replay of a room whose position it knows; bob stays in it', () => {
@@ -583,13 +607,45 @@ describe('reducer + log: directs to an identity that is away', () => {
     expect(back.state.away.has(B)).toBe(false);
   });
 
-  it(`keeps at most ${Limits.maxAwayDirects}, and refuses the next with no_such_client`, () => {
+  it(`keeps at most ${Limits.maxAwayDirects}, and refuses the next with mailbox_full`, () => {
     const { state } = runWithLog([closed(B, 10, 'closed')], lobby().state);
     const full = runWithLog(Array.from({ length: Limits.maxAwayDirects }, (_, i) => dm(A, 11, B, `n${i}`, `dm${i}`)), state);
     const r = stepFrozen(full.state, dm(A, 12, B, 'one more', 'dmX', { ref: 'x', key: 'kx' }));
-    expect(withoutLogs(r.effects)).toEqual([send(A, code('no_such_client', 'x'))]);
+    expect(withoutLogs(r.effects)).toEqual([send(A, code('mailbox_full', 'x'))]);
     expect(r.state).toBe(full.state);
     expect(full.state.away.get(B)?.directs).toHaveLength(Limits.maxAwayDirects);
+  });
+
+  it(`keeps at most ${Limits.maxAwayBytes} bytes for all away identities together, and gives them back as they resume or expire`, () => {
+    const big = '\u{1F600}'.repeat(Limits.maxContent); // 4 bytes of UTF-8 each
+    const size = wireSize(big, 'alice');
+    const fits = Math.floor(Limits.maxAwayBytes / size);
+    const owners = Math.ceil((fits + 1) / Limits.maxAwayDirects);
+    const ids = Array.from({ length: owners }, (_, i) => `away-${i}`);
+    let { state } = runWithLog([
+      ...ids.flatMap((id, i) => [opened(id, 0, { name: `a${i}` }, tk(id)), closed(id, 1, 'closed')]),
+      opened(A, 2, { name: 'alice' }, tk('alice1')),
+    ]);
+    let accepted = 0;
+    let refused: readonly Effect[] = [];
+    for (const id of ids) {
+      for (let i = 0; i < Limits.maxAwayDirects && refused.length === 0; i++) {
+        const r = step(state, dm(A, 3, id, big, `dm-${id}-${i}`, { ref: 'r' }));
+        if (r.state === state) refused = withoutLogs(r.effects);
+        else accepted++;
+        state = r.state;
+      }
+    }
+    expect(accepted).toBe(fits);
+    expect(refused).toEqual([send(A, code('mailbox_full', 'r'))]);
+    expect(state.awayBytes).toBe(fits * size);
+    // The first one resumes: its directs are delivered, and their room is free for others.
+    const back = runWithLog([opened('away-0-again', 4, { resume: tk(ids[0]) }, tk('again'))], state);
+    expect(inbox(ids[0], back.effects).filter((m) => m.Type === 11)).toHaveLength(Limits.maxAwayDirects);
+    expect(back.state.awayBytes).toBe((fits - Limits.maxAwayDirects) * size);
+    expect(step(back.state, dm(A, 5, ids[owners - 1], big, 'dm-after')).state.awayBytes).toBe((fits - Limits.maxAwayDirects + 1) * size);
+    // The rest expire at the end of their window, and take their bytes with them.
+    expect(step(back.state, pingDue([], 1 + DEFAULT_RESUME_WINDOW_MS)).state.awayBytes).toBe(0);
   });
 
   it('refuses a direct to an identity whose window is over, swept or not', () => {

@@ -53,10 +53,10 @@ export class FakeLog {
   constructor(readonly epoch = EPOCH) {}
 
   /** Gives a room a past: `head` lines of which the last `kept` are still kept, in `epoch`. */
-  seed(room: string, o: { head: number; kept?: number; epoch?: string }): this {
+  seed(room: string, o: { head: number; kept?: number; epoch?: string; content?: (seq: number) => string }): this {
     const kept = o.kept ?? o.head;
     const lines: StoredMessage[] = [];
-    for (let seq = o.head - kept + 1; seq <= o.head; seq++) lines.push(line(room, seq));
+    for (let seq = o.head - kept + 1; seq <= o.head; seq++) lines.push(line(room, seq, undefined, undefined, o.content?.(seq)));
     this.rooms.set(room, { epoch: o.epoch ?? this.epoch, head: o.head, kept: lines });
     return this;
   }
@@ -73,7 +73,7 @@ export class FakeLog {
     }
     const { req } = e;
     if (this.appendsFail !== undefined) return appendFailed(req, { at, ref: e.ref, reason: this.appendsFail });
-    const original = req.key === undefined ? undefined : r.kept.find((m) => m.key === req.key);
+    const original = req.key === undefined ? undefined : r.kept.find((m) => m.key === req.key && m.from === req.from);
     if (original) return appended(req, original.seq, { at, epoch: r.epoch, ref: e.ref, duplicateOf: original.msgId });
     const m: StoredMessage = { ...req, seq: r.head + 1 };
     if (m.key === undefined) delete m.key;

@@ -46,7 +46,7 @@ export const error = (e: ProtocolError, at: number): Message =>
   frame(Type.Error, '', e.reason, at, { Code: e.code, ...withRef(e.ref) });
 
 /** Why a resume could not replay a room (protocol.md "Resuming after a reconnect"). */
-export type NotRecovered = 'too_many' | 'trimmed' | 'epoch_changed' | 'no_position' | 'store_failed';
+export type NotRecovered = 'too_many' | 'trimmed' | 'epoch_changed' | 'ahead' | 'no_position' | 'store_failed';
 
 /** You are in `room`: its first members (a page), how many there are in all, its Seq and Epoch; on a resume, whether it replays. */
 export const joined = (

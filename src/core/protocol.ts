@@ -50,8 +50,18 @@ export const Limits = {
   defaultHistoryPage: 50,
   /** Missed lines a resume replays per room; past this the client reads History instead. */
   maxReplay: 1000,
+  /**
+   * Bytes (wireSize) one resume replays over all its rooms: the rooms whose
+   * replay would go past it are Recovered false, too_many, and read History in
+   * pages instead. The server uses the smaller of this and 4 × --max-buffered,
+   * under the runner's hard bound for one reader (8 ×), so a replay never gets
+   * its own reader dropped as slow.
+   */
+  maxReplayBytes: 4 * 1024 * 1024,
   /** Direct messages kept for an identity that is away, within its resume window. */
   maxAwayDirects: 100,
+  /** Bytes (wireSize) of the direct messages kept for all away identities together. */
+  maxAwayBytes: 64 * 1024 * 1024,
   /** Recent Keys remembered per identity for deduplication. */
   maxKeysRemembered: 256,
 } as const;
@@ -104,7 +114,8 @@ export type ErrorCode =
   | 'store_failed'
   | 'store_busy'
   | 'resume_failed'
-  | 'too_many_requests';
+  | 'too_many_requests'
+  | 'mailbox_full';
 
 export interface ProtocolError {
   code: ErrorCode;
@@ -146,6 +157,24 @@ export function codePoints(s: string): number {
 }
 
 /** Whether s is longer than max code points; cheap when its UTF-16 length already says no. */
+/**
+ * About how many bytes a chat line with this content takes on the wire: its
+ * content as UTF-8 inside a JSON string (escapes included), and a frame's other
+ * fields. A bound for budgets, not an exact count; pure, so the hub can use it.
+ */
+export function wireSize(content: string, name = ''): number {
+  let n = 200 + name.length * 3;
+  for (let i = 0; i < content.length; i++) {
+    const c = content.charCodeAt(i);
+    if (c < 0x20) n += 6; // \u00XX
+    else if (c === 0x22 || c === 0x5c) n += 2; // \" and \\
+    else if (c < 0x80) n += 1;
+    else if (c < 0x800 || (c >= 0xd800 && c <= 0xdfff)) n += 2; // a surrogate pair is 4 bytes of UTF-8
+    else n += 3;
+  }
+  return n;
+}
+
 const longerThan = (s: string, max: number): boolean => s.length > max && codePoints(s) > max;
 
 // Control characters would let one user forge line breaks or erase text in
@@ -224,7 +253,7 @@ export function decode(text: string): Decoded {
     return fail('unknown_type', `Type ${o.Type} is not one a client may send (1, 2, 6-11, 13)`, ref);
   }
   const key = o.Key as string | undefined;
-  if (key !== undefined && (key.length === 0 || key.length > Limits.maxKey)) {
+  if (key !== undefined && (key.length === 0 || longerThan(key, Limits.maxKey))) {
     return fail('bad_field', `Key must be 1 to ${Limits.maxKey} characters`, ref);
   }
   const content = o.Content as string | undefined;
@@ -284,7 +313,8 @@ export function decode(text: string): Decoded {
       const after = seqField('After');
       if (typeof after === 'object') return after;
       if (before !== undefined && after !== undefined) return fail('bad_field', 'give Before or After, not both', ref);
-      const lim = o.Limit ?? Limits.defaultHistoryPage;
+      // Absent means the default; null is a wrong type like any other, not "absent".
+      const lim = o.Limit === undefined ? Limits.defaultHistoryPage : o.Limit;
       if (typeof lim !== 'number' || !Number.isInteger(lim) || lim < 1 || lim > Limits.maxHistoryPage) {
         return fail('bad_field', `Limit must be a whole number from 1 to ${Limits.maxHistoryPage}`, ref);
       }

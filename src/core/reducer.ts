@@ -16,7 +16,7 @@
 import { Map as IMap, OrderedMap } from 'immutable';
 import {
   Close, ClientMessage, DEFAULT_ROOM, Limits, Member, Message, Position, ProtocolError, Ref, TOKEN_PATTERN,
-  nameErrorCode, nameProblem, normalizeName, parseSince, roomProblem,
+  nameErrorCode, nameProblem, normalizeName, parseSince, roomProblem, wireSize,
 } from './protocol';
 import * as M from './messages';
 import {
@@ -42,6 +42,8 @@ export interface Client {
   readonly keys: OrderedMap<string, KeyRecord>;
   /** History reads asked and not yet answered (at most Limits.maxHistoryInFlight). */
   readonly reading: number;
+  /** Bytes its resume may still replay (Limits.maxReplayBytes at a resume, 0 otherwise). */
+  readonly replayLeft: number;
 }
 
 export interface Room {
@@ -81,6 +83,8 @@ export interface Away {
   readonly until: number;
   /** Direct messages sent to it meanwhile, oldest first. */
   readonly directs: readonly Message[];
+  /** Their wireSize, counted in HubState.awayBytes. */
+  readonly bytes: number;
 }
 
 export interface HubState {
@@ -99,6 +103,10 @@ export interface HubState {
   readonly resumeWindowMs: number;
   /** How many identities are kept for resuming at most (MAX_AWAY). */
   readonly maxAway: number;
+  /** The wireSize of every direct kept for an away identity (at most Limits.maxAwayBytes). */
+  readonly awayBytes: number;
+  /** Bytes one resume replays at most over all its rooms (Limits.maxReplayBytes, less with a small --max-buffered). */
+  readonly maxReplayBytes: number;
 }
 
 export interface Step {
@@ -117,7 +125,9 @@ export const DEFAULT_RESUME_WINDOW_MS = 5 * 60_000;
  */
 export const MAX_AWAY = 100_000;
 
-export const initialState = (opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number } = {}): HubState => ({
+export const initialState = (
+  opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number } = {},
+): HubState => ({
   clients: IMap(),
   rooms: IMap(),
   sizes: noRooms(),
@@ -127,6 +137,8 @@ export const initialState = (opts: { presenceMax?: number; resumeWindowMs?: numb
   away: OrderedMap(),
   resumeWindowMs: opts.resumeWindowMs ?? DEFAULT_RESUME_WINDOW_MS,
   maxAway: opts.maxAway ?? MAX_AWAY,
+  awayBytes: 0,
+  maxReplayBytes: opts.maxReplayBytes ?? Limits.maxReplayBytes,
 });
 
 const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
@@ -242,29 +254,32 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
   const keep = s.resumeWindowMs > 0 && !s.shuttingDown;
   let away = s.away;
   let tokens = s.tokens;
+  let awayBytes = s.awayBytes;
   if (keep) {
     if (away.size >= s.maxAway) {
       const oldest = away.first() as Away;
       away = away.delete(oldest.client.id);
       tokens = tokens.delete(oldest.client.token);
+      awayBytes -= oldest.bytes;
     }
-    away = away.set(id, { client, until: at + s.resumeWindowMs, directs: [] });
+    away = away.set(id, { client, until: at + s.resumeWindowMs, directs: [], bytes: 0 });
   } else {
     tokens = tokens.delete(client.token);
   }
-  return { state: { ...s, clients: s.clients.delete(id), away, tokens }, effects };
+  return { state: { ...s, clients: s.clients.delete(id), away, tokens, awayBytes }, effects };
 }
 
 /** Forgets the identities whose resume window is over: the oldest first, so this stops at the first still kept. */
 function expire(state: HubState, at: number): HubState {
-  let { away, tokens } = state;
+  let { away, tokens, awayBytes } = state;
   for (;;) {
     const oldest = away.first(undefined);
     if (oldest === undefined || oldest.until > at) break;
     away = away.delete(oldest.client.id);
     tokens = tokens.delete(oldest.client.token);
+    awayBytes -= oldest.bytes;
   }
-  return away === state.away ? state : { ...state, away, tokens };
+  return away === state.away ? state : { ...state, away, tokens, awayBytes };
 }
 
 /**
@@ -313,7 +328,7 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
       log('refused', { id: e.id, code: problem.code }, 'warn'),
     ]);
   }
-  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0 };
+  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, replayLeft: 0 };
   effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
   const r = enter({ ...state, clients: state.clients.set(e.id, client), tokens: state.tokens.set(e.token, e.id) },
     client, room, e.at, { mode: 'join' });
@@ -338,10 +353,13 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
     effects.push(rebind(e.id, id));
   }
   const away = s.away.get(id) as Away;
-  const client: Client = { id, name: away.client.name, rooms: [], token: e.token, keys: away.client.keys, reading: 0 };
+  const client: Client = {
+    id, name: away.client.name, rooms: [], token: e.token, keys: away.client.keys, reading: 0, replayLeft: s.maxReplayBytes,
+  };
   s = {
     ...s,
     away: s.away.delete(id),
+    awayBytes: s.awayBytes - away.bytes,
     tokens: s.tokens.delete(away.client.token).set(e.token, id),
     clients: s.clients.set(id, client),
   };
@@ -432,6 +450,8 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         away: state.away,
         resumeWindowMs: state.resumeWindowMs,
         maxAway: state.maxAway,
+        awayBytes: state.awayBytes,
+        maxReplayBytes: state.maxReplayBytes,
       };
     }
     effects.push(broadcast(live(room), M.chat({ id: req.from, name: req.name }, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from));
@@ -453,13 +473,25 @@ function onAppendFailed(state: HubState, e: Extract<HubEvent, { kind: 'appendFai
   return { state: next, effects };
 }
 
-/** Why a resume cannot replay a room, or true when it can (protocol.md "Resuming after a reconnect"). */
-function recoverable(since: Position | undefined, o: Extract<ReadOutcome, { ok: true }>): true | M.NotRecovered {
+/**
+ * Why a resume cannot replay a room, or true when it can (protocol.md "Resuming
+ * after a reconnect"); `left` is what the resume may still replay, in bytes.
+ */
+function recoverable(since: Position | undefined, o: Extract<ReadOutcome, { ok: true }>, bytes: number, left: number): true | M.NotRecovered {
   if (since === undefined) return 'no_position';
   if (since.epoch !== o.epoch) return 'epoch_changed';
+  // A Seq the log has not reached: lines it lost (a power failure after the client saw them) or a made-up position.
+  if (since.seq > o.head) return 'ahead';
   if (since.seq < o.first - 1) return 'trimmed';
-  if (o.messages.length > Limits.maxReplay) return 'too_many';
+  if (o.messages.length > Limits.maxReplay || bytes > left) return 'too_many';
   return true;
+}
+
+/** The wireSize of a replay. */
+function replayBytes(messages: readonly { content: string; name: string }[]): number {
+  let n = 0;
+  for (const m of messages) n += wireSize(m.content, m.name);
+  return n;
 }
 
 /** A read of the log is back: a History page, or a waiting member's Join reply (and, on a resume, its replay). */
@@ -508,10 +540,13 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   if (purpose.for === 'join') {
     return unchanged(next, [send(to, M.joined(to, room.name, page, count, ready.seq, ready.epoch, e.at, purpose.ref))]);
   }
-  const recovered = recoverable(purpose.since, outcome);
+  const bytes = replayBytes(outcome.messages);
+  const recovered = recoverable(purpose.since, outcome, bytes, client.replayLeft);
   const effects: Effect[] = [send(to, M.joined(to, room.name, page, count, ready.seq, ready.epoch, e.at, undefined, recovered))];
-  if (recovered === true) for (const m of outcome.messages) effects.push(send(to, M.stored(m, outcome.epoch)));
-  return { state: next, effects };
+  if (recovered !== true) return { state: next, effects };
+  for (const m of outcome.messages) effects.push(send(to, M.stored(m, outcome.epoch)));
+  const spent: HubState = { ...next, clients: next.clients.set(to, { ...client, replayLeft: client.replayLeft - bytes }) };
+  return { state: spent, effects };
 }
 
 function onMessage(state: HubState, client: Client, m: ClientMessage, at: number, msgId: string): Step {
@@ -587,9 +622,17 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       if (away) {
         // protocol.md: kept for an identity within its resume window, delivered when it resumes.
         if (away.directs.length >= Limits.maxAwayDirects) {
-          return fail('no_such_client', `"${m.to}" is away and has ${Limits.maxAwayDirects} messages waiting already`);
+          return fail('mailbox_full', `"${m.to}" is away and has ${Limits.maxAwayDirects} messages waiting already`);
         }
-        next = { ...state, away: state.away.set(m.to, { ...away, directs: [...away.directs, dm] }) };
+        const size = wireSize(m.content, client.name);
+        if (state.awayBytes + size > Limits.maxAwayBytes) {
+          return fail('mailbox_full', `"${m.to}" is away, and the server holds all the messages for away users it can`);
+        }
+        next = {
+          ...state,
+          away: state.away.set(m.to, { ...away, directs: [...away.directs, dm], bytes: away.bytes + size }),
+          awayBytes: state.awayBytes + size,
+        };
       }
       if (m.key !== undefined) next = noteKey(next, client.id, m.key, { msgId, to: m.to });
       const effects: Effect[] = [];

@@ -12,6 +12,7 @@ import { Config, DEFAULTS } from '../ops/config';
 import { Identity, connection$ } from './connection';
 import { Liveness, heartbeat$ } from './heartbeat';
 import { HubEvent, closed, shutdownRequested } from '../core/events';
+import { Limits } from '../core/protocol';
 import { hub$, mergeConnections } from './hub';
 import { HubState, initialState } from '../core/reducer';
 import { Runner } from './runner';
@@ -50,7 +51,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const config: Config = { ...DEFAULTS, ...options };
   const log = options.log ?? createLogger(config.logLevel);
   const started = Date.now();
-  let latest: HubState = initialState({ presenceMax: config.presenceMax, resumeWindowMs: config.resumeWindowMs });
+  let latest: HubState = initialState({
+    presenceMax: config.presenceMax,
+    resumeWindowMs: config.resumeWindowMs,
+    // Under the runner's hard bound for one reader (8 × --max-buffered): a replay never gets its own reader dropped.
+    maxReplayBytes: Math.min(Limits.maxReplayBytes, 4 * config.maxBuffered),
+  });
 
   const connections$ = new Subject<ReturnType<typeof connection$>>();
   const feedback$ = new Subject<HubEvent>();

@@ -50,7 +50,7 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['heartbeat-interval', 'heartbeatIntervalMs', 'HEARTBEAT_INTERVAL', 'ms between pings to each client'],
   ['heartbeat-timeout', 'heartbeatTimeoutMs', 'HEARTBEAT_TIMEOUT', 'ms of silence (no frame, no pong) after which a client is dropped, at the next ping'],
   ['max-payload', 'maxPayload', 'MAX_PAYLOAD', 'largest frame accepted, in bytes (bigger: close 1009)'],
-  ['max-buffered', 'maxBuffered', 'MAX_BUFFERED', 'bytes from earlier turns waiting to be sent to one client before it counts as behind; behind for 5 s, or by 8 times this, it is dropped (close 4008)'],
+  ['max-buffered', 'maxBuffered', 'MAX_BUFFERED', 'bytes from earlier turns waiting to be sent to one client before it counts as behind; behind for 5 s, or by 8 times this, it is dropped (close 4008); while behind, it is not read'],
   ['presence-max', 'presenceMax', 'PRESENCE_MAX', 'rooms with more members get no Connected, Disconnected or Rename notices'],
   ['log-level', 'logLevel', 'LOG_LEVEL', `one of ${LEVELS.join(', ')}`],
   ['store', 'store', 'STORE', `where lines are kept: ${STORES.join(' or ')} (memory: lost on restart)`],
