@@ -1,6 +1,6 @@
 // The message log: where accepted chat lines are kept, and what gives each room
 // its Seq and Epoch. One narrow interface with one implementation per backend
-// (memory.ts, sqlite.ts; Redis next), run against the same contract specs
+// (memory.ts, sqlite.ts, redis.ts), run against the same contract specs
 // (spec/store.contract.spec.ts), so the hub has one code path for all of them.
 //
 // The hub never calls this: it emits `append` and `read` effects and hears back
@@ -24,10 +24,19 @@ export interface Retention {
 export interface MessageLog {
   /**
    * Carries out a batch in order, one outcome per op, in the same order. Every
-   * append in the batch is committed (durable, for a disk log) before `run`
-   * returns or its promise resolves; a read sees the appends before it in the
-   * batch. If the commit fails, every append in the batch fails and nothing of
-   * the batch is kept.
+   * append that succeeds is committed (durable, for a disk log; accepted by
+   * Redis, for the Redis log) before `run` returns or its promise resolves; a
+   * read sees the appends before it in the batch. A failure is an outcome, not a
+   * throw or a rejection.
+   *
+   * An append that fails keeps nothing and uses up no Seq. How far one failure
+   * reaches is the backend's: the memory and SQLite logs commit a batch in one
+   * transaction, so if the commit fails every op of the batch fails and nothing
+   * of the batch is kept; the Redis log runs each op on its own (one atomic
+   * script each), so an op Redis refuses fails alone and the others stand. (For
+   * a log across a network, an append whose answer was lost, the connection
+   * breaking or timing out after Redis ran it, fails although it was kept: a
+   * retry with the same client key finds it.)
    */
   run(ops: readonly LogOp[]): LogOutcome[] | Promise<LogOutcome[]>;
   /** Drops what retention no longer keeps (never renumbers). */
