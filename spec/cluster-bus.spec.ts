@@ -1,0 +1,160 @@
+// The cross-node bus (src/cluster/bus.ts): a node hears the lines of the rooms
+// it has members in, as the log's append script publishes them, and only those;
+// it says when its link to Redis goes and comes back, with its subscriptions
+// restored, so the hub can look for lines lost meanwhile.
+import { LiveLine, RedisLog, roomChannel } from '../src/store/redis';
+import { RoomBus, parseLiveLine } from '../src/cluster/bus';
+import { admin, closeAdmin, deleteKeys, proxy, testUrl, uniquePrefix } from './support/redis';
+
+const T0 = Date.UTC(2026, 11, 1);
+const RETENTION = { maxPerRoom: 100, maxDays: 30 };
+
+let prefix: string;
+const closers: (() => Promise<unknown>)[] = [];
+beforeAll(async () => { await admin(); });
+beforeEach(() => { prefix = uniquePrefix(); });
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+  await deleteKeys(prefix);
+});
+afterAll(() => closeAdmin());
+
+/** Resolves once `check` holds, checking at each event; fails after `ms`. */
+function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + ms;
+    const tick = () => {
+      if (check()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 10);
+    };
+    tick();
+  });
+}
+
+async function node(url = testUrl()) {
+  const lines: LiveLine[] = [];
+  const links: boolean[] = [];
+  const bad: string[] = [];
+  const bus = await RoomBus.connect(url, {
+    prefix,
+    onLine: (l) => lines.push(l),
+    onLink: (up) => links.push(up),
+    onBadPayload: (_channel, why) => bad.push(why),
+  });
+  closers.push(() => bus.close());
+  return { bus, lines, links, bad };
+}
+
+async function log(): Promise<RedisLog> {
+  const l = await RedisLog.connect(testUrl(), RETENTION, { prefix });
+  closers.push(() => l.close());
+  return l;
+}
+
+let n = 0;
+async function say(l: RedisLog, room: string, content: string): Promise<number> {
+  n += 1;
+  const [o] = await l.run([{ op: 'append', req: { room, msgId: `m${n}`, from: 'alice-id', name: 'alice', content, at: T0 } }]);
+  if (!o.ok || !('seq' in o)) throw new Error(`not appended: ${JSON.stringify(o)}`);
+  return o.seq;
+}
+
+/** Subscriptions are sent asynchronously: wait until Redis counts this many listeners on the room's channel. */
+async function listeners(room: string, count: number): Promise<void> {
+  const redis = await admin();
+  const channel = roomChannel(room, prefix);
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const [, c] = (await redis.pubsub('NUMSUB', channel)) as [string, number];
+    if (Number(c) === count) return;
+    if (Date.now() > deadline) throw new Error(`${channel} has ${c} subscribers, not ${count}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('RoomBus', () => {
+  it('hears every line appended to a room it joined, from any process, in Seq order, and nothing of other rooms', async () => {
+    const a = await node();
+    const b = await node();
+    a.bus.join('lobby');
+    b.bus.join('lobby');
+    b.bus.join('rust');
+    await listeners('lobby', 2);
+    await listeners('rust', 1);
+    const one = await log();
+    const two = await log();
+    for (let i = 0; i < 20; i++) await say(i % 2 ? one : two, 'lobby', `line ${i}`);
+    await say(one, 'rust', 'crab');
+    await until('20 lobby lines on a, 21 lines on b', () => a.lines.length === 20 && b.lines.length === 21);
+    expect(a.lines.map((l) => l.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(b.lines.filter((l) => l.room === 'lobby').map((l) => l.content)).toEqual(a.lines.map((l) => l.content));
+    expect(a.lines[0]).toEqual({ room: 'lobby', seq: 1, epoch: expect.stringMatching(/^[A-Za-z0-9]{8}$/), msgId: expect.any(String),
+      from: 'alice-id', name: 'alice', content: 'line 0', at: T0 });
+    expect(b.lines.find((l) => l.room === 'rust')?.content).toBe('crab');
+  });
+
+  it('stops hearing a room it left, and joining or leaving twice is harmless', async () => {
+    const a = await node();
+    a.bus.join('lobby');
+    a.bus.join('lobby');
+    await listeners('lobby', 1);
+    const l = await log();
+    await say(l, 'lobby', 'heard');
+    await until('the first line', () => a.lines.length === 1);
+    a.bus.leave('lobby');
+    a.bus.leave('lobby');
+    await listeners('lobby', 0);
+    await say(l, 'lobby', 'not heard');
+    // A line to a room still joined, sent after, arrives after: so the one before it would have too.
+    a.bus.join('rust');
+    await listeners('rust', 1);
+    await say(l, 'rust', 'marker');
+    await until('the marker', () => a.lines.some((x) => x.content === 'marker'));
+    expect(a.lines.map((x) => x.content)).toEqual(['heard', 'marker']);
+    expect(a.bus.size).toBe(1);
+  });
+
+  it('drops a payload that is not a line, and says why', async () => {
+    const a = await node();
+    a.bus.join('lobby');
+    await listeners('lobby', 1);
+    const redis = await admin();
+    await redis.publish(roomChannel('lobby', prefix), 'not json');
+    await redis.publish(roomChannel('lobby', prefix), JSON.stringify({ room: 'lobby', seq: 'one' }));
+    await redis.publish(roomChannel('lobby', prefix), JSON.stringify({
+      room: 'rust', seq: 1, epoch: 'E', msgId: 'm', from: 'f', name: 'n', content: 'c', at: 1,
+    }));
+    await until('three bad payloads', () => a.bad.length === 3);
+    expect(a.bad[0]).toBe('not JSON');
+    expect(a.bad[2]).toMatch(/room "rust" on the channel of "lobby"/);
+    expect(a.lines).toEqual([]);
+  });
+
+  it('says when its link goes and comes back, and hears its rooms again without joining again', async () => {
+    const p = await proxy();
+    closers.push(() => p.close());
+    const a = await node(p.url());
+    a.bus.join('lobby');
+    await listeners('lobby', 1);
+    p.cut();
+    await until('the link down', () => a.links.includes(false));
+    await listeners('lobby', 0);
+    p.restore();
+    await until('the link up', () => a.links[a.links.length - 1] === true);
+    await listeners('lobby', 1);
+    await say(await log(), 'lobby', 'after the blip');
+    await until('the line after the blip', () => a.lines.length === 1);
+    expect(a.links).toEqual([false, true]);
+  });
+});
+
+describe('parseLiveLine', () => {
+  it.each([
+    ['null', 'not an object'],
+    ['[1]', 'room is not a string'],
+    ['{"room":"a","epoch":"e","msgId":"m","from":"f","name":"n","content":"c","seq":1.5,"at":1}', 'seq is not a whole number'],
+  ])('refuses %s: %s', (payload, why) => {
+    expect(parseLiveLine(payload)).toBe(why);
+  });
+});

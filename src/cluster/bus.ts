@@ -1,0 +1,131 @@
+// Cross-node delivery (issue 8): the lines other processes append to a room
+// reach this one through Redis pub/sub, on the room's channel, which the log's
+// append script publishes on (src/store/redis.ts `roomChannel`, `LiveLine`).
+//
+// A node listens only to the rooms it has members in: `join` subscribes on a
+// room's first local member and `leave` unsubscribes after its last, so the
+// Redis work per line is one publish whatever the room's size, and each node's
+// work grows with its own recipients. No pattern subscription.
+//
+// Pub/sub can lose a line (a reconnect to Redis, a failover): the bus says when
+// its link comes back (`onLink(true)`), and the hub then checks each room's
+// head against what it delivered and reads the gap from the log. The bus
+// itself keeps no order and no state beyond its subscriptions.
+import Redis from 'ioredis';
+import { DEFAULT_PREFIX, LiveLine, redactUrl, roomChannel } from '../store/redis';
+
+export interface BusOptions {
+  prefix?: string;
+  /** Each line of a subscribed room, as published; a payload that does not parse is reported to onBadPayload and dropped. */
+  onLine: (line: LiveLine) => void;
+  /** The subscriber link went down (false) or came back with every subscription restored (true). */
+  onLink?: (up: boolean, reason?: string) => void;
+  onBadPayload?: (channel: string, why: string) => void;
+}
+
+/** Checks a payload's shape: a line from another process is input like any other. */
+export function parseLiveLine(payload: string): LiveLine | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload);
+  } catch {
+    return 'not JSON';
+  }
+  if (v === null || typeof v !== 'object') return 'not an object';
+  const o = v as Record<string, unknown>;
+  for (const f of ['room', 'epoch', 'msgId', 'from', 'name', 'content'] as const) {
+    if (typeof o[f] !== 'string') return `${f} is not a string`;
+  }
+  for (const f of ['seq', 'at'] as const) {
+    if (typeof o[f] !== 'number' || !Number.isSafeInteger(o[f])) return `${f} is not a whole number`;
+  }
+  return o as unknown as LiveLine;
+}
+
+export class RoomBus {
+  /** Connects the subscriber (ioredis reconnects it, and restores its subscriptions, by itself). */
+  static async connect(url: string, opts: BusOptions): Promise<RoomBus> {
+    const sub = new Redis(url, {
+      lazyConnect: true,
+      // Subscriptions are restored after a reconnect; a subscribe sent while down waits for the link.
+      autoResubscribe: true,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      retryStrategy: (times) => Math.min(100 * times, 1_000),
+      connectionName: 'rxchat-bus',
+    });
+    const bus = new RoomBus(sub, opts);
+    try {
+      await sub.connect();
+    } catch (e) {
+      sub.disconnect();
+      throw new Error(`cannot subscribe at ${redactUrl(url)}: ${(e as Error).message}`);
+    }
+    return bus;
+  }
+
+  private readonly prefix: string;
+  /** Channel → room, for the rooms subscribed. */
+  private readonly rooms = new Map<string, string>();
+  private up = true;
+  private closed = false;
+
+  private constructor(private readonly sub: Redis, private readonly opts: BusOptions) {
+    this.prefix = opts.prefix ?? DEFAULT_PREFIX;
+    sub.on('message', (channel: string, payload: string) => this.message(channel, payload));
+    sub.on('error', (e: Error) => this.link(false, e.message));
+    sub.on('close', () => this.link(false, 'connection closed'));
+    // 'ready' comes after ioredis has sent the subscriptions again (autoResubscribe).
+    sub.on('ready', () => this.link(true));
+  }
+
+  /** Rooms subscribed now. */
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  /** Listens to `room` (its first local member). Idempotent. */
+  join(room: string): void {
+    const channel = roomChannel(room, this.prefix);
+    if (this.closed || this.rooms.has(channel)) return;
+    this.rooms.set(channel, room);
+    // A subscribe that fails (the link is down) is sent again by autoResubscribe once it is back.
+    this.sub.subscribe(channel).catch(() => undefined);
+  }
+
+  /** Stops listening to `room` (its last local member left). Idempotent. */
+  leave(room: string): void {
+    const channel = roomChannel(room, this.prefix);
+    if (this.closed || !this.rooms.delete(channel)) return;
+    this.sub.unsubscribe(channel).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.rooms.clear();
+    try {
+      await this.sub.quit();
+    } catch {
+      this.sub.disconnect();
+    }
+  }
+
+  private message(channel: string, payload: string): void {
+    // A line published just before an unsubscribe took effect: nobody here wants it.
+    const room = this.rooms.get(channel);
+    if (room === undefined) return;
+    const line = parseLiveLine(payload);
+    if (typeof line === 'string' || line.room !== room) {
+      this.opts.onBadPayload?.(channel, typeof line === 'string' ? line : `room "${line.room}" on the channel of "${room}"`);
+      return;
+    }
+    this.opts.onLine(line);
+  }
+
+  private link(up: boolean, reason?: string): void {
+    if (this.closed || up === this.up) return;
+    this.up = up;
+    this.opts.onLink?.(up, reason);
+  }
+}
