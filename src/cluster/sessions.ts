@@ -1,0 +1,683 @@
+// Identities across nodes (issue 8 item 4): where each identity is live, the
+// identities parked for a resume, and Direct messages to an identity on another
+// node or away. What src/core/reducer.ts keeps in `tokens` and `away` for one
+// process, kept in Redis for all of them, so a client resumes on any node, a
+// Direct reaches a connection on any node, and a Key's record (what a repeat is
+// acked with) follows the identity.
+//
+// This is an edge module: the hub calls it through effects and hears its
+// outcomes as events; the reducer never sees Redis. Every op returns an outcome
+// and never throws or rejects (`{ ok: false, code: 'unavailable', reason }` when
+// Redis fails or is away: the offline queue is off, nothing is resent, and each
+// command times out, as in src/store/redis.ts).
+//
+// THE INTERFACE (the node is `nodeId`, given at connect):
+//   claim(id, token, record)  a connection holds identity `id` with resume token `token` (new or resumed):
+//                             live here. Calling it again replaces the record (name, rooms, Keys) kept for
+//                             the case this node dies: optional after a join, leave or rename.
+//   park(token, record, ttl)  its connection ended: kept for resuming for `ttl` ms (≤ resumeWindowMs), under
+//                             its token, with Directs to it kept meanwhile. Refused ('superseded') when the
+//                             token is no longer the identity's (another node took it over).
+//   release(id)               its connection ended and it is not kept (no resume window, shutdown): forgotten.
+//   take(token)               a resume: atomically gets and deletes the identity the token names, with the
+//                             Directs kept for it (oldest first). Works once, across all nodes. A token whose
+//                             identity is still live (half-open socket) is taken all the same: the outcome
+//                             says `liveOn: node`, and when that node is not this one, the script has
+//                             already published a `cut` on that node's channel (the hub there ends the old
+//                             socket, whose later park is refused as superseded). Then call claim().
+//   send(to, messageJson)     a Direct: live on node N → PUBLISH on N's channel (`delivered: 'live'`; the
+//                             sender's own node gets it there too); away → kept in its mailbox
+//                             (`delivered: 'kept'`); else `no_such_client`, or `mailbox_full`.
+//   whereIs(ids)              the node each identity is live on, or undefined (away, unknown, or its node
+//                             stopped beating).
+//   beat()                    every liveTtlMs / 3 or so: this node is alive, and the identities it holds stay.
+//   close()
+// The node's bus subscribes to `nodeChannel(nodeId, prefix)` besides its rooms
+// and hands each payload to `parseNodeMessage`: `direct` (send its `message` to
+// the local connection of `to`) or `cut` (end the local connection of `id` if it
+// still holds `token`: it was resumed elsewhere; a connection that resumed again
+// since, with a newer token, is not the one meant).
+//
+// THE KEYS (P is the prefix, default `rxchat:`; `{…}` are Redis Cluster hash
+// tags, so an identity's two keys are on one shard and every script but the
+// mailbox accounting (below) stays in one slot):
+//   P sess:{ID}      hash    token, node ('' when parked), rec (JSON IdentityRecord), mbytes (mailbox
+//                            bytes), b:<bucket> (bytes it put in a global bucket)
+//                            TTL live: liveTtlMs + resumeWindowMs, refreshed by beat(), so the identities of a
+//                            node that died stay resumable for a resume window after its last beat;
+//                            TTL parked: the park's ttl.
+//   P mail:{ID}      list    the Directs kept for a parked identity, JSON, oldest first; TTL: its sess's
+//                            remaining TTL (set at each push). Never exists while live.
+//   P tok:{TOKEN}    string  the identity ID a token names; same TTL as the sess. An index only: a take is
+//                            decided by the sess's `token` field, so a stale tok key buys nothing.
+//   P node:{NODE}    string  alive marker (the time of its last beat); TTL liveTtlMs, set by beat().
+//   P mailbytes:<n>  string  bytes pushed into any mailbox during bucket n (n = floor(ms / resumeWindowMs)),
+//                            less what take() gave back; TTL 2 × resumeWindowMs + 1 min.
+// Channel: P node:{NODE} — the same name as the alive key (a channel is not a key).
+//
+// BOUNDS. A record keeps at most maxKeys (256) Keys, the newest, and only settled
+// ones (a Key still being written is not parked: a repeat of a Broadcast is
+// caught by the log's key hash, docs/storage.md), and at most maxRecordBytes of
+// JSON. A mailbox holds at most maxDirects (100) messages and maxMailBytes per
+// identity (the JSON bytes stored). All mailboxes together: a message lives at
+// most resumeWindowMs after its push (a mailbox never outlives its park), so
+// every byte still held was pushed in the current bucket or the one before; the
+// send script refuses when those two buckets sum past maxMailBytesAll (64 MiB by
+// default, as on one node). It over-counts (bytes of mailboxes that expired
+// unread stay counted until their bucket ages out), never under-counts, up to
+// the clock skew between nodes. On a Redis Cluster the bucket keys are the one
+// thing a script touches outside the identity's slot: there, give each node a
+// share of the budget instead (a local counter), or put the buckets under the
+// identity's tag and lose the global sum.
+//
+// FOR THE HUB (the reducer integration): `tokens` and `away` become effects
+// (claim on a welcome, park or release on a disconnect, take on `?resume=`,
+// send for a Direct whose `To` is not a local client) and events with the
+// outcomes; a Direct's Ack waits for send's outcome (live or kept: Ack; else
+// its code as the Error, `unavailable` included), and the Key is recorded as
+// `{ msgId, to }` only then. The identity's Keys travel in the record, so a
+// repeat after a resume on another node is acked with the original MsgID. A
+// resume answers `resume_failed` unless take finds the identity; with
+// `liveOn` equal to this node, the hub cuts its own old socket as today.
+// Pending Keys are not parked: a Direct whose send is still out when its
+// sender's connection ends is not remembered (a Broadcast's is, by the log).
+//
+// COSTS. send: one round trip, one script. take: two (GET the tok key, then the
+// script; a late UNLINK of the tok key is not waited for). claim, park, release:
+// one. beat: one pipeline of 2 PEXPIREs per local identity, plus one SET.
+import { createHash } from 'node:crypto';
+import Redis from 'ioredis';
+import { Limits, Message, TOKEN_PATTERN } from '../core/protocol';
+import { DEFAULT_RESUME_WINDOW_MS, KeyRecord } from '../core/reducer';
+import { DEFAULT_PREFIX, RedisOpenError, redactUrl, redisUrlProblem } from '../store/redis';
+
+/** What a Key became, once settled (a pending one is never parked). */
+export type SettledKey = Exclude<KeyRecord, { readonly pending: true }>;
+
+/** An identity as parked or claimed: what a resume on any node gives back. */
+export interface IdentityRecord {
+  id: string;
+  name: string;
+  /** In join order. */
+  rooms: string[];
+  /** Its recent Keys and what they became, oldest first (at most maxKeys, the newest kept). */
+  keys: [key: string, rec: SettledKey][];
+}
+
+/** Redis failed or is away: nothing was done (or, for a command whose answer was lost, perhaps it was). */
+export interface Unavailable {
+  ok: false;
+  code: 'unavailable';
+  reason: string;
+}
+
+export type Done = { ok: true } | Unavailable;
+
+export type ParkOutcome =
+  | { ok: true; parked: true }
+  /** superseded: the identity has another token now (taken over); gone: Redis has no such identity (expired, taken). */
+  | { ok: true; parked: false; why: 'superseded' | 'gone' }
+  | Unavailable;
+
+export type ReleaseOutcome = { ok: true; released: boolean } | Unavailable;
+
+export type TakeOutcome =
+  /** malformed: refused without asking Redis; unknown: no identity has that token (used, expired, forged). */
+  | { ok: true; found: false; why: 'malformed' | 'unknown' }
+  | {
+    ok: true;
+    found: true;
+    record: IdentityRecord;
+    /** Kept for it while away, oldest first. */
+    directs: Message[];
+    /** The node it was still live on (a takeover): this one, or one that has been sent a cut. */
+    liveOn?: string;
+  }
+  | Unavailable;
+
+export type SendOutcome =
+  | { ok: true; delivered: 'live'; node: string }
+  | { ok: true; delivered: 'kept'; waiting: number }
+  | { ok: false; code: 'no_such_client' | 'mailbox_full'; reason: string }
+  | Unavailable;
+
+export type WhereOutcome = { ok: true; nodes: (string | undefined)[] } | Unavailable;
+
+/** What comes on a node's channel. */
+export type NodeMessage =
+  | { kind: 'direct'; to: string; message: Message }
+  /** End the local connection of `id` if it still holds `token`: node `by` took the identity over. */
+  | { kind: 'cut'; id: string; token: string; by: string };
+
+export interface SessionsOptions {
+  /** This process's name in keys and channels: 1 to 64 of `A-Z a-z 0-9 _ . : -`. */
+  nodeId: string;
+  /** Put before every key and channel; default `rxchat:`. No `{` or `}`. */
+  prefix?: string;
+  /** A node that has not beaten for this long is dead: whereIs stops naming it (ms). Default 30000. */
+  liveTtlMs?: number;
+  /** The longest a park keeps an identity (--resume-window), and the width of the mailbox budget's buckets (ms). Default 5 min. */
+  resumeWindowMs?: number;
+  /** Directs kept per away identity. Default Limits.maxAwayDirects (100). */
+  maxDirects?: number;
+  /** Bytes (of stored JSON) kept per away identity. Default 1 MiB. */
+  maxMailBytes?: number;
+  /** Bytes kept for all away identities together, cluster-wide. Default Limits.maxAwayBytes (64 MiB). */
+  maxMailBytesAll?: number;
+  /** Keys kept per record, the newest. Default Limits.maxKeysRemembered (256). */
+  maxKeys?: number;
+  /** A record whose JSON is longer than this is refused. Default 128 KiB. */
+  maxRecordBytes?: number;
+  /** A Direct whose JSON is longer than this is refused. Default 64 KiB. */
+  maxMessageBytes?: number;
+  /** How long `connect` keeps trying to reach Redis (ms). Default 10000. */
+  connectTimeoutMs?: number;
+  /** How long one op waits for Redis's answer (ms). Default 5000. */
+  commandTimeoutMs?: number;
+  /** The clock for mailbox buckets; injectable for specs. */
+  now?: () => number;
+}
+
+export const NODE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** The channel node `node` listens on for Directs and cuts (and the name of its alive key). */
+export function nodeChannel(node: string, prefix = DEFAULT_PREFIX): string {
+  return `${prefix}node:{${node}}`;
+}
+
+/** An ID or token as it goes inside a hash tag (as roomTag: `%`, `{`, `}` encoded; empty is `%`). */
+function tag(s: string): string {
+  if (s === '') return '%';
+  return s.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+export interface SessionKeys {
+  sess: string;
+  mail: string;
+}
+
+export function sessionKeys(id: string, prefix = DEFAULT_PREFIX): SessionKeys {
+  const t = tag(id);
+  return { sess: `${prefix}sess:{${t}}`, mail: `${prefix}mail:{${t}}` };
+}
+
+export function tokenKey(token: string, prefix = DEFAULT_PREFIX): string {
+  return `${prefix}tok:{${tag(token)}}`;
+}
+
+export function mailBucketKey(bucket: number, prefix = DEFAULT_PREFIX): string {
+  return `${prefix}mailbytes:${bucket}`;
+}
+
+/** Checks a node channel's payload: another process's words are input like any other. */
+export function parseNodeMessage(payload: string): NodeMessage | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload);
+  } catch {
+    return 'not JSON';
+  }
+  if (v === null || typeof v !== 'object') return 'not an object';
+  const o = v as Record<string, unknown>;
+  if (o.kind === 'direct') {
+    if (typeof o.to !== 'string') return 'to is not a string';
+    const m = o.message as Record<string, unknown> | null;
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) return 'message is not an object';
+    if (typeof m.ID !== 'string' || typeof m.Content !== 'string' || typeof m.SentAt !== 'number' || typeof m.Type !== 'number') {
+      return 'message lacks ID, Content, SentAt or Type';
+    }
+    return { kind: 'direct', to: o.to, message: m as Message };
+  }
+  if (o.kind === 'cut') {
+    if (typeof o.id !== 'string' || typeof o.token !== 'string' || typeof o.by !== 'string') return 'id, token or by is not a string';
+    return { kind: 'cut', id: o.id, token: o.token, by: o.by };
+  }
+  return `unknown kind ${JSON.stringify(o.kind)}`;
+}
+
+// ---------------------------------------------------------------------------
+// The scripts. Each runs atomically: no other command runs between its steps.
+// Integers go out through string.format('%d') (Lua 5.1 numbers are doubles).
+
+/** KEYS sess, mail. ARGV token, node, rec, ttl. A fresh live identity (or a new record for it). */
+const CLAIM_LUA = `
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], 'token', ARGV[1], 'node', ARGV[2], 'rec', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`;
+
+/**
+ * KEYS sess, mail. ARGV token, rec, ttl. Parks the identity if the token is
+ * still its own: 1 parked, 0 superseded, -1 gone.
+ */
+const PARK_LUA = `
+local t = redis.call('HGET', KEYS[1], 'token')
+if not t then return -1 end
+if t ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'node', '', 'rec', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+return 1
+`;
+
+/** KEYS sess, mail. ARGV token. Forgets the identity if the token is still its own: 1 or 0. */
+const RELEASE_LUA = `
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+`;
+
+/**
+ * KEYS sess, mail, bucket current, bucket previous.
+ * ARGV token, taker node, current bucket n, previous bucket n, channel prefix, cut payload.
+ * Gets and deletes the identity if the token is its own: {0} or {1, node, rec, directs}.
+ * Gives back to the global buckets the bytes its mailbox took in them. A live
+ * identity on another node: that node is sent a cut.
+ */
+const TAKE_LUA = `
+local t = redis.call('HGET', KEYS[1], 'token')
+if not t or t ~= ARGV[1] then return {0} end
+local f = redis.call('HMGET', KEYS[1], 'node', 'rec', 'b:' .. ARGV[3], 'b:' .. ARGV[4])
+local node, rec = f[1] or '', f[2] or ''
+local directs = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = 3, 4 do
+  local b = tonumber(f[i])
+  local key = KEYS[i]
+  if b and b > 0 and redis.call('EXISTS', key) == 1 then
+    if tonumber(redis.call('DECRBY', key, b)) < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+if node ~= '' and node ~= ARGV[2] then
+  redis.pcall('PUBLISH', ARGV[5] .. node .. '}', ARGV[6])
+end
+return {1, node, rec, directs}
+`;
+
+/**
+ * KEYS sess, mail, bucket current, bucket previous.
+ * ARGV envelope head, message, channel prefix, max directs, max bytes per identity, max bytes all,
+ *      current bucket n, bucket ttl.
+ * {'none'} | {'live', node} | {'gone', node} | {'full', why} | {'kept', waiting}
+ */
+const SEND_LUA = `
+local f = redis.call('HMGET', KEYS[1], 'token', 'node', 'mbytes')
+if not f[1] then return {'none'} end
+local node = f[2] or ''
+local msg = ARGV[2]
+if node ~= '' then
+  local n = redis.call('PUBLISH', ARGV[3] .. node .. '}', ARGV[1] .. msg .. '}')
+  if n > 0 then return {'live', node} end
+  return {'gone', node}
+end
+local size = #msg
+local waiting = redis.call('LLEN', KEYS[2])
+if waiting >= tonumber(ARGV[4]) then return {'full', 'count'} end
+if (tonumber(f[3]) or 0) + size > tonumber(ARGV[5]) then return {'full', 'bytes'} end
+local all = (tonumber(redis.call('GET', KEYS[3])) or 0) + (tonumber(redis.call('GET', KEYS[4])) or 0)
+if all + size > tonumber(ARGV[6]) then return {'full', 'all'} end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return {'none'} end
+redis.call('RPUSH', KEYS[2], msg)
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('HINCRBY', KEYS[1], 'mbytes', size)
+redis.call('HINCRBY', KEYS[1], 'b:' .. ARGV[7], size)
+redis.call('INCRBY', KEYS[3], size)
+if redis.call('PTTL', KEYS[3]) < 0 then redis.call('PEXPIRE', KEYS[3], ARGV[8]) end
+return {'kept', waiting + 1}
+`;
+
+interface Script {
+  lua: string;
+  sha: string;
+}
+
+const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
+const SCRIPTS = {
+  claim: script(CLAIM_LUA), park: script(PARK_LUA), release: script(RELEASE_LUA), take: script(TAKE_LUA), send: script(SEND_LUA),
+};
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Why a record cannot be kept, or undefined; and the record as kept (settled Keys only, the newest maxKeys). */
+function boundRecord(r: IdentityRecord, maxKeys: number, maxBytes: number): { json: string } | { problem: string } {
+  if (r === null || typeof r !== 'object') return { problem: 'not an object' };
+  if (typeof r.id !== 'string' || r.id.length === 0 || r.id.length > 128) return { problem: 'id must be 1 to 128 characters' };
+  if (typeof r.name !== 'string' || r.name.length > 256) return { problem: 'name must be a string of at most 256 characters' };
+  if (!Array.isArray(r.rooms) || r.rooms.length > Limits.maxRoomsPerConnection || r.rooms.some((x) => typeof x !== 'string')) {
+    return { problem: `rooms must be at most ${Limits.maxRoomsPerConnection} strings` };
+  }
+  if (!Array.isArray(r.keys)) return { problem: 'keys must be an array' };
+  const settled = r.keys.filter((e) => Array.isArray(e) && typeof e[0] === 'string' && e[1] && typeof e[1] === 'object'
+    && !('pending' in e[1]) && typeof e[1].msgId === 'string');
+  const keys = settled.slice(Math.max(0, settled.length - maxKeys));
+  const json = JSON.stringify({ id: r.id, name: r.name, rooms: r.rooms, keys });
+  if (Buffer.byteLength(json) > maxBytes) return { problem: `the record is over ${maxBytes} bytes` };
+  return { json };
+}
+
+function parseRecord(json: string): IdentityRecord | undefined {
+  try {
+    const r = JSON.parse(json) as IdentityRecord;
+    if (typeof r.id === 'string' && typeof r.name === 'string' && Array.isArray(r.rooms) && Array.isArray(r.keys)) return r;
+  } catch {
+    // below
+  }
+  return undefined;
+}
+
+export class RedisSessions {
+  /**
+   * Connects to Redis at `url`, loads the scripts and beats once. Rejects with a
+   * RedisOpenError of one line for a bad URL or no answer within
+   * connectTimeoutMs, and a RangeError for a bad nodeId or prefix.
+   */
+  static async connect(url: string, opts: SessionsOptions): Promise<RedisSessions> {
+    const where = redactUrl(url);
+    const problem = redisUrlProblem(url);
+    if (problem) throw new RedisOpenError(`bad Redis URL ${where}: ${problem}`);
+    if (!NODE_PATTERN.test(opts.nodeId ?? '')) {
+      throw new RangeError(`a node ID is 1 to 64 of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(opts.nodeId)}`);
+    }
+    const prefix = opts.prefix ?? DEFAULT_PREFIX;
+    if (/[{}]/.test(prefix)) throw new RangeError(`the Redis key prefix may not hold { or }, got ${JSON.stringify(prefix)}`);
+    const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    const commandTimeoutMs = opts.commandTimeoutMs ?? 5_000;
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      // As RedisLog: nothing waits for a connection, nothing is sent twice, nothing waits forever.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: commandTimeoutMs,
+      connectTimeout: Math.min(connectTimeoutMs, 5_000),
+      retryStrategy: (times) => Math.min(100 * times, 1_000),
+      connectionName: 'rxchat-sessions',
+    });
+    const s = new RedisSessions(redis, prefix, opts);
+    try {
+      await s.start(connectTimeoutMs);
+    } catch (e) {
+      redis.disconnect();
+      throw new RedisOpenError(`cannot use Redis at ${where}: ${(s.lastError ? messageOf(s.lastError) : '') || messageOf(e)}`, e);
+    }
+    const beat = await s.beat();
+    if (!beat.ok) {
+      redis.disconnect();
+      throw new RedisOpenError(`cannot use Redis at ${where}: ${beat.reason}`);
+    }
+    return s;
+  }
+
+  readonly nodeId: string;
+  readonly prefix: string;
+  private readonly liveTtlMs: number;
+  private readonly windowMs: number;
+  private readonly maxDirects: number;
+  private readonly maxMailBytes: number;
+  private readonly maxMailBytesAll: number;
+  private readonly maxKeys: number;
+  private readonly maxRecordBytes: number;
+  private readonly maxMessageBytes: number;
+  private readonly now: () => number;
+  private readonly commandTimeoutMs: number;
+  private readonly channelHead: string;
+  /** The identities live here: ID → token, what beat() keeps alive. */
+  private readonly local = new Map<string, string>();
+  private lastError?: unknown;
+  private closed = false;
+
+  private constructor(private readonly redis: Redis, prefix: string, opts: SessionsOptions) {
+    this.nodeId = opts.nodeId;
+    this.prefix = prefix;
+    this.liveTtlMs = opts.liveTtlMs ?? 30_000;
+    this.windowMs = opts.resumeWindowMs ?? DEFAULT_RESUME_WINDOW_MS;
+    this.maxDirects = opts.maxDirects ?? Limits.maxAwayDirects;
+    this.maxMailBytes = opts.maxMailBytes ?? 1024 * 1024;
+    this.maxMailBytesAll = opts.maxMailBytesAll ?? Limits.maxAwayBytes;
+    this.maxKeys = opts.maxKeys ?? Limits.maxKeysRemembered;
+    this.maxRecordBytes = opts.maxRecordBytes ?? 128 * 1024;
+    this.maxMessageBytes = opts.maxMessageBytes ?? 64 * 1024;
+    this.now = opts.now ?? Date.now;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 5_000;
+    this.channelHead = `${prefix}node:{`;
+    if (!(this.liveTtlMs > 0) || !(this.windowMs > 0)) throw new RangeError('liveTtlMs and resumeWindowMs must be positive');
+    redis.on('error', (e) => { this.lastError = e; });
+    redis.on('ready', () => { this.lastError = undefined; });
+  }
+
+  /** Identities this node holds live now (what beat() refreshes). */
+  get size(): number {
+    return this.local.size;
+  }
+
+  private async start(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      this.redis.once('ready', resolve);
+    });
+    this.redis.connect().catch((e) => { this.lastError ??= e; });
+    try {
+      await ready;
+      await this.loadScripts();
+    } finally {
+      clearTimeout(timer);
+    }
+    this.redis.on('ready', () => { this.loadScripts().catch((e) => { this.lastError = e; }); });
+  }
+
+  private async loadScripts(): Promise<void> {
+    await Promise.all(Object.values(SCRIPTS).map((s) => this.redis.script('LOAD', s.lua)));
+  }
+
+  /** Runs a script by SHA; a Redis that forgot it (restart, SCRIPT FLUSH) gets its text once. */
+  private async run(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.redis.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (e) {
+      if (!messageOf(e).startsWith('NOSCRIPT')) throw e;
+      return this.redis.eval(s.lua, keys.length, ...keys, ...args);
+    }
+  }
+
+  /** Runs `body` unless the connection is down or closed; a rejection becomes an Unavailable. */
+  private async guard<T>(what: string, body: () => Promise<T>): Promise<T | Unavailable> {
+    if (this.closed) return { ok: false, code: 'unavailable', reason: `${what}: the sessions store is closed` };
+    if (this.redis.status !== 'ready') {
+      const why = this.lastError ? `: ${messageOf(this.lastError)}` : '';
+      return { ok: false, code: 'unavailable', reason: `${what}: Redis is not connected (${this.redis.status})${why}` };
+    }
+    // ioredis times out each command (commandTimeout); this is the backstop for the whole op.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs + 1_000);
+    });
+    try {
+      return await Promise.race([body(), deadline]);
+    } catch (e) {
+      return { ok: false, code: 'unavailable', reason: `${what}: ${messageOf(e)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private bucket(): number {
+    return Math.floor(this.now() / this.windowMs);
+  }
+
+  /** `id`, with resume token `token`, is live on this node. Replaces any record it had; its mailbox is dropped. */
+  claim(id: string, token: string, record: IdentityRecord): Promise<Done> {
+    const r = boundRecord({ ...record, id }, this.maxKeys, this.maxRecordBytes);
+    if ('problem' in r) return Promise.resolve({ ok: false, code: 'unavailable', reason: `claim: bad record: ${r.problem}` });
+    if (!TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: false, code: 'unavailable', reason: 'claim: malformed token' });
+    return this.guard('claim', async () => {
+      const k = sessionKeys(id, this.prefix);
+      const ttl = this.liveTtlMs + this.windowMs;
+      await Promise.all([
+        this.run(SCRIPTS.claim, [k.sess, k.mail], [token, this.nodeId, r.json, ttl]),
+        this.redis.set(tokenKey(token, this.prefix), id, 'PX', ttl),
+      ]);
+      this.local.set(id, token);
+      return { ok: true } as const;
+    });
+  }
+
+  /**
+   * The connection of `record.id`, which held `token`, ended: its identity is
+   * kept for `ttlMs` (at most resumeWindowMs) for a resume on any node.
+   */
+  park(token: string, record: IdentityRecord, ttlMs: number): Promise<ParkOutcome> {
+    const r = boundRecord(record, this.maxKeys, this.maxRecordBytes);
+    if ('problem' in r) return Promise.resolve({ ok: false, code: 'unavailable', reason: `park: bad record: ${r.problem}` });
+    if (this.local.get(record.id) === token) this.local.delete(record.id);
+    if (!TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: true, parked: false, why: 'gone' });
+    const ttl = Math.max(1, Math.min(Math.floor(ttlMs), this.windowMs));
+    return this.guard('park', async () => {
+      const k = sessionKeys(record.id, this.prefix);
+      const [n] = await Promise.all([
+        this.run(SCRIPTS.park, [k.sess, k.mail], [token, r.json, ttl]),
+        // Its own token's index: harmless if the park is refused (that token no longer names the identity).
+        this.redis.pexpire(tokenKey(token, this.prefix), ttl),
+      ]);
+      if (n === 1) return { ok: true, parked: true } as const;
+      return { ok: true, parked: false, why: n === 0 ? 'superseded' : 'gone' } as const;
+    });
+  }
+
+  /** The connection of `id` ended and it is not kept: forgotten, with its mailbox and token. */
+  release(id: string): Promise<ReleaseOutcome> {
+    const token = this.local.get(id);
+    if (token === undefined) return Promise.resolve({ ok: true, released: false });
+    this.local.delete(id);
+    return this.guard('release', async () => {
+      const k = sessionKeys(id, this.prefix);
+      const [n] = await Promise.all([
+        this.run(SCRIPTS.release, [k.sess, k.mail], [token]),
+        this.redis.unlink(tokenKey(token, this.prefix)),
+      ]);
+      return { ok: true, released: n === 1 } as const;
+    });
+  }
+
+  /**
+   * A resume with `token`: the identity it names, with its Directs, taken out
+   * of Redis at once (a second take, here or on any node, finds nothing).
+   */
+  take(token: string): Promise<TakeOutcome> {
+    if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: true, found: false, why: 'malformed' });
+    return this.guard('take', async () => {
+      const tk = tokenKey(token, this.prefix);
+      const id = await this.redis.get(tk);
+      if (id === null) return { ok: true, found: false, why: 'unknown' } as const;
+      const k = sessionKeys(id, this.prefix);
+      const b = this.bucket();
+      const cut = JSON.stringify({ kind: 'cut', id, token, by: this.nodeId });
+      const res = await this.run(SCRIPTS.take,
+        [k.sess, k.mail, mailBucketKey(b, this.prefix), mailBucketKey(b - 1, this.prefix)],
+        [token, this.nodeId, b, b - 1, this.channelHead, cut]) as [number, string?, string?, string[]?];
+      // The index is spent either way (a token that no longer names its identity is stale); not waited for.
+      this.redis.unlink(tk).catch(() => undefined);
+      if (res[0] !== 1) return { ok: true, found: false, why: 'unknown' } as const;
+      const [, node, rec, mail] = res as [number, string, string, string[]];
+      const record = parseRecord(rec);
+      if (record === undefined) return { ok: false, code: 'unavailable', reason: `take: the record of "${id}" does not parse` } as const;
+      if (this.local.get(id) === token) this.local.delete(id);
+      const directs: Message[] = [];
+      for (const m of mail) {
+        try {
+          directs.push(JSON.parse(m) as Message);
+        } catch {
+          // a message that does not parse is dropped: it came from nowhere we wrote
+        }
+      }
+      return node === ''
+        ? { ok: true, found: true, record, directs } as const
+        : { ok: true, found: true, record, directs, liveOn: node } as const;
+    });
+  }
+
+  /**
+   * A Direct (its frame as JSON, as the recipient gets it) to identity `to`,
+   * wherever it is. `delivered: 'live'` means its node's channel had a listener
+   * (PUBLISH counts receivers); a node with none is gone, and its identities
+   * are not reachable (no_such_client) until they resume somewhere.
+   */
+  send(to: string, message: string): Promise<SendOutcome> {
+    if (typeof to !== 'string' || to.length === 0 || to.length > 128) {
+      return Promise.resolve({ ok: false, code: 'no_such_client', reason: 'no identity has that ID' });
+    }
+    if (typeof message !== 'string' || message[0] !== '{' || Buffer.byteLength(message) > this.maxMessageBytes) {
+      return Promise.resolve({ ok: false, code: 'unavailable', reason: `send: the message must be a JSON object of at most ${this.maxMessageBytes} bytes` });
+    }
+    return this.guard('send', async () => {
+      const k = sessionKeys(to, this.prefix);
+      const b = this.bucket();
+      const head = `{"kind":"direct","to":${JSON.stringify(to)},"message":`;
+      const [what, arg] = await this.run(SCRIPTS.send,
+        [k.sess, k.mail, mailBucketKey(b, this.prefix), mailBucketKey(b - 1, this.prefix)],
+        [head, message, this.channelHead, this.maxDirects, this.maxMailBytes, this.maxMailBytesAll, b, 2 * this.windowMs + 60_000],
+      ) as [string, string | number];
+      switch (what) {
+        case 'live': return { ok: true, delivered: 'live', node: String(arg) } as const;
+        case 'kept': return { ok: true, delivered: 'kept', waiting: Number(arg) } as const;
+        case 'gone': return { ok: false, code: 'no_such_client', reason: `"${to}" was on node ${String(arg)}, which is not listening` } as const;
+        case 'full': {
+          const why = arg === 'count' ? `already has ${this.maxDirects} messages waiting`
+            : arg === 'bytes' ? `already has ${this.maxMailBytes} bytes of messages waiting`
+              : 'and the chat holds all the messages for away users it can';
+          return { ok: false, code: 'mailbox_full', reason: `"${to}" is away ${why}` } as const;
+        }
+        default: return { ok: false, code: 'no_such_client', reason: `no identity has ID "${to}"` } as const;
+      }
+    });
+  }
+
+  /** The node each ID is live on (one that beat within liveTtlMs), or undefined. Two round trips. */
+  whereIs(ids: readonly string[]): Promise<WhereOutcome> {
+    if (ids.length === 0) return Promise.resolve({ ok: true, nodes: [] });
+    return this.guard('whereIs', async () => {
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.hget(sessionKeys(id, this.prefix).sess, 'node');
+      const replies = (await pipe.exec()) ?? [];
+      const nodes = replies.map(([e, v]) => {
+        if (e) throw e;
+        return typeof v === 'string' && v !== '' ? v : undefined;
+      });
+      const distinct = [...new Set(nodes.filter((n): n is string => n !== undefined))];
+      if (distinct.length === 0) return { ok: true, nodes } as const;
+      const alive = await this.redis.mget(...distinct.map((n) => nodeChannel(n, this.prefix)));
+      const up = new Set(distinct.filter((_, i) => alive[i] !== null));
+      return { ok: true, nodes: nodes.map((n) => (n !== undefined && up.has(n) ? n : undefined)) } as const;
+    });
+  }
+
+  /** This node is alive, and so are the identities it holds: call every liveTtlMs / 3 or so. */
+  beat(): Promise<Done> {
+    return this.guard('beat', async () => {
+      const ttl = this.liveTtlMs + this.windowMs;
+      const pipe = this.redis.pipeline();
+      pipe.set(nodeChannel(this.nodeId, this.prefix), String(this.now()), 'PX', this.liveTtlMs);
+      for (const [id, token] of this.local) {
+        pipe.pexpire(sessionKeys(id, this.prefix).sess, ttl);
+        pipe.pexpire(tokenKey(token, this.prefix), ttl);
+      }
+      const replies = (await pipe.exec()) ?? [];
+      const failed = replies.find(([e]) => e);
+      if (failed) throw failed[0] as Error;
+      return { ok: true } as const;
+    });
+  }
+
+  /** Quits the connection (its identities stay in Redis until their TTLs run out, as a dead node's). Later ops fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
