@@ -71,14 +71,25 @@ export function failAll(ops: readonly LogOp[], e: unknown): LogOutcome[] {
   return ops.map(() => ({ ok: false, reason }));
 }
 
-/** The line as kept: a fresh frozen record, so no caller can change the log through an object it holds. */
+/**
+ * The line as kept: a fresh record, not the request, so the hub's effect and the
+ * log share nothing. Not frozen (a freeze per line is a cost on the hot path, and
+ * STYLE.md keeps such checks to specs): reads hand out copies instead (`copy`).
+ */
 export function stored(req: AppendRequest, seq: number): StoredMessage {
   const m: StoredMessage = {
     room: req.room, seq, msgId: req.msgId, from: req.from, name: req.name, content: req.content, at: req.at,
   };
   if (req.key !== undefined) m.key = req.key;
-  return Object.freeze(m);
+  return m;
 }
+
+/** A kept line for a reader: its own record, so no caller can change the log through an object it holds. */
+const copy = (m: StoredMessage): StoredMessage => {
+  const c: StoredMessage = { room: m.room, seq: m.seq, msgId: m.msgId, from: m.from, name: m.name, content: m.content, at: m.at };
+  if (m.key !== undefined) c.key = m.key;
+  return c;
+};
 
 /**
  * The Seqs a read returns from a room whose kept lines are exactly first..head
@@ -209,22 +220,29 @@ export class MemoryLog implements MessageLog {
 
   run(ops: readonly LogOp[]): LogOutcome[] {
     if (this.closed) return failAll(ops, new Error('the log is closed'));
-    // Every change is applied at once and journalled, so a failed commit can
-    // put things back exactly, evicted lines included.
-    const undo: (() => void)[] = [];
-    const appended: StoredMessage[] = [];
-    const out = ops.map((op): LogOutcome => {
+    // Every change is applied at once. With a commit that can fail (onCommit),
+    // each is journalled, so a failed commit can put things back exactly, evicted
+    // lines included; without one nothing can fail after the ops, and the
+    // journal (a closure per line) is not kept.
+    const commit = this.onCommit;
+    const undo: (() => void)[] | undefined = commit ? [] : undefined;
+    const appended: StoredMessage[] | undefined = commit ? [] : undefined;
+    const out: LogOutcome[] = new Array(ops.length);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
       switch (op.op) {
-        case 'append': return this.append(op.req, undo, appended);
-        case 'read': return this.read(op.req, undo);
-        default: return { ok: false, reason: `unknown op ${(op as { op: unknown }).op}` };
+        case 'append': out[i] = this.append(op.req, undo, appended); break;
+        case 'read': out[i] = this.read(op.req, undo); break;
+        default: out[i] = { ok: false, reason: `unknown op ${(op as { op: unknown }).op}` };
       }
-    });
-    try {
-      this.onCommit?.(appended);
-    } catch (e) {
-      for (let i = undo.length - 1; i >= 0; i--) undo[i]();
-      return failAll(ops, e);
+    }
+    if (commit) {
+      try {
+        commit(appended as StoredMessage[]);
+      } catch (e) {
+        for (let i = (undo as (() => void)[]).length - 1; i >= 0; i--) (undo as (() => void)[])[i]();
+        return failAll(ops, e);
+      }
     }
     return out;
   }
@@ -255,17 +273,17 @@ export class MemoryLog implements MessageLog {
     this.closed = true;
   }
 
-  private room(name: string, undo: (() => void)[]): Room {
+  private room(name: string, undo: (() => void)[] | undefined): Room {
     let r = this.rooms.get(name);
     if (r === undefined) {
       r = { epoch: this.random(), head: 0, kept: new Ring(this.retention.maxPerRoom), keys: new Map() };
       this.rooms.set(name, r);
-      undo.push(() => this.rooms.delete(name));
+      undo?.push(() => this.rooms.delete(name));
     }
     return r;
   }
 
-  private append(req: AppendRequest, undo: (() => void)[], appended: StoredMessage[]): AppendOutcome {
+  private append(req: AppendRequest, undo: (() => void)[] | undefined, appended: StoredMessage[] | undefined): AppendOutcome {
     const r = this.room(req.room, undo);
     const key = keyOf(req);
     if (key !== undefined) {
@@ -277,6 +295,7 @@ export class MemoryLog implements MessageLog {
     const evicted = r.kept.push(m);
     if (evicted) this.forget(r, evicted);
     if (key !== undefined) r.keys.set(key, m);
+    if (undo === undefined || appended === undefined) return { ok: true, seq: m.seq, epoch: r.epoch };
     appended.push(m);
     undo.push(() => {
       r.kept.pop();
@@ -291,14 +310,14 @@ export class MemoryLog implements MessageLog {
     return { ok: true, seq: m.seq, epoch: r.epoch };
   }
 
-  private read(req: ReadRequest, undo: (() => void)[]): ReadOutcome {
+  private read(req: ReadRequest, undo: (() => void)[] | undefined): ReadOutcome {
     const problem = readProblem(req);
     if (problem) return { ok: false, reason: problem };
     const r = this.room(req.room, undo);
     const first = r.head - r.kept.length + 1;
     const { from, to, more } = pageOf(req, first, r.head);
     const messages: StoredMessage[] = [];
-    for (let s = from; s <= to; s++) messages.push(r.kept.at(s - first));
+    for (let s = from; s <= to; s++) messages.push(copy(r.kept.at(s - first)));
     return { ok: true, epoch: r.epoch, head: r.head, first, messages, more };
   }
 
