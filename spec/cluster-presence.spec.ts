@@ -9,7 +9,7 @@ import { parseLiveLine } from '../src/cluster/bus';
 import {
   PresenceEvent, PresenceOptions, RedisPresence, membership, nodeKeys, nodesKey, parseMembership, parsePresence, presenceKeys, sizesKeys,
 } from '../src/cluster/presence';
-import { admin, closeAdmin, deleteKeys, keysUnder, testUrl, uniquePrefix } from './support/redis';
+import { admin, closeAdmin, deleteKeys, keysUnder, proxy, testUrl, uniquePrefix } from './support/redis';
 
 const T0 = Date.UTC(2026, 11, 1);
 
@@ -23,8 +23,8 @@ afterEach(async () => {
 });
 afterAll(() => closeAdmin());
 
-async function node(nodeId: string, opts: Partial<PresenceOptions> = {}): Promise<RedisPresence> {
-  const p = await RedisPresence.connect(testUrl(), { prefix, nodeId, clock: () => T0, ...opts });
+async function node(nodeId: string, opts: Partial<PresenceOptions> = {}, url = testUrl()): Promise<RedisPresence> {
+  const p = await RedisPresence.connect(url, { prefix, nodeId, clock: () => T0, ...opts });
   closers.push(() => p.close());
   return p;
 }
@@ -176,6 +176,27 @@ describe('RedisPresence: rooms across nodes', () => {
     expect(await a.members('lobby', { limit: 10 })).toMatchObject({ members: [{ id: 'x', node: 'B' }, { id: 'y', node: 'A' }] });
     await a.join('lobby', 'marker', 'm');
     expect((await ch.count(3)).map((e) => e.id)).toEqual(['x', 'y', 'marker']);
+  });
+
+  it('never throws while Redis is away: every op fails as unavailable, and works again once it is back', async () => {
+    const p = await proxy();
+    closers.push(() => p.close());
+    const a = await node('A', { commandTimeoutMs: 500 }, p.url());
+    expect(await a.join('lobby', 'a1', 'alice')).toMatchObject({ ok: true, count: 1 });
+    p.cut();
+    // An op sent as the link breaks fails too; once the client has seen it go, every op fails at once.
+    expect(await a.join('lobby', 'a3', 'al')).toMatchObject({ ok: false, code: 'unavailable' });
+    await until('the link seen down', async () => {
+      const o = await a.members('lobby', { limit: 5 });
+      return !o.ok && /^Redis is not connected/.test(o.reason);
+    });
+    const outs = await Promise.all([
+      a.join('lobby', 'a2', 'ann'), a.leave('lobby', 'a1', 'left'), a.members('lobby', { limit: 5 }), a.rooms(5), a.beat(T0), a.sweep(T0), a.leaveAll(),
+    ]);
+    for (const o of outs) expect(o).toMatchObject({ ok: false, code: 'unavailable', reason: expect.stringMatching(/^Redis is not connected/) });
+    p.restore();
+    await until('the link back', async () => (await a.members('lobby', { limit: 5 })).ok, 5000);
+    expect(await a.join('lobby', 'a2', 'ann')).toMatchObject({ ok: true, count: 2 });
   });
 
   it('runs a batch as one pipeline, each op alone: a bad op fails without stopping the others', async () => {

@@ -626,6 +626,8 @@ export class RedisPresence {
     const reply = (at: number): Reply => r[at] ?? [new Error('no reply'), null];
     const failed = (e: Error): PresenceFailure => {
       if (messageOf(e).startsWith('NOSCRIPT')) noScript = true;
+      // Sent just before the connection broke: it failed because Redis went away.
+      if (this.redis.status !== 'ready') return fail('unavailable', `Redis went away: ${messageOf(e)}`);
       return fail('store', `store: ${messageOf(e)}`);
     };
     for (const s of sent) {
