@@ -232,6 +232,8 @@ describe('RedisPresence: nodes', () => {
     expect(await ttl(presenceKeys('lobby', prefix).order)).toBeGreaterThan(50_000);
     expect(await redis.zscore(nodesKey(prefix), 'A')).toBe(String(T0));
     expect(await redis.smembers(k.rooms)).toEqual([membership('lobby', 'a1')]);
+    // P node:{A} is sessions.ts's alive marker and channel name, with a TTL of its own: not written here.
+    expect(await redis.exists(`${prefix}node:{A}`)).toBe(0);
   });
 
   it('a node that stops beating is swept by a survivor once its alive key is gone: its members leave with node_down, and none of its keys stays', async () => {

@@ -43,7 +43,7 @@
 //   P{roomsizes}:ver    hash    room → version (µs, Redis TIME) of    none; an emptied room's field goes a
 //                               the last count applied                minute after it emptied
 //   P{roomsizes}:gone   zset    emptied room → its version            as :ver
-//   Pnode:{N}           string  JSON {node, at} of the last beat      ttlMs (15 s), refreshed by beat
+//   Pnode:{N}:alive     string  JSON {node, at} of the last beat      ttlMs (15 s), refreshed by beat
 //   Pnode:{N}:rooms     set     "<length of room>:<room><id>" per     roomTtlMs (1 h), refreshed by beat
 //                               membership of this node's members
 //   Pnode:{N}:sweep     string  the node id of its sweeper           claimMs (10 s)
@@ -57,7 +57,7 @@
 // nodes' updates applied out of order cannot leave an old count. A count lost
 // between the two (the connection broke) is healed by sweep's reconcile step.
 //
-// LIVENESS. A node is dead when its `Pnode:{N}` key has expired (Redis's clock:
+// LIVENESS. A node is dead when its `Pnode:{N}:alive` key has expired (Redis's clock:
 // ttlMs after its last beat) and its last beat in `Pnodes` is older than
 // deadAfterMs (the sweeper's clock). With beats every 5 s, ttlMs = deadAfterMs =
 // 15 s and sweeps every 5 s, a dead node's members leave presence at most ttlMs
@@ -335,7 +335,8 @@ export interface NodeKeys { alive: string; rooms: string; sweep: string }
 
 export function nodeKeys(nodeId: string, prefix = DEFAULT_PREFIX): NodeKeys {
   const base = `${prefix}node:{${roomTag(nodeId)}}`;
-  return { alive: base, rooms: `${base}:rooms`, sweep: `${base}:sweep` };
+  // Not `base` itself: sessions.ts's alive marker (and channel) is P node:{N}, with its own TTL.
+  return { alive: `${base}:alive`, rooms: `${base}:rooms`, sweep: `${base}:sweep` };
 }
 
 export function nodesKey(prefix = DEFAULT_PREFIX): string {
