@@ -124,6 +124,15 @@ describe('RedisSessions: park and take', () => {
     expect(await a.whereIs(['alice'])).toEqual({ ok: true, nodes: ['B'] });
   });
 
+  it('refuses to park an identity Redis no longer has (taken, expired) as gone', async () => {
+    const [a, b] = [await node('A'), await node('B')];
+    const t = token();
+    await a.claim('alice', t, record('alice'));
+    await b.take(t);
+    expect(await a.park(t, record('alice'), 60_000)).toEqual({ ok: true, parked: false, why: 'gone' });
+    expect(await b.take(t)).toEqual({ ok: true, found: false, why: 'unknown' });
+  });
+
   it('takes over a live token on its own node without publishing a cut (the hub cuts its own socket)', async () => {
     const a = await node('A');
     const heardA = await listen('A');
@@ -191,9 +200,9 @@ describe('RedisSessions: park and take', () => {
     if (!got.ok || !got.found) throw new Error(JSON.stringify(got));
     expect(got.record.keys).toEqual(keys.slice(44));
     const big = await a.claim('bob', token(), record('bob', { name: 'x'.repeat(200), keys: keys.map(([k, r]) => [k.padEnd(64, 'k'), { ...r, msgId: 'm'.repeat(1000) }]) }));
-    expect(big).toMatchObject({ ok: false, code: 'unavailable', reason: expect.stringContaining('bytes') });
+    expect(big).toMatchObject({ ok: false, code: 'bad_request', reason: expect.stringContaining('bytes') });
     expect(await a.claim('bob', token(), { ...record('bob'), rooms: 'lobby' as unknown as string[] })).toMatchObject({ ok: false });
-    expect(await a.claim('bob', 'not a token', record('bob'))).toMatchObject({ ok: false });
+    expect(await a.claim('bob', 'not a token', record('bob'))).toMatchObject({ ok: false, code: 'bad_request' });
     expect(await a.whereIs(['bob'])).toEqual({ ok: true, nodes: [undefined] });
   });
 });
@@ -213,7 +222,7 @@ describe('RedisSessions: where an identity is', () => {
   });
 
   it("forgets a node that stops beating: whereIs stops naming it at once its alive key expires, its identities after a resume window, and they stay resumable meanwhile", async () => {
-    const opts = { liveTtlMs: 300, resumeWindowMs: 600 };
+    const opts = { liveTtlMs: 400, resumeWindowMs: 600 };
     const [a, b] = [await node('A', opts), await node('B', opts)];
     const t = token();
     await a.claim('alice', t, record('alice'));
@@ -243,7 +252,7 @@ describe('RedisSessions: where an identity is', () => {
   });
 
   it('keeps live identities alive by beating, and every key it writes has a TTL', async () => {
-    const a = await node('A', { liveTtlMs: 300, resumeWindowMs: 300 });
+    const a = await node('A', { liveTtlMs: 600, resumeWindowMs: 300 });
     const b = await node('B');
     const t = token();
     await a.claim('alice', t, record('alice'));
@@ -256,10 +265,11 @@ describe('RedisSessions: where an identity is', () => {
     expect(keys).toHaveLength(8); // 2 nodes; alice's sess and tok; bob's sess, tok and mail; a mail bucket
     expect(keys.filter((k) => k.includes('mailbytes:'))).toHaveLength(1);
     for (const key of keys) expect([key, await redis.pttl(key) > 0]).toEqual([key, true]);
-    const deadline = Date.now() + 1200;
+    // Past the first TTL (600 + 300 ms), beating every 100 ms.
+    const deadline = Date.now() + 1500;
     while (Date.now() < deadline) {
-      expect(await a.beat()).toEqual({ ok: true });
       await new Promise((r) => setTimeout(r, 100));
+      expect(await a.beat()).toEqual({ ok: true });
     }
     expect(await b.whereIs(['alice'])).toEqual({ ok: true, nodes: ['A'] });
     expect(await redis.exists(tokenKey(t, prefix))).toBe(1);
@@ -302,7 +312,7 @@ describe('RedisSessions: Direct messages', () => {
     const a = await node('A');
     expect(await a.send('nobody', dm('alice', 'nobody', 'hi'))).toMatchObject({ ok: false, code: 'no_such_client' });
     expect(await a.send('', dm('alice', '', 'hi'))).toMatchObject({ ok: false, code: 'no_such_client' });
-    expect(await a.send('bob', 'not json')).toMatchObject({ ok: false });
+    expect(await a.send('bob', 'not json')).toMatchObject({ ok: false, code: 'bad_request' });
   });
 
   it('refuses past the count per identity with mailbox_full', async () => {

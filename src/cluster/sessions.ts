@@ -9,7 +9,8 @@
 // outcomes as events; the reducer never sees Redis. Every op returns an outcome
 // and never throws or rejects (`{ ok: false, code: 'unavailable', reason }` when
 // Redis fails or is away: the offline queue is off, nothing is resent, and each
-// command times out, as in src/store/redis.ts).
+// command times out, as in src/store/redis.ts; `bad_request`, without asking
+// Redis, for input past its bounds).
 //
 // THE INTERFACE (the node is `nodeId`, given at connect):
 //   claim(id, token, record)  a connection holds identity `id` with resume token `token` (new or resumed):
@@ -111,13 +112,21 @@ export interface Unavailable {
   reason: string;
 }
 
-export type Done = { ok: true } | Unavailable;
+/** The caller's input cannot be kept (a record over its bounds, a malformed token, a message not JSON): a bug upstream, not Redis. */
+export interface BadRequest {
+  ok: false;
+  code: 'bad_request';
+  reason: string;
+}
+
+export type Done = { ok: true } | Unavailable | BadRequest;
 
 export type ParkOutcome =
   | { ok: true; parked: true }
   /** superseded: the identity has another token now (taken over); gone: Redis has no such identity (expired, taken). */
   | { ok: true; parked: false; why: 'superseded' | 'gone' }
-  | Unavailable;
+  | Unavailable
+  | BadRequest;
 
 export type ReleaseOutcome = { ok: true; released: boolean } | Unavailable;
 
@@ -139,7 +148,8 @@ export type SendOutcome =
   | { ok: true; delivered: 'live'; node: string }
   | { ok: true; delivered: 'kept'; waiting: number }
   | { ok: false; code: 'no_such_client' | 'mailbox_full'; reason: string }
-  | Unavailable;
+  | Unavailable
+  | BadRequest;
 
 export type WhereOutcome = { ok: true; nodes: (string | undefined)[] } | Unavailable;
 
@@ -510,8 +520,8 @@ export class RedisSessions {
   /** `id`, with resume token `token`, is live on this node. Replaces any record it had; its mailbox is dropped. */
   claim(id: string, token: string, record: IdentityRecord): Promise<Done> {
     const r = boundRecord({ ...record, id }, this.maxKeys, this.maxRecordBytes);
-    if ('problem' in r) return Promise.resolve({ ok: false, code: 'unavailable', reason: `claim: bad record: ${r.problem}` });
-    if (!TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: false, code: 'unavailable', reason: 'claim: malformed token' });
+    if ('problem' in r) return Promise.resolve({ ok: false, code: 'bad_request', reason: `claim: bad record: ${r.problem}` });
+    if (!TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: false, code: 'bad_request', reason: 'claim: malformed token' });
     return this.guard('claim', async () => {
       const k = sessionKeys(id, this.prefix);
       const ttl = this.liveTtlMs + this.windowMs;
@@ -530,7 +540,7 @@ export class RedisSessions {
    */
   park(token: string, record: IdentityRecord, ttlMs: number): Promise<ParkOutcome> {
     const r = boundRecord(record, this.maxKeys, this.maxRecordBytes);
-    if ('problem' in r) return Promise.resolve({ ok: false, code: 'unavailable', reason: `park: bad record: ${r.problem}` });
+    if ('problem' in r) return Promise.resolve({ ok: false, code: 'bad_request', reason: `park: bad record: ${r.problem}` });
     if (this.local.get(record.id) === token) this.local.delete(record.id);
     if (!TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: true, parked: false, why: 'gone' });
     const ttl = Math.max(1, Math.min(Math.floor(ttlMs), this.windowMs));
@@ -609,7 +619,7 @@ export class RedisSessions {
       return Promise.resolve({ ok: false, code: 'no_such_client', reason: 'no identity has that ID' });
     }
     if (typeof message !== 'string' || message[0] !== '{' || Buffer.byteLength(message) > this.maxMessageBytes) {
-      return Promise.resolve({ ok: false, code: 'unavailable', reason: `send: the message must be a JSON object of at most ${this.maxMessageBytes} bytes` });
+      return Promise.resolve({ ok: false, code: 'bad_request', reason: `send: the message must be a JSON object of at most ${this.maxMessageBytes} bytes` });
     }
     return this.guard('send', async () => {
       const k = sessionKeys(to, this.prefix);
