@@ -4,6 +4,8 @@
 // restored, so the hub can look for lines lost meanwhile.
 import { LiveLine, RedisLog, roomChannel } from '../src/store/redis';
 import { RoomBus, parseLiveLine } from '../src/cluster/bus';
+import { PresenceEvent, RedisPresence } from '../src/cluster/presence';
+import { NodeMessage, RedisSessions } from '../src/cluster/sessions';
 import { admin, closeAdmin, deleteKeys, proxy, testUrl, uniquePrefix } from './support/redis';
 
 const T0 = Date.UTC(2026, 11, 1);
@@ -32,18 +34,23 @@ function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
   });
 }
 
-async function node(url = testUrl()) {
+async function node(url = testUrl(), nodeId?: string) {
   const lines: LiveLine[] = [];
   const links: boolean[] = [];
   const bad: string[] = [];
+  const presence: PresenceEvent[] = [];
+  const mail: NodeMessage[] = [];
   const bus = await RoomBus.connect(url, {
     prefix,
+    nodeId,
     onLine: (l) => lines.push(l),
+    onPresence: (e) => presence.push(e),
+    onNodeMessage: (m) => mail.push(m),
     onLink: (up) => links.push(up),
     onBadPayload: (_channel, why) => bad.push(why),
   });
   closers.push(() => bus.close());
-  return { bus, lines, links, bad };
+  return { bus, lines, links, bad, presence, mail };
 }
 
 async function log(): Promise<RedisLog> {
@@ -146,6 +153,38 @@ describe('RoomBus', () => {
     await say(await log(), 'lobby', 'after the blip');
     await until('the line after the blip', () => a.lines.length === 1);
     expect(a.links).toEqual([false, true]);
+  });
+});
+
+describe('RoomBus: presence and the node channel', () => {
+  it('hears a room\'s presence events apart from its lines, in the order published', async () => {
+    const a = await node();
+    a.bus.join('lobby');
+    await listeners('lobby', 1);
+    const other = await RedisPresence.connect(testUrl(), { prefix, nodeId: 'node-b' });
+    closers.push(() => other.close());
+    await other.join('lobby', 'bob-id', 'bob');
+    await say(await log(), 'lobby', 'hi all');
+    await other.rename('bob-id', 'robert', ['lobby']);
+    await other.leave('lobby', 'bob-id', 'left');
+    await until('three events and a line', () => a.presence.length === 3 && a.lines.length === 1);
+    expect(a.presence.map((e) => [e.kind, e.id, e.name, e.node])).toEqual([
+      ['joined', 'bob-id', 'bob', 'node-b'], ['renamed', 'bob-id', 'robert', 'node-b'], ['left', 'bob-id', 'robert', 'node-b'],
+    ]);
+    expect(a.lines[0].content).toBe('hi all');
+    expect(a.bad).toEqual([]);
+  });
+
+  it('hears what other nodes send it on its node channel: a Direct to an identity live here', async () => {
+    const a = await node(testUrl(), 'node-a');
+    const here = await RedisSessions.connect(testUrl(), { prefix, nodeId: 'node-a' });
+    const there = await RedisSessions.connect(testUrl(), { prefix, nodeId: 'node-b' });
+    closers.push(() => here.close(), () => there.close());
+    await here.claim('alice-id', 'A'.repeat(32), { id: 'alice-id', name: 'alice', rooms: ['lobby'], keys: [] });
+    const direct = { ID: 'bob-id', Content: 'psst', SentAt: 1, Type: 11, Name: 'bob', To: 'alice-id', MsgID: 'm1' };
+    expect(await there.send('alice-id', JSON.stringify(direct))).toMatchObject({ ok: true, delivered: 'live', node: 'node-a' });
+    await until('the direct', () => a.mail.length === 1);
+    expect(a.mail[0]).toEqual({ kind: 'direct', to: 'alice-id', message: direct });
   });
 });
 

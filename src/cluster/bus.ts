@@ -1,6 +1,9 @@
 // Cross-node delivery (issue 8): the lines other processes append to a room
 // reach this one through Redis pub/sub, on the room's channel, which the log's
-// append script publishes on (src/store/redis.ts `roomChannel`, `LiveLine`).
+// append script publishes on (src/store/redis.ts `roomChannel`, `LiveLine`),
+// and so do the room's presence events (src/cluster/presence.ts). What other
+// nodes send this one alone (Directs, takeovers: src/cluster/sessions.ts)
+// comes on its node's channel.
 //
 // A node listens only to the rooms it has members in: `join` subscribes on a
 // room's first local member and `leave` unsubscribes after its last, so the
@@ -13,11 +16,18 @@
 // itself keeps no order and no state beyond its subscriptions.
 import Redis from 'ioredis';
 import { DEFAULT_PREFIX, LiveLine, redactUrl, roomChannel } from '../store/redis';
+import { PresenceEvent, parsePresence } from './presence';
+import { NodeMessage, nodeChannel, parseNodeMessage } from './sessions';
 
 export interface BusOptions {
   prefix?: string;
   /** Each line of a subscribed room, as published; a payload that does not parse is reported to onBadPayload and dropped. */
   onLine: (line: LiveLine) => void;
+  /** Each presence event of a subscribed room (presence.ts publishes them on the same channel, with a `kind`). */
+  onPresence?: (event: PresenceEvent) => void;
+  /** With `nodeId`: what other nodes send this one (sessions.ts: Directs, takeovers), on the node's channel. */
+  nodeId?: string;
+  onNodeMessage?: (message: NodeMessage) => void;
   /** The subscriber link went down (false) or came back with every subscription restored (true). */
   onLink?: (up: boolean, reason?: string) => void;
   onBadPayload?: (channel: string, why: string) => void;
@@ -57,6 +67,7 @@ export class RoomBus {
     const bus = new RoomBus(sub, opts);
     try {
       await sub.connect();
+      if (bus.nodeChannel !== undefined) await sub.subscribe(bus.nodeChannel);
     } catch (e) {
       sub.disconnect();
       throw new Error(`cannot subscribe at ${redactUrl(url)}: ${(e as Error).message}`);
@@ -65,6 +76,7 @@ export class RoomBus {
   }
 
   private readonly prefix: string;
+  private readonly nodeChannel?: string;
   /** Channel → room, for the rooms subscribed. */
   private readonly rooms = new Map<string, string>();
   private up = true;
@@ -72,6 +84,7 @@ export class RoomBus {
 
   private constructor(private readonly sub: Redis, private readonly opts: BusOptions) {
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
+    if (opts.nodeId !== undefined) this.nodeChannel = nodeChannel(opts.nodeId, this.prefix);
     sub.on('message', (channel: string, payload: string) => this.message(channel, payload));
     sub.on('error', (e: Error) => this.link(false, e.message));
     sub.on('close', () => this.link(false, 'connection closed'));
@@ -112,9 +125,25 @@ export class RoomBus {
   }
 
   private message(channel: string, payload: string): void {
+    if (channel === this.nodeChannel) {
+      const m = parseNodeMessage(payload);
+      if (typeof m === 'string') this.opts.onBadPayload?.(channel, m);
+      else this.opts.onNodeMessage?.(m);
+      return;
+    }
     // A line published just before an unsubscribe took effect: nobody here wants it.
     const room = this.rooms.get(channel);
     if (room === undefined) return;
+    // Presence events carry a `kind` first (presence.ts); lines have none. One parse either way.
+    if (payload.startsWith('{"kind":"')) {
+      const event = parsePresence(payload);
+      if (typeof event === 'string' || event.room !== room) {
+        this.opts.onBadPayload?.(channel, typeof event === 'string' ? event : `room "${event.room}" on the channel of "${room}"`);
+      } else {
+        this.opts.onPresence?.(event);
+      }
+      return;
+    }
     const line = parseLiveLine(payload);
     if (typeof line === 'string' || line.room !== room) {
       this.opts.onBadPayload?.(channel, typeof line === 'string' ? line : `room "${line.room}" on the channel of "${room}"`);
