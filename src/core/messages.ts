@@ -23,8 +23,13 @@ export const notice = (content: string, at: number): Message => frame(Type.Syste
 // the key order, hence the JSON, is the same.
 export const chat = (
   from: { id: string; name: string }, room: string, seq: number, epoch: string, msgId: string, content: string, at: number,
+): Message => line(from.id, from.name, room, seq, epoch, msgId, content, at);
+
+/** `chat` with the sender given field by field: the hub's per-line step makes no record for it. */
+export const line = (
+  id: string, name: string, room: string, seq: number, epoch: string, msgId: string, content: string, at: number,
 ): Message => ({
-  ID: from.id, Content: content, SentAt: seconds(at), Type: Type.Broadcast, Name: from.name, Room: room, Seq: seq, Epoch: epoch, MsgID: msgId,
+  ID: id, Content: content, SentAt: seconds(at), Type: Type.Broadcast, Name: name, Room: room, Seq: seq, Epoch: epoch, MsgID: msgId,
 });
 
 /** A line from the log, exactly as it was delivered live. */
@@ -93,9 +98,19 @@ export const ack = (
   id: string, msgId: string, at: number, ref: Ref | undefined,
   where: { Room: string; Seq: number; Epoch: string } | { To: string }, key?: string, duplicate = false,
 ): Message => {
-  const m: Message = 'To' in where
-    ? { ID: id, Content: '', SentAt: seconds(at), Type: Type.Ack, MsgID: msgId, To: where.To }
-    : { ID: id, Content: '', SentAt: seconds(at), Type: Type.Ack, MsgID: msgId, Room: where.Room, Seq: where.Seq, Epoch: where.Epoch };
+  if (!('To' in where)) return lineAck(id, msgId, at, ref, where.Room, where.Seq, where.Epoch, key, duplicate);
+  const m: Message = { ID: id, Content: '', SentAt: seconds(at), Type: Type.Ack, MsgID: msgId, To: where.To };
+  return ackTail(m, ref, key, duplicate);
+};
+
+/** The Ack of a line kept in a room: `ack` with the position given field by field (the hub's per-line step). */
+export const lineAck = (
+  id: string, msgId: string, at: number, ref: Ref | undefined, room: string, seq: number, epoch: string, key?: string, duplicate = false,
+): Message => ackTail(
+  { ID: id, Content: '', SentAt: seconds(at), Type: Type.Ack, MsgID: msgId, Room: room, Seq: seq, Epoch: epoch }, ref, key, duplicate,
+);
+
+const ackTail = (m: Message, ref: Ref | undefined, key: string | undefined, duplicate: boolean): Message => {
   if (key !== undefined) m.Key = key;
   if (duplicate) m.Duplicate = true;
   if (ref !== undefined) m.Ref = ref;

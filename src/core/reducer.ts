@@ -435,9 +435,12 @@ function say(state: HubState, client: Client, m: Extract<ClientMessage, { type: 
 function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>): Step {
   const { req } = e;
   let next = state;
-  const effects: Effect[] = [];
-  const room = state.rooms.get(req.room);
-  if (e.duplicateOf === undefined && room) {
+  const room = e.duplicateOf === undefined ? state.rooms.get(req.room) : undefined;
+  // To the identity, not the socket that sent it: after a resume the new socket gets it; with
+  // none (away), the runner has no socket for it and the Key's record answers a retry.
+  const acked = send(req.from, M.lineAck(req.from, e.duplicateOf ?? req.msgId, e.at, e.ref, req.room, e.seq, e.epoch, req.key, e.duplicateOf !== undefined));
+  let effects: Effect[];
+  if (room) {
     // A room whose position a read has yet to tell keeps waiting for it: that read includes this line.
     if (room.seq >= 0) {
       next = {
@@ -454,13 +457,13 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         maxReplayBytes: state.maxReplayBytes,
       };
     }
-    effects.push(broadcast(live(room), M.chat({ id: req.from, name: req.name }, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from));
+    effects = [broadcast(live(room), M.line(req.from, req.name, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from), acked];
+  } else {
+    effects = [acked];
   }
-  const msgId = e.duplicateOf ?? req.msgId;
-  // To the identity, not the socket that sent it: after a resume the new socket gets it; with
-  // none (away), the runner has no socket for it and the Key's record answers a retry.
-  effects.push(send(req.from, M.ack(req.from, msgId, e.at, e.ref, { Room: req.room, Seq: e.seq, Epoch: e.epoch }, req.key, e.duplicateOf !== undefined)));
-  if (req.key !== undefined) next = noteKey(next, req.from, req.key, { msgId, room: req.room, seq: e.seq, epoch: e.epoch });
+  if (req.key !== undefined) {
+    next = noteKey(next, req.from, req.key, { msgId: e.duplicateOf ?? req.msgId, room: req.room, seq: e.seq, epoch: e.epoch });
+  }
   return { state: next, effects };
 }
 
@@ -664,7 +667,10 @@ export function step(state: HubState, event: HubEvent): Step {
       return onOpened(state, event);
     case 'received': {
       const client = state.clients.get(event.id);
-      return client ? onMessage(state, client, event.message, event.at, event.msgId) : unchanged(state);
+      if (!client) return unchanged(state);
+      // A chat line, the most common event, goes straight to say (onMessage makes a closure first).
+      const m = event.message;
+      return m.type === 'broadcast' ? say(state, client, m, event.at, event.msgId) : onMessage(state, client, m, event.at, event.msgId);
     }
     case 'appended':
       return onAppended(state, event);
