@@ -5,7 +5,7 @@
 // The contract it shares with the other logs is in store.contract.spec.ts.
 //
 // Specs that need Redis to go away use a TCP proxy they can cut or silence, or
-// a redis-server of their own (spec/support/redis.ts); the rest use REDIS_URL
+// a redis-server of their own (spec/support/redis.ts); the rest use TEST_REDIS_URL
 // on database 13 under a fresh key prefix, deleted afterwards.
 import Redis from 'ioredis';
 import type { AppendRequest, LogOp, LogOutcome, ReadOutcome } from '../src/store/log';

@@ -9,7 +9,8 @@ const RAISE_NOFILE = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"';
 export function pinned(cpu: number, node: string[], args: string[]): ChildProcess {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const cmd = `${RAISE_NOFILE}; exec taskset -c ${cpu} ${['node', ...node, ...args].map(quote).join(' ')}`;
-  return spawn('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // One process unless the run says --redis: a REDIS_URL in the shell would turn rxchat into a cluster node.
+  return spawn('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '' } });
 }
 
 /** Resolves with the first stdout line matching `re` (its first group), or fails after ms. */

@@ -1,4 +1,4 @@
-// What the Redis specs share: where Redis is (REDIS_URL, default
+// What the Redis specs share: where Redis is (TEST_REDIS_URL, default
 // redis://127.0.0.1:6379; .ci/run starts one when none answers there), the
 // database they use (13, so nothing of anyone's db 0 is touched), a key prefix
 // per test and the deletion of its keys afterwards, a redis-server of a spec's
@@ -10,11 +10,11 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import Redis from 'ioredis';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TEST_DB = 13;
 
-/** REDIS_URL on database `db`. */
-export function testUrl(db = TEST_DB, base = REDIS_URL): string {
+/** TEST_REDIS_URL on database `db`. */
+export function testUrl(db = TEST_DB, base = TEST_REDIS_URL): string {
   const u = new URL(base);
   u.pathname = `/${db}`;
   return u.toString();
@@ -47,7 +47,7 @@ export function admin(): Promise<Redis> {
       shared = undefined;
       const why = (lastError as Error | undefined)?.message ?? (e as Error).message;
       throw new Error(`the Redis specs need a Redis at ${url} and none answers (${why}): `
-        + 'start one (redis-server --port 6379 --save ""), or set REDIS_URL; .ci/run does this');
+        + 'start one (redis-server --port 6379 --save ""), or set TEST_REDIS_URL; .ci/run does this');
     }
     return client;
   })();
@@ -133,13 +133,13 @@ export async function ownRedis() {
 }
 
 /**
- * A TCP proxy in front of REDIS_URL's host and port. `cut` resets every
+ * A TCP proxy in front of TEST_REDIS_URL's host and port. `cut` resets every
  * connection and refuses new ones until `restore`; `silence` keeps the
  * connections open but passes nothing more either way (a Redis that stopped
  * answering: a dead host, a partition); `muteReplies` passes commands but no
  * answers (Redis ran them; the client never hears).
  */
-export async function proxy(target = REDIS_URL) {
+export async function proxy(target = TEST_REDIS_URL) {
   const t = new URL(target);
   const open = new Set<net.Socket>();
   let up = true;

@@ -23,7 +23,12 @@ export function spawnServer(args: readonly string[]): Spawned {
   const own = args.includes('--data') || args.includes('--store') ? undefined : mkdtempSync(path.join(os.tmpdir(), 'rxchat-spec-'));
   const all = own ? [...args, '--data', own] : args;
   // As `npm start` runs it: the build (made by jest's globalSetup), plain node, source maps on.
-  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/src/main.js', ...all], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/src/main.js', ...all], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // One process unless a spec says --redis: a REDIS_URL in the shell (the server's --redis) is not for these.
+    env: { ...process.env, REDIS_URL: '' },
+  });
   if (own) child.on('exit', () => rmSync(own, { recursive: true, force: true }));
   let out = '';
   child.stdout?.on('data', (d) => { out += d; });
