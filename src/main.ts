@@ -3,6 +3,7 @@ import { ConfigError, USAGE, parseConfig } from './ops/config';
 import { createLogger } from './ops/logger';
 import { startServer } from './edge/server';
 import { openLog } from './store/open';
+import { redactUrl } from './store/redis';
 
 async function main(): Promise<void> {
   let parsed;
@@ -21,16 +22,18 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   let messages;
   try {
-    messages = openLog(config);
+    messages = await openLog(config);
   } catch (e) {
-    // issue 7: a data directory that cannot be opened or written stops the server at start, with one clear line.
+    // issue 7: a data directory that cannot be opened or written stops the server at start, with one clear
+    // line; issue 8: so does a bad Redis URL, or a Redis that does not answer within 10 s.
     process.stderr.write(`cannot start: ${(e as Error).message}\n`);
     process.exit(1);
   }
   const server = await startServer({ ...config, log, messages });
+  if (config.redis !== '') log('info', 'cluster', { node: server.nodeId, redis: redactUrl(config.redis), prefix: config.redisPrefix });
   // Printed whatever the log level: scripts and people wait for this line.
   process.stdout.write(`chat server listening on ${server.url}\n`);
-  log('info', 'started', { url: server.url, ...config });
+  log('info', 'started', { url: server.url, ...config, redis: config.redis === '' ? '' : redactUrl(config.redis) });
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -190,6 +190,13 @@ export class Scene {
     return this.on(this.log.answer(next, at));
   }
 
+  /** The log answers the oldest effect it was asked, a read, with `outcome` (whatever it holds); what that causes. */
+  answerRead(outcome: ReadOutcome, at = 0): Effect[] {
+    const next = this.asked.shift();
+    if (!next || next.kind !== 'read') throw new Error('the oldest effect asked is not a read');
+    return this.on(readDone(next.req, next.purpose, outcome, at));
+  }
+
   /** The log answers everything, what its answers ask included. */
   settle(at = 0): Effect[] {
     const out: Effect[] = [];

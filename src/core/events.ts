@@ -3,6 +3,7 @@
 // the runner carries out. Both compare with toEqual in specs.
 import { ClientMessage, Message, Position, ProtocolError, Ref } from './protocol';
 import type { AppendRequest, ReadOutcome, ReadRequest } from './history';
+import type { Heard } from './sequence';
 import type { LeaveReason } from './messages';
 
 export type CloseReason = Extract<LeaveReason, 'closed' | 'error' | 'slow'>;
@@ -27,6 +28,10 @@ export type HubEvent =
   | { kind: 'shutdownRequested'; at: number }
   /** The log committed an append at `seq` (or found it committed before under the same key: `duplicateOf`, its MsgID). */
   | { kind: 'appended'; at: number; req: AppendRequest; ref?: Ref; seq: number; epoch: string; duplicateOf?: string }
+  /** A line of a room with members here, heard on the room's channel (several processes; docs/scaling.md). */
+  | { kind: 'heard'; at: number; line: Heard }
+  /** The link that lines are heard on is back: lines may have been lost meanwhile. */
+  | { kind: 'linkUp'; at: number }
   /** The log could not keep an append: nothing was kept or delivered. */
   | { kind: 'appendFailed'; at: number; req: AppendRequest; ref?: Ref; code: 'store_failed' | 'store_busy'; reason: string }
   /** A read of the log is done. */
@@ -39,7 +44,12 @@ export type ReadPurpose =
   /** A resumed member's replay in one room, from where it said it was (none: no_position). */
   | { for: 'resume'; to: string; since?: Position }
   /** A History request. */
-  | { for: 'history'; to: string; ref?: Ref };
+  | { for: 'history'; to: string; ref?: Ref }
+  /** A resumed member's replay came back behind the room's live lines (several processes): the rest of them. */
+  | { for: 'catchup'; to: string }
+  /** A gap in the lines heard in a room, or (limit 0) its head, to find a lost tail (several processes). */
+  | { for: 'gap'; to?: undefined }
+  | { for: 'head'; to?: undefined };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -62,7 +72,10 @@ export type Effect =
    * A resume: the socket known as `from` becomes `to` (the identity it got back),
    * and the one that was `to`, if any (a takeover), becomes `from`.
    */
-  | { kind: 'rebind'; from: string; to: string };
+  | { kind: 'rebind'; from: string; to: string }
+  /** Hear a room's lines (its first member here), or stop (its last left): several processes only. */
+  | { kind: 'subscribe'; room: string }
+  | { kind: 'unsubscribe'; room: string };
 
 // Constructors, so specs and the shell read in protocol words.
 export const opened = (
@@ -89,3 +102,7 @@ export const append = (req: AppendRequest, ref?: Ref): Effect =>
   (ref === undefined ? { kind: 'append', req } : { kind: 'append', req, ref });
 export const read = (req: ReadRequest, purpose: ReadPurpose): Effect => ({ kind: 'read', req, purpose });
 export const rebind = (from: string, to: string): Effect => ({ kind: 'rebind', from, to });
+export const subscribe = (room: string): Effect => ({ kind: 'subscribe', room });
+export const unsubscribe = (room: string): Effect => ({ kind: 'unsubscribe', room });
+export const heard = (line: Heard, at: number): HubEvent => ({ kind: 'heard', at, line });
+export const linkUp = (at: number): HubEvent => ({ kind: 'linkUp', at });

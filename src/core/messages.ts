@@ -70,6 +70,14 @@ export const history = (
   Room: room, Epoch: epoch, Seq: head, First: first, Messages: lines, More: more, ...withRef(ref),
 });
 
+/**
+ * Lines between the member's last Seq in `room` and `seq` may never reach it
+ * live (a gap the log could not fill, or a reset history: a new epoch): it
+ * reads them with History. Live lines go on after `seq`.
+ */
+export const resync = (room: string, seq: number, epoch: string, at: number): Message =>
+  frame(Type.Resync, '', '', at, { Room: room, Seq: seq, Epoch: epoch });
+
 export const left = (id: string, room: string, at: number, ref?: Ref): Message =>
   frame(Type.Leave, id, '', at, { Room: room, ...withRef(ref) });
 

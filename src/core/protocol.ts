@@ -18,6 +18,8 @@ export const Type = {
   Direct: 11,
   Ack: 12,
   History: 13,
+  /** Server only: lines of a room may be missing here; read History from your Seq (several processes, docs/scaling.md). */
+  Resync: 14,
 } as const;
 export type TypeCode = (typeof Type)[keyof typeof Type];
 

@@ -20,10 +20,12 @@ import {
 } from './protocol';
 import * as M from './messages';
 import {
-  Effect, HubEvent, ReadPurpose, append, broadcast, close, forget, log, ping, read, rebind, send, terminate,
+  Effect, HubEvent, ReadPurpose, append, broadcast, close, forget, log, ping, read, rebind, send, subscribe, terminate,
+  unsubscribe,
 } from './events';
 import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
 import type { ReadOutcome } from './history';
+import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './sequence';
 
 /** What a client's idempotency Key became: still being written, or the line or direct it was. */
 export type KeyRecord =
@@ -56,6 +58,12 @@ export interface Room {
   readonly members: readonly string[];
   /** Members waiting for a read of the log (a Join reply, a resume's replay): no live lines for them yet. */
   readonly waiting: readonly Waiting[];
+  /**
+   * Several processes: the room's lines as heard on its channel, put in Seq
+   * order (sequence.ts); null until the room's position is known, and always
+   * with one process, where the log's answers come in order by themselves.
+   */
+  readonly live: Sequence | null;
 }
 
 /**
@@ -71,10 +79,11 @@ export interface Waiting {
 const isWaiting = (room: Room, id: string): boolean => room.waiting.some((w) => w.id === id);
 
 /** Whether a read's answer is the one a waiting member waits for (an equal read asked earlier answers as well). */
-const answers = (p: ReadPurpose, w: ReadPurpose): boolean =>
-  (p.for === 'resume' && w.for === 'resume'
-    ? p.since?.seq === w.since?.seq && p.since?.epoch === w.since?.epoch
-    : p.for === 'join' && w.for === 'join' && p.ref === w.ref);
+const answers = (p: ReadPurpose, w: ReadPurpose): boolean => {
+  if (p.for === 'resume' && w.for === 'resume') return p.since?.seq === w.since?.seq && p.since?.epoch === w.since?.epoch;
+  if (p.for === 'join' && w.for === 'join') return p.ref === w.ref;
+  return p.for === 'catchup' && w.for === 'catchup';
+};
 
 /** An identity whose connection ended, kept for its resume window. */
 export interface Away {
@@ -107,6 +116,11 @@ export interface HubState {
   readonly awayBytes: number;
   /** Bytes one resume replays at most over all its rooms (Limits.maxReplayBytes, less with a small --max-buffered). */
   readonly maxReplayBytes: number;
+  /**
+   * Several processes share the log and hear each other's lines (docs/scaling.md):
+   * lines are delivered as heard, in Seq order, and a room is listened to while it has members here.
+   */
+  readonly cluster: boolean;
 }
 
 export interface Step {
@@ -126,7 +140,7 @@ export const DEFAULT_RESUME_WINDOW_MS = 5 * 60_000;
 export const MAX_AWAY = 100_000;
 
 export const initialState = (
-  opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number } = {},
+  opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number; cluster?: boolean } = {},
 ): HubState => ({
   clients: IMap(),
   rooms: IMap(),
@@ -139,6 +153,7 @@ export const initialState = (
   maxAway: opts.maxAway ?? MAX_AWAY,
   awayBytes: 0,
   maxReplayBytes: opts.maxReplayBytes ?? Limits.maxReplayBytes,
+  cluster: opts.cluster ?? false,
 });
 
 const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
@@ -187,7 +202,7 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
   const waiter: Waiting[] = wait ? [{ id: client.id, purpose }] : [];
   const room: Room = before
     ? { ...before, members: [...before.members, client.id], waiting: wait ? [...before.waiting, ...waiter] : before.waiting }
-    : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: waiter };
+    : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: waiter, live: null };
   const size = room.members.length;
   const updated: Client = { ...client, rooms: [...client.rooms, roomName] };
   const next: HubState = {
@@ -198,6 +213,7 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
   };
   const me: Member = { ID: client.id, Name: client.name };
   const effects: Effect[] = [];
+  if (!before && state.cluster) effects.push(subscribe(roomName));
   if (!wait) {
     const ref = entry.mode === 'join' ? entry.ref : undefined;
     effects.push(send(client.id, M.joined(client.id, roomName, memberPage(next, room), size, room.seq, room.epoch, at, ref)));
@@ -224,6 +240,7 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
     sizes: resize(state.sizes, roomName, room.members.length, rest.length),
   };
   const effects: Effect[] = [];
+  if (rest.length === 0 && state.cluster) effects.push(unsubscribe(roomName));
   if (notify && rest.length > 0 && announces(state, room.members.length)) {
     effects.push(broadcast(rest, M.disconnected({ ID: client.id, Name: client.name }, roomName, reason, at)));
   }
@@ -435,7 +452,9 @@ function say(state: HubState, client: Client, m: Extract<ClientMessage, { type: 
 function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>): Step {
   const { req } = e;
   let next = state;
-  const room = e.duplicateOf === undefined ? state.rooms.get(req.room) : undefined;
+  // Several processes: the log publishes the line to every process, this one included, and it is
+  // delivered when heard (onHeard), in Seq order; here it is only acked.
+  const room = e.duplicateOf === undefined && !state.cluster ? state.rooms.get(req.room) : undefined;
   // To the identity, not the socket that sent it: after a resume the new socket gets it; with
   // none (away), the runner has no socket for it and the Key's record answers a retry.
   const acked = send(req.from, M.lineAck(req.from, e.duplicateOf ?? req.msgId, e.at, e.ref, req.room, e.seq, e.epoch, req.key, e.duplicateOf !== undefined));
@@ -445,7 +464,7 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
     if (room.seq >= 0) {
       next = {
         clients: state.clients,
-        rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting }),
+        rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting, live: room.live }),
         sizes: state.sizes,
         shuttingDown: state.shuttingDown,
         presenceMax: state.presenceMax,
@@ -455,6 +474,7 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         maxAway: state.maxAway,
         awayBytes: state.awayBytes,
         maxReplayBytes: state.maxReplayBytes,
+        cluster: state.cluster,
       };
     }
     effects = [broadcast(live(room), M.line(req.from, req.name, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from), acked];
@@ -465,6 +485,49 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
     next = noteKey(next, req.from, req.key, { msgId: e.duplicateOf ?? req.msgId, room: req.room, seq: e.seq, epoch: e.epoch });
   }
   return { state: next, effects };
+}
+
+/**
+ * Several processes: a line heard on its room's channel, from this process or
+ * another, delivered to the room's live members in Seq order (sequence.ts).
+ * A room whose position is not known yet ignores it: the read that will tell
+ * the position, or the gap the next line shows, or the next head check covers it.
+ */
+function onHeard(state: HubState, e: Extract<HubEvent, { kind: 'heard' }>): Step {
+  const room = state.rooms.get(e.line.room);
+  if (!room || room.live === null) return unchanged(state);
+  return sequenced(state, room, hear(room.live, e.line), e.at);
+}
+
+/** What a Sequence step says, carried out: lines and resyncs to the live members, a gap read. */
+function sequenced(state: HubState, room: Room, r: SequenceStep, at: number): Step {
+  const effects: Effect[] = [];
+  const members = live(room);
+  for (const o of r.out) {
+    if (o.kind === 'line') effects.push(broadcast(members, M.stored(o.line, o.line.epoch), o.line.from));
+    else effects.push(broadcast(members, M.resync(room.name, o.seq, o.epoch, at)));
+  }
+  if (r.read) effects.push(read({ room: room.name, after: r.read.after, limit: r.read.limit }, { for: 'gap' }));
+  const next: Room = { ...room, seq: r.state.seq, epoch: r.state.epoch, live: r.state };
+  return { state: { ...state, rooms: state.rooms.set(room.name, next) }, effects };
+}
+
+/** Several processes: asks each room's head, to find lines lost at the end (nothing after them shows a gap). */
+function checkHeads(state: HubState): Effect[] {
+  const effects: Effect[] = [];
+  for (const room of state.rooms.values()) {
+    if (room.live !== null && room.live.reading === null) effects.push(read({ room: room.name, limit: 0 }, { for: 'head' }));
+  }
+  return effects;
+}
+
+/** The answer to a gap read or a head check. */
+function onSequenceRead(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>): Step {
+  const room = state.rooms.get(e.req.room);
+  if (!room || room.live === null) return unchanged(state);
+  if (e.purpose.for === 'gap') return sequenced(state, room, gapRead(room.live, e.outcome), e.at);
+  if (!e.outcome.ok) return unchanged(state); // the next check asks again
+  return sequenced(state, room, head(room.live, e.outcome.head, e.outcome.epoch), e.at);
 }
 
 /** The log could not keep a line: the sender is told, and may send it again with the same Key. */
@@ -500,6 +563,7 @@ function replayBytes(messages: readonly { content: string; name: string }[]): nu
 /** A read of the log is back: a History page, or a waiting member's Join reply (and, on a resume, its replay). */
 function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>): Step {
   const { purpose, outcome } = e;
+  if (purpose.for === 'gap' || purpose.for === 'head') return onSequenceRead(state, e);
   const to = purpose.to;
   if (purpose.for === 'history') {
     const asker = state.clients.get(to);
@@ -515,6 +579,7 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   // Left, or gone, while the log was read (or left and came back, and waits for another read): nothing to answer.
   const waiter = room?.waiting.find((w) => w.id === to);
   if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state);
+  if (purpose.for === 'catchup') return catchUp(state, room, waiter, e);
   if (!outcome.ok && purpose.for === 'resume' && room.seq >= 0) {
     // protocol.md "Resuming after a reconnect": a replay the log could not read is Recovered false,
     // store_failed; the room's position is known, so the member stays and reads History from its Seq.
@@ -536,6 +601,7 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     seq: known ? room.seq : outcome.head,
     epoch: known ? room.epoch : outcome.epoch,
     waiting: room.waiting.filter((w) => w !== waiter),
+    live: known || !state.cluster ? room.live : sequence(outcome.head, outcome.epoch),
   };
   const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
   const page = memberPage(next, ready);
@@ -549,7 +615,40 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   if (recovered !== true) return { state: next, effects };
   for (const m of outcome.messages) effects.push(send(to, M.stored(m, outcome.epoch)));
   const spent: HubState = { ...next, clients: next.clients.set(to, { ...client, replayLeft: client.replayLeft - bytes }) };
+  // Several processes: lines heard while the replay was read went live to the others; this member
+  // reads them too before it goes live (with one process the log answers in order, and none can be).
+  if (state.cluster && outcome.head < ready.seq) return behind(spent, ready, to, outcome.head, effects);
   return { state: spent, effects };
+}
+
+/** Keeps `to` waiting in `room` while it reads the lines after `from` that the room's live members have had. */
+function behind(state: HubState, room: Room, to: string, from: number, effects: Effect[]): Step {
+  const purpose: ReadPurpose = { for: 'catchup', to };
+  const waiting = [...room.waiting.filter((w) => w.id !== to), { id: to, purpose }];
+  effects.push(read({ room: room.name, after: from, limit: room.seq - from }, purpose));
+  return { state: { ...state, rooms: state.rooms.set(room.name, { ...room, waiting }) }, effects };
+}
+
+/** The lines a resumed member was behind the room's live members: sent, and it goes live once level. */
+function catchUp(state: HubState, room: Room, waiter: Waiting, e: Extract<HubEvent, { kind: 'readDone' }>): Step {
+  const to = waiter.id;
+  const { outcome } = e;
+  const done = (effects: Effect[]): Step => {
+    const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
+    return { state: { ...state, rooms: state.rooms.set(room.name, ready) }, effects };
+  };
+  if (!outcome.ok || outcome.epoch !== room.epoch) return done([send(to, M.resync(room.name, room.seq, room.epoch, e.at))]);
+  const effects: Effect[] = [];
+  let last = e.req.after ?? 0;
+  for (const m of outcome.messages) {
+    if (m.seq !== last + 1 || m.seq > room.seq) break;
+    effects.push(send(to, M.stored(m, outcome.epoch)));
+    last = m.seq;
+  }
+  if (last >= room.seq) return done(effects);
+  // Trimmed meanwhile, or more came: what the log has no more is a resync; more is read again.
+  if (last === (e.req.after ?? 0)) return done([...effects, send(to, M.resync(room.name, room.seq, room.epoch, e.at))]);
+  return behind(state, room, to, last, effects);
 }
 
 function onMessage(state: HubState, client: Client, m: ClientMessage, at: number, msgId: string): Step {
@@ -676,6 +775,10 @@ export function step(state: HubState, event: HubEvent): Step {
       return onAppended(state, event);
     case 'appendFailed':
       return onAppendFailed(state, event);
+    case 'heard':
+      return onHeard(state, event);
+    case 'linkUp':
+      return unchanged(state, checkHeads(state));
     case 'readDone':
       return onReadDone(state, event);
     case 'rejected':
@@ -690,7 +793,10 @@ export function step(state: HubState, event: HubEvent): Step {
       // The same cadence ends the resume windows that are over.
       const next = expire(state, event.at);
       const alive = event.ids.filter((id) => next.clients.has(id));
-      return unchanged(next, alive.length > 0 ? [ping(alive)] : NONE);
+      const effects: Effect[] = alive.length > 0 ? [ping(alive)] : [];
+      // Several processes: the same cadence looks for lines lost at the end of each room.
+      if (state.cluster) effects.push(...checkHeads(next));
+      return unchanged(next, effects.length > 0 ? effects : NONE);
     }
     case 'timedOut':
       return depart(state, event.id, 'timeout', event.at, [terminate(event.id)]);

@@ -30,6 +30,8 @@ export interface RunnerOptions {
   store?: (effect: StoreEffect) => void;
   /** Told when a socket takes on another identity (a resume), so liveness can follow it. */
   onRebind?: (from: string, to: string) => void;
+  /** Several processes: where rooms are listened to (src/cluster/bus.ts). */
+  bus?: { join(room: string): void; leave(room: string): void };
 }
 
 // A Buffer is framed as-is by ws: one UTF-8 encoding per message, whatever the fan-out.
@@ -194,6 +196,12 @@ export class Runner {
         return;
       case 'rebind':
         this.rebind(effect.from, effect.to);
+        return;
+      case 'subscribe':
+        this.opts.bus?.join(effect.room);
+        return;
+      case 'unsubscribe':
+        this.opts.bus?.leave(effect.room);
         return;
       default: {
         const never: never = effect;

@@ -11,7 +11,8 @@ import { WebSocketServer } from 'ws';
 import { Config, DEFAULTS } from '../ops/config';
 import { Identity, connection$ } from './connection';
 import { Liveness, heartbeat$ } from './heartbeat';
-import { HubEvent, closed, shutdownRequested } from '../core/events';
+import { HubEvent, closed, heard, linkUp, shutdownRequested } from '../core/events';
+import { RoomBus } from '../cluster/bus';
 import { Limits } from '../core/protocol';
 import { hub$, mergeConnections } from './hub';
 import { HubState, initialState } from '../core/reducer';
@@ -32,6 +33,8 @@ export interface ChatServer {
   readonly url: string;
   /** The hub's latest state (read-only; for health checks and tests). */
   state(): HubState;
+  /** This process's name among several (--node-id, or a random one); '' with one process. */
+  readonly nodeId: string;
   /** Tells every client, closes them with 1001, and stops listening. Resolves when all are gone. */
   close(graceMs?: number): Promise<void>;
 }
@@ -51,7 +54,21 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const config: Config = { ...DEFAULTS, ...options };
   const log = options.log ?? createLogger(config.logLevel);
   const started = Date.now();
+  // Several processes (docs/scaling.md): lines are heard on Redis, each room while it has members here.
+  const nodeId = config.redis === '' ? '' : config.nodeId || `node-${nanoid(8)}`;
+  const heard$ = new Subject<HubEvent>();
+  const bus = config.redis === '' ? undefined : await RoomBus.connect(config.redis, {
+    prefix: config.redisPrefix,
+    nodeId,
+    onLine: (line) => heard$.next(heard(line, Date.now())),
+    onLink: (up, reason) => {
+      log(up ? 'info' : 'warn', up ? 'bus_up' : 'bus_down', { reason });
+      if (up) heard$.next(linkUp(Date.now()));
+    },
+    onBadPayload: (channel, why) => log('warn', 'bad_payload', { channel, why }),
+  });
   let latest: HubState = initialState({
+    cluster: bus !== undefined,
     presenceMax: config.presenceMax,
     resumeWindowMs: config.resumeWindowMs,
     // Under the runner's hard bound for one reader (8 × --max-buffered): a replay never gets its own reader dropped.
@@ -75,6 +92,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       liveness.forget(from);
       liveness.heard(to, Date.now());
     },
+    bus,
   });
 
   const events$ = merge(
@@ -83,6 +101,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     // Events the runner feeds back arrive on a later tick, never in the middle of a step's effects.
     feedback$.pipe(observeOn(asapScheduler)),
     stored$,
+    heard$,
   );
   const subscription = hub$(events$, latest).subscribe((step) => {
     latest = step.state;
@@ -169,11 +188,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       // What the log was asked before the end is finished, then the log is closed.
       await store.drain();
       await messages.close();
+      await bus?.close();
     })();
     return closing;
   };
 
-  return { port, url: `ws://${shownHost}:${port}/ws`, state: () => latest, close };
+  return { port, url: `ws://${shownHost}:${port}/ws`, state: () => latest, close, nodeId };
 }
 
 /** Node keeps the response in flight on a socket in `_httpMessage` (not in its typings). */

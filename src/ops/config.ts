@@ -24,6 +24,12 @@ export interface Config {
   historyDays: number;
   /** How long an identity can be resumed after its connection ends (0: no resuming). */
   resumeWindowMs: number;
+  /** Several processes as one chat (docs/scaling.md): the Redis URL ('' : one process, the log in --store). */
+  redis: string;
+  /** This process's name in Redis keys and logs ('' : a random one, made at start). */
+  nodeId: string;
+  /** Put before every Redis key and channel. */
+  redisPrefix: string;
 }
 
 /** The field's practice: ping every 25 s, a peer silent for 60 s is dead, 64 KiB frames. */
@@ -41,6 +47,9 @@ export const DEFAULTS: Config = {
   historyMax: 10_000,
   historyDays: 30,
   resumeWindowMs: DEFAULT_RESUME_WINDOW_MS,
+  redis: '',
+  nodeId: '',
+  redisPrefix: 'rxchat:',
 };
 
 /** flag name, config key, environment variable, help text. */
@@ -58,13 +67,16 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['history-max', 'historyMax', 'HISTORY_MAX', 'lines kept per room'],
   ['history-days', 'historyDays', 'HISTORY_DAYS', 'days a line is kept'],
   ['resume-window', 'resumeWindowMs', 'RESUME_WINDOW', 'ms an identity can be resumed after its connection ends (0: never)'],
+  ['redis', 'redis', 'REDIS_URL', 'redis://HOST:PORT/DB: the message log on Redis, shared by several processes (docs/scaling.md; in progress); none: one process'],
+  ['node-id', 'nodeId', 'NODE_ID', 'this process\'s name in Redis keys and logs, 1-64 of A-Z a-z 0-9 _ . : - (none: a random one)'],
+  ['redis-prefix', 'redisPrefix', 'REDIS_PREFIX', 'put before every Redis key and channel'],
 ];
 
 export const USAGE = [
   'Usage: npm start -- [flags]',
   '',
   ...FLAGS.map(([flag, key, env, help]) =>
-    `  --${flag.padEnd(20)} ${help} (env ${env}; default ${DEFAULTS[key]})`),
+    `  --${flag.padEnd(20)} ${help} (env ${env}${DEFAULTS[key] === '' ? '' : `; default ${DEFAULTS[key]}`})`),
   `  --${'help'.padEnd(20)} show this help`,
 ].join('\n');
 
@@ -117,6 +129,17 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
         break;
       case 'dataDir':
         config.dataDir = raw;
+        break;
+      case 'redis':
+        config.redis = raw;
+        break;
+      case 'nodeId':
+        if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(raw)) throw new ConfigError(`--${flag}: expected 1 to 64 of A-Z a-z 0-9 _ . : -, got "${raw}"`);
+        config.nodeId = raw;
+        break;
+      case 'redisPrefix':
+        if (/[{}]/.test(raw)) throw new ConfigError(`--${flag}: may not hold { or } (Redis hash tags), got "${raw}"`);
+        config.redisPrefix = raw;
         break;
       case 'resumeWindowMs':
         config.resumeWindowMs = intIn(flag, raw, 0, 24 * 3600_000);
