@@ -180,3 +180,17 @@ describe('client core: requests and closing', () => {
       .toEqual([expect.objectContaining({ message: expect.objectContaining({ status: 'pending' }) })]);
   });
 });
+
+describe('client core: a Resync (several servers)', () => {
+  it('reads History from its own Seq in the room, as after a Join that did not recover', () => {
+    const { s } = run(fresh(), { kind: 'started' }, welcome('A1'), frame({ Type: 6, Room: 'lobby', Seq: 40, Epoch: E }));
+    const r = run(s, frame({ Type: 14, Room: 'lobby', Seq: 55, Epoch: E }));
+    expect(emitted(r.commands)).toContainEqual({ type: 'catchup', room: 'lobby', state: 'started', reason: 'resync' });
+    expect(sent(r.commands)).toContainEqual(expect.objectContaining({ Type: 13, Room: 'lobby', After: 40 }));
+  });
+
+  it('ignores one for a room it is not in', () => {
+    const { s } = run(fresh(), { kind: 'started' }, welcome('A1'));
+    expect(step(s, { kind: 'frameReceived', conn: 1, at: T0, frame: { ID: '', Content: '', SentAt: 1, Type: 14, Room: 'go', Seq: 3, Epoch: E } as never }).state).toBe(s);
+  });
+});

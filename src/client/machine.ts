@@ -180,6 +180,13 @@ function frame(s0: ClientState, f: Frame, i: Input, out: Out): ClientState {
       emit(out, { type: 'frame', frame: f });
       return room === undefined ? s1 : inRoom(s1, room, (r, ctx) => joinReplied(r, f, ctx), out);
     }
+    case T.Resync: {
+      // protocol.md "Resync": lines between our Seq and its Seq may never come live (several servers,
+      // a gap the log could not fill, or a reset history). Read them as after a Join that did not recover.
+      const room = roomOf(f);
+      if (room === undefined || !s.rooms.has(room)) return s;
+      return inRoom(s, room, (r, ctx) => joinReplied(r, { ...f, Recovered: false, Reason: 'resync' }, ctx), out);
+    }
     case T.Leave: {
       const room = roomOf(f);
       let s1 = answered(s, f, out)[0];
