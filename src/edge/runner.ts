@@ -80,12 +80,7 @@ export class Runner {
   // steps in a turn (a burst of broadcasts, a chat line and an ack) leave in one
   // write instead of one syscall each. Order is kept: cork only buffers.
   private corked: WebSocket[] = [];
-  // uncorkAll calls queued and not yet run: a write corks without queueing another.
-  private uncorksDue = 0;
-  // Whether an uncork is queued behind the store runner's batch of this turn (storeAsked).
-  private afterStore = false;
   private readonly uncorkAll = () => {
-    this.uncorksDue--;
     const corked = this.corked;
     this.corked = [];
     this.turnBytes = 0;
@@ -190,7 +185,6 @@ export class Runner {
       case 'read':
         if (!this.opts.store) throw new Error('no message log to carry out a store effect');
         this.opts.store(effect);
-        this.storeAsked();
         return;
       case 'rebind':
         this.rebind(effect.from, effect.to);
@@ -224,30 +218,6 @@ export class Runner {
     this.opts.onRebind?.(from, to);
   }
 
-  private queueUncork(): void {
-    this.uncorksDue++;
-    setImmediate(this.uncorkAll);
-  }
-
-  /**
-   * The store runner answers on setImmediate (its batch, queued by now), and the
-   * writes its answers cause (a chat line's deliveries and Ack) would otherwise
-   * queue their uncork for the next turn, to leave only after the next turn's
-   * frames have all been read and stepped. An uncork queued behind the batch lets
-   * them leave in the same turn. One per turn, however many effects.
-   */
-  private storeAsked(): void {
-    if (this.afterStore) return;
-    this.afterStore = true;
-    this.uncorksDue++;
-    setImmediate(this.uncorkAfterStore);
-  }
-
-  private readonly uncorkAfterStore = () => {
-    this.afterStore = false;
-    this.uncorkAll();
-  };
-
   private write(id: string, ws: WebSocket, data: Buffer): void {
     if (ws.readyState !== WebSocket.OPEN) return;
     const socket = (ws as WithSocket)._socket;
@@ -276,7 +246,7 @@ export class Runner {
       if (backlog <= this.opts.maxBuffered) {
         this.behindSince.delete(ws);
         if (socket) {
-          if (this.uncorksDue === 0) this.queueUncork();
+          if (this.corked.length === 0) setImmediate(this.uncorkAll);
           socket.cork();
           this.corked.push(ws);
         }
