@@ -81,20 +81,48 @@ export class Runner {
   // poll phase is over (setImmediate): the frames one socket gets from several
   // steps in a turn (a burst of broadcasts, a chat line and an ack) leave in one
   // write instead of one syscall each. Order is kept: cork only buffers.
+  //
+  // A turn that asked the log for an append gets a second uncork, queued behind
+  // the store runner's batch (src/store/runner.ts, setImmediate too): the writes
+  // the log's answers cause, a chat line's deliveries and Ack, then leave in the
+  // turn the log answered rather than after the next turn's frames have all been
+  // read and stepped. Still at most one write per socket per turn: a socket the
+  // first uncork of the turn wrote out keeps what the batch gave it for the next
+  // turn, as every socket did before (a resume's welcome and its replay, say,
+  // leave in two turns).
   private corked: WebSocket[] = [];
   // uncorkAll calls queued and not yet run: a write corks without queueing another.
   private uncorksDue = 0;
-  // Whether an uncork is queued behind the store runner's batch of this turn (storeAsked).
+  // Whether an uncork is queued behind the store runner's batch (appendAsked)...
   private afterStore = false;
+  // ...and the sockets written out in this turn before it ran.
+  private readonly wroteThisTurn = new Set<WebSocket>();
   private readonly uncorkAll = () => {
     this.uncorksDue--;
+    this.uncork(false);
+  };
+
+  private readonly uncorkAfterStore = () => {
+    this.afterStore = false;
+    this.uncorksDue--;
+    this.uncork(true);
+    this.wroteThisTurn.clear();
+  };
+
+  private uncork(afterStore: boolean): void {
     const corked = this.corked;
     this.corked = [];
-    this.turnBytes = 0;
+    let kept = false;
     for (const ws of corked) {
       const socket = (ws as WithSocket)._socket;
       if (!socket) continue;
+      if (afterStore && this.wroteThisTurn.has(ws)) {
+        this.corked.push(ws);
+        kept = true;
+        continue;
+      }
       socket.uncork();
+      if (this.afterStore) this.wroteThisTurn.add(ws);
       // What the kernel did not take is still here: over maxBuffered, the reader
       // is behind, and what it sends waits until it has caught up; back under
       // (without having emptied it: no 'drain'), it is read again. Once per
@@ -102,7 +130,13 @@ export class Runner {
       if (socket.writableLength > this.opts.maxBuffered) this.hold(ws, socket);
       else if (ws.isPaused) this.release(ws);
     }
-  };
+    if (kept) {
+      // Sockets still corked: what they were given since their cork is all in turnBytes, which goes on counting.
+      this.queueUncork();
+    } else {
+      this.turnBytes = 0;
+    }
+  }
 
   constructor(private readonly opts: RunnerOptions) {
     this.slowMs = opts.slowMs ?? SLOW_MS;
@@ -192,7 +226,7 @@ export class Runner {
       case 'read':
         if (!this.opts.store) throw new Error('no message log to carry out a store effect');
         this.opts.store(effect);
-        this.storeAsked();
+        if (effect.kind === 'append') this.appendAsked();
         return;
       case 'rebind':
         this.rebind(effect.from, effect.to);
@@ -237,24 +271,13 @@ export class Runner {
     setImmediate(this.uncorkAll);
   }
 
-  /**
-   * The store runner answers on setImmediate (its batch, queued by now), and the
-   * writes its answers cause (a chat line's deliveries and Ack) would otherwise
-   * queue their uncork for the next turn, to leave only after the next turn's
-   * frames have all been read and stepped. An uncork queued behind the batch lets
-   * them leave in the same turn. One per turn, however many effects.
-   */
-  private storeAsked(): void {
+  /** A turn that asked for an append: one uncork behind the store runner's batch (queued by now), whatever the effects. */
+  private appendAsked(): void {
     if (this.afterStore) return;
     this.afterStore = true;
     this.uncorksDue++;
     setImmediate(this.uncorkAfterStore);
   }
-
-  private readonly uncorkAfterStore = () => {
-    this.afterStore = false;
-    this.uncorkAll();
-  };
 
   private write(id: string, ws: WebSocket, data: Buffer): void {
     if (ws.readyState !== WebSocket.OPEN) return;

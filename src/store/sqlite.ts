@@ -13,10 +13,13 @@
 //
 // Several processes may share the file (the issue's "a room's Seq comes from
 // the log"): every batch runs under BEGIN IMMEDIATE, which holds SQLite's one
-// write lock, and reads each room's epoch and last Seq from the database inside
-// it. The in-process cache maps only room name → row id, which never changes
-// once committed (rooms are never deleted), so it cannot make two processes
-// hand out the same Seq.
+// write lock, and knows each room's epoch and last Seq as the database has them
+// inside it. The in-process cache maps room name → row id, which never changes
+// once committed (rooms are never deleted), and remembers the epoch and last Seq
+// this connection committed, trusted only while `PRAGMA data_version` (read
+// under the lock, once a batch) says no other connection has committed since:
+// otherwise they are read again. So it cannot make two processes hand out the
+// same Seq, and a batch over many rooms does not read each room's row.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -77,6 +80,16 @@ interface TxRoom {
   appended: boolean;
 }
 
+/** What the cache knows of a room: its id, and its position as of `version` (data_version). */
+interface KnownRoom {
+  id: number;
+  epoch: string;
+  head: number;
+  trimmedAt: number;
+  /** The data_version under which this connection committed that position. */
+  version: number;
+}
+
 /** A Map that forgets the least recently used name past `cap`. */
 class Lru<K, V> {
   private readonly map = new Map<K, V>();
@@ -134,13 +147,16 @@ export class SqliteLog implements MessageLog {
 
   private readonly maxPerRoom: number;
   private readonly random: () => string;
-  private readonly rooms: Lru<string, number>;
+  private readonly rooms: Lru<string, KnownRoom>;
+  /** data_version as read at the start of the batch under way (or the last one). */
+  private version = -1;
   private readonly trimRooms: number;
   private readonly trimRows: number;
   /** Where the next `trim` call starts: rooms are visited in id order, a few hundred per call. */
   private trimCursor = 0;
   private trimming?: Promise<void>;
 
+  private readonly dataVersion: Database.Statement<[], number>;
   private readonly roomId: Database.Statement<[string], number>;
   private readonly roomState: Database.Statement<[number], { epoch: string; last_seq: number }>;
   private readonly insertRoom: Database.Statement<[string, string]>;
@@ -163,6 +179,8 @@ export class SqliteLog implements MessageLog {
     this.trimRooms = opts.trimRooms ?? 500;
     this.trimRows = opts.trimRows ?? 2000;
     // Prepared once: preparing is about as costly as running one of these.
+    // Changes whenever another connection has committed (never for this one's own commits).
+    this.dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
     this.roomId = db.prepare<[string], number>('SELECT id FROM rooms WHERE name = ?').pluck();
     this.roomState = db.prepare('SELECT epoch, last_seq FROM rooms WHERE id = ?');
     this.insertRoom = db.prepare('INSERT INTO rooms (name, epoch, last_seq) VALUES (?, ?, 0)');
@@ -195,8 +213,11 @@ export class SqliteLog implements MessageLog {
     } catch (e) {
       return failAll(ops, e);
     }
-    // Only now: a room row made by a batch that rolled back does not exist, and its id may be reused.
-    for (const [name, r] of rooms) this.rooms.set(name, r.id);
+    // Only now: a room row made by a batch that rolled back does not exist, and its id may be reused;
+    // and a position is worth remembering only once committed.
+    for (const [name, r] of rooms) {
+      this.rooms.set(name, { id: r.id, epoch: r.epoch, head: r.head, trimmedAt: r.trimmedAt, version: this.version });
+    }
     return out;
   }
 
@@ -229,6 +250,8 @@ export class SqliteLog implements MessageLog {
   }
 
   private runInTx(ops: readonly LogOp[], rooms: Map<string, TxRoom>): LogOutcome[] {
+    // Under the write lock: what other connections committed before it is all there is.
+    this.version = this.dataVersion.get() as number;
     const out = ops.map((op): LogOutcome => {
       switch (op.op) {
         case 'append': return this.append(op.req, rooms);
@@ -247,8 +270,12 @@ export class SqliteLog implements MessageLog {
   private room(name: string, rooms: Map<string, TxRoom>): TxRoom {
     let r = rooms.get(name);
     if (r) return r;
-    const id = this.rooms.get(name) ?? this.roomId.get(name);
-    if (id === undefined) {
+    const known = this.rooms.get(name);
+    const id = known ? known.id : this.roomId.get(name);
+    if (known && known.version === this.version) {
+      // Nobody else has committed since this connection did: its position is the database's.
+      r = { id: known.id, epoch: known.epoch, head: known.head, trimmedAt: known.trimmedAt, appended: false };
+    } else if (id === undefined) {
       const epoch = this.random();
       r = { id: Number(this.insertRoom.run(name, epoch).lastInsertRowid), epoch, head: 0, trimmedAt: 0, appended: false };
     } else {
