@@ -1,4 +1,5 @@
 // `npm start`: parse flags, start the server, and shut down cleanly on SIGTERM/SIGINT.
+import './ops/preload'; // first: third-party modules load without their source maps (see there)
 import { ConfigError, USAGE, parseConfig } from './ops/config';
 import { createLogger } from './ops/logger';
 import { startServer } from './edge/server';
