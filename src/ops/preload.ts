@@ -12,6 +12,8 @@
 //
 // Imported by main.ts before anything else. Without the flag it does nothing.
 // A package left off this list still works: its maps are merely kept.
+// Should the server ever be bundled (esbuild), drop this file: a bundler leaves the
+// require below to run time, which would load a second, unbundled copy of rxjs.
 const PACKAGES = ['rxjs'];
 
 if (process.sourceMapsEnabled) {
