@@ -1,9 +1,9 @@
 // `npm start`: parse flags, start the server, and shut down cleanly on SIGTERM/SIGINT.
-import { ConfigError, USAGE, parseConfig } from './ops/config';
+import './ops/preload'; // first: third-party modules load without their source maps (see there)
+import { ConfigError, USAGE, parseConfig, redactUrl } from './ops/config';
 import { createLogger } from './ops/logger';
 import { startServer } from './edge/server';
 import { openLog } from './store/open';
-import { redactUrl } from './store/redis';
 
 async function main(): Promise<void> {
   let parsed;

@@ -12,7 +12,7 @@ import { Config, DEFAULTS } from '../ops/config';
 import { Identity, connection$ } from './connection';
 import { Liveness, heartbeat$ } from './heartbeat';
 import { HubEvent, closed, heard, linkUp, shutdownRequested } from '../core/events';
-import { RoomBus } from '../cluster/bus';
+import type * as Bus from '../cluster/bus';
 import { Limits } from '../core/protocol';
 import { hub$, mergeConnections } from './hub';
 import { HubState, initialState } from '../core/reducer';
@@ -57,7 +57,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   // Several processes (docs/scaling.md): lines are heard on Redis, each room while it has members here.
   const nodeId = config.redis === '' ? '' : config.nodeId || `node-${nanoid(8)}`;
   const heard$ = new Subject<HubEvent>();
-  const bus = config.redis === '' ? undefined : await RoomBus.connect(config.redis, {
+  // Loaded only with --redis: ioredis is resident memory a one-process server never uses (issue 12).
+  const bus = config.redis === '' ? undefined : await (require('../cluster/bus') as typeof Bus).RoomBus.connect(config.redis, {
     prefix: config.redisPrefix,
     nodeId,
     onLine: (line) => heard$.next(heard(line, Date.now())),

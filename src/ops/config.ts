@@ -82,6 +82,17 @@ export const USAGE = [
 
 export class ConfigError extends Error {}
 
+/** A URL as it may be printed (logs, errors): without its password. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}
+
 export type Parsed = { help: true } | { help: false; config: Config };
 
 function intIn(flag: string, raw: string, min: number, max: number): number {

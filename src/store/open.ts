@@ -4,8 +4,8 @@
 import type { Config } from '../ops/config';
 import type { MessageLog } from './log';
 import { MemoryLog } from './memory';
-import { RedisLog } from './redis';
-import { SqliteLog } from './sqlite';
+import type * as Redis from './redis';
+import type * as Sqlite from './sqlite';
 
 /**
  * Opens the configured log; rejects with an Error of one line naming the
@@ -15,6 +15,15 @@ export async function openLog(
   config: Pick<Config, 'store' | 'dataDir' | 'historyMax' | 'historyDays' | 'redis' | 'redisPrefix'>,
 ): Promise<MessageLog> {
   const retention = { maxPerRoom: config.historyMax, maxDays: config.historyDays };
-  if (config.redis !== '') return RedisLog.connect(config.redis, retention, { prefix: config.redisPrefix });
-  return config.store === 'memory' ? new MemoryLog({ retention }) : SqliteLog.open(config.dataDir, retention);
+  if (config.redis !== '') {
+    // Loaded only when asked for, as the SQLite driver is below: ioredis is resident memory a
+    // one-process server never uses.
+    const { RedisLog } = require('./redis') as typeof Redis;
+    return RedisLog.connect(config.redis, retention, { prefix: config.redisPrefix });
+  }
+  if (config.store === 'memory') return new MemoryLog({ retention });
+  // Loaded only when it is the store asked for: better-sqlite3 and SQLite's own code
+  // are about 3 MB of resident memory that a server on another store never uses.
+  const { SqliteLog } = require('./sqlite') as typeof Sqlite;
+  return SqliteLog.open(config.dataDir, retention);
 }

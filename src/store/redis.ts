@@ -22,6 +22,7 @@
 // itself, and batches succeed again once it has.
 import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
+import { redactUrl } from '../ops/config';
 import type {
   AppendOutcome, AppendRequest, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
 } from './log';
@@ -108,16 +109,7 @@ export class RedisOpenError extends Error {
   }
 }
 
-/** The URL as it may be printed: without its password. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}
+export { redactUrl };
 
 /** Checks a `redis://` or `rediss://` URL; returns why it is bad, or undefined. */
 export function redisUrlProblem(url: string): string | undefined {
