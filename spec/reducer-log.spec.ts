@@ -34,8 +34,12 @@ const dm = (id: string, at: number, to: string, content: string, msgId: string, 
 /** The line the hub gives the log for a Broadcast from alice. */
 const req = (msgId: string, content: string, at: number, o: { room?: string; key?: string } = {}): AppendRequest =>
   ({ room: o.room ?? 'lobby', msgId, from: A, name: 'alice', content, at, key: o.key });
+/** A resume reads each room's position first (no lines)... */
 const resumeRead = (to: string, after: number, epoch = EPOCH, room = 'lobby') =>
-  read({ room, after, limit: Limits.maxReplay + 1 }, { for: 'resume', to, since: { seq: after, epoch } });
+  read({ room, limit: 0 }, { for: 'resume', to, since: { seq: after, epoch } });
+/** ...then, one room at a time, the lines it missed where they can be replayed. */
+const replayRead = (to: string, after: number, epoch = EPOCH, room = 'lobby') =>
+  read({ room, after, limit: Limits.maxReplay + 1 }, { for: 'replay', to, since: { seq: after, epoch } });
 
 const kinds = (effects: readonly Effect[]) => withoutLogs(effects).map((e) => e.kind);
 const lines = (messages: readonly Message[]) => messages.filter((m) => m.Type === 1);
@@ -237,23 +241,27 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
     return said;
   }
 
-  it('keeps from bob live a line the log answers while his replay is being read; the replay has it', () => {
+  it('keeps from bob live the lines the log answers while his position and replay are read; the replay has them', () => {
     const { state } = bobAway();
     const four = req('msg4', 'four', 1001);
     const five = req('msg5', 'five', 1003);
+    const six = req('msg6', 'six', 1006);
     const bob2 = opened('bob-2', 1002, { resume: tk('bob1'), since: 'lobby:3:E1' }, tk('bob2'));
     marbles(({ cold, expectObservable }) => {
-      const alice$ = cold('-s-t---', { s: say(A, 1001, 'four', 'msg4'), t: say(A, 1003, 'five', 'msg5') });
-      const bob$ = cold('--o----', { o: bob2 });
-      const log$ = cold('----kru', {
-        // Asked before the replay's read, answered after bob began waiting for it.
+      const alice$ = cold('-s-t----v--', { s: say(A, 1001, 'four', 'msg4'), t: say(A, 1003, 'five', 'msg5'), v: say(A, 1006, 'six', 'msg6') });
+      const bob$ = cold('--o--------', { o: bob2 });
+      const log$ = cold('----kpu--rw', {
+        // Asked before the position's read, answered after bob began waiting for it.
         k: appended(four, 4, { at: 1004 }),
-        r: readDone({ room: 'lobby', after: 3, limit: Limits.maxReplay + 1 }, { for: 'resume', to: B, since: { seq: 3, epoch: EPOCH } },
-          readOk({ head: 4, messages: [line('lobby', 4, A, 'alice', 'four', 'msg4', 1001)] }), 1005),
-        // Asked after the read.
+        p: readDone({ room: 'lobby', limit: 0 }, { for: 'resume', to: B, since: { seq: 3, epoch: EPOCH } }, readOk({ head: 4 }), 1005),
+        // Asked after the position's read, before the replay's.
         u: appended(five, 5, { at: 1006 }),
+        r: readDone({ room: 'lobby', after: 3, limit: Limits.maxReplay + 1 }, { for: 'replay', to: B, since: { seq: 3, epoch: EPOCH } },
+          readOk({ head: 5, messages: [line('lobby', 4, A, 'alice', 'four', 'msg4', 1001), line('lobby', 5, A, 'alice', 'five', 'msg5', 1003)] }), 1007),
+        // Asked after the replay's read.
+        w: appended(six, 6, { at: 1008 }),
       });
-      expectObservable(effectsOf(frozenHub$(merge(alice$, bob$, log$), state))).toBe('-wxyzab', {
+      expectObservable(effectsOf(frozenHub$(merge(alice$, bob$, log$), state))).toBe('-wxyzpb-cdf', {
         w: [append(four)],
         x: [
           rebind('bob-2', B),
@@ -266,14 +274,22 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
           broadcast([A], M.chat(alice, 'lobby', 4, EPOCH, 'msg4', 'four', 1001), A),
           send(A, M.ack(A, 'msg4', 1004, undefined, { Room: 'lobby', Seq: 4, Epoch: EPOCH })),
         ],
-        a: [
-          send(B, M.joined(B, 'lobby', [mA, mB], 2, 4, EPOCH, 1005, undefined, true)),
-          // Exactly as it was delivered live.
-          send(B, M.chat(alice, 'lobby', 4, EPOCH, 'msg4', 'four', 1001)),
-        ],
+        // Lines were missed and can be replayed: bob waits on, for his replay's read.
+        p: [replayRead(B, 3)],
         b: [
-          broadcast([A, B], M.chat(alice, 'lobby', 5, EPOCH, 'msg5', 'five', 1003), A),
+          broadcast([A], M.chat(alice, 'lobby', 5, EPOCH, 'msg5', 'five', 1003), A),
           send(A, M.ack(A, 'msg5', 1006, undefined, { Room: 'lobby', Seq: 5, Epoch: EPOCH })),
+        ],
+        c: [append(six)],
+        d: [
+          send(B, M.joined(B, 'lobby', [mA, mB], 2, 5, EPOCH, 1007, undefined, true)),
+          // Exactly as they were delivered live.
+          send(B, M.chat(alice, 'lobby', 4, EPOCH, 'msg4', 'four', 1001)),
+          send(B, M.chat(alice, 'lobby', 5, EPOCH, 'msg5', 'five', 1003)),
+        ],
+        f: [
+          broadcast([A, B], M.chat(alice, 'lobby', 6, EPOCH, 'msg6', 'six', 1006), A),
+          send(A, M.ack(A, 'msg6', 1008, undefined, { Room: 'lobby', Seq: 6, Epoch: EPOCH })),
         ],
       });
     });
@@ -376,6 +392,57 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
       expect(state.clients.get(B)?.replayLeft).toBe(Limits.maxReplayBytes - fit * perRoom);
     });
 
+    /** bob in `rooms`, each with `head` lines he has not seen, gone; his resume is stepped, the log holding its answers. */
+    function resumeIn(rooms: readonly string[], head: number, init: HubState = initialState()) {
+      const log = new FakeLog();
+      for (const room of rooms) log.seed(room, { head });
+      const gone = runWithLog([
+        opened(B, 0, { name: 'bob' }, tk('bob1')),
+        ...rooms.map((room) => received(B, 0, { type: 'join', room })),
+        closed(B, 1, 'closed'),
+      ], init, log);
+      const sc = new Scene(gone.state, log);
+      sc.on(opened('bob-2', 2, { resume: tk('bob1'), since: rooms.map((room) => `${room}:0:E1`).join(',') }, tk('bob2')));
+      return sc;
+    }
+    const replaysAsked = (effects: readonly Effect[]) => effects.filter((e) => e.kind === 'read' && e.purpose.for === 'replay');
+
+    it('reads every room\'s position at once, then the missed lines one room at a time, each when the last is answered', () => {
+      const rooms = ['r1', 'r2', 'r3'];
+      const sc = resumeIn(rooms, 5);
+      // lobby and the three rooms: positions only.
+      expect(sc.pending).toBe(4);
+      expect(replaysAsked(sc.seen)).toEqual([]);
+      const positions: Effect[] = [];
+      for (let i = 0; i < 4; i++) positions.push(...sc.answer(3));
+      expect(positions.filter((e) => e.kind === 'read')).toEqual([replayRead(B, 0, EPOCH, 'r1')]);
+      for (const [i, room] of rooms.entries()) {
+        const r = sc.answer(4 + i);
+        expect(inbox(B, r).map((m) => [m.Type, m.Room, m.Seq])).toEqual([[6, room, 5], ...[1, 2, 3, 4, 5].map((q) => [1, room, q])]);
+        expect(replaysAsked(r)).toEqual(i + 1 < rooms.length ? [replayRead(B, 0, EPOCH, rooms[i + 1])] : []);
+        expect(sc.pending).toBe(i + 1 < rooms.length ? 1 : 0);
+      }
+      for (const room of rooms) expect(sc.state.rooms.get(room)?.waiting).toEqual([]);
+    });
+
+    it('answers the rooms left too_many without reading a line once the replay budget cannot hold them', () => {
+      const perRoom = 5 * wireSize('line 1', 'seed');
+      // Room r1 fits; what is left then holds fewer than r2's 5 lines of the least size.
+      const sc = resumeIn(['r1', 'r2', 'r3'], 5, initialState({ maxReplayBytes: perRoom + 4 * wireSize('x') }));
+      const all = sc.settle(3);
+      expect(replaysAsked(sc.seen)).toEqual([replayRead(B, 0, EPOCH, 'r1')]);
+      expect(inbox(B, all).filter((m) => m.Type === 6 && m.Room !== 'lobby').map((j) => [j.Room, j.Recovered, j.Reason]))
+        .toEqual([['r1', true, undefined], ['r2', false, 'too_many'], ['r3', false, 'too_many']]);
+      expect(seqs(inbox(B, all))).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it('answers a History request sent during the resume after the room\'s Join reply and its replay', () => {
+      const sc = resumeIn(['r1', 'r2'], 3);
+      sc.on(received(B, 2, { type: 'history', room: 'r1', limit: 2, ref: 'h' }));
+      const order = inbox(B, sc.settle(3)).map((m) => [m.Type, m.Room]);
+      expect(order.findIndex((x) => x[0] === 13)).toBeGreaterThan(order.findIndex((x) => x[0] === 1 && x[1] === 'r1'));
+    });
+
     it('says store_failed when the log cannot read the replay of a room whose position it knows; bob stays in it', () => {
       const sc = new Scene(runWithLog([closed(B, 10, 'closed')], lobby().state).state);
       sc.on(opened('bob-2', 20, { resume: tk('bob1'), since: 'lobby:0:E1' }, tk('bob2')));
@@ -395,9 +462,12 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
       expect(sc.state.rooms.has('lobby')).toBe(false);
     });
 
-    it('reads only the position when there is no since, and replays from since otherwise', () => {
+    it('reads the position first, and lines only where they were missed and can be replayed', () => {
       expect(comeBack({ head: 5 }).asked).toEqual([read({ room: 'lobby', limit: 0 }, { for: 'resume', to: B })]);
-      expect(comeBack({ head: 5 }, 'lobby:4:E1').asked).toEqual([resumeRead(B, 4)]);
+      expect(comeBack({ head: 5 }, 'lobby:4:E1').asked).toEqual([resumeRead(B, 4), replayRead(B, 4)]);
+      expect(comeBack({ head: 5 }, 'lobby:5:E1').asked).toEqual([resumeRead(B, 5)]);
+      expect(comeBack({ head: 1003 }, 'lobby:2:E1').asked).toEqual([resumeRead(B, 2)]);
+      expect(comeBack({ head: 20, kept: 10 }, 'lobby:9:E1').asked).toEqual([resumeRead(B, 9)]);
     });
   });
 });
@@ -684,7 +754,31 @@ describe('reducer + log: History', () => {
       outcome: { ok: true, epoch: 'E1', head: 0, first: 1, messages: [], more: false },
     });
     expect(answered.state.clients.get(A)?.reading).toBe(Limits.maxHistoryInFlight - 1);
-    expect(withoutLogs(stepFrozen(answered.state, ask('again')).effects)[0]).toMatchObject({ kind: 'read' });
+    // The answer lets the next page go to the log; the one asked now waits its turn.
+    expect(withoutLogs(answered.effects)[1]).toEqual(read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: 'h1' }));
+    const again = stepFrozen(answered.state, ask('again'));
+    expect(withoutLogs(again.effects)).toEqual([]);
+    expect(again.state.clients.get(A)?.queue).toHaveLength(Limits.maxHistoryInFlight - 1);
+  });
+
+  it('reads one page at a time per connection: the next when the last is answered, in the order asked', () => {
+    const sc = new Scene(lobby().state);
+    const asked: Effect[] = [];
+    for (let i = 0; i < 5; i++) asked.push(...sc.on(received(A, 1, { type: 'history', room: 'lobby', limit: 5, ref: `h${i}` })));
+    // And bob's own, beside hers.
+    asked.push(...sc.on(received(B, 1, { type: 'history', room: 'lobby', limit: 5, ref: 'b' })));
+    expect(asked).toEqual([
+      read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: 'h0' }),
+      read({ room: 'lobby', limit: 5 }, { for: 'history', to: B, ref: 'b' }),
+    ]);
+    for (let i = 0; i < 5; i++) {
+      expect(sc.pending).toBe(i === 0 ? 2 : 1);
+      const r = sc.answer(2);
+      expect(inbox(A, r).map((m) => m.Ref)).toEqual([`h${i}`]);
+      expect(r.filter((x) => x.kind === 'read')).toEqual(i < 4 ? [read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: `h${i + 1}` })] : []);
+      if (i === 0) expect(inbox(B, sc.answer(2)).map((m) => m.Ref)).toEqual(['b']);
+    }
+    expect(sc.state.clients.get(A)).toMatchObject({ reading: 0, busy: false, queue: [] });
   });
 
   it('refuses a room one is not in with not_member, and asks the log nothing', () => {
@@ -700,7 +794,7 @@ describe('reducer + log: History', () => {
     const page = [line('lobby', 40, B, 'bob', 'hello', 'aa1', 1_764_115_100_000), line('lobby', 41, A, 'alice', 'hi', 'aa2', 1_764_115_101_000)];
     const r = stepFrozen(state, readDone(ask, { for: 'history', to: A, ref: 'h1' },
       readOk({ head: 57, first: 3, messages: page, more: true, epoch: 'Qm7xK2pA' }), 1_764_115_210_000));
-    expect(r.state).toBe(state);
+    expect(r.state.rooms).toBe(state.rooms);
     expect(withoutLogs(r.effects)).toEqual([send(A, {
       ID: '', Content: '', SentAt: 1_764_115_210, Type: 13, Room: 'lobby', Epoch: 'Qm7xK2pA', Seq: 57, First: 3, More: true, Ref: 'h1',
       Messages: [

@@ -46,7 +46,8 @@ export const Limits = {
   maxHistoryPage: 100,
   /**
    * History requests of one connection waiting for their answer: one per room it
-   * may be in (a client catching up after a reconnect reads them all at once), and a few.
+   * may be in (a client catching up after a reconnect asks them all at once), and a
+   * few. They go to the log one at a time (the reducer's per-connection queue).
    */
   maxHistoryInFlight: 36,
   defaultHistoryPage: 50,
@@ -57,7 +58,8 @@ export const Limits = {
    * replay would go past it are Recovered false, too_many, and read History in
    * pages instead. The server uses the smaller of this and 4 × --max-buffered,
    * under the runner's hard bound for one reader (8 ×), so a replay never gets
-   * its own reader dropped as slow.
+   * its own reader dropped as slow. Rooms replay one at a time (the reducer's
+   * per-connection queue), and a room's lines are read only when they may fit.
    */
   maxReplayBytes: 4 * 1024 * 1024,
   /** Direct messages kept for an identity that is away, within its resume window. */

@@ -13,6 +13,9 @@
 // answers in the order it was asked, and that order is what keeps replay and live
 // lines from crossing: a member waiting for a read gets no live lines of that
 // room, because the read, done after every append asked before it, includes them.
+// Reads that return lines for one connection (a resume's replays, History pages)
+// wait in its queue and go to the log one at a time (pump), so what one turn
+// reads and sends for a connection is at most one page or one room's replay.
 import { Map as IMap, OrderedMap } from 'immutable';
 import {
   Close, ClientMessage, DEFAULT_ROOM, Limits, Member, Message, Position, ProtocolError, Ref, TOKEN_PATTERN,
@@ -24,7 +27,7 @@ import {
   unsubscribe,
 } from './events';
 import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
-import type { ReadOutcome } from './history';
+import type { ReadOutcome, ReadRequest } from './history';
 import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './sequence';
 
 /** What a client's idempotency Key became: still being written, or the line or direct it was. */
@@ -44,9 +47,25 @@ export interface Client {
   readonly keys: OrderedMap<string, KeyRecord>;
   /** History reads asked and not yet answered (at most Limits.maxHistoryInFlight). */
   readonly reading: number;
+  /**
+   * Its reads of the log that wait for their turn, oldest first: a resume's
+   * replays, one room each, and History pages. One at a time goes to the log
+   * (`busy`), the next when its answer is handled, so one turn answers one of
+   * them: a resume of 32 rooms never has 32 rooms' lines in memory at once, and
+   * 36 pipelined History requests are not all read and answered in one turn
+   * (hostile testing, H1, H2).
+   */
+  readonly queue: readonly QueuedRead[];
+  /** Whether one of its queued reads is with the log. */
+  readonly busy: boolean;
   /** Bytes its resume may still replay (Limits.maxReplayBytes at a resume, 0 otherwise). */
   readonly replayLeft: number;
 }
+
+/** A read waiting in a connection's queue: the replay of a resumed room (read once its position said so), or a History page. */
+export type QueuedRead =
+  | { readonly replay: string }
+  | { readonly req: ReadRequest; readonly purpose: Extract<ReadPurpose, { for: 'history' }> };
 
 export interface Room {
   readonly name: string;
@@ -81,6 +100,7 @@ const isWaiting = (room: Room, id: string): boolean => room.waiting.some((w) => 
 /** Whether a read's answer is the one a waiting member waits for (an equal read asked earlier answers as well). */
 const answers = (p: ReadPurpose, w: ReadPurpose): boolean => {
   if (p.for === 'resume' && w.for === 'resume') return p.since?.seq === w.since?.seq && p.since?.epoch === w.since?.epoch;
+  if (p.for === 'replay' && w.for === 'replay') return p.since.seq === w.since.seq && p.since.epoch === w.since.epoch;
   if (p.for === 'join' && w.for === 'join') return p.ref === w.ref;
   return p.for === 'catchup' && w.for === 'catchup';
 };
@@ -157,6 +177,7 @@ export const initialState = (
 });
 
 const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
+const NO_READS: readonly QueuedRead[] = [];
 
 const NONE: readonly Effect[] = [];
 const unchanged = (state: HubState, effects: readonly Effect[] = NONE): Step => ({ state, effects });
@@ -186,7 +207,8 @@ const without = (members: readonly string[], out: ReadonlySet<string>): readonly
 /**
  * How a client enters a room: `join` answers at once when the hub knows the
  * room's position and reads the log first when it does not; `resume` always
- * reads, from where the client says it was, to replay what it missed.
+ * reads the room's position (limit 0: no lines), and from it decides whether
+ * the lines the client missed can be replayed (onPosition).
  */
 type Entry = { mode: 'join'; ref?: Ref } | { mode: 'resume'; since?: Position };
 
@@ -194,7 +216,6 @@ type Entry = { mode: 'join'; ref?: Ref } | { mode: 'resume'; since?: Position };
 function enter(state: HubState, client: Client, roomName: string, at: number, entry: Entry): Step {
   const before = state.rooms.get(roomName);
   const wait = entry.mode === 'resume' || before === undefined || before.seq < 0;
-  // One more than a replay holds, to tell "exactly the most" from "too many".
   const since = entry.mode === 'resume' ? entry.since : undefined;
   const purpose: ReadPurpose = entry.mode === 'join'
     ? { for: 'join', to: client.id, ref: entry.ref }
@@ -218,7 +239,7 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
     const ref = entry.mode === 'join' ? entry.ref : undefined;
     effects.push(send(client.id, M.joined(client.id, roomName, memberPage(next, room), size, room.seq, room.epoch, at, ref)));
   } else {
-    effects.push(read(since ? { room: roomName, after: since.seq, limit: Limits.maxReplay + 1 } : { room: roomName, limit: 0 }, purpose));
+    effects.push(read({ room: roomName, limit: 0 }, purpose));
   }
   // protocol.md "Large rooms": past --presence-max members, comings and goings are not announced.
   if (before && announces(state, size)) effects.push(broadcast(live(before), M.connected(me, roomName, at)));
@@ -345,7 +366,7 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
       log('refused', { id: e.id, code: problem.code }, 'warn'),
     ]);
   }
-  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, replayLeft: 0 };
+  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
   effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
   const r = enter({ ...state, clients: state.clients.set(e.id, client), tokens: state.tokens.set(e.token, e.id) },
     client, room, e.at, { mode: 'join' });
@@ -370,8 +391,10 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
     effects.push(rebind(e.id, id));
   }
   const away = s.away.get(id) as Away;
+  // Each room's replay waits its turn in the queue, in the order of its rooms (pump).
   const client: Client = {
-    id, name: away.client.name, rooms: [], token: e.token, keys: away.client.keys, reading: 0, replayLeft: s.maxReplayBytes,
+    id, name: away.client.name, rooms: [], token: e.token, keys: away.client.keys, reading: 0,
+    queue: away.client.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: s.maxReplayBytes,
   };
   s = {
     ...s,
@@ -540,13 +563,27 @@ function onAppendFailed(state: HubState, e: Extract<HubEvent, { kind: 'appendFai
 }
 
 /**
- * Why a resume cannot replay a room, or true when it can (protocol.md "Resuming
- * after a reconnect"); `left` is what the resume may still replay, in bytes.
+ * What a resumed room's position says (protocol.md "Resuming after a reconnect"),
+ * before any line is read: why it cannot be replayed, `true` when nothing was
+ * missed, or `replay` when the lines after `since` are to be read and replayed.
  */
-function recoverable(since: Position | undefined, o: Extract<ReadOutcome, { ok: true }>, bytes: number, left: number): true | M.NotRecovered {
+function fromPosition(since: Position | undefined, o: Extract<ReadOutcome, { ok: true }>): true | 'replay' | M.NotRecovered {
   if (since === undefined) return 'no_position';
   if (since.epoch !== o.epoch) return 'epoch_changed';
   // A Seq the log has not reached: lines it lost (a power failure after the client saw them) or a made-up position.
+  if (since.seq > o.head) return 'ahead';
+  if (since.seq < o.first - 1) return 'trimmed';
+  if (o.head - since.seq > Limits.maxReplay) return 'too_many';
+  return o.head === since.seq ? true : 'replay';
+}
+
+/**
+ * Why the lines read for a replay cannot be replayed, or true when they can;
+ * `left` is what the resume may still replay, in bytes. The read, one more line
+ * than a replay holds, tells "exactly the most" from "too many".
+ */
+function recoverable(since: Position, o: Extract<ReadOutcome, { ok: true }>, bytes: number, left: number): true | M.NotRecovered {
+  if (since.epoch !== o.epoch) return 'epoch_changed';
   if (since.seq > o.head) return 'ahead';
   if (since.seq < o.first - 1) return 'trimmed';
   if (o.messages.length > Limits.maxReplay || bytes > left) return 'too_many';
@@ -560,19 +597,79 @@ function replayBytes(messages: readonly { content: string; name: string }[]): nu
   return n;
 }
 
-/** A read of the log is back: a History page, or a waiting member's Join reply (and, on a resume, its replay). */
+/** The least wireSize a line has (one character, no name): a replay of n lines takes n times this at least. */
+const MIN_LINE_BYTES = wireSize('x');
+
+/** A resumed member's Join reply: it stops waiting in `room` and gets the room's first members and position. */
+function rejoined(state: HubState, room: Room, waiter: Waiting, at: number, recovered: true | M.NotRecovered, effects: Effect[]): Step {
+  const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
+  const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
+  const to = waiter.id;
+  effects.push(send(to, M.joined(to, room.name, memberPage(next, ready), ready.members.length, ready.seq, ready.epoch, at, undefined, recovered)));
+  return { state: next, effects };
+}
+
+/**
+ * Sends a connection's next queued read to the log when none of its queued
+ * reads is there: one at a time, the next when an answer is handled. A replay
+ * waits until its room's position is known (its member still waits with purpose
+ * `resume`), and is answered too_many without reading a line when it cannot fit
+ * what the resume may still replay (over maxReplay lines since the position was
+ * read, or more lines than bytes left at MIN_LINE_BYTES each).
+ */
+function pump(state: HubState, id: string, at: number, done: readonly Effect[]): Step {
+  const effects = [...done];
+  let s = state;
+  for (;;) {
+    const client = s.clients.get(id);
+    if (!client || client.busy || client.queue.length === 0) return { state: s, effects };
+    const next = client.queue[0];
+    const queue = client.queue.slice(1);
+    if (!('replay' in next)) {
+      s = { ...s, clients: s.clients.set(id, { ...client, queue, busy: true }) };
+      effects.push(read(next.req, next.purpose));
+      return { state: s, effects };
+    }
+    const room = s.rooms.get(next.replay);
+    const waiter = room?.waiting.find((w) => w.id === id);
+    // Its position is still being read: the replays after it wait too, so they go in the order of the rooms.
+    if (room && waiter?.purpose.for === 'resume') return { state: s, effects };
+    s = { ...s, clients: s.clients.set(id, { ...client, queue }) };
+    // Left, answered from its position, or gone: nothing to read.
+    if (!room || !waiter || waiter.purpose.for !== 'replay') continue;
+    const { since } = waiter.purpose;
+    const missed = room.seq - since.seq;
+    if (missed > Limits.maxReplay || missed * MIN_LINE_BYTES > client.replayLeft) {
+      s = rejoined(s, room, waiter, at, 'too_many', effects).state;
+      continue;
+    }
+    s = { ...s, clients: s.clients.set(id, { ...client, queue, busy: true }) };
+    effects.push(read({ room: room.name, after: since.seq, limit: Limits.maxReplay + 1 }, waiter.purpose));
+    return { state: s, effects };
+  }
+}
+
+/** A read of the log is back: a History page, a waiting member's Join reply, a resumed room's position or replay. */
 function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>): Step {
   const { purpose, outcome } = e;
   if (purpose.for === 'gap' || purpose.for === 'head') return onSequenceRead(state, e);
   const to = purpose.to;
   if (purpose.for === 'history') {
+    // The connection's queued read is back: the next may go.
     const asker = state.clients.get(to);
-    const next = asker && asker.reading > 0
-      ? { ...state, clients: state.clients.set(to, { ...asker, reading: asker.reading - 1 }) }
+    const next = asker
+      ? { ...state, clients: state.clients.set(to, { ...asker, reading: Math.max(0, asker.reading - 1), busy: false }) }
       : state;
-    if (!outcome.ok) return unchanged(next, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
+    if (!outcome.ok) return pump(next, to, e.at, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
     const lines = outcome.messages.map((m) => M.stored(m, outcome.epoch));
-    return unchanged(next, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
+    return pump(next, to, e.at, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
+  }
+  if (purpose.for === 'replay') {
+    // The connection's queued read is back, whatever becomes of it: the next may go.
+    const asker = state.clients.get(to);
+    const freed = asker?.busy ? { ...state, clients: state.clients.set(to, { ...asker, busy: false }) } : state;
+    const r = onReplay(freed, e, purpose);
+    return pump(r.state, to, e.at, r.effects);
   }
   const room = state.rooms.get(e.req.room);
   const client = state.clients.get(to);
@@ -581,19 +678,17 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state);
   if (purpose.for === 'catchup') return catchUp(state, room, waiter, e);
   if (!outcome.ok && purpose.for === 'resume' && room.seq >= 0) {
-    // protocol.md "Resuming after a reconnect": a replay the log could not read is Recovered false,
+    // protocol.md "Resuming after a reconnect": a position the log could not read is Recovered false,
     // store_failed; the room's position is known, so the member stays and reads History from its Seq.
-    const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
-    const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
-    return unchanged(next, [
-      send(to, M.joined(to, room.name, memberPage(next, ready), ready.members.length, ready.seq, ready.epoch, e.at, undefined, 'store_failed')),
-    ]);
+    const r = rejoined(state, room, waiter, e.at, 'store_failed', []);
+    return pump(r.state, to, e.at, r.effects);
   }
   if (!outcome.ok) {
     // Without the room's position the member cannot be told where it stands: it is taken out, and told why.
     const r = exit(state, client, room.name, 'error', e.at, true);
     const ref = purpose.for === 'join' ? purpose.ref : undefined;
-    return { state: r.state, effects: [send(to, M.error(err('store_failed', `room "${room.name}" could not be read: ${outcome.reason}`, ref), e.at)), ...r.effects] };
+    const effects = [send(to, M.error(err('store_failed', `room "${room.name}" could not be read: ${outcome.reason}`, ref), e.at)), ...r.effects];
+    return purpose.for === 'resume' ? pump(r.state, to, e.at, effects) : { state: r.state, effects };
   }
   const known = room.seq >= 0;
   const ready: Room = {
@@ -604,19 +699,46 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     live: known || !state.cluster ? room.live : sequence(outcome.head, outcome.epoch),
   };
   const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
-  const page = memberPage(next, ready);
-  const count = ready.members.length;
   if (purpose.for === 'join') {
-    return unchanged(next, [send(to, M.joined(to, room.name, page, count, ready.seq, ready.epoch, e.at, purpose.ref))]);
+    return unchanged(next, [send(to, M.joined(to, room.name, memberPage(next, ready), ready.members.length, ready.seq, ready.epoch, e.at, purpose.ref))]);
   }
+  // A resumed room's position: decided from it when it can be, without reading a line.
+  const decided = fromPosition(purpose.since, outcome);
+  if (decided === 'replay') {
+    // Still waiting, now for its replay, which its turn in the connection's queue reads (pump).
+    const replay: Waiting = { id: to, purpose: { for: 'replay', to, since: purpose.since as Position } };
+    const waits: Room = { ...ready, waiting: [...ready.waiting, replay] };
+    return pump({ ...state, rooms: state.rooms.set(room.name, waits) }, to, e.at, []);
+  }
+  const r = rejoined(state, { ...ready, waiting: room.waiting }, waiter, e.at, decided, []);
+  // Several processes: lines heard while the position was read went live to the others; this
+  // member reads them too before it goes live.
+  if (decided === true && state.cluster && outcome.head < ready.seq) {
+    const b = behind(r.state, r.state.rooms.get(room.name) as Room, to, outcome.head, [...r.effects]);
+    return pump(b.state, to, e.at, b.effects);
+  }
+  return pump(r.state, to, e.at, r.effects);
+}
+
+/** A resumed room's missed lines are back: its Join reply, then the lines, within what the resume may still replay. */
+function onReplay(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>, purpose: Extract<ReadPurpose, { for: 'replay' }>): Step {
+  const { outcome } = e;
+  const to = purpose.to;
+  const room = state.rooms.get(e.req.room);
+  const client = state.clients.get(to);
+  const waiter = room?.waiting.find((w) => w.id === to);
+  if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state, []);
+  if (!outcome.ok) return rejoined(state, room, waiter, e.at, 'store_failed', []);
   const bytes = replayBytes(outcome.messages);
   const recovered = recoverable(purpose.since, outcome, bytes, client.replayLeft);
-  const effects: Effect[] = [send(to, M.joined(to, room.name, page, count, ready.seq, ready.epoch, e.at, undefined, recovered))];
-  if (recovered !== true) return { state: next, effects };
+  const r = rejoined(state, room, waiter, e.at, recovered, []);
+  if (recovered !== true) return r;
+  const effects = [...r.effects];
   for (const m of outcome.messages) effects.push(send(to, M.stored(m, outcome.epoch)));
-  const spent: HubState = { ...next, clients: next.clients.set(to, { ...client, replayLeft: client.replayLeft - bytes }) };
+  const spent: HubState = { ...r.state, clients: r.state.clients.set(to, { ...client, replayLeft: client.replayLeft - bytes }) };
   // Several processes: lines heard while the replay was read went live to the others; this member
   // reads them too before it goes live (with one process the log answers in order, and none can be).
+  const ready = spent.rooms.get(room.name) as Room;
   if (state.cluster && outcome.head < ready.seq) return behind(spent, ready, to, outcome.head, effects);
   return { state: spent, effects };
 }
@@ -749,12 +871,14 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       if (client.reading >= Limits.maxHistoryInFlight) {
         return fail('too_many_requests', `at most ${Limits.maxHistoryInFlight} History requests may wait for an answer; wait for one`);
       }
-      const next: HubState = { ...state, clients: state.clients.set(client.id, { ...client, reading: client.reading + 1 }) };
       const req = m.before !== undefined
         ? { room: m.room, before: m.before, limit: m.limit }
         : m.after !== undefined ? { room: m.room, after: m.after, limit: m.limit } : { room: m.room, limit: m.limit };
-      const purpose: ReadPurpose = { for: 'history', to: client.id, ref: m.ref };
-      return unchanged(next, [read(req, purpose)]);
+      const purpose = { for: 'history', to: client.id, ref: m.ref } as const;
+      // Queued behind the connection's other reads (a resume's replays, earlier pages), and read
+      // when its turn comes: one page per turn per connection (hostile testing, H2).
+      const waits: Client = { ...client, reading: client.reading + 1, queue: [...client.queue, { req, purpose }] };
+      return pump({ ...state, clients: state.clients.set(client.id, waits) }, client.id, at, []);
     }
   }
 }
