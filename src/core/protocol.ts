@@ -181,6 +181,11 @@ export function wireSize(content: string, name = ''): number {
 
 const longerThan = (s: string, max: number): boolean => s.length > max && codePoints(s) > max;
 
+// Half of a surrogate pair with no other half: not a character, and not storable
+// as UTF-8 (SQLite's History would give it back as U+FFFD while it went out live
+// as sent). With the u flag a paired surrogate is one code point, never Cs.
+const LONE_SURROGATE = /\p{Cs}/u;
+
 // Control characters would let one user forge line breaks or erase text in
 // other users' terminals; a name is a single visible line.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -260,6 +265,7 @@ export function decode(text: string): Decoded {
   if (key !== undefined && (key.length === 0 || longerThan(key, Limits.maxKey))) {
     return fail('bad_field', `Key must be 1 to ${Limits.maxKey} characters`, ref);
   }
+  if (key !== undefined && LONE_SURROGATE.test(key)) return fail('bad_field', 'Key must be text: it has an unpaired surrogate', ref);
   const content = o.Content as string | undefined;
   const room = o.Room as string | undefined;
   const withRef = <M extends ClientMessage>(m: M): Decoded => ({
@@ -276,6 +282,8 @@ export function decode(text: string): Decoded {
     if (longerThan(content, Limits.maxContent)) {
       return fail('too_long', `Content is at most ${Limits.maxContent} characters`, ref);
     }
+    // protocol.md: Content is text; a line must read back from History as it went out live.
+    if (LONE_SURROGATE.test(content)) return fail('bad_field', 'Content must be text: it has an unpaired surrogate', ref);
     return undefined;
   };
 
