@@ -107,7 +107,7 @@ describe('reducer + log: an Ack means the line is in the log', () => {
     expect(seqs(sc.inbox(B))).toEqual([1]);
   });
 
-  it('delivers a line the log kept after its sender went away, and keeps what its Key became for her retry', () => {
+  it('delivers a line the log kept after its sender went away; her retry after resuming is acked by the log as a Duplicate', () => {
     const sc = new Scene(lobby().state);
     sc.on(say(A, 1, 'bye', 'msg1', { key: 'k1' }));
     sc.on(closed(A, 2, 'closed'));
@@ -117,7 +117,13 @@ describe('reducer + log: an Ack means the line is in the log', () => {
       send(A, M.ack(A, 'msg1', 3, undefined, { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1')),
     ]);
     expect(sc.state.rooms.get('lobby')?.seq).toBe(1);
-    expect(sc.state.away.get(A)?.client.keys.get('k1')).toEqual({ msgId: 'msg1', room: 'lobby', seq: 1, epoch: EPOCH });
+    // An away identity keeps no Broadcast Keys: the log has the line under her Key.
+    expect(sc.state.away.get(A)?.keys).toEqual([]);
+    sc.on(opened('alice-2', 4, { resume: tk('alice1'), since: 'lobby:1:E1' }, tk('alice2')));
+    sc.settle(5);
+    sc.on(say(A, 6, 'bye', 'msg2', { key: 'k1', ref: 'retry' }));
+    expect(sc.settle(7)).toEqual([send(A, M.ack(A, 'msg1', 7, 'retry', { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true))]);
+    expect(seqs(sc.inbox(B))).toEqual([1]);
   });
 });
 
@@ -517,17 +523,31 @@ describe('reducer + log: sending twice', () => {
     expect(withoutLogs(again.effects)).toEqual([send(A, M.ack(A, 'dm1', 2, 'y', { To: B }, 'd1', true))]);
   });
 
-  it('keeps a sender\'s Keys across its resume: a retry after reconnecting is acked, not sent again', () => {
+  it('catches a Broadcast retried across a resume: the log finds its Key, and the retry is acked, not sent again', () => {
     const sc = new Scene(lobby().state);
     sc.on(say(A, 1, 'sent before the blip', 'msg1', { key: 'k1' }));
     sc.on(closed(A, 2, 'error'));
     sc.settle(3); // kept while alice was away: bob has it, alice no Ack
     sc.on(opened('alice-2', 4, { resume: tk('alice1'), since: 'lobby:0:E1' }, tk('alice2')));
     sc.settle(5);
-    expect(sc.on(say(A, 6, 'sent before the blip', 'msg2', { key: 'k1', ref: 'retry' }))).toEqual([
-      send(A, M.ack(A, 'msg1', 6, 'retry', { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true)),
-    ]);
+    sc.on(say(A, 6, 'sent before the blip', 'msg2', { key: 'k1', ref: 'retry' }));
+    expect(sc.settle(6)).toEqual([send(A, M.ack(A, 'msg1', 6, 'retry', { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true))]);
     expect(seqs(sc.inbox(B))).toEqual([1]);
+  });
+
+  it(`keeps for an away identity only its last Directs' Keys, within ${Limits.maxAwayKeyBytes} bytes; a retry of one is acked, not sent again`, () => {
+    const long = (i: number) => `${String(i).padStart(4, '0')}${'\u{1F600}'.repeat(30)}`;
+    const directs = Array.from({ length: 40 }, (_, i) => dm(A, 1, B, `d${i}`, `dm${i}`, { key: long(i) }));
+    const { state } = runWithLog([...directs, say(A, 2, 'a line', 'l1', { key: 'line-key' }), closed(A, 3, 'closed')], lobby().state);
+    const kept = state.away.get(A)?.keys ?? [];
+    const size = 2 * (long(0).length + 'dm10'.length + B.length) + 64;
+    expect(kept.length).toBe(Math.floor(Limits.maxAwayKeyBytes / size));
+    // The newest Directs', oldest first; no Broadcast's.
+    expect(kept[kept.length - 1]).toEqual([long(39), 'dm39', B]);
+    expect(kept.map((k) => k[1])).toEqual(Array.from({ length: kept.length }, (_, i) => `dm${40 - kept.length + i}`));
+    const back = runWithLog([opened('alice-2', 4, { resume: tk('alice1'), since: 'lobby:1:E1' }, tk('alice2'))], state);
+    const retry = stepFrozen(back.state, dm(A, 5, B, 'd39', 'again', { key: long(39), ref: 'r' }));
+    expect(withoutLogs(retry.effects)).toEqual([send(A, M.ack(A, 'dm39', 5, 'r', { To: B }, long(39), true))]);
   });
 
   it(`remembers the last ${Limits.maxKeysRemembered} Keys of an identity; an older one is the log's to catch`, () => {

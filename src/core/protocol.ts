@@ -68,6 +68,11 @@ export const Limits = {
   maxAwayBytes: 64 * 1024 * 1024,
   /** Recent Keys remembered per identity for deduplication. */
   maxKeysRemembered: 256,
+  /**
+   * Bytes of Keys kept for an identity while it is away (its last Directs' Keys:
+   * about 20 of 21-character Keys, 8 of the longest); a Broadcast's is the log's.
+   */
+  maxAwayKeyBytes: 4096,
 } as const;
 
 export const DEFAULT_ROOM = 'lobby';

@@ -105,10 +105,20 @@ const answers = (p: ReadPurpose, w: ReadPurpose): boolean => {
   return p.for === 'catchup' && w.for === 'catchup';
 };
 
+/** A Direct's Key kept for an away identity, compactly: the Key, the MsgID it became, and To. */
+export type AwayKey = readonly [key: string, msgId: string, to: string];
+
 /** An identity whose connection ended, kept for its resume window. */
 export interface Away {
-  /** As it was: its name, rooms, token and Keys. */
+  /** As it was: its name, rooms and token (its Keys are `keys`). */
   readonly client: Client;
+  /**
+   * The Keys a retry after the resume still needs the hub for, oldest first: its
+   * last Directs', within Limits.maxAwayKeyBytes. A Broadcast's repeat is caught
+   * by the log, which keeps each sender's Key with the line (hostile testing, M2:
+   * 256 records of 64-emoji Keys kept ~260 KB per away identity).
+   */
+  readonly keys: readonly AwayKey[];
   readonly until: number;
   /** Direct messages sent to it meanwhile, oldest first. */
   readonly directs: readonly Message[];
@@ -300,11 +310,28 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
       tokens = tokens.delete(oldest.client.token);
       awayBytes -= oldest.bytes;
     }
-    away = away.set(id, { client, until: at + s.resumeWindowMs, directs: [], bytes: 0 });
+    const kept: Client = { ...client, keys: NO_KEYS, queue: NO_READS, busy: false, reading: 0, replayLeft: 0 };
+    away = away.set(id, { client: kept, keys: awayKeys(client.keys), until: at + s.resumeWindowMs, directs: [], bytes: 0 });
   } else {
     tokens = tokens.delete(client.token);
   }
   return { state: { ...s, clients: s.clients.delete(id), away, tokens, awayBytes }, effects };
+}
+
+/** About what an away Key takes in memory: its three strings (two bytes a unit) and the array holding them. */
+const awayKeyBytes = (key: string, msgId: string, to: string): number => 2 * (key.length + msgId.length + to.length) + 64;
+
+/** The Keys an identity going away keeps (Away.keys): its Directs', the newest first in, within the byte bound. */
+function awayKeys(keys: OrderedMap<string, KeyRecord>): readonly AwayKey[] {
+  const out: AwayKey[] = [];
+  let bytes = 0;
+  for (const [key, rec] of keys.reverse()) {
+    if (!('to' in rec)) continue;
+    bytes += awayKeyBytes(key, rec.msgId, rec.to);
+    if (bytes > Limits.maxAwayKeyBytes) break;
+    out.push([key, rec.msgId, rec.to]);
+  }
+  return out.reverse();
 }
 
 /** Forgets the identities whose resume window is over: the oldest first, so this stops at the first still kept. */
@@ -393,7 +420,7 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
   const away = s.away.get(id) as Away;
   // Each room's replay waits its turn in the queue, in the order of its rooms (pump).
   const client: Client = {
-    id, name: away.client.name, rooms: [], token: e.token, keys: away.client.keys, reading: 0,
+    id, name: away.client.name, rooms: [], token: e.token, keys: OrderedMap(away.keys.map(([k, msgId, to]) => [k, { msgId, to }])), reading: 0,
     queue: away.client.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: s.maxReplayBytes,
   };
   s = {
@@ -427,14 +454,16 @@ function remember(keys: OrderedMap<string, KeyRecord>, key: string, rec: KeyReco
   return next.size > Limits.maxKeysRemembered ? next.delete(next.keySeq().first() as string) : next;
 }
 
-/** Updates a Key's record for an identity, live or away (gone altogether: nothing to do). */
+/**
+ * Updates a Key's record for a live identity. An away one keeps only its Directs'
+ * Keys (Away.keys), and a Broadcast's (the only kind answered after its sender
+ * went) is the log's to catch: a retry after the resume is appended again, and
+ * the log finds the line under the sender's Key (a Duplicate Ack).
+ */
 function noteKey(state: HubState, id: string, key: string, rec: KeyRecord | undefined): HubState {
-  const edit = (keys: OrderedMap<string, KeyRecord>) => (rec === undefined ? keys.delete(key) : remember(keys, key, rec));
   const client = state.clients.get(id);
-  if (client) return { ...state, clients: state.clients.set(id, { ...client, keys: edit(client.keys) }) };
-  const away = state.away.get(id);
-  if (away) return { ...state, away: state.away.set(id, { ...away, client: { ...away.client, keys: edit(away.client.keys) } }) };
-  return state;
+  if (!client) return state;
+  return { ...state, clients: state.clients.set(id, { ...client, keys: rec === undefined ? client.keys.delete(key) : remember(client.keys, key, rec) }) };
 }
 
 /**
