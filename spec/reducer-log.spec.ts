@@ -523,6 +523,46 @@ describe('reducer + log: sending twice', () => {
     expect(withoutLogs(again.effects)).toEqual([send(A, M.ack(A, 'dm1', 2, 'y', { To: B }, 'd1', true))]);
   });
 
+  describe('a Key names one message: another message under it is refused with bad_field, and nothing is sent', () => {
+    /** alice and bob in the lobby and rust, carol connected; alice has said one line into the lobby under Key k1. */
+    function keyed() {
+      return runWithLog([
+        opened(C, 0, { name: 'carol' }, tk('carol1')),
+        received(A, 0, { type: 'join', room: 'rust' }), received(B, 0, { type: 'join', room: 'rust' }),
+        say(A, 1, 'hello', 'msg1', { key: 'k1' }),
+        dm(A, 1, B, 'psst', 'dm1', { key: 'd1' }),
+      ], lobby().state);
+    }
+    it.each([
+      ['a Direct under a Broadcast\'s Key', dm(A, 2, B, 'psst', 'x', { key: 'k1', ref: 'r' })],
+      ['a Broadcast into another room under a Broadcast\'s Key', say(A, 2, 'hello', 'x', { room: 'rust', key: 'k1', ref: 'r' })],
+      ['a Broadcast under a Direct\'s Key', say(A, 2, 'psst', 'x', { key: 'd1', ref: 'r' })],
+      ['a Direct to someone else under a Direct\'s Key', dm(A, 2, C, 'psst', 'x', { key: 'd1', ref: 'r' })],
+    ])('%s', (_what, event) => {
+      const { state, log } = keyed();
+      const r = runWithLog([event], state, log);
+      expect(r.effects).toEqual([send(A, code('bad_field', 'r'))]);
+      expect(r.asked).toEqual([]);
+      expect(r.state).toBe(state);
+    });
+
+    it('while the first is still being written too', () => {
+      const sc = new Scene(keyed().state);
+      sc.on(say(A, 2, 'again', 'msg2', { key: 'k2' }));
+      expect(sc.on(say(A, 3, 'again', 'msg3', { room: 'rust', key: 'k2', ref: 'r' }))).toEqual([send(A, code('bad_field', 'r'))]);
+      // The same message, into the same room, waits for the first one's Ack.
+      expect(sc.on(say(A, 3, 'again', 'msg3', { room: 'lobby', key: 'k2', ref: 'r' }))).toEqual([]);
+    });
+
+    it('a repeat of the same message is still acked as a Duplicate: the same room (named or not), the same To', () => {
+      const { state, log } = keyed();
+      expect(runWithLog([say(A, 2, 'hello', 'x', { room: 'lobby', key: 'k1' })], state, log).effects)
+        .toEqual([send(A, M.ack(A, 'msg1', 2, undefined, { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true))]);
+      expect(runWithLog([dm(A, 2, B, 'psst', 'x', { key: 'd1' })], state, log).effects)
+        .toEqual([send(A, M.ack(A, 'dm1', 2, undefined, { To: B }, 'd1', true))]);
+    });
+  });
+
   it('catches a Broadcast retried across a resume: the log finds its Key, and the retry is acked, not sent again', () => {
     const sc = new Scene(lobby().state);
     sc.on(say(A, 1, 'sent before the blip', 'msg1', { key: 'k1' }));

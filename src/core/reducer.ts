@@ -30,9 +30,9 @@ import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
 import type { ReadOutcome, ReadRequest } from './history';
 import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './sequence';
 
-/** What a client's idempotency Key became: still being written, or the line or direct it was. */
+/** What a client's idempotency Key became: a line still being written (to `room`), or the line or direct it was. */
 export type KeyRecord =
-  | { readonly pending: true }
+  | { readonly pending: true; readonly room: string }
   | { readonly msgId: string; readonly room: string; readonly seq: number; readonly epoch: string }
   | { readonly msgId: string; readonly to: string };
 
@@ -444,6 +444,8 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
   return { state: s, effects };
 }
 
+const KEY_TAKEN = 'Key already used for another message: a Key names one message (a repeat goes to the same Room or To)';
+
 /** An Error to the sender; nothing changes. */
 const refuse = (state: HubState, client: Client, m: ClientMessage, at: number, code: ProtocolError['code'], reason: string): Step =>
   unchanged(state, [send(client.id, M.error(err(code, reason, m.ref), at))]);
@@ -491,8 +493,12 @@ function say(state: HubState, client: Client, m: Extract<ClientMessage, { type: 
   let next = state;
   if (m.key !== undefined) {
     const rec = client.keys.get(m.key);
-    if (rec) return repeat(state, client, rec, m.key, at, m.ref);
-    next = noteKey(state, client.id, m.key, { pending: true });
+    if (rec) {
+      // protocol.md "Sending twice": a Key names one message; a repeat is the same Broadcast, into the same room.
+      if ('to' in rec || rec.room !== roomName) return refuse(state, client, m, at, 'bad_field', KEY_TAKEN);
+      return repeat(state, client, rec, m.key, at, m.ref);
+    }
+    next = noteKey(state, client.id, m.key, { pending: true, room: roomName });
   }
   return {
     state: next,
@@ -865,6 +871,8 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
     case 'direct': {
       if (m.key !== undefined) {
         const rec = client.keys.get(m.key);
+        // protocol.md "Sending twice": a repeat is the same Direct, to the same To.
+        if (rec && (!('to' in rec) || rec.to !== m.to)) return fail('bad_field', KEY_TAKEN);
         if (rec) return repeat(state, client, rec, m.key, at, m.ref);
       }
       const target = state.clients.get(m.to);
