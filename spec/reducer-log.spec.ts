@@ -38,8 +38,8 @@ const req = (msgId: string, content: string, at: number, o: { room?: string; key
 const resumeRead = (to: string, after: number, epoch = EPOCH, room = 'lobby') =>
   read({ room, limit: 0 }, { for: 'resume', to, since: { seq: after, epoch } });
 /** ...then, one room at a time, the lines it missed where they can be replayed. */
-const replayRead = (to: string, after: number, epoch = EPOCH, room = 'lobby') =>
-  read({ room, after, limit: Limits.maxReplay + 1 }, { for: 'replay', to, since: { seq: after, epoch } });
+const replayRead = (to: string, after: number, epoch = EPOCH, room = 'lobby', maxBytes: number = Limits.maxReplayBytes) =>
+  read({ room, after, limit: Limits.maxReplay + 1, maxBytes }, { for: 'replay', to, since: { seq: after, epoch } });
 
 const kinds = (effects: readonly Effect[]) => withoutLogs(effects).map((e) => e.kind);
 const lines = (messages: readonly Message[]) => messages.filter((m) => m.Type === 1);
@@ -262,7 +262,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
         p: readDone({ room: 'lobby', limit: 0 }, { for: 'resume', to: B, since: { seq: 3, epoch: EPOCH } }, readOk({ head: 4 }), 1005),
         // Asked after the position's read, before the replay's.
         u: appended(five, 5, { at: 1006 }),
-        r: readDone({ room: 'lobby', after: 3, limit: Limits.maxReplay + 1 }, { for: 'replay', to: B, since: { seq: 3, epoch: EPOCH } },
+        r: readDone({ room: 'lobby', after: 3, limit: Limits.maxReplay + 1, maxBytes: Limits.maxReplayBytes }, { for: 'replay', to: B, since: { seq: 3, epoch: EPOCH } },
           readOk({ head: 5, messages: [line('lobby', 4, A, 'alice', 'four', 'msg4', 1001), line('lobby', 5, A, 'alice', 'five', 'msg5', 1003)] }), 1007),
         // Asked after the replay's read.
         w: appended(six, 6, { at: 1008 }),
@@ -425,7 +425,8 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
       for (const [i, room] of rooms.entries()) {
         const r = sc.answer(4 + i);
         expect(inbox(B, r).map((m) => [m.Type, m.Room, m.Seq])).toEqual([[6, room, 5], ...[1, 2, 3, 4, 5].map((q) => [1, room, q])]);
-        expect(replaysAsked(r)).toEqual(i + 1 < rooms.length ? [replayRead(B, 0, EPOCH, rooms[i + 1])] : []);
+        const left = Limits.maxReplayBytes - (i + 1) * 5 * wireSize('line 1', 'seed');
+        expect(replaysAsked(r)).toEqual(i + 1 < rooms.length ? [replayRead(B, 0, EPOCH, rooms[i + 1], left)] : []);
         expect(sc.pending).toBe(i + 1 < rooms.length ? 1 : 0);
       }
       for (const room of rooms) expect(sc.state.rooms.get(room)?.waiting).toEqual([]);
@@ -436,7 +437,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
       // Room r1 fits; what is left then holds fewer than r2's 5 lines of the least size.
       const sc = resumeIn(['r1', 'r2', 'r3'], 5, initialState({ maxReplayBytes: perRoom + 4 * wireSize('x') }));
       const all = sc.settle(3);
-      expect(replaysAsked(sc.seen)).toEqual([replayRead(B, 0, EPOCH, 'r1')]);
+      expect(replaysAsked(sc.seen)).toEqual([replayRead(B, 0, EPOCH, 'r1', perRoom + 4 * wireSize('x'))]);
       expect(inbox(B, all).filter((m) => m.Type === 6 && m.Room !== 'lobby').map((j) => [j.Room, j.Recovered, j.Reason]))
         .toEqual([['r1', true, undefined], ['r2', false, 'too_many'], ['r3', false, 'too_many']]);
       expect(seqs(inbox(B, all))).toEqual([1, 2, 3, 4, 5]);

@@ -679,7 +679,8 @@ function pump(state: HubState, id: string, at: number, done: readonly Effect[]):
       continue;
     }
     s = { ...s, clients: s.clients.set(id, { ...client, queue, busy: true }) };
-    effects.push(read({ room: room.name, after: since.seq, limit: Limits.maxReplay + 1 }, waiter.purpose));
+    // At most what may still be replayed (and the line past it, to know): a room that will not fit costs no more to find out.
+    effects.push(read({ room: room.name, after: since.seq, limit: Limits.maxReplay + 1, maxBytes: client.replayLeft }, waiter.purpose));
     return { state: s, effects };
   }
 }
