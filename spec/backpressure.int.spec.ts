@@ -133,16 +133,18 @@ describe('backpressure (protocol.md, "Closing")', () => {
     server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: MAX });
     watchServer();
     const writer = await join('writer', 'big');
-    await say(writer, 'big', 30);
+    await say(writer, 'big', 50);
     const bystander = await join('bystander', 'big');
     const hog = await join('hog', 'big');
     const w = watchFor(hog);
     reading(hog, false);
-    // Pages of 15 lines (about 63 KB) asked for in frames padded with spaces (JSON
+    // Pages of 50 lines (about 210 KB) asked for in frames padded with spaces (JSON
     // allows them) to 60 KB, so that the server reads them over many turns rather
-    // than all at once: 600 of them, 36 MB, 38 MB of answers.
-    const N = 600;
-    const ask = JSON.stringify({ Type: 13, Room: 'big', Limit: 15 }).padEnd(60_000, ' ');
+    // than all at once: 1200 of them, 72 MB. The 36 that may wait are read one per
+    // turn (7.5 MB in all: past --max-buffered and the kernel's buffers, under the
+    // hard bound), and the rest are refused as they come, until it is held.
+    const N = 1200;
+    const ask = JSON.stringify({ Type: 13, Room: 'big', Limit: 50 }).padEnd(60_000, ' ');
     for (let i = 0; i < N; i++) hog.ws.send(ask);
     await until(() => w.paused > 0, 'the server stops reading the hog');
     const readWhenHeld = w.read;
@@ -152,7 +154,10 @@ describe('backpressure (protocol.md, "Closing")', () => {
     for (let i = 0; i < 5; i++) expect((await bystander.request({ Type: 13, Room: 'big', Limit: 1 }, 13)).Type).toBe(13);
     // Nothing more of the hog's reached the hub (a read under way carries at most one more of its frames).
     expect(w.read).toBeLessThanOrEqual(readWhenHeld + 1);
-    expect(w.read).toBeLessThan(N / 2);
+    // Its pages are read one per turn (protocol.md "History"), so it takes some
+    // turns to fall behind, while the frames read meanwhile past the 36 waiting
+    // are refused at once: held before the last.
+    expect(w.read).toBeLessThan(N);
     expect(w.maxBacklog).toBeLessThanOrEqual(HARD_FACTOR * MAX + 64 * 1024);
     expect(hog.closeCode).toBeUndefined();
     expect(server.state().clients.has(hog.id)).toBe(true);
@@ -171,8 +176,8 @@ describe('backpressure (protocol.md, "Closing")', () => {
     const hog = await join('hog', 'big');
     const w = watchFor(hog);
     reading(hog, false);
-    // As many pages of 100 lines (about 420 KB each) as a client may wait for: the
-    // log answers them in one batch, in one turn, 15 MB if all were queued.
+    // As many pages of 100 lines (about 420 KB each) as a client may wait for: read
+    // one per turn, 15 MB if all were queued; the hard bound stops them short.
     for (let i = 0; i < Limits.maxHistoryInFlight; i++) hog.send({ Type: 13, Room: 'big', Limit: 100 });
     const gone = await writer.next((m) => m.Type === 4 && m.ID === hog.id, 5000);
     expect(gone.Reason).toBe('slow');

@@ -18,6 +18,8 @@ describe('decode', () => {
     ['a rename to a name of 32 emoji', `{"Type":10,"Name":"${'\u{1F600}'.repeat(32)}"}`, { type: 'rename', name: '\u{1F600}'.repeat(32) }],
     ['a rename', '{"Type":10,"Name":"alice"}', { type: 'rename', name: 'alice' }],
     ['a direct message', '{"Type":11,"To":"abc","Content":"psst"}', { type: 'direct', to: 'abc', content: 'psst' }],
+    ['a chat line with an emoji written as an escaped surrogate pair', '{"Type":1,"Content":"hi \\ud83d\\ude00","Key":"k\\ud83d\\ude00"}',
+      { type: 'broadcast', content: 'hi \u{1F600}', room: undefined, ref: undefined, key: 'k\u{1F600}' }],
   ])('takes %s', (_what, text, message) => {
     expect(decode(text)).toEqual({ ok: true, message });
   });
@@ -64,6 +66,11 @@ describe('decode', () => {
     ['a name of a lone combining mark', '{"Type":10,"Name":"\u0301"}', 'bad_name', undefined],
     ['a name of ideographic spaces only', '{"Type":10,"Name":"\u3000\u3000"}', 'bad_name', undefined],
     ['a name with an unpaired surrogate', '{"Type":10,"Name":"a\ud800"}', 'bad_name', undefined],
+    ['a chat line with an unpaired high surrogate', '{"Type":1,"Content":"hi \\ud83d","Ref":"s"}', 'bad_field', 's'],
+    ['a chat line with an unpaired low surrogate', '{"Type":1,"Content":"\\ude00 hi"}', 'bad_field', undefined],
+    ['a chat line with two surrogates in the wrong order', '{"Type":1,"Content":"\\ude00\\ud83d"}', 'bad_field', undefined],
+    ['a direct with an unpaired surrogate', '{"Type":11,"To":"abc","Content":"x\\ud800y"}', 'bad_field', undefined],
+    ['a Key with an unpaired surrogate', '{"Type":1,"Content":"x","Key":"k\\udbff"}', 'bad_field', undefined],
     ['a name of 33 emoji', `{"Type":10,"Name":"${'\u{1F600}'.repeat(33)}"}`, 'too_long', undefined],
   ])('refuses %s', (_what, text, code, ref) => {
     const d = decode(text);

@@ -34,8 +34,12 @@ const dm = (id: string, at: number, to: string, content: string, msgId: string, 
 /** The line the hub gives the log for a Broadcast from alice. */
 const req = (msgId: string, content: string, at: number, o: { room?: string; key?: string } = {}): AppendRequest =>
   ({ room: o.room ?? 'lobby', msgId, from: A, name: 'alice', content, at, key: o.key });
+/** A resume reads each room's position first (no lines)... */
 const resumeRead = (to: string, after: number, epoch = EPOCH, room = 'lobby') =>
-  read({ room, after, limit: Limits.maxReplay + 1 }, { for: 'resume', to, since: { seq: after, epoch } });
+  read({ room, limit: 0 }, { for: 'resume', to, since: { seq: after, epoch } });
+/** ...then, one room at a time, the lines it missed where they can be replayed. */
+const replayRead = (to: string, after: number, epoch = EPOCH, room = 'lobby', maxBytes: number = Limits.maxReplayBytes) =>
+  read({ room, after, limit: Limits.maxReplay + 1, maxBytes }, { for: 'replay', to, since: { seq: after, epoch } });
 
 const kinds = (effects: readonly Effect[]) => withoutLogs(effects).map((e) => e.kind);
 const lines = (messages: readonly Message[]) => messages.filter((m) => m.Type === 1);
@@ -103,7 +107,7 @@ describe('reducer + log: an Ack means the line is in the log', () => {
     expect(seqs(sc.inbox(B))).toEqual([1]);
   });
 
-  it('delivers a line the log kept after its sender went away, and keeps what its Key became for her retry', () => {
+  it('delivers a line the log kept after its sender went away; her retry after resuming is acked by the log as a Duplicate', () => {
     const sc = new Scene(lobby().state);
     sc.on(say(A, 1, 'bye', 'msg1', { key: 'k1' }));
     sc.on(closed(A, 2, 'closed'));
@@ -113,7 +117,13 @@ describe('reducer + log: an Ack means the line is in the log', () => {
       send(A, M.ack(A, 'msg1', 3, undefined, { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1')),
     ]);
     expect(sc.state.rooms.get('lobby')?.seq).toBe(1);
-    expect(sc.state.away.get(A)?.client.keys.get('k1')).toEqual({ msgId: 'msg1', room: 'lobby', seq: 1, epoch: EPOCH });
+    // An away identity keeps no Broadcast Keys: the log has the line under her Key.
+    expect(sc.state.away.get(A)?.keys).toEqual([]);
+    sc.on(opened('alice-2', 4, { resume: tk('alice1'), since: 'lobby:1:E1' }, tk('alice2')));
+    sc.settle(5);
+    sc.on(say(A, 6, 'bye', 'msg2', { key: 'k1', ref: 'retry' }));
+    expect(sc.settle(7)).toEqual([send(A, M.ack(A, 'msg1', 7, 'retry', { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true))]);
+    expect(seqs(sc.inbox(B))).toEqual([1]);
   });
 });
 
@@ -237,23 +247,27 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
     return said;
   }
 
-  it('keeps from bob live a line the log answers while his replay is being read; the replay has it', () => {
+  it('keeps from bob live the lines the log answers while his position and replay are read; the replay has them', () => {
     const { state } = bobAway();
     const four = req('msg4', 'four', 1001);
     const five = req('msg5', 'five', 1003);
+    const six = req('msg6', 'six', 1006);
     const bob2 = opened('bob-2', 1002, { resume: tk('bob1'), since: 'lobby:3:E1' }, tk('bob2'));
     marbles(({ cold, expectObservable }) => {
-      const alice$ = cold('-s-t---', { s: say(A, 1001, 'four', 'msg4'), t: say(A, 1003, 'five', 'msg5') });
-      const bob$ = cold('--o----', { o: bob2 });
-      const log$ = cold('----kru', {
-        // Asked before the replay's read, answered after bob began waiting for it.
+      const alice$ = cold('-s-t----v--', { s: say(A, 1001, 'four', 'msg4'), t: say(A, 1003, 'five', 'msg5'), v: say(A, 1006, 'six', 'msg6') });
+      const bob$ = cold('--o--------', { o: bob2 });
+      const log$ = cold('----kpu--rw', {
+        // Asked before the position's read, answered after bob began waiting for it.
         k: appended(four, 4, { at: 1004 }),
-        r: readDone({ room: 'lobby', after: 3, limit: Limits.maxReplay + 1 }, { for: 'resume', to: B, since: { seq: 3, epoch: EPOCH } },
-          readOk({ head: 4, messages: [line('lobby', 4, A, 'alice', 'four', 'msg4', 1001)] }), 1005),
-        // Asked after the read.
+        p: readDone({ room: 'lobby', limit: 0 }, { for: 'resume', to: B, since: { seq: 3, epoch: EPOCH } }, readOk({ head: 4 }), 1005),
+        // Asked after the position's read, before the replay's.
         u: appended(five, 5, { at: 1006 }),
+        r: readDone({ room: 'lobby', after: 3, limit: Limits.maxReplay + 1, maxBytes: Limits.maxReplayBytes }, { for: 'replay', to: B, since: { seq: 3, epoch: EPOCH } },
+          readOk({ head: 5, messages: [line('lobby', 4, A, 'alice', 'four', 'msg4', 1001), line('lobby', 5, A, 'alice', 'five', 'msg5', 1003)] }), 1007),
+        // Asked after the replay's read.
+        w: appended(six, 6, { at: 1008 }),
       });
-      expectObservable(effectsOf(frozenHub$(merge(alice$, bob$, log$), state))).toBe('-wxyzab', {
+      expectObservable(effectsOf(frozenHub$(merge(alice$, bob$, log$), state))).toBe('-wxyzpb-cdf', {
         w: [append(four)],
         x: [
           rebind('bob-2', B),
@@ -266,14 +280,22 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
           broadcast([A], M.chat(alice, 'lobby', 4, EPOCH, 'msg4', 'four', 1001), A),
           send(A, M.ack(A, 'msg4', 1004, undefined, { Room: 'lobby', Seq: 4, Epoch: EPOCH })),
         ],
-        a: [
-          send(B, M.joined(B, 'lobby', [mA, mB], 2, 4, EPOCH, 1005, undefined, true)),
-          // Exactly as it was delivered live.
-          send(B, M.chat(alice, 'lobby', 4, EPOCH, 'msg4', 'four', 1001)),
-        ],
+        // Lines were missed and can be replayed: bob waits on, for his replay's read.
+        p: [replayRead(B, 3)],
         b: [
-          broadcast([A, B], M.chat(alice, 'lobby', 5, EPOCH, 'msg5', 'five', 1003), A),
+          broadcast([A], M.chat(alice, 'lobby', 5, EPOCH, 'msg5', 'five', 1003), A),
           send(A, M.ack(A, 'msg5', 1006, undefined, { Room: 'lobby', Seq: 5, Epoch: EPOCH })),
+        ],
+        c: [append(six)],
+        d: [
+          send(B, M.joined(B, 'lobby', [mA, mB], 2, 5, EPOCH, 1007, undefined, true)),
+          // Exactly as they were delivered live.
+          send(B, M.chat(alice, 'lobby', 4, EPOCH, 'msg4', 'four', 1001)),
+          send(B, M.chat(alice, 'lobby', 5, EPOCH, 'msg5', 'five', 1003)),
+        ],
+        f: [
+          broadcast([A, B], M.chat(alice, 'lobby', 6, EPOCH, 'msg6', 'six', 1006), A),
+          send(A, M.ack(A, 'msg6', 1008, undefined, { Room: 'lobby', Seq: 6, Epoch: EPOCH })),
         ],
       });
     });
@@ -376,6 +398,58 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
       expect(state.clients.get(B)?.replayLeft).toBe(Limits.maxReplayBytes - fit * perRoom);
     });
 
+    /** bob in `rooms`, each with `head` lines he has not seen, gone; his resume is stepped, the log holding its answers. */
+    function resumeIn(rooms: readonly string[], head: number, init: HubState = initialState()) {
+      const log = new FakeLog();
+      for (const room of rooms) log.seed(room, { head });
+      const gone = runWithLog([
+        opened(B, 0, { name: 'bob' }, tk('bob1')),
+        ...rooms.map((room) => received(B, 0, { type: 'join', room })),
+        closed(B, 1, 'closed'),
+      ], init, log);
+      const sc = new Scene(gone.state, log);
+      sc.on(opened('bob-2', 2, { resume: tk('bob1'), since: rooms.map((room) => `${room}:0:E1`).join(',') }, tk('bob2')));
+      return sc;
+    }
+    const replaysAsked = (effects: readonly Effect[]) => effects.filter((e) => e.kind === 'read' && e.purpose.for === 'replay');
+
+    it('reads every room\'s position at once, then the missed lines one room at a time, each when the last is answered', () => {
+      const rooms = ['r1', 'r2', 'r3'];
+      const sc = resumeIn(rooms, 5);
+      // lobby and the three rooms: positions only.
+      expect(sc.pending).toBe(4);
+      expect(replaysAsked(sc.seen)).toEqual([]);
+      const positions: Effect[] = [];
+      for (let i = 0; i < 4; i++) positions.push(...sc.answer(3));
+      expect(positions.filter((e) => e.kind === 'read')).toEqual([replayRead(B, 0, EPOCH, 'r1')]);
+      for (const [i, room] of rooms.entries()) {
+        const r = sc.answer(4 + i);
+        expect(inbox(B, r).map((m) => [m.Type, m.Room, m.Seq])).toEqual([[6, room, 5], ...[1, 2, 3, 4, 5].map((q) => [1, room, q])]);
+        const left = Limits.maxReplayBytes - (i + 1) * 5 * wireSize('line 1', 'seed');
+        expect(replaysAsked(r)).toEqual(i + 1 < rooms.length ? [replayRead(B, 0, EPOCH, rooms[i + 1], left)] : []);
+        expect(sc.pending).toBe(i + 1 < rooms.length ? 1 : 0);
+      }
+      for (const room of rooms) expect(sc.state.rooms.get(room)?.waiting).toEqual([]);
+    });
+
+    it('answers the rooms left too_many without reading a line once the replay budget cannot hold them', () => {
+      const perRoom = 5 * wireSize('line 1', 'seed');
+      // Room r1 fits; what is left then holds fewer than r2's 5 lines of the least size.
+      const sc = resumeIn(['r1', 'r2', 'r3'], 5, initialState({ maxReplayBytes: perRoom + 4 * wireSize('x') }));
+      const all = sc.settle(3);
+      expect(replaysAsked(sc.seen)).toEqual([replayRead(B, 0, EPOCH, 'r1', perRoom + 4 * wireSize('x'))]);
+      expect(inbox(B, all).filter((m) => m.Type === 6 && m.Room !== 'lobby').map((j) => [j.Room, j.Recovered, j.Reason]))
+        .toEqual([['r1', true, undefined], ['r2', false, 'too_many'], ['r3', false, 'too_many']]);
+      expect(seqs(inbox(B, all))).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it('answers a History request sent during the resume after the room\'s Join reply and its replay', () => {
+      const sc = resumeIn(['r1', 'r2'], 3);
+      sc.on(received(B, 2, { type: 'history', room: 'r1', limit: 2, ref: 'h' }));
+      const order = inbox(B, sc.settle(3)).map((m) => [m.Type, m.Room]);
+      expect(order.findIndex((x) => x[0] === 13)).toBeGreaterThan(order.findIndex((x) => x[0] === 1 && x[1] === 'r1'));
+    });
+
     it('says store_failed when the log cannot read the replay of a room whose position it knows; bob stays in it', () => {
       const sc = new Scene(runWithLog([closed(B, 10, 'closed')], lobby().state).state);
       sc.on(opened('bob-2', 20, { resume: tk('bob1'), since: 'lobby:0:E1' }, tk('bob2')));
@@ -395,9 +469,12 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
       expect(sc.state.rooms.has('lobby')).toBe(false);
     });
 
-    it('reads only the position when there is no since, and replays from since otherwise', () => {
+    it('reads the position first, and lines only where they were missed and can be replayed', () => {
       expect(comeBack({ head: 5 }).asked).toEqual([read({ room: 'lobby', limit: 0 }, { for: 'resume', to: B })]);
-      expect(comeBack({ head: 5 }, 'lobby:4:E1').asked).toEqual([resumeRead(B, 4)]);
+      expect(comeBack({ head: 5 }, 'lobby:4:E1').asked).toEqual([resumeRead(B, 4), replayRead(B, 4)]);
+      expect(comeBack({ head: 5 }, 'lobby:5:E1').asked).toEqual([resumeRead(B, 5)]);
+      expect(comeBack({ head: 1003 }, 'lobby:2:E1').asked).toEqual([resumeRead(B, 2)]);
+      expect(comeBack({ head: 20, kept: 10 }, 'lobby:9:E1').asked).toEqual([resumeRead(B, 9)]);
     });
   });
 });
@@ -447,17 +524,71 @@ describe('reducer + log: sending twice', () => {
     expect(withoutLogs(again.effects)).toEqual([send(A, M.ack(A, 'dm1', 2, 'y', { To: B }, 'd1', true))]);
   });
 
-  it('keeps a sender\'s Keys across its resume: a retry after reconnecting is acked, not sent again', () => {
+  describe('a Key names one message: another message under it is refused with bad_field, and nothing is sent', () => {
+    /** alice and bob in the lobby and rust, carol connected; alice has said one line into the lobby under Key k1. */
+    function keyed() {
+      return runWithLog([
+        opened(C, 0, { name: 'carol' }, tk('carol1')),
+        received(A, 0, { type: 'join', room: 'rust' }), received(B, 0, { type: 'join', room: 'rust' }),
+        say(A, 1, 'hello', 'msg1', { key: 'k1' }),
+        dm(A, 1, B, 'psst', 'dm1', { key: 'd1' }),
+      ], lobby().state);
+    }
+    it.each([
+      ['a Direct under a Broadcast\'s Key', dm(A, 2, B, 'psst', 'x', { key: 'k1', ref: 'r' })],
+      ['a Broadcast into another room under a Broadcast\'s Key', say(A, 2, 'hello', 'x', { room: 'rust', key: 'k1', ref: 'r' })],
+      ['a Broadcast under a Direct\'s Key', say(A, 2, 'psst', 'x', { key: 'd1', ref: 'r' })],
+      ['a Direct to someone else under a Direct\'s Key', dm(A, 2, C, 'psst', 'x', { key: 'd1', ref: 'r' })],
+    ])('%s', (_what, event) => {
+      const { state, log } = keyed();
+      const r = runWithLog([event], state, log);
+      expect(r.effects).toEqual([send(A, code('bad_field', 'r'))]);
+      expect(r.asked).toEqual([]);
+      expect(r.state).toBe(state);
+    });
+
+    it('while the first is still being written too', () => {
+      const sc = new Scene(keyed().state);
+      sc.on(say(A, 2, 'again', 'msg2', { key: 'k2' }));
+      expect(sc.on(say(A, 3, 'again', 'msg3', { room: 'rust', key: 'k2', ref: 'r' }))).toEqual([send(A, code('bad_field', 'r'))]);
+      // The same message, into the same room, waits for the first one's Ack.
+      expect(sc.on(say(A, 3, 'again', 'msg3', { room: 'lobby', key: 'k2', ref: 'r' }))).toEqual([]);
+    });
+
+    it('a repeat of the same message is still acked as a Duplicate: the same room (named or not), the same To', () => {
+      const { state, log } = keyed();
+      expect(runWithLog([say(A, 2, 'hello', 'x', { room: 'lobby', key: 'k1' })], state, log).effects)
+        .toEqual([send(A, M.ack(A, 'msg1', 2, undefined, { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true))]);
+      expect(runWithLog([dm(A, 2, B, 'psst', 'x', { key: 'd1' })], state, log).effects)
+        .toEqual([send(A, M.ack(A, 'dm1', 2, undefined, { To: B }, 'd1', true))]);
+    });
+  });
+
+  it('catches a Broadcast retried across a resume: the log finds its Key, and the retry is acked, not sent again', () => {
     const sc = new Scene(lobby().state);
     sc.on(say(A, 1, 'sent before the blip', 'msg1', { key: 'k1' }));
     sc.on(closed(A, 2, 'error'));
     sc.settle(3); // kept while alice was away: bob has it, alice no Ack
     sc.on(opened('alice-2', 4, { resume: tk('alice1'), since: 'lobby:0:E1' }, tk('alice2')));
     sc.settle(5);
-    expect(sc.on(say(A, 6, 'sent before the blip', 'msg2', { key: 'k1', ref: 'retry' }))).toEqual([
-      send(A, M.ack(A, 'msg1', 6, 'retry', { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true)),
-    ]);
+    sc.on(say(A, 6, 'sent before the blip', 'msg2', { key: 'k1', ref: 'retry' }));
+    expect(sc.settle(6)).toEqual([send(A, M.ack(A, 'msg1', 6, 'retry', { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true))]);
     expect(seqs(sc.inbox(B))).toEqual([1]);
+  });
+
+  it(`keeps for an away identity only its last Directs' Keys, within ${Limits.maxAwayKeyBytes} bytes; a retry of one is acked, not sent again`, () => {
+    const long = (i: number) => `${String(i).padStart(4, '0')}${'\u{1F600}'.repeat(30)}`;
+    const directs = Array.from({ length: 40 }, (_, i) => dm(A, 1, B, `d${i}`, `dm${i}`, { key: long(i) }));
+    const { state } = runWithLog([...directs, say(A, 2, 'a line', 'l1', { key: 'line-key' }), closed(A, 3, 'closed')], lobby().state);
+    const kept = state.away.get(A)?.keys ?? [];
+    const size = 2 * (long(0).length + 'dm10'.length + B.length) + 64;
+    expect(kept.length).toBe(Math.floor(Limits.maxAwayKeyBytes / size));
+    // The newest Directs', oldest first; no Broadcast's.
+    expect(kept[kept.length - 1]).toEqual([long(39), 'dm39', B]);
+    expect(kept.map((k) => k[1])).toEqual(Array.from({ length: kept.length }, (_, i) => `dm${40 - kept.length + i}`));
+    const back = runWithLog([opened('alice-2', 4, { resume: tk('alice1'), since: 'lobby:1:E1' }, tk('alice2'))], state);
+    const retry = stepFrozen(back.state, dm(A, 5, B, 'd39', 'again', { key: long(39), ref: 'r' }));
+    expect(withoutLogs(retry.effects)).toEqual([send(A, M.ack(A, 'dm39', 5, 'r', { To: B }, long(39), true))]);
   });
 
   it(`remembers the last ${Limits.maxKeysRemembered} Keys of an identity; an older one is the log's to catch`, () => {
@@ -684,7 +815,31 @@ describe('reducer + log: History', () => {
       outcome: { ok: true, epoch: 'E1', head: 0, first: 1, messages: [], more: false },
     });
     expect(answered.state.clients.get(A)?.reading).toBe(Limits.maxHistoryInFlight - 1);
-    expect(withoutLogs(stepFrozen(answered.state, ask('again')).effects)[0]).toMatchObject({ kind: 'read' });
+    // The answer lets the next page go to the log; the one asked now waits its turn.
+    expect(withoutLogs(answered.effects)[1]).toEqual(read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: 'h1' }));
+    const again = stepFrozen(answered.state, ask('again'));
+    expect(withoutLogs(again.effects)).toEqual([]);
+    expect(again.state.clients.get(A)?.queue).toHaveLength(Limits.maxHistoryInFlight - 1);
+  });
+
+  it('reads one page at a time per connection: the next when the last is answered, in the order asked', () => {
+    const sc = new Scene(lobby().state);
+    const asked: Effect[] = [];
+    for (let i = 0; i < 5; i++) asked.push(...sc.on(received(A, 1, { type: 'history', room: 'lobby', limit: 5, ref: `h${i}` })));
+    // And bob's own, beside hers.
+    asked.push(...sc.on(received(B, 1, { type: 'history', room: 'lobby', limit: 5, ref: 'b' })));
+    expect(asked).toEqual([
+      read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: 'h0' }),
+      read({ room: 'lobby', limit: 5 }, { for: 'history', to: B, ref: 'b' }),
+    ]);
+    for (let i = 0; i < 5; i++) {
+      expect(sc.pending).toBe(i === 0 ? 2 : 1);
+      const r = sc.answer(2);
+      expect(inbox(A, r).map((m) => m.Ref)).toEqual([`h${i}`]);
+      expect(r.filter((x) => x.kind === 'read')).toEqual(i < 4 ? [read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: `h${i + 1}` })] : []);
+      if (i === 0) expect(inbox(B, sc.answer(2)).map((m) => m.Ref)).toEqual(['b']);
+    }
+    expect(sc.state.clients.get(A)).toMatchObject({ reading: 0, busy: false, queue: [] });
   });
 
   it('refuses a room one is not in with not_member, and asks the log nothing', () => {
@@ -700,7 +855,7 @@ describe('reducer + log: History', () => {
     const page = [line('lobby', 40, B, 'bob', 'hello', 'aa1', 1_764_115_100_000), line('lobby', 41, A, 'alice', 'hi', 'aa2', 1_764_115_101_000)];
     const r = stepFrozen(state, readDone(ask, { for: 'history', to: A, ref: 'h1' },
       readOk({ head: 57, first: 3, messages: page, more: true, epoch: 'Qm7xK2pA' }), 1_764_115_210_000));
-    expect(r.state).toBe(state);
+    expect(r.state.rooms).toBe(state.rooms);
     expect(withoutLogs(r.effects)).toEqual([send(A, {
       ID: '', Content: '', SentAt: 1_764_115_210, Type: 13, Room: 'lobby', Epoch: 'Qm7xK2pA', Seq: 57, First: 3, More: true, Ref: 'h1',
       Messages: [

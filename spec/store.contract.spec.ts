@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { AppendOutcome, AppendRequest, LogOp, LogOutcome, ReadOutcome, ReadRequest, Retention } from '../src/store/log';
+import { wireSize } from '../src/core/protocol';
 import { MemoryLog } from '../src/store/memory';
 import { RedisLog, roomKeys } from '../src/store/redis';
 import { DB_FILE, SqliteLog } from '../src/store/sqlite';
@@ -273,6 +274,24 @@ describe.each([
       expect(page(await one(log, read({ room: 'lobby', after: 6, limit: 4 }))).more).toBe(false);
       const beyond = page(await one(log, read({ room: 'lobby', after: 10, limit: 5 })));
       expect(beyond).toMatchObject({ messages: [], more: false, head: 10 });
+    });
+
+    it('reads forward with after and maxBytes up to the line that passes it, saying whether newer lines remain', async () => {
+      const each = wireSize('line 1', 'alice');
+      // Lines 1..10 are 'line 1'..'line 10': the first nine the same size.
+      const cut = page(await one(log, read({ room: 'lobby', after: 0, limit: 100, maxBytes: 3 * each })));
+      expect(seqs(cut)).toEqual([1, 2, 3, 4]);
+      expect(cut).toMatchObject({ more: true, head: 10 });
+      expect(seqs(await one(log, read({ room: 'lobby', after: 0, limit: 100, maxBytes: 4 * each })))).toEqual([1, 2, 3, 4, 5]);
+      const whole = page(await one(log, read({ room: 'lobby', after: 5, limit: 100, maxBytes: 100 * each })));
+      expect(seqs(whole)).toEqual([6, 7, 8, 9, 10]);
+      expect(whole.more).toBe(false);
+      const atEnd = page(await one(log, read({ room: 'lobby', after: 8, limit: 100, maxBytes: 0 })));
+      expect(seqs(atEnd)).toEqual([9]);
+      expect(atEnd.more).toBe(true);
+      const lastOne = page(await one(log, read({ room: 'lobby', after: 9, limit: 100, maxBytes: 0 })));
+      expect(seqs(lastOne)).toEqual([10]);
+      expect(lastOne.more).toBe(false);
     });
 
     it('with limit 0 gives only the position, and whether lines lie in the direction asked', async () => {

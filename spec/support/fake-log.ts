@@ -7,7 +7,7 @@
 import { OperatorFunction, scan } from 'rxjs';
 import { Effect, HubEvent, ReadPurpose } from '../../src/core/events';
 import { AppendRequest, ReadOutcome, ReadRequest, StoredMessage } from '../../src/core/history';
-import { Message, Ref } from '../../src/core/protocol';
+import { Message, Ref, wireSize } from '../../src/core/protocol';
 import { HubState, Step, initialState, step } from '../../src/core/reducer';
 import { deepFreeze, stepFrozen, withoutLogs } from './marbles';
 
@@ -97,6 +97,13 @@ export class FakeLog {
       const newer = r.kept.filter((m) => m.seq > (req.after as number));
       page = newer.slice(0, req.limit);
       more = newer.length > page.length;
+      // maxBytes: the page stops at the line that passes it.
+      let bytes = 0;
+      const cut = req.maxBytes === undefined ? -1 : page.findIndex((m) => (bytes += wireSize(m.content, m.name)) > (req.maxBytes as number));
+      if (cut >= 0) {
+        more = more || cut + 1 < page.length;
+        page = page.slice(0, cut + 1);
+      }
     } else {
       const older = r.kept.filter((m) => req.before === undefined || m.seq < req.before);
       page = req.limit === 0 ? [] : older.slice(-req.limit);

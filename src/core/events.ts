@@ -41,8 +41,10 @@ export type HubEvent =
 export type ReadPurpose =
   /** A Join reply waiting for the room's Seq and Epoch. */
   | { for: 'join'; to: string; ref?: Ref }
-  /** A resumed member's replay in one room, from where it said it was (none: no_position). */
+  /** A resumed member's room: its position first (limit 0), from where it said it was (none: no_position). */
   | { for: 'resume'; to: string; since?: Position }
+  /** The lines a resumed member missed in one room, read once its position said they can be replayed. */
+  | { for: 'replay'; to: string; since: Position }
   /** A History request. */
   | { for: 'history'; to: string; ref?: Ref }
   /** A resumed member's replay came back behind the room's live lines (several processes): the rest of them. */

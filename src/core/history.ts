@@ -38,6 +38,13 @@ export interface ReadRequest {
   after?: number;
   before?: number;
   limit: number;
+  /**
+   * With `after` (a resume's replay): the page stops at the first line that takes
+   * the page's wireSize past this (that line included, `more` true), so a replay
+   * that cannot fit what the resume may still send costs about that much to find
+   * out, not up to 1001 of the largest lines.
+   */
+  maxBytes?: number;
 }
 
 export type ReadOutcome =

@@ -46,7 +46,8 @@ export const Limits = {
   maxHistoryPage: 100,
   /**
    * History requests of one connection waiting for their answer: one per room it
-   * may be in (a client catching up after a reconnect reads them all at once), and a few.
+   * may be in (a client catching up after a reconnect asks them all at once), and a
+   * few. They go to the log one at a time (the reducer's per-connection queue).
    */
   maxHistoryInFlight: 36,
   defaultHistoryPage: 50,
@@ -57,7 +58,8 @@ export const Limits = {
    * replay would go past it are Recovered false, too_many, and read History in
    * pages instead. The server uses the smaller of this and 4 × --max-buffered,
    * under the runner's hard bound for one reader (8 ×), so a replay never gets
-   * its own reader dropped as slow.
+   * its own reader dropped as slow. Rooms replay one at a time (the reducer's
+   * per-connection queue), and a room's lines are read only when they may fit.
    */
   maxReplayBytes: 4 * 1024 * 1024,
   /** Direct messages kept for an identity that is away, within its resume window. */
@@ -66,6 +68,11 @@ export const Limits = {
   maxAwayBytes: 64 * 1024 * 1024,
   /** Recent Keys remembered per identity for deduplication. */
   maxKeysRemembered: 256,
+  /**
+   * Bytes of Keys kept for an identity while it is away (its last Directs' Keys:
+   * about 20 of 21-character Keys, 8 of the longest); a Broadcast's is the log's.
+   */
+  maxAwayKeyBytes: 4096,
 } as const;
 
 export const DEFAULT_ROOM = 'lobby';
@@ -179,6 +186,11 @@ export function wireSize(content: string, name = ''): number {
 
 const longerThan = (s: string, max: number): boolean => s.length > max && codePoints(s) > max;
 
+// Half of a surrogate pair with no other half: not a character, and not storable
+// as UTF-8 (SQLite's History would give it back as U+FFFD while it went out live
+// as sent). With the u flag a paired surrogate is one code point, never Cs.
+const LONE_SURROGATE = /\p{Cs}/u;
+
 // Control characters would let one user forge line breaks or erase text in
 // other users' terminals; a name is a single visible line.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -258,6 +270,7 @@ export function decode(text: string): Decoded {
   if (key !== undefined && (key.length === 0 || longerThan(key, Limits.maxKey))) {
     return fail('bad_field', `Key must be 1 to ${Limits.maxKey} characters`, ref);
   }
+  if (key !== undefined && LONE_SURROGATE.test(key)) return fail('bad_field', 'Key must be text: it has an unpaired surrogate', ref);
   const content = o.Content as string | undefined;
   const room = o.Room as string | undefined;
   const withRef = <M extends ClientMessage>(m: M): Decoded => ({
@@ -274,6 +287,8 @@ export function decode(text: string): Decoded {
     if (longerThan(content, Limits.maxContent)) {
       return fail('too_long', `Content is at most ${Limits.maxContent} characters`, ref);
     }
+    // protocol.md: Content is text; a line must read back from History as it went out live.
+    if (LONE_SURROGATE.test(content)) return fail('bad_field', 'Content must be text: it has an unpaired surrogate', ref);
     return undefined;
   };
 

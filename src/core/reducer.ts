@@ -13,6 +13,9 @@
 // answers in the order it was asked, and that order is what keeps replay and live
 // lines from crossing: a member waiting for a read gets no live lines of that
 // room, because the read, done after every append asked before it, includes them.
+// Reads that return lines for one connection (a resume's replays, History pages)
+// wait in its queue and go to the log one at a time (pump), so what one turn
+// reads and sends for a connection is at most one page or one room's replay.
 import { Map as IMap, OrderedMap } from 'immutable';
 import {
   Close, ClientMessage, DEFAULT_ROOM, Limits, Member, Message, Position, ProtocolError, Ref, TOKEN_PATTERN,
@@ -24,12 +27,12 @@ import {
   unsubscribe,
 } from './events';
 import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
-import type { ReadOutcome } from './history';
+import type { ReadOutcome, ReadRequest } from './history';
 import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './sequence';
 
-/** What a client's idempotency Key became: still being written, or the line or direct it was. */
+/** What a client's idempotency Key became: a line still being written (to `room`), or the line or direct it was. */
 export type KeyRecord =
-  | { readonly pending: true }
+  | { readonly pending: true; readonly room: string }
   | { readonly msgId: string; readonly room: string; readonly seq: number; readonly epoch: string }
   | { readonly msgId: string; readonly to: string };
 
@@ -44,9 +47,25 @@ export interface Client {
   readonly keys: OrderedMap<string, KeyRecord>;
   /** History reads asked and not yet answered (at most Limits.maxHistoryInFlight). */
   readonly reading: number;
+  /**
+   * Its reads of the log that wait for their turn, oldest first: a resume's
+   * replays, one room each, and History pages. One at a time goes to the log
+   * (`busy`), the next when its answer is handled, so one turn answers one of
+   * them: a resume of 32 rooms never has 32 rooms' lines in memory at once, and
+   * 36 pipelined History requests are not all read and answered in one turn
+   * (hostile testing, H1, H2).
+   */
+  readonly queue: readonly QueuedRead[];
+  /** Whether one of its queued reads is with the log. */
+  readonly busy: boolean;
   /** Bytes its resume may still replay (Limits.maxReplayBytes at a resume, 0 otherwise). */
   readonly replayLeft: number;
 }
+
+/** A read waiting in a connection's queue: the replay of a resumed room (read once its position said so), or a History page. */
+export type QueuedRead =
+  | { readonly replay: string }
+  | { readonly req: ReadRequest; readonly purpose: Extract<ReadPurpose, { for: 'history' }> };
 
 export interface Room {
   readonly name: string;
@@ -81,14 +100,25 @@ const isWaiting = (room: Room, id: string): boolean => room.waiting.some((w) => 
 /** Whether a read's answer is the one a waiting member waits for (an equal read asked earlier answers as well). */
 const answers = (p: ReadPurpose, w: ReadPurpose): boolean => {
   if (p.for === 'resume' && w.for === 'resume') return p.since?.seq === w.since?.seq && p.since?.epoch === w.since?.epoch;
+  if (p.for === 'replay' && w.for === 'replay') return p.since.seq === w.since.seq && p.since.epoch === w.since.epoch;
   if (p.for === 'join' && w.for === 'join') return p.ref === w.ref;
   return p.for === 'catchup' && w.for === 'catchup';
 };
 
+/** A Direct's Key kept for an away identity, compactly: the Key, the MsgID it became, and To. */
+export type AwayKey = readonly [key: string, msgId: string, to: string];
+
 /** An identity whose connection ended, kept for its resume window. */
 export interface Away {
-  /** As it was: its name, rooms, token and Keys. */
+  /** As it was: its name, rooms and token (its Keys are `keys`). */
   readonly client: Client;
+  /**
+   * The Keys a retry after the resume still needs the hub for, oldest first: its
+   * last Directs', within Limits.maxAwayKeyBytes. A Broadcast's repeat is caught
+   * by the log, which keeps each sender's Key with the line (hostile testing, M2:
+   * 256 records of 64-emoji Keys kept ~260 KB per away identity).
+   */
+  readonly keys: readonly AwayKey[];
   readonly until: number;
   /** Direct messages sent to it meanwhile, oldest first. */
   readonly directs: readonly Message[];
@@ -157,6 +187,7 @@ export const initialState = (
 });
 
 const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
+const NO_READS: readonly QueuedRead[] = [];
 
 const NONE: readonly Effect[] = [];
 const unchanged = (state: HubState, effects: readonly Effect[] = NONE): Step => ({ state, effects });
@@ -186,7 +217,8 @@ const without = (members: readonly string[], out: ReadonlySet<string>): readonly
 /**
  * How a client enters a room: `join` answers at once when the hub knows the
  * room's position and reads the log first when it does not; `resume` always
- * reads, from where the client says it was, to replay what it missed.
+ * reads the room's position (limit 0: no lines), and from it decides whether
+ * the lines the client missed can be replayed (onPosition).
  */
 type Entry = { mode: 'join'; ref?: Ref } | { mode: 'resume'; since?: Position };
 
@@ -194,7 +226,6 @@ type Entry = { mode: 'join'; ref?: Ref } | { mode: 'resume'; since?: Position };
 function enter(state: HubState, client: Client, roomName: string, at: number, entry: Entry): Step {
   const before = state.rooms.get(roomName);
   const wait = entry.mode === 'resume' || before === undefined || before.seq < 0;
-  // One more than a replay holds, to tell "exactly the most" from "too many".
   const since = entry.mode === 'resume' ? entry.since : undefined;
   const purpose: ReadPurpose = entry.mode === 'join'
     ? { for: 'join', to: client.id, ref: entry.ref }
@@ -218,7 +249,7 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
     const ref = entry.mode === 'join' ? entry.ref : undefined;
     effects.push(send(client.id, M.joined(client.id, roomName, memberPage(next, room), size, room.seq, room.epoch, at, ref)));
   } else {
-    effects.push(read(since ? { room: roomName, after: since.seq, limit: Limits.maxReplay + 1 } : { room: roomName, limit: 0 }, purpose));
+    effects.push(read({ room: roomName, limit: 0 }, purpose));
   }
   // protocol.md "Large rooms": past --presence-max members, comings and goings are not announced.
   if (before && announces(state, size)) effects.push(broadcast(live(before), M.connected(me, roomName, at)));
@@ -279,11 +310,28 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
       tokens = tokens.delete(oldest.client.token);
       awayBytes -= oldest.bytes;
     }
-    away = away.set(id, { client, until: at + s.resumeWindowMs, directs: [], bytes: 0 });
+    const kept: Client = { ...client, keys: NO_KEYS, queue: NO_READS, busy: false, reading: 0, replayLeft: 0 };
+    away = away.set(id, { client: kept, keys: awayKeys(client.keys), until: at + s.resumeWindowMs, directs: [], bytes: 0 });
   } else {
     tokens = tokens.delete(client.token);
   }
   return { state: { ...s, clients: s.clients.delete(id), away, tokens, awayBytes }, effects };
+}
+
+/** About what an away Key takes in memory: its three strings (two bytes a unit) and the array holding them. */
+const awayKeyBytes = (key: string, msgId: string, to: string): number => 2 * (key.length + msgId.length + to.length) + 64;
+
+/** The Keys an identity going away keeps (Away.keys): its Directs', the newest first in, within the byte bound. */
+function awayKeys(keys: OrderedMap<string, KeyRecord>): readonly AwayKey[] {
+  const out: AwayKey[] = [];
+  let bytes = 0;
+  for (const [key, rec] of keys.reverse()) {
+    if (!('to' in rec)) continue;
+    bytes += awayKeyBytes(key, rec.msgId, rec.to);
+    if (bytes > Limits.maxAwayKeyBytes) break;
+    out.push([key, rec.msgId, rec.to]);
+  }
+  return out.reverse();
 }
 
 /** Forgets the identities whose resume window is over: the oldest first, so this stops at the first still kept. */
@@ -345,7 +393,7 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
       log('refused', { id: e.id, code: problem.code }, 'warn'),
     ]);
   }
-  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, replayLeft: 0 };
+  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
   effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
   const r = enter({ ...state, clients: state.clients.set(e.id, client), tokens: state.tokens.set(e.token, e.id) },
     client, room, e.at, { mode: 'join' });
@@ -370,8 +418,10 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
     effects.push(rebind(e.id, id));
   }
   const away = s.away.get(id) as Away;
+  // Each room's replay waits its turn in the queue, in the order of its rooms (pump).
   const client: Client = {
-    id, name: away.client.name, rooms: [], token: e.token, keys: away.client.keys, reading: 0, replayLeft: s.maxReplayBytes,
+    id, name: away.client.name, rooms: [], token: e.token, keys: OrderedMap(away.keys.map(([k, msgId, to]) => [k, { msgId, to }])), reading: 0,
+    queue: away.client.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: s.maxReplayBytes,
   };
   s = {
     ...s,
@@ -394,6 +444,8 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
   return { state: s, effects };
 }
 
+const KEY_TAKEN = 'Key already used for another message: a Key names one message (a repeat goes to the same Room or To)';
+
 /** An Error to the sender; nothing changes. */
 const refuse = (state: HubState, client: Client, m: ClientMessage, at: number, code: ProtocolError['code'], reason: string): Step =>
   unchanged(state, [send(client.id, M.error(err(code, reason, m.ref), at))]);
@@ -404,14 +456,16 @@ function remember(keys: OrderedMap<string, KeyRecord>, key: string, rec: KeyReco
   return next.size > Limits.maxKeysRemembered ? next.delete(next.keySeq().first() as string) : next;
 }
 
-/** Updates a Key's record for an identity, live or away (gone altogether: nothing to do). */
+/**
+ * Updates a Key's record for a live identity. An away one keeps only its Directs'
+ * Keys (Away.keys), and a Broadcast's (the only kind answered after its sender
+ * went) is the log's to catch: a retry after the resume is appended again, and
+ * the log finds the line under the sender's Key (a Duplicate Ack).
+ */
 function noteKey(state: HubState, id: string, key: string, rec: KeyRecord | undefined): HubState {
-  const edit = (keys: OrderedMap<string, KeyRecord>) => (rec === undefined ? keys.delete(key) : remember(keys, key, rec));
   const client = state.clients.get(id);
-  if (client) return { ...state, clients: state.clients.set(id, { ...client, keys: edit(client.keys) }) };
-  const away = state.away.get(id);
-  if (away) return { ...state, away: state.away.set(id, { ...away, client: { ...away.client, keys: edit(away.client.keys) } }) };
-  return state;
+  if (!client) return state;
+  return { ...state, clients: state.clients.set(id, { ...client, keys: rec === undefined ? client.keys.delete(key) : remember(client.keys, key, rec) }) };
 }
 
 /**
@@ -439,8 +493,12 @@ function say(state: HubState, client: Client, m: Extract<ClientMessage, { type: 
   let next = state;
   if (m.key !== undefined) {
     const rec = client.keys.get(m.key);
-    if (rec) return repeat(state, client, rec, m.key, at, m.ref);
-    next = noteKey(state, client.id, m.key, { pending: true });
+    if (rec) {
+      // protocol.md "Sending twice": a Key names one message; a repeat is the same Broadcast, into the same room.
+      if ('to' in rec || rec.room !== roomName) return refuse(state, client, m, at, 'bad_field', KEY_TAKEN);
+      return repeat(state, client, rec, m.key, at, m.ref);
+    }
+    next = noteKey(state, client.id, m.key, { pending: true, room: roomName });
   }
   return {
     state: next,
@@ -540,13 +598,27 @@ function onAppendFailed(state: HubState, e: Extract<HubEvent, { kind: 'appendFai
 }
 
 /**
- * Why a resume cannot replay a room, or true when it can (protocol.md "Resuming
- * after a reconnect"); `left` is what the resume may still replay, in bytes.
+ * What a resumed room's position says (protocol.md "Resuming after a reconnect"),
+ * before any line is read: why it cannot be replayed, `true` when nothing was
+ * missed, or `replay` when the lines after `since` are to be read and replayed.
  */
-function recoverable(since: Position | undefined, o: Extract<ReadOutcome, { ok: true }>, bytes: number, left: number): true | M.NotRecovered {
+function fromPosition(since: Position | undefined, o: Extract<ReadOutcome, { ok: true }>): true | 'replay' | M.NotRecovered {
   if (since === undefined) return 'no_position';
   if (since.epoch !== o.epoch) return 'epoch_changed';
   // A Seq the log has not reached: lines it lost (a power failure after the client saw them) or a made-up position.
+  if (since.seq > o.head) return 'ahead';
+  if (since.seq < o.first - 1) return 'trimmed';
+  if (o.head - since.seq > Limits.maxReplay) return 'too_many';
+  return o.head === since.seq ? true : 'replay';
+}
+
+/**
+ * Why the lines read for a replay cannot be replayed, or true when they can;
+ * `left` is what the resume may still replay, in bytes. The read, one more line
+ * than a replay holds, tells "exactly the most" from "too many".
+ */
+function recoverable(since: Position, o: Extract<ReadOutcome, { ok: true }>, bytes: number, left: number): true | M.NotRecovered {
+  if (since.epoch !== o.epoch) return 'epoch_changed';
   if (since.seq > o.head) return 'ahead';
   if (since.seq < o.first - 1) return 'trimmed';
   if (o.messages.length > Limits.maxReplay || bytes > left) return 'too_many';
@@ -560,19 +632,80 @@ function replayBytes(messages: readonly { content: string; name: string }[]): nu
   return n;
 }
 
-/** A read of the log is back: a History page, or a waiting member's Join reply (and, on a resume, its replay). */
+/** The least wireSize a line has (one character, no name): a replay of n lines takes n times this at least. */
+const MIN_LINE_BYTES = wireSize('x');
+
+/** A resumed member's Join reply: it stops waiting in `room` and gets the room's first members and position. */
+function rejoined(state: HubState, room: Room, waiter: Waiting, at: number, recovered: true | M.NotRecovered, effects: Effect[]): Step {
+  const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
+  const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
+  const to = waiter.id;
+  effects.push(send(to, M.joined(to, room.name, memberPage(next, ready), ready.members.length, ready.seq, ready.epoch, at, undefined, recovered)));
+  return { state: next, effects };
+}
+
+/**
+ * Sends a connection's next queued read to the log when none of its queued
+ * reads is there: one at a time, the next when an answer is handled. A replay
+ * waits until its room's position is known (its member still waits with purpose
+ * `resume`), and is answered too_many without reading a line when it cannot fit
+ * what the resume may still replay (over maxReplay lines since the position was
+ * read, or more lines than bytes left at MIN_LINE_BYTES each).
+ */
+function pump(state: HubState, id: string, at: number, done: readonly Effect[]): Step {
+  const effects = [...done];
+  let s = state;
+  for (;;) {
+    const client = s.clients.get(id);
+    if (!client || client.busy || client.queue.length === 0) return { state: s, effects };
+    const next = client.queue[0];
+    const queue = client.queue.slice(1);
+    if (!('replay' in next)) {
+      s = { ...s, clients: s.clients.set(id, { ...client, queue, busy: true }) };
+      effects.push(read(next.req, next.purpose));
+      return { state: s, effects };
+    }
+    const room = s.rooms.get(next.replay);
+    const waiter = room?.waiting.find((w) => w.id === id);
+    // Its position is still being read: the replays after it wait too, so they go in the order of the rooms.
+    if (room && waiter?.purpose.for === 'resume') return { state: s, effects };
+    s = { ...s, clients: s.clients.set(id, { ...client, queue }) };
+    // Left, answered from its position, or gone: nothing to read.
+    if (!room || !waiter || waiter.purpose.for !== 'replay') continue;
+    const { since } = waiter.purpose;
+    const missed = room.seq - since.seq;
+    if (missed > Limits.maxReplay || missed * MIN_LINE_BYTES > client.replayLeft) {
+      s = rejoined(s, room, waiter, at, 'too_many', effects).state;
+      continue;
+    }
+    s = { ...s, clients: s.clients.set(id, { ...client, queue, busy: true }) };
+    // At most what may still be replayed (and the line past it, to know): a room that will not fit costs no more to find out.
+    effects.push(read({ room: room.name, after: since.seq, limit: Limits.maxReplay + 1, maxBytes: client.replayLeft }, waiter.purpose));
+    return { state: s, effects };
+  }
+}
+
+/** A read of the log is back: a History page, a waiting member's Join reply, a resumed room's position or replay. */
 function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>): Step {
   const { purpose, outcome } = e;
   if (purpose.for === 'gap' || purpose.for === 'head') return onSequenceRead(state, e);
   const to = purpose.to;
   if (purpose.for === 'history') {
+    // The connection's queued read is back: the next may go.
     const asker = state.clients.get(to);
-    const next = asker && asker.reading > 0
-      ? { ...state, clients: state.clients.set(to, { ...asker, reading: asker.reading - 1 }) }
+    const next = asker
+      ? { ...state, clients: state.clients.set(to, { ...asker, reading: Math.max(0, asker.reading - 1), busy: false }) }
       : state;
-    if (!outcome.ok) return unchanged(next, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
+    if (!outcome.ok) return pump(next, to, e.at, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
     const lines = outcome.messages.map((m) => M.stored(m, outcome.epoch));
-    return unchanged(next, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
+    return pump(next, to, e.at, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
+  }
+  if (purpose.for === 'replay') {
+    // The connection's queued read is back, whatever becomes of it: the next may go.
+    const asker = state.clients.get(to);
+    const freed = asker?.busy ? { ...state, clients: state.clients.set(to, { ...asker, busy: false }) } : state;
+    const r = onReplay(freed, e, purpose);
+    return pump(r.state, to, e.at, r.effects);
   }
   const room = state.rooms.get(e.req.room);
   const client = state.clients.get(to);
@@ -581,19 +714,17 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state);
   if (purpose.for === 'catchup') return catchUp(state, room, waiter, e);
   if (!outcome.ok && purpose.for === 'resume' && room.seq >= 0) {
-    // protocol.md "Resuming after a reconnect": a replay the log could not read is Recovered false,
+    // protocol.md "Resuming after a reconnect": a position the log could not read is Recovered false,
     // store_failed; the room's position is known, so the member stays and reads History from its Seq.
-    const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
-    const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
-    return unchanged(next, [
-      send(to, M.joined(to, room.name, memberPage(next, ready), ready.members.length, ready.seq, ready.epoch, e.at, undefined, 'store_failed')),
-    ]);
+    const r = rejoined(state, room, waiter, e.at, 'store_failed', []);
+    return pump(r.state, to, e.at, r.effects);
   }
   if (!outcome.ok) {
     // Without the room's position the member cannot be told where it stands: it is taken out, and told why.
     const r = exit(state, client, room.name, 'error', e.at, true);
     const ref = purpose.for === 'join' ? purpose.ref : undefined;
-    return { state: r.state, effects: [send(to, M.error(err('store_failed', `room "${room.name}" could not be read: ${outcome.reason}`, ref), e.at)), ...r.effects] };
+    const effects = [send(to, M.error(err('store_failed', `room "${room.name}" could not be read: ${outcome.reason}`, ref), e.at)), ...r.effects];
+    return purpose.for === 'resume' ? pump(r.state, to, e.at, effects) : { state: r.state, effects };
   }
   const known = room.seq >= 0;
   const ready: Room = {
@@ -604,19 +735,46 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     live: known || !state.cluster ? room.live : sequence(outcome.head, outcome.epoch),
   };
   const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
-  const page = memberPage(next, ready);
-  const count = ready.members.length;
   if (purpose.for === 'join') {
-    return unchanged(next, [send(to, M.joined(to, room.name, page, count, ready.seq, ready.epoch, e.at, purpose.ref))]);
+    return unchanged(next, [send(to, M.joined(to, room.name, memberPage(next, ready), ready.members.length, ready.seq, ready.epoch, e.at, purpose.ref))]);
   }
+  // A resumed room's position: decided from it when it can be, without reading a line.
+  const decided = fromPosition(purpose.since, outcome);
+  if (decided === 'replay') {
+    // Still waiting, now for its replay, which its turn in the connection's queue reads (pump).
+    const replay: Waiting = { id: to, purpose: { for: 'replay', to, since: purpose.since as Position } };
+    const waits: Room = { ...ready, waiting: [...ready.waiting, replay] };
+    return pump({ ...state, rooms: state.rooms.set(room.name, waits) }, to, e.at, []);
+  }
+  const r = rejoined(state, { ...ready, waiting: room.waiting }, waiter, e.at, decided, []);
+  // Several processes: lines heard while the position was read went live to the others; this
+  // member reads them too before it goes live.
+  if (decided === true && state.cluster && outcome.head < ready.seq) {
+    const b = behind(r.state, r.state.rooms.get(room.name) as Room, to, outcome.head, [...r.effects]);
+    return pump(b.state, to, e.at, b.effects);
+  }
+  return pump(r.state, to, e.at, r.effects);
+}
+
+/** A resumed room's missed lines are back: its Join reply, then the lines, within what the resume may still replay. */
+function onReplay(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>, purpose: Extract<ReadPurpose, { for: 'replay' }>): Step {
+  const { outcome } = e;
+  const to = purpose.to;
+  const room = state.rooms.get(e.req.room);
+  const client = state.clients.get(to);
+  const waiter = room?.waiting.find((w) => w.id === to);
+  if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state, []);
+  if (!outcome.ok) return rejoined(state, room, waiter, e.at, 'store_failed', []);
   const bytes = replayBytes(outcome.messages);
   const recovered = recoverable(purpose.since, outcome, bytes, client.replayLeft);
-  const effects: Effect[] = [send(to, M.joined(to, room.name, page, count, ready.seq, ready.epoch, e.at, undefined, recovered))];
-  if (recovered !== true) return { state: next, effects };
+  const r = rejoined(state, room, waiter, e.at, recovered, []);
+  if (recovered !== true) return r;
+  const effects = [...r.effects];
   for (const m of outcome.messages) effects.push(send(to, M.stored(m, outcome.epoch)));
-  const spent: HubState = { ...next, clients: next.clients.set(to, { ...client, replayLeft: client.replayLeft - bytes }) };
+  const spent: HubState = { ...r.state, clients: r.state.clients.set(to, { ...client, replayLeft: client.replayLeft - bytes }) };
   // Several processes: lines heard while the replay was read went live to the others; this member
   // reads them too before it goes live (with one process the log answers in order, and none can be).
+  const ready = spent.rooms.get(room.name) as Room;
   if (state.cluster && outcome.head < ready.seq) return behind(spent, ready, to, outcome.head, effects);
   return { state: spent, effects };
 }
@@ -714,6 +872,8 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
     case 'direct': {
       if (m.key !== undefined) {
         const rec = client.keys.get(m.key);
+        // protocol.md "Sending twice": a repeat is the same Direct, to the same To.
+        if (rec && (!('to' in rec) || rec.to !== m.to)) return fail('bad_field', KEY_TAKEN);
         if (rec) return repeat(state, client, rec, m.key, at, m.ref);
       }
       const target = state.clients.get(m.to);
@@ -749,12 +909,14 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       if (client.reading >= Limits.maxHistoryInFlight) {
         return fail('too_many_requests', `at most ${Limits.maxHistoryInFlight} History requests may wait for an answer; wait for one`);
       }
-      const next: HubState = { ...state, clients: state.clients.set(client.id, { ...client, reading: client.reading + 1 }) };
       const req = m.before !== undefined
         ? { room: m.room, before: m.before, limit: m.limit }
         : m.after !== undefined ? { room: m.room, after: m.after, limit: m.limit } : { room: m.room, limit: m.limit };
-      const purpose: ReadPurpose = { for: 'history', to: client.id, ref: m.ref };
-      return unchanged(next, [read(req, purpose)]);
+      const purpose = { for: 'history', to: client.id, ref: m.ref } as const;
+      // Queued behind the connection's other reads (a resume's replays, earlier pages), and read
+      // when its turn comes: one page per turn per connection (hostile testing, H2).
+      const waits: Client = { ...client, reading: client.reading + 1, queue: [...client.queue, { req, purpose }] };
+      return pump({ ...state, clients: state.clients.set(client.id, waits) }, client.id, at, []);
     }
   }
 }

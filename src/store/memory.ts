@@ -7,6 +7,7 @@
 // dropped is one small record per room ever heard of (its epoch and last Seq),
 // because forgetting it would restart the room's Seq at 1 under the same epoch.
 import { randomBytes } from 'node:crypto';
+import { wireSize } from '../core/protocol';
 import type {
   AppendOutcome, AppendRequest, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
 } from './log';
@@ -49,6 +50,9 @@ export function readProblem(req: ReadRequest): string | undefined {
   }
   if (req.before !== undefined && !(Number.isSafeInteger(req.before) && req.before >= 0)) {
     return `bad read: before must be a whole number, got ${req.before}`;
+  }
+  if (req.maxBytes !== undefined && !(Number.isSafeInteger(req.maxBytes) && req.maxBytes >= 0)) {
+    return `bad read: maxBytes must be a whole number, got ${req.maxBytes}`;
   }
   return undefined;
 }
@@ -317,7 +321,14 @@ export class MemoryLog implements MessageLog {
     const first = r.head - r.kept.length + 1;
     const { from, to, more } = pageOf(req, first, r.head);
     const messages: StoredMessage[] = [];
-    for (let s = from; s <= to; s++) messages.push(copy(r.kept.at(s - first)));
+    const cap = req.after === undefined ? undefined : req.maxBytes;
+    let bytes = 0;
+    for (let s = from; s <= to; s++) {
+      const m = copy(r.kept.at(s - first));
+      messages.push(m);
+      // history.ts ReadRequest.maxBytes: the page stops at the line that passes it.
+      if (cap !== undefined && (bytes += wireSize(m.content, m.name)) > cap) return { ok: true, epoch: r.epoch, head: r.head, first, messages, more: s < r.head };
+    }
     return { ok: true, epoch: r.epoch, head: r.head, first, messages, more };
   }
 

@@ -28,6 +28,7 @@ import type {
 } from './log';
 import { TrimReport, checkRetention, cutoff, failAll, messageOf, randomEpoch, readProblem } from './memory';
 import { APPEND_LUA, READ_LUA, TRIM_LUA } from './redis-scripts';
+import { wireSize } from '../core/protocol';
 
 export const DEFAULT_PREFIX = 'rxchat:';
 
@@ -447,7 +448,7 @@ export class RedisLog implements MessageLog {
       // A room Redis had lost (it came back empty), made again under a known name: register it again.
       if (fresh === 1 && !r.registering) lost.push({ name: op.req.room, score: op.op === 'append' ? op.req.at : 0 });
       r.ok = true;
-      out[i] = op.op === 'append' ? appendOutcome(result) : readOutcome(op.req.room, result);
+      out[i] = op.op === 'append' ? appendOutcome(result) : readOutcome(op.req, result);
     }
     for (const [name, r] of rooms) if (r.ok && (registered || !r.registering)) this.known.add(name);
     for (const { name, score } of lost) {
@@ -494,7 +495,17 @@ function appendOutcome(result: unknown): AppendOutcome {
   return { ok: true, seq, epoch };
 }
 
-function readOutcome(room: string, result: unknown): ReadOutcome {
+function readOutcome(req: ReadRequest, result: unknown): ReadOutcome {
   const [epoch, head, first, more, , entries] = result as [string, number, number, number, number, Entry[]];
-  return { ok: true, epoch, head, first, messages: entries.map((e) => toMessage(room, e)), more: more === 1 };
+  const messages = entries.map((e) => toMessage(req.room, e));
+  // history.ts ReadRequest.maxBytes: cut here (the script reads the page whole, at most 1001 lines).
+  if (req.after !== undefined && req.maxBytes !== undefined) {
+    let bytes = 0;
+    for (let i = 0; i < messages.length; i++) {
+      if ((bytes += wireSize(messages[i].content, messages[i].name)) > req.maxBytes) {
+        return { ok: true, epoch, head, first, messages: messages.slice(0, i + 1), more: messages[i].seq < head };
+      }
+    }
+  }
+  return { ok: true, epoch, head, first, messages, more: more === 1 };
 }

@@ -28,6 +28,7 @@ import type {
 } from './log';
 import { TrimReport, checkRetention, cutoff, failAll, messageOf, randomEpoch, readProblem } from './memory';
 import { migrate } from './migrations';
+import { wireSize } from '../core/protocol';
 
 export const DB_FILE = 'rxchat.db';
 
@@ -311,13 +312,25 @@ export class SqliteLog implements MessageLog {
     const first = this.firstSeq.get(r.id) ?? r.head + 1;
     // One row past the page tells whether there is more.
     let rows: MessageRow[];
-    if (req.after !== undefined) {
+    let cut = false;
+    if (req.after !== undefined && req.maxBytes !== undefined) {
+      // history.ts ReadRequest.maxBytes: row by row, stopping at the line that passes it.
+      rows = [];
+      let bytes = 0;
+      for (const row of this.pageAfter.iterate(r.id, req.after, req.limit + 1)) {
+        rows.push(row);
+        if ((bytes += wireSize(row.content, row.name)) > req.maxBytes) {
+          cut = rows.length <= req.limit && row.seq < r.head;
+          break;
+        }
+      }
+    } else if (req.after !== undefined) {
       rows = this.pageAfter.all(r.id, req.after, req.limit + 1);
     } else {
       rows = this.pageBefore.all(r.id, req.before ?? r.head + 1, req.limit + 1);
     }
-    const more = rows.length > req.limit;
-    if (more) rows.pop();
+    const more = cut || rows.length > req.limit;
+    if (rows.length > req.limit) rows.pop();
     if (req.after === undefined) rows.reverse();
     return { ok: true, epoch: r.epoch, head: r.head, first, messages: rows.map((row) => toMessage(req.room, row)), more };
   }
