@@ -175,7 +175,14 @@ export function clusterHeadline(targets: TargetName[], medians: Record<string, R
       if (cmds.length > 0) mix.push(`| ${s} | ${t} | ${cmds.map(([k, v]) => `${k.slice(4)} ${fmt(v, 3)}`).join(', ')} |`);
     }
   }
+  // Latency and CPU from a disturbed or overloaded run are not evidence either way; counts are.
+  const shaky = ['fanout', 'rooms-rate'].flatMap((s) => targets.map((t) => [s, t, medians[s]?.[t]] as const))
+    .filter(([, , m]) => m && ((m.othersOnMachine ?? 0) > 0.1 || (m.p50Ms ?? 0) > 100))
+    .map(([s, t]) => `${s} ${t}`);
   const out = ['Figures with targets (issue 8, several processes on Redis):', '', '| figure | value | target | verdict |', '|---|---|---|---|', ...rows];
+  if (shaky.length > 0) {
+    out.push('', `**Latency and CPU verdicts above are not evidence**: disturbed (other processes > 10 % of a core) or behind the offered load (p50 > 100 ms) in ${shaky.join(', ')}. The Redis counts per message do not depend on load.`);
+  }
   if (mix.length > 0) out.push('', 'Redis commands per message sent, by command (INFO commandstats; a script\'s own commands counted):', '', '| scenario | target | commands |', '|---|---|---|', ...mix);
   return out.join('\n');
 }
