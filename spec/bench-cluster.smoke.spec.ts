@@ -57,6 +57,7 @@ describe('bench --cluster smoke: two rxchat nodes on Redis', () => {
       expect(r.metrics['cmd:publish']).toBe(1);
       expect(r.metrics['cmd:xadd']).toBe(1);
       expect(r.metrics.redisReadsPerMessage).toBeLessThanOrEqual(1.05);
+      expect(r.metrics.redisCommandUsPerMessage).toBeGreaterThan(0);
     }
     expect(big.metrics.redisCommandsPerMessage).toBe(small.metrics.redisCommandsPerMessage);
   });

@@ -9,6 +9,8 @@ import Redis from 'ioredis';
 export interface RedisSnapshot {
   /** Calls per command (cmdstat_NAME), INFO itself left out. */
   calls: Record<string, number>;
+  /** Microseconds spent in each command (a script's includes the commands it runs, which also count their own). */
+  usec: Record<string, number>;
   totalCommands: number;
   reads: number;
   cpuUser: number;
@@ -17,10 +19,15 @@ export interface RedisSnapshot {
 
 function parse(info: string): RedisSnapshot {
   const calls: Record<string, number> = {};
+  const usec: Record<string, number> = {};
   const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]] = Number(m[2]);
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    calls[m[1]] = Number(m[2]);
+    usec[m[1]] = Number(m[3]);
+  }
   return {
     calls,
+    usec,
     totalCommands: field('total_commands_processed'),
     reads: field('total_reads_processed'),
     cpuUser: field('used_cpu_user'),
@@ -54,6 +61,11 @@ export interface RedisDelta {
   commands: number;
   /** Script calls (EVAL, EVALSHA, FCALL): what a client sends for a scripted step. */
   scripts: number;
+  /**
+   * Microseconds Redis spent running commands: the script calls' time (which covers what
+   * they run) when scripts ran, else every command's. INFO left out.
+   */
+  commandUs: number;
   /** Read events on client connections, the later snapshot's own left out. */
   reads: number;
   /** Redis's CPU seconds (user, sys). */
@@ -69,11 +81,17 @@ export function diff(a: RedisSnapshot, b: RedisSnapshot): RedisDelta {
     if (d > 0) calls[name] = d;
   }
   const infos = (b.calls.info ?? 0) - (a.calls.info ?? 0);
-  const scripts = ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro'].reduce((s, c) => s + (calls[c] ?? 0), 0);
+  const SCRIPTS = ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro'];
+  const scripts = SCRIPTS.reduce((s, c) => s + (calls[c] ?? 0), 0);
+  const us = (name: string) => (b.usec[name] ?? 0) - (a.usec[name] ?? 0);
+  const commandUs = scripts > 0
+    ? SCRIPTS.reduce((s, c) => s + us(c), 0)
+    : Object.keys(calls).reduce((s, c) => s + us(c), 0);
   return {
     calls,
     commands: b.totalCommands - a.totalCommands - infos,
     scripts,
+    commandUs,
     reads: b.reads - a.reads - 1,
     cpuUser: b.cpuUser - a.cpuUser,
     cpuSys: b.cpuSys - a.cpuSys,

@@ -26,6 +26,7 @@ const REDIS: Shown[] = [
   lower('redisCommandsPerMessage', 'Redis commands/message (scripts\' own counted)'),
   lower('redisScriptsPerMessage', 'Redis script calls/message'),
   lower('redisReadsPerMessage', 'Redis reads (round trips)/message'),
+  lower('redisCommandUsPerMessage', 'Redis µs in commands/message (commandstats usec)'),
   lower('redisCpuUsPerMessage', 'Redis CPU µs/message'),
 ];
 const HONESTY: Shown[] = [

@@ -100,6 +100,7 @@ function perMessage(d: RedisDelta, sent: number): Metrics {
     redisCommandsPerMessage: d.commands / sent,
     redisScriptsPerMessage: d.scripts / sent,
     redisReadsPerMessage: d.reads / sent,
+    redisCommandUsPerMessage: d.commandUs / sent,
     redisCpuUsPerMessage: ((d.cpuUser + d.cpuSys) * 1e6) / sent,
   };
   for (const [name, n] of Object.entries(d.calls)) m[`cmd:${name}`] = n / sent;
