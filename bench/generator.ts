@@ -2,6 +2,8 @@
 // Runs one scenario against one server and prints `RESULT {json}` on stdout.
 import { TargetName, connectorFor } from './lib/client';
 import { suite } from './scenarios';
+import { clusterSuite } from './scenarios/cluster';
+import { ClusterCtx } from './scenarios/types';
 
 interface Job {
   scenario: string;
@@ -11,11 +13,13 @@ interface Job {
   quick: boolean;
   /** Hard limit for the whole run. */
   limitMs: number;
+  /** `--cluster`: the nodes (and their Redis) of this run; the scenario is one of the cluster suite. */
+  cluster?: ClusterCtx;
 }
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as Job;
-  const instance = suite(job.quick).find((s) => s.name === job.scenario);
+  const instance = (job.cluster ? clusterSuite(job.quick) : suite(job.quick)).find((s) => s.name === job.scenario);
   if (!instance) throw new Error(`unknown scenario ${job.scenario}`);
   // Bounded in time whatever happens: a stuck run reports failure rather than hanging the suite.
   setTimeout(() => {
@@ -28,6 +32,7 @@ async function main(): Promise<void> {
     serverPid: job.serverPid,
     connect: connectorFor(job.target),
     log: (line) => process.stderr.write(`${line}\n`),
+    ...(job.cluster ? { cluster: job.cluster } : {}),
   });
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`, () => process.exit(0));
 }

@@ -9,6 +9,11 @@
 // --targets a,b, --scenarios x,y, --no-reducer (skip the reducer step),
 // --profile (rxchat under node --cpu-prof, into bench/results/profiles).
 // Everything runs from dist/: `npm run bench` builds first (tsc -b).
+// --cluster (issue 8): the cluster suite (bench/scenarios/cluster.ts) against rxchat,
+// rxchat on Redis with one node and with two, and Socket.IO with its Redis adapter on
+// two (bench/cluster.ts: pinning, the Redis, the targets); --redis-url URL to use a
+// running Redis instead of one the bench starts.
+import { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +24,8 @@ import { pinned, stop, waitForLine } from './lib/spawn';
 import { median } from './lib/stats';
 import { Instance, suite } from './scenarios';
 import { Metrics } from './scenarios/types';
+import { clusterSuite } from './scenarios/cluster';
+import { BenchRedis, CLUSTER_TARGETS, benchRedis, clusterHeadline, layoutOf } from './cluster';
 
 // Run as dist/bench/run.js (npm run bench) or, for a change to this file alone, from bench/run.ts.
 const ROOT = path.resolve(__dirname, __filename.endsWith('.ts') ? '..' : '../..');
@@ -51,7 +58,11 @@ function serverOf(target: TargetName, main: string, dataDir: string): string[] {
     case 'raw-ws':
       return [path.join(DIST, 'bench/servers/raw-ws.js')];
     case 'socketio':
+    case 'socketio-redis':
       return [path.join(DIST, 'bench/servers/socketio.js')];
+    case 'rxchat-1':
+    case 'rxchat-2':
+      return [main];
   }
 }
 
@@ -116,12 +127,65 @@ async function runOne(inst: Instance, target: TargetName, quick: boolean, profil
   }
 }
 
+let clusterRuns = 0;
+
+/**
+ * One cluster run: the target's nodes (one or two) pinned as bench/cluster.ts lays
+ * them out, on a key prefix of their own that is deleted afterwards, and one
+ * generator spreading its clients over them.
+ */
+async function runCluster(inst: Instance, target: TargetName, quick: boolean, launch: Launch, redis: BenchRedis): Promise<Omit<RunRecord, 'type' | 'rep'>> {
+  const layout = layoutOf(target);
+  const prefix = `rxchat-bench:${process.pid}:${++clusterRuns}:`;
+  const flags = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn',
+    '--heartbeat-interval', String(inst.heartbeat.intervalMs), '--heartbeat-timeout', String(inst.heartbeat.timeoutMs)];
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rxchat-bench-'));
+  redis.pin(layout.redis);
+  const servers: ChildProcess[] = [];
+  const errs: string[] = [];
+  try {
+    layout.nodes.forEach((cpu, i) => {
+      const own = layout.redisBacked ? ['--redis', redis.url, '--redis-prefix', prefix, '--node-id', `bench-${'ab'[i]}`] : [];
+      const child = pinned(cpu, launch.nodeFlags, [...serverOf(target, launch.main, dataDir), ...flags, ...own]);
+      errs[i] = '';
+      child.stderr?.on('data', (d: Buffer) => (errs[i] = (errs[i] + d.toString()).slice(-2000)));
+      servers.push(child);
+    });
+    const urls = await Promise.all(servers.map((c) => waitForLine(c, /listening on (\S+)/, 15_000)));
+    const limitMs = quick ? 30_000 : 90_000;
+    const cluster = {
+      urls, pids: servers.map((c) => c.pid as number),
+      ...(layout.redisBacked ? { redisUrl: redis.url, ...(redis.pid === undefined ? {} : { redisPid: redis.pid }) } : {}),
+    };
+    const job = { scenario: inst.name, target, url: urls[0], serverPid: cluster.pids[0], quick, limitMs, cluster };
+    const gen = pinned(layout.generator, ['--max-old-space-size=4096'], [path.join(DIST, 'bench/generator.js'), JSON.stringify(job)]);
+    let genErr = '';
+    gen.stderr?.on('data', (d: Buffer) => (genErr = (genErr + d.toString()).slice(-2000)));
+    const line = await waitForLine(gen, /^RESULT (.*)$/m, limitMs + 5000).catch(async (e: Error) => {
+      await stop(gen);
+      throw new Error(`${e.message}\n${genErr}`);
+    });
+    await stop(gen);
+    const { metrics, notes } = JSON.parse(line) as { metrics: Metrics; notes: string[] };
+    servers.forEach((c, i) => {
+      if (c.exitCode !== null) notes.push(`node ${'AB'[i]} exited during the run: ${errs[i].slice(-300)}`);
+    });
+    return { scenario: inst.name, target, metrics, notes };
+  } catch (e) {
+    return { scenario: inst.name, target, metrics: {}, notes: [], error: `${(e as Error).message}\n${errs.join('\n')}`.slice(0, 2000) };
+  } finally {
+    await Promise.all(servers.map((c) => stop(c)));
+    rmSync(dataDir, { recursive: true, force: true });
+    await redis.clean(prefix).catch(() => undefined);
+  }
+}
+
 const fmt = (x: number | undefined, digits: number) =>
   x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-/** The target the ratios are taken to: same-work (the same protocol work, by hand) when it ran, else raw-ws. */
+/** The target the ratios are taken to: same-work (the same protocol work, by hand) when it ran, else raw-ws; in a cluster run, rxchat-1. */
 const baseOf = (targets: TargetName[]): TargetName | undefined =>
-  (['same-work', 'raw-ws'] as TargetName[]).find((t) => targets.includes(t));
+  (['same-work', 'raw-ws', 'rxchat-1'] as TargetName[]).find((t) => targets.includes(t));
 
 function table(insts: Instance[], targets: TargetName[], runs: RunRecord[]): { md: string; medians: Record<string, Record<string, Metrics>> } {
   const medians: Record<string, Record<string, Metrics>> = {};
@@ -231,15 +295,20 @@ async function main(): Promise<void> {
       scenarios: { type: 'string' },
       profile: { type: 'boolean', default: false },
       'no-reducer': { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
+      'redis-url': { type: 'string' },
     },
   });
+  const cluster = values.cluster as boolean;
   const quick = values.quick as boolean;
   const reps = Number(values.reps ?? (quick ? 1 : 3));
-  const targets = values.targets ? (values.targets.split(',') as TargetName[]) : TARGETS;
-  for (const t of targets) if (!TARGETS.includes(t)) throw new Error(`--targets: unknown target ${t} (one of ${TARGETS.join(', ')})`);
+  const known = cluster ? CLUSTER_TARGETS : TARGETS;
+  const targets = values.targets ? (values.targets.split(',') as TargetName[]) : known;
+  for (const t of targets) if (!known.includes(t)) throw new Error(`--targets: unknown target ${t} (one of ${known.join(', ')})`);
   const wanted = values.scenarios?.split(',');
-  const insts = suite(quick).filter((i) => !wanted || wanted.includes(i.name));
-  if (insts.length === 0) throw new Error(`--scenarios: none of ${wanted?.join(',')} (one of ${suite(quick).map((i) => i.name).join(', ')})`);
+  const all = cluster ? clusterSuite(quick) : suite(quick);
+  const insts = all.filter((i) => !wanted || wanted.includes(i.name));
+  if (insts.length === 0) throw new Error(`--scenarios: none of ${wanted?.join(',')} (one of ${all.map((i) => i.name).join(', ')})`);
   const launch = startCommand();
   for (const f of [launch.main, path.join(DIST, 'bench/generator.js')]) {
     if (!existsSync(f)) throw new Error(`${path.relative(ROOT, f)} is missing: run \`npm run bench\` (it builds first) or \`npm run build\``);
@@ -250,10 +319,15 @@ async function main(): Promise<void> {
   const file = path.join(RESULTS, `bench-${started.toISOString().replace(/[:.]/g, '-')}.jsonl`);
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const m = machine();
-  process.stdout.write(`${m.nproc} cores (${m.cpu}), node ${m.node}; servers on core ${SERVER_CPU} as npm start runs them (node ${launch.nodeFlags.join(' ')} dist/…), generator on core ${GENERATOR_CPU}; ${reps} repetition(s)\n`);
+  const redis = cluster ? await benchRedis(values['redis-url']) : undefined;
+  if (redis) {
+    process.stdout.write(`${m.nproc} cores (${m.cpu}), node ${m.node}; cluster suite, Redis at ${redis.url}${redis.pid === undefined ? ' (not ours: its INFO counts every client\'s commands)' : ' (started for this run)'}; one-process targets: server on core 0, generator and Redis on core 1; two-node targets: node A on core 0, node B on core 1, generator and Redis on either; ${reps} repetition(s)\n`);
+  } else {
+    process.stdout.write(`${m.nproc} cores (${m.cpu}), node ${m.node}; servers on core ${SERVER_CPU} as npm start runs them (node ${launch.nodeFlags.join(' ')} dist/…), generator on core ${GENERATOR_CPU}; ${reps} repetition(s)\n`);
+  }
 
   let reducer: ReducerResult | undefined;
-  if (!values['no-reducer'] && targets.includes('rxchat')) {
+  if (!cluster && !values['no-reducer'] && targets.includes('rxchat')) {
     const t0 = Date.now();
     reducer = await reducerStep(quick, launch.nodeFlags);
     appendFileSync(file, `${JSON.stringify({ type: 'reducer', ...reducer })}\n`);
@@ -267,7 +341,10 @@ async function main(): Promise<void> {
     for (const inst of insts) {
       for (const target of order) {
         const t0 = Date.now();
-        const r: RunRecord = { type: 'run', rep, ...(await runOne(inst, target, quick, values.profile as boolean, launch)) };
+        const r: RunRecord = {
+          type: 'run', rep,
+          ...(redis ? await runCluster(inst, target, quick, launch, redis) : await runOne(inst, target, quick, values.profile as boolean, launch)),
+        };
         runs.push(r);
         appendFileSync(file, `${JSON.stringify(r)}\n`);
         const brief = r.error
@@ -278,8 +355,9 @@ async function main(): Promise<void> {
     }
   }
 
+  await redis?.close();
   const { md, medians } = table(insts, targets, runs);
-  const head = headline(targets, medians, reducer);
+  const head = cluster ? clusterHeadline(targets, medians) : headline(targets, medians, reducer);
   const notes = runs.filter((r) => r.notes.length || r.error).map((r) => `- rep ${r.rep + 1}, ${r.scenario}, ${r.target}: ${r.error ? `error: ${r.error.split('\n')[0]}` : r.notes.join('; ')}`);
   const header = [
     `Run ${started.toISOString()}, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s: \`${command}\``,
@@ -287,8 +365,9 @@ async function main(): Promise<void> {
   ].join('\n');
   const report = `${header}\n\n${head ? `${head}\n\n` : ''}${md}\n${notes.length ? `\nNotes:\n${notes.join('\n')}\n` : ''}`;
   appendFileSync(file, `${JSON.stringify({ type: 'summary', command, machine: m, reps, medians, reducer })}\n`);
-  writeFileSync(path.join(RESULTS, 'latest.md'), report);
-  process.stdout.write(`\n${report}\nresults: ${path.relative(ROOT, file)}, table: bench/results/latest.md\n`);
+  const latest = cluster ? 'latest-cluster.md' : 'latest.md';
+  writeFileSync(path.join(RESULTS, latest), report);
+  process.stdout.write(`\n${report}\nresults: ${path.relative(ROOT, file)}, table: bench/results/${latest}\n`);
 }
 
 main().catch((e) => {

@@ -5,7 +5,9 @@
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 
-export type TargetName = 'rxchat' | 'rxchat-memory' | 'same-work' | 'raw-ws-corked' | 'raw-ws' | 'socketio';
+export type TargetName = 'rxchat' | 'rxchat-memory' | 'same-work' | 'raw-ws-corked' | 'raw-ws' | 'socketio'
+  // `--cluster`: rxchat on Redis with one node and with two; Socket.IO with its Redis adapter on two.
+  | 'rxchat-1' | 'rxchat-2' | 'socketio-redis';
 
 export interface Handlers {
   /** A Broadcast (Type 1) from someone else: its Content. */
@@ -175,7 +177,7 @@ export const connectSocketIo: Connect = (base, name, room, h) =>
     socket.on('disconnect', () => life.closed());
   });
 
-export const connectorFor = (target: TargetName): Connect => (target === 'socketio' ? connectSocketIo : connectWs);
+export const connectorFor = (target: TargetName): Connect => (target === 'socketio' || target === 'socketio-redis' ? connectSocketIo : connectWs);
 
 /** Connects n clients, at most `concurrency` handshakes in flight, in index order. */
 export async function connectMany(

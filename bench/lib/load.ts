@@ -22,13 +22,23 @@ export class Tally {
   /** Frames whose seq was not above the last one seen from that sender by that receiver. */
   reordered = 0;
   readonly latency = new Sample();
+  /**
+   * With several nodes (client i on node i % nodes): latency of deliveries whose
+   * sender is on another node than the receiver, and on the same node; and the
+   * deliveries in the window to each node's clients.
+   */
+  readonly crossLatency = new Sample();
+  readonly sameLatency = new Sample();
+  readonly inWindowByNode: number[];
   measuring = false;
   /** Told of every delivery (closed-loop senders count them). */
   onDelivered?: (sender: number, seq: number) => void;
   private readonly last: Int32Array;
 
-  constructor(receivers: number, private readonly senders: number) {
+  /** Sender number s is client number s (every scenario numbers them so). */
+  constructor(receivers: number, private readonly senders: number, private readonly nodes = 1) {
     this.last = new Int32Array(receivers * senders).fill(-1);
+    this.inWindowByNode = new Array<number>(nodes).fill(0);
   }
 
   /** The onChat handler for receiver number `r`. */
@@ -44,7 +54,13 @@ export class Tally {
       else this.last[k] = q;
       if (this.measuring) {
         this.inWindow++;
-        this.latency.add(performance.now() - +c.slice(b + 1, c.indexOf('|', b + 1)));
+        const ms = performance.now() - +c.slice(b + 1, c.indexOf('|', b + 1));
+        this.latency.add(ms);
+        if (this.nodes > 1) {
+          const node = r % this.nodes;
+          this.inWindowByNode[node]++;
+          (s % this.nodes === node ? this.sameLatency : this.crossLatency).add(ms);
+        }
       }
       this.onDelivered?.(s, q);
     };

@@ -89,3 +89,49 @@ export function startWindow(serverPid: number): () => Window {
     };
   };
 }
+
+/** A measured window over several server processes (`--cluster`): each one's CPU, and the machine's. */
+export interface ClusterWindow {
+  seconds: number;
+  /** Each server's user and system seconds, in the order of the pids given. */
+  servers: CpuTimes[];
+  serverUser: number;
+  serverSys: number;
+  /** Generator CPU (user+sys) as a fraction of one core. */
+  generatorCore: number;
+  /** The Redis the bench started (undefined when it uses someone else's). */
+  redis?: CpuTimes;
+  /**
+   * Busy time of both cores not spent by the servers, the generator or our Redis,
+   * as a fraction of one core: the neighbours (the cores are shared in a cluster run).
+   */
+  othersOnMachine: number;
+}
+
+export function startClusterWindow(pids: readonly number[], redisPid?: number): () => ClusterWindow {
+  const t0 = performance.now();
+  const s0 = pids.map(procCpu);
+  const r0 = redisPid === undefined ? undefined : procCpu(redisPid);
+  const g0 = process.cpuUsage();
+  const b0 = cpuBusy();
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    const servers = pids.map((pid, i) => {
+      const now = procCpu(pid);
+      return { user: now.user - s0[i].user, sys: now.sys - s0[i].sys };
+    });
+    const r1 = redisPid === undefined ? undefined : procCpu(redisPid);
+    const redis = r0 && r1 ? { user: r1.user - r0.user, sys: r1.sys - r0.sys } : undefined;
+    const g = process.cpuUsage(g0);
+    const b1 = cpuBusy();
+    const generator = (g.user + g.system) / 1e6;
+    const serverUser = servers.reduce((a, c) => a + c.user, 0);
+    const serverSys = servers.reduce((a, c) => a + c.sys, 0);
+    const busy = b1.reduce((a, v, i) => a + v - (b0[i] ?? 0), 0);
+    const ours = serverUser + serverSys + generator + (redis ? redis.user + redis.sys : 0);
+    return {
+      seconds, servers, serverUser, serverSys, generatorCore: generator / seconds, redis,
+      othersOnMachine: Math.max(0, busy - ours) / seconds,
+    };
+  };
+}

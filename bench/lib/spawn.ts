@@ -5,8 +5,11 @@ import { once } from 'node:events';
 
 const RAISE_NOFILE = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"';
 
-/** `exec` keeps the PID: the child's PID is node's, whose /proc entry the generator reads. */
-export function pinned(cpu: number, node: string[], args: string[]): ChildProcess {
+/**
+ * `exec` keeps the PID: the child's PID is node's, whose /proc entry the generator reads.
+ * `cpu` is one core, or a taskset list ('0,1': free to run on either).
+ */
+export function pinned(cpu: number | string, node: string[], args: string[]): ChildProcess {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const cmd = `${RAISE_NOFILE}; exec taskset -c ${cpu} ${['node', ...node, ...args].map(quote).join(' ')}`;
   // One process unless the run says --redis: a REDIS_URL in the shell would turn rxchat into a cluster node.

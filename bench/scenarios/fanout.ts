@@ -5,7 +5,7 @@ import { connectMany } from '../lib/client';
 import { ClosedLoop, Tally, openLoop } from '../lib/load';
 import { sleep } from '../lib/stats';
 import { measureDeliveries } from './measure';
-import { Ctx, Result, boundNotes } from './types';
+import { Ctx, Result, boundNotes, nodesOf, urlOf } from './types';
 
 export interface FanoutParams {
   clients: number;
@@ -27,26 +27,26 @@ export const FANOUT: FanoutParams = {
 
 async function room(ctx: Ctx, p: FanoutParams, tally: Tally, onAck?: (ref: number) => void) {
   const clients = await connectMany(p.clients, 50, (i) =>
-    ctx.connect(ctx.url, `b${i}`, 'fanout', { onChat: tally.receiver(i), onAck }));
+    ctx.connect(urlOf(ctx, i), `b${i}`, 'fanout', { onChat: tally.receiver(i), onAck }));
   // Let the Connected notices of the last joiners pass before measuring.
   await sleep(300);
   return clients.slice(0, p.senders).map((client) => ({ client, room: 'fanout' }));
 }
 
 export async function fanout(ctx: Ctx, p: FanoutParams): Promise<Result> {
-  const tally = new Tally(p.clients, p.senders);
+  const tally = new Tally(p.clients, p.senders, nodesOf(ctx));
   const senders = await room(ctx, p, tally);
-  const sending = openLoop(senders, p.rate, p.warmupMs + p.measureMs, 'x'.repeat(p.pad));
-  const metrics = await measureDeliveries(ctx, p, tally, sending, (sent) => sent * (p.clients - 1));
+  const sending = () => openLoop(senders, p.rate, p.warmupMs + p.measureMs, 'x'.repeat(p.pad));
+  const metrics = await measureDeliveries(ctx, p, tally, sending, (sent) => sent * (p.clients - 1), (sent) => sent);
   return { metrics, notes: boundNotes(metrics) };
 }
 
 export async function fanoutMax(ctx: Ctx, p: FanoutParams): Promise<Result> {
-  const tally = new Tally(p.clients, p.senders);
+  const tally = new Tally(p.clients, p.senders, nodesOf(ctx));
   const loop = new ClosedLoop(p.window, p.clients - 1, 'x'.repeat(p.pad));
   tally.onDelivered = loop.onDelivered;
   const senders = await room(ctx, p, tally, loop.onAck);
-  const sending = loop.run(senders, p.warmupMs + p.measureMs);
-  const metrics = await measureDeliveries(ctx, p, tally, sending, () => loop.sent * (p.clients - 1));
+  const sending = () => loop.run(senders, p.warmupMs + p.measureMs);
+  const metrics = await measureDeliveries(ctx, p, tally, sending, () => loop.sent * (p.clients - 1), () => loop.sent);
   return { metrics, notes: boundNotes(metrics) };
 }

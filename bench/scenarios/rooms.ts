@@ -9,7 +9,7 @@ import { connectMany } from '../lib/client';
 import { ClosedLoop, Tally, openLoop } from '../lib/load';
 import { sleep } from '../lib/stats';
 import { measureDeliveries } from './measure';
-import { Ctx, Result, boundNotes } from './types';
+import { Ctx, Result, boundNotes, nodesOf, urlOf } from './types';
 
 export interface RoomsParams {
   rooms: number;
@@ -30,27 +30,27 @@ const roomOf = (p: RoomsParams, i: number) => `r${Math.floor(i / p.perRoom)}`;
 /** Everyone joins; sender index = client index, so refs and contents name the client. */
 async function members(ctx: Ctx, p: RoomsParams, tally: Tally, onAck?: (ref: number) => void) {
   const clients = await connectMany(p.rooms * p.perRoom, 50, (i) =>
-    ctx.connect(ctx.url, `m${i}`, roomOf(p, i), { onChat: tally.receiver(i), onAck }));
+    ctx.connect(urlOf(ctx, i), `m${i}`, roomOf(p, i), { onChat: tally.receiver(i), onAck }));
   await sleep(300);
   return clients.map((client, i) => ({ client, room: roomOf(p, i) }));
 }
 
 export async function rooms(ctx: Ctx, p: RoomsParams): Promise<Result> {
   const n = p.rooms * p.perRoom;
-  const tally = new Tally(n, n);
+  const tally = new Tally(n, n, nodesOf(ctx));
   const loop = new ClosedLoop(p.window, p.perRoom - 1, 'x'.repeat(p.pad));
   tally.onDelivered = loop.onDelivered;
   const senders = await members(ctx, p, tally, loop.onAck);
-  const sending = loop.run(senders, p.warmupMs + p.measureMs);
-  const metrics = await measureDeliveries(ctx, p, tally, sending, () => loop.sent * (p.perRoom - 1));
+  const sending = () => loop.run(senders, p.warmupMs + p.measureMs);
+  const metrics = await measureDeliveries(ctx, p, tally, sending, () => loop.sent * (p.perRoom - 1), () => loop.sent);
   return { metrics, notes: boundNotes(metrics) };
 }
 
 export async function roomsRate(ctx: Ctx, p: RoomsParams): Promise<Result> {
   const n = p.rooms * p.perRoom;
-  const tally = new Tally(n, n);
+  const tally = new Tally(n, n, nodesOf(ctx));
   const senders = await members(ctx, p, tally);
-  const sending = openLoop(senders, p.rate, p.warmupMs + p.measureMs, 'x'.repeat(p.pad));
-  const metrics = await measureDeliveries(ctx, p, tally, sending, (sent) => sent * (p.perRoom - 1));
+  const sending = () => openLoop(senders, p.rate, p.warmupMs + p.measureMs, 'x'.repeat(p.pad));
+  const metrics = await measureDeliveries(ctx, p, tally, sending, (sent) => sent * (p.perRoom - 1), (sent) => sent);
   return { metrics, notes: boundNotes(metrics) };
 }

@@ -3,10 +3,16 @@
 // ack callback, the same frames as docs/protocol.md as event payloads. Heartbeat
 // is engine.io's: a ping every interval, a peer that does not answer within
 // (timeout - interval) is dropped. Websocket transport only, like the clients.
+// With --redis (`npm run bench -- --cluster`, target socketio-redis): several such
+// processes as one chat through @socket.io/redis-adapter (ioredis, one publishing and
+// one subscribing connection; channels under --redis-prefix). A room's Seq and its
+// Join's Members stay this process's own: the bench reads neither.
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { nanoid } from 'nanoid';
 import { Server } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
+import Redis from 'ioredis';
 import { ROOM, baselineConfig, seconds } from './args';
 
 interface Chat {
@@ -76,6 +82,12 @@ io.on('connection', (socket) => {
     else io.to(roomName).emit('message', { ID: id, Content: 'disconnected', SentAt: seconds(), Type: 4, Name: name, Room: roomName, Reason: 'closed' });
   });
 });
+
+if (config.redis !== '') {
+  const pub = new Redis(config.redis, { connectionName: `socketio-bench-${config.nodeId || process.pid}` });
+  const sub = pub.duplicate();
+  io.adapter(createAdapter(pub, sub, { key: `${config.redisPrefix}socket.io` }));
+}
 
 httpServer.listen(config.port, config.host, () => {
   process.stdout.write(`socketio server listening on http://${config.host}:${(httpServer.address() as AddressInfo).port}\n`);
