@@ -64,11 +64,13 @@ const ms = (h: Histogram, us: number): number | null => (h.totalCount === 0 ? nu
 
 export function summarize(c: Counters, bots: number, connected: number, durationMs: number, verify?: VerifySummary): Summary {
   const h = c.latency;
+  // A histogram answers a percentile with its bucket's highest value, which can pass the largest sample
+  // (6.99 ms recorded, p99.9 "7"): no percentile is more than the max.
+  const at = (p: number) => Math.min(h.getValueAtPercentile(p), h.maxValue);
   return {
     bots, connected, sent: c.sent, acked: c.acked, received: c.received, errors: c.errors,
     latencyMs: {
-      p50: ms(h, h.getValueAtPercentile(50)), p99: ms(h, h.getValueAtPercentile(99)),
-      p999: ms(h, h.getValueAtPercentile(99.9)), max: ms(h, h.maxValue), samples: h.totalCount,
+      p50: ms(h, at(50)), p99: ms(h, at(99)), p999: ms(h, at(99.9)), max: ms(h, h.maxValue), samples: h.totalCount,
     },
     durationMs: Math.round(durationMs),
     ...(verify ? { verify } : {}),
