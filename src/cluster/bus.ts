@@ -15,6 +15,7 @@
 // head against what it delivered and reads the gap from the log. The bus
 // itself keeps no order and no state beyond its subscriptions.
 import Redis from 'ioredis';
+import { parseObject } from '../store/redis-link';
 import { DEFAULT_PREFIX, LiveLine, redactUrl, roomChannel } from '../store/redis';
 import { PresenceEvent, parsePresence } from './presence';
 import { NodeMessage, nodeChannel, parseNodeMessage } from './sessions';
@@ -35,14 +36,8 @@ export interface BusOptions {
 
 /** Checks a payload's shape: a line from another process is input like any other. */
 export function parseLiveLine(payload: string): LiveLine | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(payload);
-  } catch {
-    return 'not JSON';
-  }
-  if (v === null || typeof v !== 'object') return 'not an object';
-  const o = v as Record<string, unknown>;
+  const o = parseObject(payload);
+  if (typeof o === 'string') return o;
   for (const f of ['room', 'epoch', 'msgId', 'from', 'name', 'content'] as const) {
     if (typeof o[f] !== 'string') return `${f} is not a string`;
   }

@@ -67,8 +67,8 @@
 // leaves its claim to expire and the next sweep goes on where it stopped. If no
 // node survives, everything of the node still expires: its alive key after
 // ttlMs, its memberships set and the rooms it alone kept after roomTtlMs.
-import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
+import { ErrorSink, parseObject, loadScripts, script, startScripted } from '../store/redis-link';
 import { DEFAULT_PREFIX, RedisOpenError, redactUrl, redisUrlProblem, roomChannel, roomTag } from '../store/redis';
 import { messageOf } from '../store/memory';
 
@@ -315,8 +315,6 @@ end
 return applied
 `;
 
-interface Script { lua: string; sha: string }
-const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
 const SCRIPTS = {
   join: script(JOIN_LUA), leave: script(LEAVE_LUA), rename: script(RENAME_LUA),
   members: script(MEMBERS_LUA), census: script(CENSUS_LUA), sizes: script(SIZES_LUA),
@@ -368,14 +366,8 @@ export function parseMembership(entry: string): { room: string; id: string } | u
 
 /** Checks a payload from the room's channel: a presence event, or why not (a LiveLine has no `kind`). */
 export function parsePresence(payload: string): PresenceEvent | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(payload);
-  } catch {
-    return 'not JSON';
-  }
-  if (v === null || typeof v !== 'object') return 'not an object';
-  const o = v as Record<string, unknown>;
+  const o = parseObject(payload);
+  if (typeof o === 'string') return o;
   if (o.kind !== 'joined' && o.kind !== 'left' && o.kind !== 'renamed') return 'kind is not joined, left or renamed';
   for (const f of ['room', 'id', 'name', 'node'] as const) {
     if (typeof o[f] !== 'string') return `${f} is not a string`;
@@ -466,6 +458,13 @@ export class RedisPresence {
   private reconcileCursor = '0';
   private closed = false;
   private lastError?: unknown;
+  /** Where the shared start-up (redis-link.ts) reports errors: the first failure is kept over later retries. */
+  private readonly sink: ErrorSink = {
+    error: (e, first) => {
+      if (first) this.lastError ??= e;
+      else this.lastError = e;
+    },
+  };
 
   private constructor(private readonly redis: Redis, private readonly prefix: string, private readonly commandTimeoutMs: number, opts: PresenceOptions) {
     this.nodeId = opts.nodeId;
@@ -485,27 +484,11 @@ export class RedisPresence {
   }
 
   private async start(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const ready = new Promise<void>((resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      this.redis.once('ready', resolve);
-    });
-    this.redis.connect().catch((e) => { this.lastError ??= e; });
-    try {
-      await ready;
-      await this.loadScripts();
-    } finally {
-      clearTimeout(timer);
-    }
-    this.redis.on('ready', () => { this.loadScripts().catch((e) => { this.lastError = e; }); });
+    await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.sink);
   }
 
-  private async loadScripts(): Promise<void> {
-    const scripts = Object.values(SCRIPTS);
-    const shas = await Promise.all(scripts.map((s) => this.redis.script('LOAD', s.lua)));
-    scripts.forEach((s, i) => {
-      if (shas[i] !== s.sha) throw new Error(`Redis gave SHA ${String(shas[i])} for a script whose SHA1 is ${s.sha}`);
-    });
+  private loadScripts(): Promise<void> {
+    return loadScripts(this.redis, Object.values(SCRIPTS));
   }
 
   // ---- The ops, one at a time.

@@ -86,8 +86,8 @@
 // COSTS. send: one round trip, one script. take: two (GET the tok key, then the
 // script; a late UNLINK of the tok key is not waited for). claim, park, release:
 // one. beat: one pipeline of 2 PEXPIREs per local identity, plus one SET.
-import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
+import { ErrorSink, parseObject, Script, loadScripts, script, startScripted } from '../store/redis-link';
 import { Limits, Message, TOKEN_PATTERN } from '../core/protocol';
 import { DEFAULT_RESUME_WINDOW_MS, KeyRecord } from '../core/reducer';
 import { DEFAULT_PREFIX, RedisOpenError, redactUrl, redisUrlProblem } from '../store/redis';
@@ -221,14 +221,8 @@ export function mailBucketKey(bucket: number, prefix = DEFAULT_PREFIX): string {
 
 /** Checks a node channel's payload: another process's words are input like any other. */
 export function parseNodeMessage(payload: string): NodeMessage | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(payload);
-  } catch {
-    return 'not JSON';
-  }
-  if (v === null || typeof v !== 'object') return 'not an object';
-  const o = v as Record<string, unknown>;
+  const o = parseObject(payload);
+  if (typeof o === 'string') return o;
   if (o.kind === 'direct') {
     if (typeof o.to !== 'string') return 'to is not a string';
     const m = o.message as Record<string, unknown> | null;
@@ -338,12 +332,6 @@ if redis.call('PTTL', KEYS[3]) < 0 then redis.call('PEXPIRE', KEYS[3], ARGV[8]) 
 return {'kept', waiting + 1}
 `;
 
-interface Script {
-  lua: string;
-  sha: string;
-}
-
-const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
 const SCRIPTS = {
   claim: script(CLAIM_LUA), park: script(PARK_LUA), release: script(RELEASE_LUA), take: script(TAKE_LUA), send: script(SEND_LUA),
 };
@@ -436,6 +424,13 @@ export class RedisSessions {
   /** The identities live here: ID → token, what beat() keeps alive. */
   private readonly local = new Map<string, string>();
   private lastError?: unknown;
+  /** Where the shared start-up (redis-link.ts) reports errors: the first failure is kept over later retries. */
+  private readonly sink: ErrorSink = {
+    error: (e, first) => {
+      if (first) this.lastError ??= e;
+      else this.lastError = e;
+    },
+  };
   private closed = false;
 
   private constructor(private readonly redis: Redis, prefix: string, opts: SessionsOptions) {
@@ -463,26 +458,13 @@ export class RedisSessions {
   }
 
   private async start(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const ready = new Promise<void>((resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      this.redis.once('ready', resolve);
-    });
-    this.redis.connect().catch((e) => { this.lastError ??= e; });
-    try {
-      await ready;
-      await this.loadScripts();
-    } finally {
-      clearTimeout(timer);
-    }
-    this.redis.on('ready', () => { this.loadScripts().catch((e) => { this.lastError = e; }); });
+    await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.sink);
   }
 
-  private async loadScripts(): Promise<void> {
-    await Promise.all(Object.values(SCRIPTS).map((s) => this.redis.script('LOAD', s.lua)));
+  private loadScripts(): Promise<void> {
+    return loadScripts(this.redis, Object.values(SCRIPTS));
   }
 
-  /** Runs a script by SHA; a Redis that forgot it (restart, SCRIPT FLUSH) gets its text once. */
   private async run(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
       return await this.redis.evalsha(s.sha, keys.length, ...keys, ...args);

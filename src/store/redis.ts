@@ -20,8 +20,8 @@
 // append that Redis may have run would add the line twice); and a Redis that
 // stops answering fails a batch after `commandTimeoutMs`. ioredis reconnects by
 // itself, and batches succeed again once it has.
-import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
+import { ErrorSink, loadScripts, script, startScripted } from './redis-link';
 import { redactUrl } from '../ops/config';
 import type {
   AppendOutcome, AppendRequest, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
@@ -151,12 +151,6 @@ class Lru<K> {
   }
 }
 
-interface Script {
-  lua: string;
-  sha: string;
-}
-
-const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
 const SCRIPTS = { append: script(APPEND_LUA), read: script(READ_LUA), trim: script(TRIM_LUA) };
 
 type Reply = [error: Error | null, result: unknown];
@@ -241,6 +235,13 @@ export class RedisLog implements MessageLog {
   private trimming?: Promise<void>;
   /** The connection's last error, for the reason a batch fails while Redis is away. */
   private lastError?: unknown;
+  /** Where the shared start-up (redis-link.ts) reports errors: the first failure is kept over later retries. */
+  private readonly sink: ErrorSink = {
+    error: (e, first) => {
+      if (first) this.lastError ??= e;
+      else this.lastError = e;
+    },
+  };
 
   private constructor(
     private readonly redis: Redis,
@@ -262,31 +263,11 @@ export class RedisLog implements MessageLog {
 
   /** Waits for the first connection (ioredis retries meanwhile) and loads the scripts; later connections load them again. */
   private async start(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const ready = new Promise<void>((resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      this.redis.once('ready', resolve);
-    });
-    // The first failure rejects connect() while ioredis goes on retrying: only the deadline gives up.
-    this.redis.connect().catch((e) => { this.lastError ??= e; });
-    try {
-      await ready;
-      await this.loadScripts();
-    } finally {
-      clearTimeout(timer);
-    }
-    // A Redis that restarted has no scripts. 'ready' comes before any batch can be sent on the new
-    // connection, and commands go out in order, so the loads precede every EVALSHA on it.
-    this.redis.on('ready', () => { this.loadScripts().catch((e) => { this.lastError = e; }); });
+    await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.sink);
   }
 
-  /** Sends every SCRIPT LOAD at once (no await between them), so no batch can slip in between. */
-  private async loadScripts(): Promise<void> {
-    const scripts = Object.values(SCRIPTS);
-    const shas = await Promise.all(scripts.map((s) => this.redis.script('LOAD', s.lua)));
-    scripts.forEach((s, i) => {
-      if (shas[i] !== s.sha) throw new Error(`Redis gave SHA ${String(shas[i])} for a script whose SHA1 is ${s.sha}`);
-    });
+  private loadScripts(): Promise<void> {
+    return loadScripts(this.redis, Object.values(SCRIPTS));
   }
 
   /**
