@@ -68,8 +68,8 @@
 // node survives, everything of the node still expires: its alive key after
 // ttlMs, its memberships set and the rooms it alone kept after roomTtlMs.
 import Redis from 'ioredis';
-import { ErrorSink, parseObject, loadScripts, script, startScripted } from '../store/redis-link';
-import { DEFAULT_PREFIX, RedisOpenError, redactUrl, redisUrlProblem, roomChannel, roomTag } from '../store/redis';
+import { ErrorSink, openLink, parseObject, started, loadScripts, script, startScripted } from '../store/redis-link';
+import { DEFAULT_PREFIX, roomChannel, roomTag } from '../store/redis';
 import { messageOf } from '../store/memory';
 
 /** Why a member left: the protocol's Disconnected reasons, and `node_down` (its node died; a sweeper removed it). */
@@ -409,33 +409,10 @@ const KEEP_GONE_US = 60_000_000;
 export class RedisPresence {
   /** Connects like RedisLog.connect (one line RedisOpenError for a bad URL or no Redis within connectTimeoutMs). */
   static async connect(url: string, opts: PresenceOptions): Promise<RedisPresence> {
-    const where = redactUrl(url);
-    const problem = redisUrlProblem(url);
-    if (problem) throw new RedisOpenError(`bad Redis URL ${where}: ${problem}`);
-    const prefix = opts.prefix ?? DEFAULT_PREFIX;
-    if (/[{}]/.test(prefix)) throw new RangeError(`the Redis key prefix may not hold { or }, got ${JSON.stringify(prefix)}`);
     if (typeof opts.nodeId !== 'string' || opts.nodeId === '') throw new RangeError('a node id is needed');
-    const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-    const commandTimeoutMs = opts.commandTimeoutMs ?? 5_000;
-    const redis = new Redis(url, {
-      lazyConnect: true,
-      // As RedisLog: never wait for a connection, never resend a script Redis may have run.
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: commandTimeoutMs,
-      connectTimeout: Math.min(connectTimeoutMs, 5_000),
-      retryStrategy: (times) => Math.min(100 * times, 1_000),
-      connectionName: 'rxchat-presence',
-    });
+    const { redis, where, prefix, connectTimeoutMs, commandTimeoutMs } = openLink(url, opts, 'rxchat-presence');
     const p = new RedisPresence(redis, prefix, commandTimeoutMs, opts);
-    try {
-      await p.start(connectTimeoutMs);
-    } catch (e) {
-      redis.disconnect();
-      const why = (p.lastError ? messageOf(p.lastError) : '') || messageOf(e);
-      throw new RedisOpenError(`cannot use Redis at ${where}: ${why}`, e);
-    }
+    await started(redis, where, () => p.start(connectTimeoutMs), () => p.lastError);
     return p;
   }
 

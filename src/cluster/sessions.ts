@@ -87,10 +87,10 @@
 // script; a late UNLINK of the tok key is not waited for). claim, park, release:
 // one. beat: one pipeline of 2 PEXPIREs per local identity, plus one SET.
 import Redis from 'ioredis';
-import { ErrorSink, parseObject, Script, loadScripts, script, startScripted } from '../store/redis-link';
+import { ErrorSink, openLink, parseObject, started, Script, loadScripts, script, startScripted } from '../store/redis-link';
 import { Limits, Message, TOKEN_PATTERN } from '../core/protocol';
 import { DEFAULT_RESUME_WINDOW_MS, KeyRecord } from '../core/reducer';
-import { DEFAULT_PREFIX, RedisOpenError, redactUrl, redisUrlProblem } from '../store/redis';
+import { DEFAULT_PREFIX, RedisOpenError } from '../store/redis';
 
 /** What a Key became, once settled (a pending one is never parked). */
 export type SettledKey = Exclude<KeyRecord, { readonly pending: true }>;
@@ -372,34 +372,12 @@ export class RedisSessions {
    * connectTimeoutMs, and a RangeError for a bad nodeId or prefix.
    */
   static async connect(url: string, opts: SessionsOptions): Promise<RedisSessions> {
-    const where = redactUrl(url);
-    const problem = redisUrlProblem(url);
-    if (problem) throw new RedisOpenError(`bad Redis URL ${where}: ${problem}`);
     if (!NODE_PATTERN.test(opts.nodeId ?? '')) {
       throw new RangeError(`a node ID is 1 to 64 of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(opts.nodeId)}`);
     }
-    const prefix = opts.prefix ?? DEFAULT_PREFIX;
-    if (/[{}]/.test(prefix)) throw new RangeError(`the Redis key prefix may not hold { or }, got ${JSON.stringify(prefix)}`);
-    const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-    const commandTimeoutMs = opts.commandTimeoutMs ?? 5_000;
-    const redis = new Redis(url, {
-      lazyConnect: true,
-      // As RedisLog: nothing waits for a connection, nothing is sent twice, nothing waits forever.
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: commandTimeoutMs,
-      connectTimeout: Math.min(connectTimeoutMs, 5_000),
-      retryStrategy: (times) => Math.min(100 * times, 1_000),
-      connectionName: 'rxchat-sessions',
-    });
+    const { redis, where, prefix, connectTimeoutMs } = openLink(url, opts, 'rxchat-sessions');
     const s = new RedisSessions(redis, prefix, opts);
-    try {
-      await s.start(connectTimeoutMs);
-    } catch (e) {
-      redis.disconnect();
-      throw new RedisOpenError(`cannot use Redis at ${where}: ${(s.lastError ? messageOf(s.lastError) : '') || messageOf(e)}`, e);
-    }
+    await started(redis, where, () => s.start(connectTimeoutMs), () => s.lastError);
     const beat = await s.beat();
     if (!beat.ok) {
       redis.disconnect();

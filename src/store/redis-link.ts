@@ -3,7 +3,8 @@
 // within a deadline and (re)loads the scripts on every ready, and the first
 // check of a payload heard on a channel.
 import { createHash } from 'node:crypto';
-import type Redis from 'ioredis';
+import Redis from 'ioredis';
+import { redactUrl } from '../ops/config';
 
 export interface Script {
   lua: string;
@@ -59,4 +60,86 @@ export function parseObject(payload: string): Record<string, unknown> | string {
   }
   if (v === null || typeof v !== 'object') return 'not an object';
   return v as Record<string, unknown>;
+}
+
+/** Redis cannot be used at start: a bad URL, or no answer in time. The message is one line and names the URL (without password). */
+export class RedisOpenError extends Error {
+  readonly code = 'REDIS_OPEN';
+
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'RedisOpenError';
+  }
+}
+
+/** Checks a `redis://` or `rediss://` URL; returns why it is bad, or undefined. */
+export function redisUrlProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'not a URL (expected redis://HOST:PORT/DB)';
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return `the scheme must be redis: or rediss:, got ${u.protocol}`;
+  if (!u.hostname) return 'no host';
+  const db = u.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d{1,5}$/.test(db)) return `the database must be a number, got "${db}"`;
+  return undefined;
+}
+
+/** What every module's `connect` takes. */
+export interface LinkOptions {
+  /** Put before every key and channel; default `rxchat:`. No `{` or `}` (they would break the hash tags). */
+  prefix?: string;
+  /** How long `connect` keeps trying to reach Redis before it gives up (ms). Default 10000. */
+  connectTimeoutMs?: number;
+  /** How long one command waits for Redis's answer before it fails (ms). Default 5000. */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * Checks the URL (a RedisOpenError of one line naming it, without its password)
+ * and the prefix, and makes a connection that never hangs a caller: nothing waits
+ * for a connection (the offline queue is off: a command while Redis is away fails
+ * at once), nothing is sent twice (a command in flight when the connection breaks
+ * fails, since Redis may have run it), nothing waits forever (commandTimeout: a
+ * Redis that stops answering, a dead host or a partition), and it reconnects for
+ * as long as the process lives, at most a second apart.
+ */
+export function openLink(url: string, opts: LinkOptions, name: string) {
+  const where = redactUrl(url);
+  const problem = redisUrlProblem(url);
+  if (problem) throw new RedisOpenError(`bad Redis URL ${where}: ${problem}`);
+  const prefix = opts.prefix ?? 'rxchat:';
+  if (/[{}]/.test(prefix)) throw new RangeError(`the Redis key prefix may not hold { or }, got ${JSON.stringify(prefix)}`);
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+  const commandTimeoutMs = opts.commandTimeoutMs ?? 5_000;
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: Math.min(connectTimeoutMs, 5_000),
+    retryStrategy: (times) => Math.min(100 * times, 1_000),
+    connectionName: name,
+  });
+  return { redis, where, prefix, connectTimeoutMs, commandTimeoutMs };
+}
+
+/** Runs a module's start; when it fails, drops the connection and says why in one line (the connection's own error first). */
+export async function started(redis: Redis, where: string, start: () => Promise<void>, lastError: () => unknown): Promise<void> {
+  try {
+    await start();
+  } catch (e) {
+    redis.disconnect();
+    const last = lastError();
+    const why = (last ? messageText(last) : '') || messageText(e);
+    throw new RedisOpenError(`cannot use Redis at ${where}: ${why}`, e);
+  }
+}
+
+function messageText(e: unknown): string {
+  const message = (e as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(e);
 }

@@ -21,7 +21,7 @@
 // stops answering fails a batch after `commandTimeoutMs`. ioredis reconnects by
 // itself, and batches succeed again once it has.
 import Redis from 'ioredis';
-import { ErrorSink, loadScripts, script, startScripted } from './redis-link';
+import { ErrorSink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started } from './redis-link';
 import { redactUrl } from '../ops/config';
 import type {
   AppendOutcome, AppendRequest, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
@@ -100,32 +100,8 @@ export interface RedisLogOptions {
   knownRooms?: number;
 }
 
-/** Redis cannot be used at start: a bad URL, or no answer in time. The message is one line and names the URL (without password). */
-export class RedisOpenError extends Error {
-  readonly code = 'REDIS_OPEN';
+export { RedisOpenError, redactUrl, redisUrlProblem };
 
-  constructor(message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = 'RedisOpenError';
-  }
-}
-
-export { redactUrl };
-
-/** Checks a `redis://` or `rediss://` URL; returns why it is bad, or undefined. */
-export function redisUrlProblem(url: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return 'not a URL (expected redis://HOST:PORT/DB)';
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return `the scheme must be redis: or rediss:, got ${u.protocol}`;
-  if (!u.hostname) return 'no host';
-  const db = u.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d{1,5}$/.test(db)) return `the database must be a number, got "${db}"`;
-  return undefined;
-}
 
 /** A Map that forgets the least recently used key past `cap`. */
 class Lru<K> {
@@ -193,35 +169,9 @@ export class RedisLog implements MessageLog {
    */
   static async connect(url: string, retention: Retention, opts: RedisLogOptions = {}): Promise<RedisLog> {
     checkRetention(retention);
-    const where = redactUrl(url);
-    const problem = redisUrlProblem(url);
-    if (problem) throw new RedisOpenError(`bad Redis URL ${where}: ${problem}`);
-    const prefix = opts.prefix ?? DEFAULT_PREFIX;
-    if (/[{}]/.test(prefix)) throw new RangeError(`the Redis key prefix may not hold { or }, got ${JSON.stringify(prefix)}`);
-    const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-    const commandTimeoutMs = opts.commandTimeoutMs ?? 5_000;
-    const redis = new Redis(url, {
-      lazyConnect: true,
-      // Never wait for a connection: a batch while Redis is away fails at once, and the hub answers its senders.
-      enableOfflineQueue: false,
-      // A command in flight when the connection breaks fails; it is never sent again, since Redis may have run it.
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      // A Redis that stops answering (a dead host, a partition) fails each command after this, instead of never.
-      commandTimeout: commandTimeoutMs,
-      connectTimeout: Math.min(connectTimeoutMs, 5_000),
-      // Reconnect for as long as the process lives, at most a second apart: the server keeps running meanwhile.
-      retryStrategy: (times) => Math.min(100 * times, 1_000),
-      connectionName: 'rxchat-log',
-    });
+    const { redis, where, prefix, connectTimeoutMs, commandTimeoutMs } = openLink(url, opts, 'rxchat-log');
     const log = new RedisLog(redis, retention, prefix, commandTimeoutMs, opts);
-    try {
-      await log.start(connectTimeoutMs);
-    } catch (e) {
-      redis.disconnect();
-      const why = (log.lastError ? messageOf(log.lastError) : '') || messageOf(e);
-      throw new RedisOpenError(`cannot use Redis at ${where}: ${why}`, e);
-    }
+    await started(redis, where, () => log.start(connectTimeoutMs), () => log.lastError);
     return log;
   }
 
