@@ -53,6 +53,14 @@ async function listening(n: number): Promise<void> {
 
 const lines = (c: TestClient) => c.frames.filter((m) => m.Type === 1 && m.Room === 'lobby');
 
+/** A line appended to the lobby as the log does, but published where nobody listens: lost on the way. */
+async function appendUnheard(content: string): Promise<void> {
+  const redis = await admin();
+  const k = roomKeys('lobby', prefix);
+  await redis.eval(APPEND_LUA, 3, k.meta, k.log, k.keys,
+    'Unused00', '10000', '1000', `${prefix}nowhere`, '{"room":"lobby"', String(Date.now()), 'lost-msg', 'ghost-id', 'ghost', content);
+}
+
 async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
@@ -102,11 +110,7 @@ describe('two servers, one chat', () => {
     await listening(2);
     await a.request({ Type: 1, Room: 'lobby', Content: 'first' }, 12);
     await until('the first line', () => lines(b).length === 1);
-    // A line appended as the log does, but published where nobody listens: lost on the way.
-    const redis = await admin();
-    const k = roomKeys('lobby', prefix);
-    await redis.eval(APPEND_LUA, 3, k.meta, k.log, k.keys,
-      'Unused00', '10000', '1000', `${prefix}nowhere`, '{"room":"lobby"', String(Date.now()), 'lost-msg', 'ghost-id', 'ghost', 'lost', );
+    await appendUnheard('lost');
     await a.request({ Type: 1, Room: 'lobby', Content: 'third' }, 12);
     await until('three lines', () => lines(b).length === 3);
     expect(lines(b).map((m) => [m.Seq, m.Content])).toEqual([[1, 'first'], [2, 'lost'], [3, 'third']]);
@@ -124,10 +128,7 @@ describe('two servers, one chat', () => {
     await listening(2);
     await a.request({ Type: 1, Room: 'lobby', Content: 'first' }, 12);
     await until('the first line', () => lines(b).length === 1);
-    const redis = await admin();
-    const k = roomKeys('lobby', prefix);
-    await redis.eval(APPEND_LUA, 3, k.meta, k.log, k.keys,
-      'Unused00', '10000', '1000', `${prefix}nowhere`, '{"room":"lobby"', String(Date.now()), 'lost-msg', 'ghost-id', 'ghost', 'lost tail');
+    await appendUnheard('lost tail');
     await until('the lost tail', () => lines(b).length === 2);
     expect(lines(b)[1]).toMatchObject({ Seq: 2, Content: 'lost tail' });
   });
