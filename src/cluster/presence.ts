@@ -68,7 +68,7 @@
 // node survives, everything of the node still expires: its alive key after
 // ttlMs, its memberships set and the rooms it alone kept after roomTtlMs.
 import Redis from 'ioredis';
-import { ErrorSink, openLink, parseObject, started, loadScripts, script, startScripted } from '../store/redis-link';
+import { LastError, quitLink, openLink, parseObject, started, loadScripts, script, startScripted } from '../store/redis-link';
 import { DEFAULT_PREFIX, roomChannel, roomTag } from '../store/redis';
 import { messageOf } from '../store/memory';
 
@@ -412,7 +412,7 @@ export class RedisPresence {
     if (typeof opts.nodeId !== 'string' || opts.nodeId === '') throw new RangeError('a node id is needed');
     const { redis, where, prefix, connectTimeoutMs, commandTimeoutMs } = openLink(url, opts, 'rxchat-presence');
     const p = new RedisPresence(redis, prefix, commandTimeoutMs, opts);
-    await started(redis, where, () => p.start(connectTimeoutMs), () => p.lastError);
+    await started(redis, where, () => p.start(connectTimeoutMs), () => p.lastError.value);
     return p;
   }
 
@@ -434,14 +434,8 @@ export class RedisPresence {
   private lastRoomRefresh = -Infinity;
   private reconcileCursor = '0';
   private closed = false;
-  private lastError?: unknown;
-  /** Where the shared start-up (redis-link.ts) reports errors: the first failure is kept over later retries. */
-  private readonly sink: ErrorSink = {
-    error: (e, first) => {
-      if (first) this.lastError ??= e;
-      else this.lastError = e;
-    },
-  };
+  /** The connection's last error; the shared start-up (redis-link.ts) reports to it too. */
+  private readonly lastError: LastError;
 
   private constructor(private readonly redis: Redis, private readonly prefix: string, private readonly commandTimeoutMs: number, opts: PresenceOptions) {
     this.nodeId = opts.nodeId;
@@ -456,12 +450,11 @@ export class RedisPresence {
     this.node = nodeKeys(this.nodeId, prefix);
     this.nodes = nodesKey(prefix);
     this.sizes = sizesKeys(prefix);
-    redis.on('error', (e) => { this.lastError = e; });
-    redis.on('ready', () => { this.lastError = undefined; });
+    this.lastError = new LastError(redis);
   }
 
   private async start(timeoutMs: number): Promise<void> {
-    await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.sink);
+    await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.lastError);
   }
 
   private loadScripts(): Promise<void> {
@@ -638,10 +631,10 @@ export class RedisPresence {
         out[s.i] = o;
       }
     }
-    if (noScript) this.loadScripts().catch((e) => { this.lastError = e; });
+    if (noScript) this.loadScripts().catch((e) => this.lastError.error(e));
     // The counts are right in the rooms' own keys whatever happens here: a failed index update is
     // healed by the next change of that room, or by sweep's reconcile step.
-    if (changed) await this.applySizes(updates).catch((e) => { this.lastError = e; });
+    if (changed) await this.applySizes(updates).catch((e) => this.lastError.error(e));
     return out as PresenceOutcome[];
   }
 
@@ -734,11 +727,7 @@ export class RedisPresence {
     if (this.closed) return;
     if (this.redis.status === 'ready') await this.leaveAll();
     this.closed = true;
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    await quitLink(this.redis);
   }
 
   /** Drops the connection without leaving (specs: a node that dies). */
@@ -851,13 +840,13 @@ export class RedisPresence {
     try {
       return await body();
     } catch (e) {
-      if (messageOf(e).startsWith('NOSCRIPT')) this.loadScripts().catch((x) => { this.lastError = x; });
+      if (messageOf(e).startsWith('NOSCRIPT')) this.loadScripts().catch((x) => this.lastError.error(x));
       return this.redis.status === 'ready' ? fail('store', `store: ${messageOf(e)}`) : this.down();
     }
   }
 
   private down(): PresenceFailure {
-    const why = this.lastError ? `: ${messageOf(this.lastError)}` : '';
+    const why = this.lastError.value ? `: ${messageOf(this.lastError.value)}` : '';
     return fail('unavailable', `Redis is not connected (${this.redis.status})${why}`);
   }
 

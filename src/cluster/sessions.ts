@@ -87,7 +87,7 @@
 // script; a late UNLINK of the tok key is not waited for). claim, park, release:
 // one. beat: one pipeline of 2 PEXPIREs per local identity, plus one SET.
 import Redis from 'ioredis';
-import { ErrorSink, openLink, parseObject, started, Script, loadScripts, script, startScripted } from '../store/redis-link';
+import { LastError, quitLink, openLink, parseObject, started, Script, loadScripts, script, startScripted } from '../store/redis-link';
 import { Limits, Message, TOKEN_PATTERN } from '../core/protocol';
 import { DEFAULT_RESUME_WINDOW_MS, KeyRecord } from '../core/reducer';
 import { DEFAULT_PREFIX, RedisOpenError } from '../store/redis';
@@ -377,7 +377,7 @@ export class RedisSessions {
     }
     const { redis, where, prefix, connectTimeoutMs } = openLink(url, opts, 'rxchat-sessions');
     const s = new RedisSessions(redis, prefix, opts);
-    await started(redis, where, () => s.start(connectTimeoutMs), () => s.lastError);
+    await started(redis, where, () => s.start(connectTimeoutMs), () => s.lastError.value);
     const beat = await s.beat();
     if (!beat.ok) {
       redis.disconnect();
@@ -401,14 +401,8 @@ export class RedisSessions {
   private readonly channelHead: string;
   /** The identities live here: ID → token, what beat() keeps alive. */
   private readonly local = new Map<string, string>();
-  private lastError?: unknown;
-  /** Where the shared start-up (redis-link.ts) reports errors: the first failure is kept over later retries. */
-  private readonly sink: ErrorSink = {
-    error: (e, first) => {
-      if (first) this.lastError ??= e;
-      else this.lastError = e;
-    },
-  };
+  /** The connection's last error; the shared start-up (redis-link.ts) reports to it too. */
+  private readonly lastError: LastError;
   private closed = false;
 
   private constructor(private readonly redis: Redis, prefix: string, opts: SessionsOptions) {
@@ -426,8 +420,7 @@ export class RedisSessions {
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 5_000;
     this.channelHead = `${prefix}node:{`;
     if (!(this.liveTtlMs > 0) || !(this.windowMs > 0)) throw new RangeError('liveTtlMs and resumeWindowMs must be positive');
-    redis.on('error', (e) => { this.lastError = e; });
-    redis.on('ready', () => { this.lastError = undefined; });
+    this.lastError = new LastError(redis);
   }
 
   /** Identities this node holds live now (what beat() refreshes). */
@@ -436,7 +429,7 @@ export class RedisSessions {
   }
 
   private async start(timeoutMs: number): Promise<void> {
-    await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.sink);
+    await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.lastError);
   }
 
   private loadScripts(): Promise<void> {
@@ -456,7 +449,7 @@ export class RedisSessions {
   private async guard<T>(what: string, body: () => Promise<T>): Promise<T | Unavailable> {
     if (this.closed) return { ok: false, code: 'unavailable', reason: `${what}: the sessions store is closed` };
     if (this.redis.status !== 'ready') {
-      const why = this.lastError ? `: ${messageOf(this.lastError)}` : '';
+      const why = this.lastError.value ? `: ${messageOf(this.lastError.value)}` : '';
       return { ok: false, code: 'unavailable', reason: `${what}: Redis is not connected (${this.redis.status})${why}` };
     }
     // ioredis times out each command (commandTimeout); this is the backstop for the whole op.
@@ -644,10 +637,6 @@ export class RedisSessions {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    await quitLink(this.redis);
   }
 }

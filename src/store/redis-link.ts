@@ -19,6 +19,33 @@ export interface ErrorSink {
   error(e: unknown, first?: boolean): void;
 }
 
+/**
+ * The connection's last error, for the reason a failed op or start gives. Listening
+ * to 'error' also keeps ioredis from printing every connection error; 'ready' clears it.
+ */
+export class LastError implements ErrorSink {
+  value?: unknown;
+
+  constructor(redis: Redis) {
+    redis.on('error', (e) => { this.value = e; });
+    redis.on('ready', () => { this.value = undefined; });
+  }
+
+  error(e: unknown, first = false): void {
+    if (first) this.value ??= e;
+    else this.value = e;
+  }
+}
+
+/** Quits the connection, or drops it when Redis is away. */
+export async function quitLink(redis: Redis): Promise<void> {
+  try {
+    await redis.quit();
+  } catch {
+    redis.disconnect();
+  }
+}
+
 /** Sends every SCRIPT LOAD at once (no await between them), so no command can slip in between. */
 export async function loadScripts(redis: Redis, scripts: readonly Script[]): Promise<void> {
   const shas = await Promise.all(scripts.map((s) => redis.script('LOAD', s.lua)));

@@ -21,7 +21,7 @@
 // stops answering fails a batch after `commandTimeoutMs`. ioredis reconnects by
 // itself, and batches succeed again once it has.
 import Redis from 'ioredis';
-import { ErrorSink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started } from './redis-link';
+import { LastError, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started } from './redis-link';
 import { redactUrl } from '../ops/config';
 import type {
   AppendOutcome, AppendRequest, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
@@ -171,7 +171,7 @@ export class RedisLog implements MessageLog {
     checkRetention(retention);
     const { redis, where, prefix, connectTimeoutMs, commandTimeoutMs } = openLink(url, opts, 'rxchat-log');
     const log = new RedisLog(redis, retention, prefix, commandTimeoutMs, opts);
-    await started(redis, where, () => log.start(connectTimeoutMs), () => log.lastError);
+    await started(redis, where, () => log.start(connectTimeoutMs), () => log.lastError.value);
     return log;
   }
 
@@ -184,14 +184,8 @@ export class RedisLog implements MessageLog {
   private closed = false;
   private trimming?: Promise<void>;
   /** The connection's last error, for the reason a batch fails while Redis is away. */
-  private lastError?: unknown;
-  /** Where the shared start-up (redis-link.ts) reports errors: the first failure is kept over later retries. */
-  private readonly sink: ErrorSink = {
-    error: (e, first) => {
-      if (first) this.lastError ??= e;
-      else this.lastError = e;
-    },
-  };
+  /** The connection's last error; the shared start-up (redis-link.ts) reports to it too. */
+  private readonly lastError: LastError;
 
   private constructor(
     private readonly redis: Redis,
@@ -206,14 +200,12 @@ export class RedisLog implements MessageLog {
     this.trimRooms = opts.trimRooms ?? 100;
     this.dropBudget = opts.dropBudget ?? 1000;
     this.rooms = roomsKey(prefix);
-    // Without a listener ioredis prints every connection error; the reason of a failed batch says it instead.
-    redis.on('error', (e) => { this.lastError = e; });
-    redis.on('ready', () => { this.lastError = undefined; });
+    this.lastError = new LastError(redis);
   }
 
   /** Waits for the first connection (ioredis retries meanwhile) and loads the scripts; later connections load them again. */
   private async start(timeoutMs: number): Promise<void> {
-    await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.sink);
+    await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.lastError);
   }
 
   private loadScripts(): Promise<void> {
@@ -291,11 +283,7 @@ export class RedisLog implements MessageLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    await quitLink(this.redis);
   }
 
   private async trimPass(now: number): Promise<void> {
@@ -303,7 +291,7 @@ export class RedisLog implements MessageLog {
   }
 
   private downError(): Error {
-    const why = this.lastError ? `: ${messageOf(this.lastError)}` : '';
+    const why = this.lastError.value ? `: ${messageOf(this.lastError.value)}` : '';
     return new Error(`Redis is not connected (${this.redis.status})${why}`);
   }
 
@@ -386,7 +374,7 @@ export class RedisLog implements MessageLog {
       this.redis.zadd(this.rooms, 'NX', score, name).catch(() => this.known.delete(name));
     }
     // Someone flushed the script cache (SCRIPT FLUSH): load them again for the next batch.
-    if (noScript) this.loadScripts().catch((e) => { this.lastError = e; });
+    if (noScript) this.loadScripts().catch((e) => this.lastError.error(e));
     return out as LogOutcome[];
   }
 
