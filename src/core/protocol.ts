@@ -165,7 +165,6 @@ export function codePoints(s: string): number {
   return n;
 }
 
-/** Whether s is longer than max code points; cheap when its UTF-16 length already says no. */
 /**
  * About how many bytes a chat line with this content takes on the wire: its
  * content as UTF-8 inside a JSON string (escapes included), and a frame's other
@@ -184,6 +183,7 @@ export function wireSize(content: string, name = ''): number {
   return n;
 }
 
+/** Whether s is longer than max code points; cheap when its UTF-16 length already says no. */
 const longerThan = (s: string, max: number): boolean => s.length > max && codePoints(s) > max;
 
 // Half of a surrogate pair with no other half: not a character, and not storable

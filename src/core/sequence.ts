@@ -8,8 +8,8 @@
 // tell the room's members to resync (read History from their own Seq).
 //
 // No I/O and no clock: the hub keeps one Sequence per room it has members in,
-// carries out `read` as an effect and hands the answer back. Not wired into the
-// hub yet (docs/scaling.md says where it goes).
+// carries out `read` as an effect and hands the answer back (reducer.ts onHeard,
+// sequenced).
 import type { ReadOutcome, StoredMessage } from './history';
 
 /** A line as heard: the stored line and its room's epoch. */
