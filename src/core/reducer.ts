@@ -618,9 +618,9 @@ function fromPosition(since: Position | undefined, o: Extract<ReadOutcome, { ok:
  * than a replay holds, tells "exactly the most" from "too many".
  */
 function recoverable(since: Position, o: Extract<ReadOutcome, { ok: true }>, bytes: number, left: number): true | M.NotRecovered {
-  if (since.epoch !== o.epoch) return 'epoch_changed';
-  if (since.seq > o.head) return 'ahead';
-  if (since.seq < o.first - 1) return 'trimmed';
+  // The position's own checks first (the log may have moved since it was read); the count is the lines read.
+  const p = fromPosition(since, o);
+  if (p === 'epoch_changed' || p === 'ahead' || p === 'trimmed') return p;
   if (o.messages.length > Limits.maxReplay || bytes > left) return 'too_many';
   return true;
 }
@@ -763,7 +763,7 @@ function onReplay(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>, p
   const room = state.rooms.get(e.req.room);
   const client = state.clients.get(to);
   const waiter = room?.waiting.find((w) => w.id === to);
-  if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state, []);
+  if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state);
   if (!outcome.ok) return rejoined(state, room, waiter, e.at, 'store_failed', []);
   const bytes = replayBytes(outcome.messages);
   const recovered = recoverable(purpose.since, outcome, bytes, client.replayLeft);
