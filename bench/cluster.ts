@@ -11,9 +11,9 @@
 // from both nodes. Each process's CPU is read from /proc, so CPU per delivery is
 // each node's own; latency in a two-node run includes that sharing.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import net from 'node:net';
 import Redis from 'ioredis';
 import { TargetName } from './lib/client';
+import { freePort, stop } from './lib/spawn';
 import { Metrics } from './scenarios/types';
 
 export const CLUSTER_TARGETS: TargetName[] = ['rxchat', 'rxchat-1', 'rxchat-2', 'socketio-redis'];
@@ -41,14 +41,6 @@ export function layoutOf(target: TargetName): Layout {
     default:
       throw new Error(`--cluster: ${target} is not a cluster target (one of ${CLUSTER_TARGETS.join(', ')})`);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** The Redis of a cluster run: its URL, its process when ours, and key cleanup. */
@@ -116,13 +108,7 @@ export async function benchRedis(url?: string): Promise<BenchRedis> {
     },
     async close() {
       await admin.quit().catch(() => admin.disconnect());
-      if (child && child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child!.once('exit', r));
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child!.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(t);
-      }
+      if (child) await stop(child, 3000);
     },
   };
 }

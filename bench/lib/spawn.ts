@@ -2,6 +2,7 @@
 // each with the open-files limit raised as far as the hard limit allows.
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 
 const RAISE_NOFILE = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"';
 
@@ -46,4 +47,13 @@ export async function stop(child: ChildProcess, ms = 6000): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), ms);
   await exited;
   clearTimeout(timer);
+}
+
+/** A TCP port free on 127.0.0.1 a moment ago, for a process of our own to listen on. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

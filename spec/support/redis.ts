@@ -9,6 +9,7 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import Redis from 'ioredis';
+import { freePort } from '../../bench/lib/spawn';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TEST_DB = 13;
@@ -78,14 +79,6 @@ export async function keysUnder(prefix: string): Promise<string[]> {
 export async function deleteKeys(prefix: string): Promise<void> {
   const keys = await keysUnder(prefix);
   if (keys.length > 0) await (await admin()).unlink(...keys);
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function until(what: string, ok: () => Promise<boolean>, ms = 5000): Promise<void> {
