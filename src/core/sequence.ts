@@ -122,13 +122,15 @@ function settle(s: Sequence, out: Out[], heard: readonly Heard[]): SequenceStep 
   let held = s.held;
   for (const line of heard) held = insert(held, line);
   let seq = s.seq;
-  while (held.length > 0 && held[0].seq <= seq + 1) {
-    if (held[0].seq === seq + 1) {
-      out.push({ kind: 'line', line: held[0] });
-      seq = held[0].seq;
+  // One slice at the end, not one per line: a filled gap can release up to MAX_HELD lines at once.
+  let i = 0;
+  for (; i < held.length && held[i].seq <= seq + 1; i++) {
+    if (held[i].seq === seq + 1) {
+      out.push({ kind: 'line', line: held[i] });
+      seq = held[i].seq;
     }
-    held = held.slice(1);
   }
+  if (i > 0) held = held.slice(i);
   const next: Sequence = { ...s, seq, held };
   if (held.length > MAX_HELD) return skip(next, out);
   if (held.length === 0 || next.reading !== null) return { state: next, out };
