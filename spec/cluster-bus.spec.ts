@@ -6,20 +6,13 @@ import { LiveLine, RedisLog, roomChannel } from '../src/store/redis';
 import { RoomBus, parseLiveLine } from '../src/cluster/bus';
 import { PresenceEvent, RedisPresence } from '../src/cluster/presence';
 import { NodeMessage, RedisSessions } from '../src/cluster/sessions';
-import { admin, closeAdmin, deleteKeys, proxy, testUrl, uniquePrefix } from './support/redis';
+import { admin, eachTestOnRedis, proxy, testUrl } from './support/redis';
 
 const T0 = Date.UTC(2026, 11, 1);
 const RETENTION = { maxPerRoom: 100, maxDays: 30 };
 
 let prefix: string;
-const closers: (() => Promise<unknown>)[] = [];
-beforeAll(async () => { await admin(); });
-beforeEach(() => { prefix = uniquePrefix(); });
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  await deleteKeys(prefix);
-});
-afterAll(() => closeAdmin());
+const closers = eachTestOnRedis((p) => { prefix = p; });
 
 /** Resolves once `check` holds, checking at each event; fails after `ms`. */
 function until(what: string, check: () => boolean, ms = 5000): Promise<void> {

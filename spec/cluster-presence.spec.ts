@@ -9,19 +9,12 @@ import { parseLiveLine } from '../src/cluster/bus';
 import {
   PresenceEvent, PresenceOptions, RedisPresence, membership, nodeKeys, nodesKey, parseMembership, parsePresence, presenceKeys, sizesKeys,
 } from '../src/cluster/presence';
-import { admin, closeAdmin, deleteKeys, keysUnder, proxy, testUrl, uniquePrefix } from './support/redis';
+import { admin, eachTestOnRedis, keysUnder, proxy, testUrl } from './support/redis';
 
 const T0 = Date.UTC(2026, 11, 1);
 
 let prefix: string;
-const closers: (() => Promise<unknown>)[] = [];
-beforeAll(async () => { await admin(); });
-beforeEach(() => { prefix = uniquePrefix(); });
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  await deleteKeys(prefix);
-});
-afterAll(() => closeAdmin());
+const closers = eachTestOnRedis((p) => { prefix = p; });
 
 async function node(nodeId: string, opts: Partial<PresenceOptions> = {}, url = testUrl()): Promise<RedisPresence> {
   const p = await RedisPresence.connect(url, { prefix, nodeId, clock: () => T0, ...opts });

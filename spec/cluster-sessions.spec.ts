@@ -11,17 +11,10 @@ import {
   IdentityRecord, NodeMessage, RedisSessions, SessionsOptions, mailBucketKey, nodeChannel, parseNodeMessage, sessionKeys, tokenKey,
 } from '../src/cluster/sessions';
 import { RedisOpenError } from '../src/store/redis';
-import { admin, closeAdmin, deleteKeys, keysUnder, proxy, testUrl, uniquePrefix } from './support/redis';
+import { admin, eachTestOnRedis, keysUnder, proxy, testUrl } from './support/redis';
 
 let prefix: string;
-const closers: (() => Promise<unknown>)[] = [];
-beforeAll(async () => { await admin(); }); // fails the file at once, saying why, when no Redis answers
-beforeEach(() => { prefix = uniquePrefix(); });
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-  await deleteKeys(prefix);
-});
-afterAll(() => closeAdmin());
+const closers = eachTestOnRedis((p) => { prefix = p; });
 
 async function node(nodeId: string, opts: Partial<SessionsOptions> = {}, url = testUrl()): Promise<RedisSessions> {
   const s = await RedisSessions.connect(url, { prefix, nodeId, ...opts });

@@ -90,6 +90,24 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 5000): Promi
 }
 
 /**
+ * The hooks of a spec file on Redis: the shared client first (a missing Redis fails
+ * the file at once, saying why), a fresh key prefix per test (given to `onPrefix`),
+ * and after each test the returned closers, last first, then the deletion of its keys.
+ */
+export function eachTestOnRedis(onPrefix: (prefix: string) => void): (() => Promise<unknown>)[] {
+  const closers: (() => Promise<unknown>)[] = [];
+  let prefix = '';
+  beforeAll(async () => { await admin(); });
+  beforeEach(() => { prefix = uniquePrefix(); onPrefix(prefix); });
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+    await deleteKeys(prefix);
+  });
+  afterAll(() => closeAdmin());
+  return closers;
+}
+
+/**
  * A redis-server of the spec's own, on a free port, keeping nothing on disk: a
  * `stop` and `start` is a Redis that restarts and comes back empty.
  */
