@@ -68,7 +68,7 @@
 // node survives, everything of the node still expires: its alive key after
 // ttlMs, its memberships set and the rooms it alone kept after roomTtlMs.
 import Redis from 'ioredis';
-import { LastError, quitLink, openLink, parseObject, started, loadScripts, script, startScripted } from '../store/redis-link';
+import { LastError, Reply, execWithin, quitLink, openLink, parseObject, started, loadScripts, script, startScripted } from '../store/redis-link';
 import { DEFAULT_PREFIX, roomChannel, roomTag } from '../store/redis';
 import { messageOf } from '../store/memory';
 
@@ -394,8 +394,6 @@ function memberList(flat: unknown): Member[] {
   return out;
 }
 
-type Reply = [error: Error | null, result: unknown];
-type Pipe = ReturnType<Redis['pipeline']>;
 
 /** Replies to the ops sent in one pipeline, for `run` to read back. */
 type Sent =
@@ -490,7 +488,7 @@ export class RedisPresence {
       const pipe = this.redis.pipeline();
       pipe.zrevrange(this.sizes.sizes, 0, limit - 1, 'WITHSCORES');
       pipe.zcard(this.sizes.sizes);
-      const [[e1, flat], [e2, total]] = await this.exec(pipe);
+      const [[e1, flat], [e2, total]] = await execWithin(pipe, this.commandTimeoutMs);
       if (e1 || e2) return fail('store', `store: ${messageOf(e1 ?? e2)}`);
       const a = flat as string[];
       const rooms: { room: string; count: number }[] = [];
@@ -568,7 +566,7 @@ export class RedisPresence {
     if (sent.length === 0) return out as PresenceOutcome[];
     let r: Reply[];
     try {
-      r = await this.exec(pipe);
+      r = await execWithin(pipe, this.commandTimeoutMs);
     } catch (e) {
       const f = this.redis.status === 'ready' ? fail('store', `store: ${messageOf(e)}`) : this.down();
       for (const s of sent) out[s.i] = f;
@@ -663,7 +661,7 @@ export class RedisPresence {
           pipe.pexpire(k.order, this.roomTtlMs);
         }
       }
-      const r = await this.exec(pipe);
+      const r = await execWithin(pipe, this.commandTimeoutMs);
       const e = r.slice(0, 3).find(([err]) => err)?.[0];
       if (e) return fail('store', `store: ${messageOf(e)}`);
       if (refresh) this.lastRoomRefresh = now;
@@ -689,7 +687,7 @@ export class RedisPresence {
       if (stale.length > 0) {
         const check = this.redis.pipeline();
         for (const n of stale) check.exists(nodeKeys(n, this.prefix).alive);
-        const alive = await this.exec(check);
+        const alive = await execWithin(check, this.commandTimeoutMs);
         const dead = stale.filter((_, i) => alive[i][0] === null && alive[i][1] === 0);
         if (dead.length > 0) {
           const claim = this.redis.pipeline();
@@ -697,7 +695,7 @@ export class RedisPresence {
             claim.set(nodeKeys(n, this.prefix).sweep, this.nodeId, 'PX', this.claimMs, 'NX');
             claim.get(nodeKeys(n, this.prefix).sweep);
           }
-          const claims = await this.exec(claim);
+          const claims = await execWithin(claim, this.commandTimeoutMs);
           for (let i = 0; i < dead.length; i++) {
             // Ours if SET NX took it, or if an earlier sweep of ours holds it (it stopped at its step bound).
             if (claims[2 * i + 1][1] !== this.nodeId) continue;
@@ -753,7 +751,7 @@ export class RedisPresence {
         pipe.del(keys.alive, keys.rooms);
         pipe.zrem(this.nodes, node);
         if (node !== this.nodeId) pipe.del(keys.sweep);
-        await this.exec(pipe);
+        await execWithin(pipe, this.commandTimeoutMs);
         return { removed, more: false };
       }
       const pipe = this.redis.pipeline();
@@ -766,7 +764,7 @@ export class RedisPresence {
           leftHead(m.room, m.id, node, at, reason), String(this.roomTtlMs));
         rooms.push(m.room);
       }
-      const r = await this.exec(pipe);
+      const r = await execWithin(pipe, this.commandTimeoutMs);
       const updates: SizeUpdate[] = [];
       const done: string[] = [];
       let j = 0;
@@ -806,7 +804,7 @@ export class RedisPresence {
     if (rooms.length === 0) return 0;
     const pipe = this.redis.pipeline();
     for (const room of rooms) pipe.evalsha(SCRIPTS.census.sha, 1, presenceKeys(room, this.prefix).members);
-    const r = await this.exec(pipe);
+    const r = await execWithin(pipe, this.commandTimeoutMs);
     const updates: SizeUpdate[] = [];
     rooms.forEach((room, i) => {
       const [e, res] = r[i];
@@ -846,18 +844,7 @@ export class RedisPresence {
   }
 
   private down(): PresenceFailure {
-    const why = this.lastError.value ? `: ${messageOf(this.lastError.value)}` : '';
-    return fail('unavailable', `Redis is not connected (${this.redis.status})${why}`);
-  }
-
-  private exec(pipe: Pipe): Promise<Reply[]> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer from Redis within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs + 1_000);
-      pipe.exec().then(
-        (replies) => { clearTimeout(timer); resolve((replies ?? []) as Reply[]); },
-        (e: unknown) => { clearTimeout(timer); reject(e); },
-      );
-    });
+    return fail('unavailable', this.lastError.notConnected());
   }
 }
 

@@ -449,8 +449,7 @@ export class RedisSessions {
   private async guard<T>(what: string, body: () => Promise<T>): Promise<T | Unavailable> {
     if (this.closed) return { ok: false, code: 'unavailable', reason: `${what}: the sessions store is closed` };
     if (this.redis.status !== 'ready') {
-      const why = this.lastError.value ? `: ${messageOf(this.lastError.value)}` : '';
-      return { ok: false, code: 'unavailable', reason: `${what}: Redis is not connected (${this.redis.status})${why}` };
+      return { ok: false, code: 'unavailable', reason: `${what}: ${this.lastError.notConnected()}` };
     }
     // ioredis times out each command (commandTimeout); this is the backstop for the whole op.
     let timer: NodeJS.Timeout | undefined;

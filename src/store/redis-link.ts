@@ -26,9 +26,15 @@ export interface ErrorSink {
 export class LastError implements ErrorSink {
   value?: unknown;
 
-  constructor(redis: Redis) {
+  constructor(private readonly redis: Redis) {
     redis.on('error', (e) => { this.value = e; });
     redis.on('ready', () => { this.value = undefined; });
+  }
+
+  /** Why an op is not sent: the connection's state, and its last error. */
+  notConnected(): string {
+    const why = this.value ? `: ${messageText(this.value)}` : '';
+    return `Redis is not connected (${this.redis.status})${why}`;
   }
 
   error(e: unknown, first = false): void {
@@ -44,6 +50,19 @@ export async function quitLink(redis: Redis): Promise<void> {
   } catch {
     redis.disconnect();
   }
+}
+
+export type Reply = [error: Error | null, result: unknown];
+
+/** The pipeline's replies, or a rejection if it gets none in time (ioredis times out each command; this is the backstop). */
+export function execWithin(pipe: ReturnType<Redis['pipeline']>, commandTimeoutMs: number): Promise<Reply[]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer from Redis within ${commandTimeoutMs} ms`)), commandTimeoutMs + 1_000);
+    pipe.exec().then(
+      (replies) => { clearTimeout(timer); resolve((replies ?? []) as Reply[]); },
+      (e: unknown) => { clearTimeout(timer); reject(e); },
+    );
+  });
 }
 
 /** Sends every SCRIPT LOAD at once (no await between them), so no command can slip in between. */

@@ -21,7 +21,7 @@
 // stops answering fails a batch after `commandTimeoutMs`. ioredis reconnects by
 // itself, and batches succeed again once it has.
 import Redis from 'ioredis';
-import { LastError, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started } from './redis-link';
+import { LastError, execWithin, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started } from './redis-link';
 import { redactUrl } from '../ops/config';
 import type {
   AppendOutcome, AppendRequest, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
@@ -128,8 +128,6 @@ class Lru<K> {
 }
 
 const SCRIPTS = { append: script(APPEND_LUA), read: script(READ_LUA), trim: script(TRIM_LUA) };
-
-type Reply = [error: Error | null, result: unknown];
 
 /** A stream entry as XRANGE gives it: ID, then field, value, field, value... */
 type Entry = [id: string, fields: string[]];
@@ -255,7 +253,7 @@ export class RedisLog implements MessageLog {
       const k = roomKeys(room, this.prefix);
       pipe.evalsha(SCRIPTS.trim.sha, 3, k.meta, k.log, k.keys, String(cut), String(this.maxPerRoom), String(this.dropBudget), String(now));
     }
-    const replies = await this.exec(pipe);
+    const replies = await execWithin(pipe, this.commandTimeoutMs);
     let deleted = 0;
     let more = due.length === this.trimRooms;
     const scores: (string | number)[] = [];
@@ -291,19 +289,7 @@ export class RedisLog implements MessageLog {
   }
 
   private downError(): Error {
-    const why = this.lastError.value ? `: ${messageOf(this.lastError.value)}` : '';
-    return new Error(`Redis is not connected (${this.redis.status})${why}`);
-  }
-
-  /** The pipeline's replies, or a rejection if it gets none in time (ioredis times out each command; this is the backstop). */
-  private exec(pipe: ReturnType<Redis['pipeline']>): Promise<Reply[]> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer from Redis within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs + 1_000);
-      pipe.exec().then(
-        (replies) => { clearTimeout(timer); resolve((replies ?? []) as Reply[]); },
-        (e: unknown) => { clearTimeout(timer); reject(e); },
-      );
-    });
+    return new Error(this.lastError.notConnected());
   }
 
   private async runBatch(ops: readonly LogOp[]): Promise<LogOutcome[]> {
@@ -349,7 +335,7 @@ export class RedisLog implements MessageLog {
       if (op.op === 'append') this.sendAppend(pipe, op.req, r.candidate);
       else this.sendRead(pipe, op.req, r.candidate);
     }
-    const replies = await this.exec(pipe);
+    const replies = await execWithin(pipe, this.commandTimeoutMs);
     const offset = register.length > 0 ? 1 : 0;
     const registered = offset === 0 || replies[0]?.[0] == null;
 
