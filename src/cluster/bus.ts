@@ -15,7 +15,7 @@
 // head against what it delivered and reads the gap from the log. The bus
 // itself keeps no order and no state beyond its subscriptions.
 import Redis from 'ioredis';
-import { parseObject } from '../store/redis-link';
+import { parseObject, quitLink } from '../store/redis-link';
 import { DEFAULT_PREFIX, LiveLine, redactUrl, roomChannel } from '../store/redis';
 import { PresenceEvent, parsePresence } from './presence';
 import { NodeMessage, nodeChannel, parseNodeMessage } from './sessions';
@@ -112,11 +112,7 @@ export class RoomBus {
     if (this.closed) return;
     this.closed = true;
     this.rooms.clear();
-    try {
-      await this.sub.quit();
-    } catch {
-      this.sub.disconnect();
-    }
+    await quitLink(this.sub);
   }
 
   private message(channel: string, payload: string): void {

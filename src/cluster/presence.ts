@@ -394,7 +394,6 @@ function memberList(flat: unknown): Member[] {
   return out;
 }
 
-
 /** Replies to the ops sent in one pipeline, for `run` to read back. */
 type Sent =
   | { kind: 'join' | 'leave' | 'members'; i: number; room: string; at: number }
