@@ -87,7 +87,7 @@
 // script; a late UNLINK of the tok key is not waited for). claim, park, release:
 // one. beat: one pipeline of 2 PEXPIREs per local identity, plus one SET.
 import Redis from 'ioredis';
-import { LastError, quitLink, openLink, parseObject, started, Script, loadScripts, script, startScripted } from '../store/redis-link';
+import { LastError, quitLink, openLink, parseObject, started, Script, script, startScripted } from '../store/redis-link';
 import { Limits, Message, TOKEN_PATTERN } from '../core/protocol';
 import { DEFAULT_RESUME_WINDOW_MS, KeyRecord } from '../core/reducer';
 import { DEFAULT_PREFIX, RedisOpenError } from '../store/redis';
@@ -430,10 +430,6 @@ export class RedisSessions {
 
   private async start(timeoutMs: number): Promise<void> {
     await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.lastError);
-  }
-
-  private loadScripts(): Promise<void> {
-    return loadScripts(this.redis, Object.values(SCRIPTS));
   }
 
   private async run(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
