@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
 import { redactUrl } from '../ops/config';
+import { messageOf } from './memory';
 
 export interface Script {
   lua: string;
@@ -33,7 +34,7 @@ export class LastError implements ErrorSink {
 
   /** Why an op is not sent: the connection's state, and its last error. */
   notConnected(): string {
-    const why = this.value ? `: ${messageText(this.value)}` : '';
+    const why = this.value ? `: ${messageOf(this.value)}` : '';
     return `Redis is not connected (${this.redis.status})${why}`;
   }
 
@@ -180,12 +181,7 @@ export async function started(redis: Redis, where: string, start: () => Promise<
   } catch (e) {
     redis.disconnect();
     const last = lastError();
-    const why = (last ? messageText(last) : '') || messageText(e);
+    const why = (last ? messageOf(last) : '') || messageOf(e);
     throw new RedisOpenError(`cannot use Redis at ${where}: ${why}`, e);
   }
-}
-
-function messageText(e: unknown): string {
-  const message = (e as { message?: unknown } | null)?.message;
-  return typeof message === 'string' ? message : String(e);
 }
