@@ -181,6 +181,34 @@ describe('RoomBus: presence and the node channel', () => {
   });
 });
 
+describe('RoomBus: a handler that throws', () => {
+  it('is reported as a bad payload, and the bus goes on hearing the room', async () => {
+    const heard: LiveLine[] = [];
+    const bad: string[] = [];
+    let first = true;
+    const bus = await RoomBus.connect(testUrl(), {
+      prefix,
+      onLine: (l) => {
+        if (first) {
+          first = false;
+          throw new Error('boom');
+        }
+        heard.push(l);
+      },
+      onBadPayload: (_channel, why) => bad.push(why),
+    });
+    closers.push(() => bus.close());
+    bus.join('lobby');
+    await listeners('lobby', 1);
+    const l = await log();
+    await say(l, 'lobby', 'one');
+    await say(l, 'lobby', 'two');
+    await until('the second line', () => heard.length === 1);
+    expect(bad).toEqual(['handling it failed: boom']);
+    expect(heard[0].content).toBe('two');
+  });
+});
+
 describe('parseLiveLine', () => {
   it.each([
     ['null', 'not an object'],

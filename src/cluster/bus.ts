@@ -80,7 +80,14 @@ export class RoomBus {
   private constructor(private readonly sub: Redis, private readonly opts: BusOptions) {
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
     if (opts.nodeId !== undefined) this.nodeChannel = nodeChannel(opts.nodeId, this.prefix);
-    sub.on('message', (channel: string, payload: string) => this.message(channel, payload));
+    // Inside ioredis's event handlers: a handler that throws must not become an uncaught exception.
+    sub.on('message', (channel: string, payload: string) => {
+      try {
+        this.message(channel, payload);
+      } catch (e) {
+        opts.onBadPayload?.(channel, `handling it failed: ${(e as Error)?.message ?? String(e)}`);
+      }
+    });
     sub.on('error', (e: Error) => this.link(false, e.message));
     sub.on('close', () => this.link(false, 'connection closed'));
     // 'ready' comes after ioredis has sent the subscriptions again (autoResubscribe).
@@ -146,6 +153,10 @@ export class RoomBus {
   private link(up: boolean, reason?: string): void {
     if (this.closed || up === this.up) return;
     this.up = up;
-    this.opts.onLink?.(up, reason);
+    try {
+      this.opts.onLink?.(up, reason);
+    } catch (e) {
+      this.opts.onBadPayload?.('(link)', `handling the link ${up ? 'up' : 'down'} failed: ${(e as Error)?.message ?? String(e)}`);
+    }
   }
 }
