@@ -164,7 +164,7 @@ export const subscribe = (room: string): Effect => ({ kind: 'subscribe', room })
 export const unsubscribe = (room: string): Effect => ({ kind: 'unsubscribe', room });
 export const heard = (line: Heard, at: number): HubEvent => ({ kind: 'heard', at, line });
 export const linkUp = (at: number): HubEvent => ({ kind: 'linkUp', at });
-export const session = (op: SessionOp): Effect => ({ kind: 'session', op });
+export const session = (op: SessionOp): Extract<Effect, { kind: 'session' }> => ({ kind: 'session', op });
 export const sessionTaken = (op: TakeOp, outcome: TakeResult, at: number): HubEvent => ({ kind: 'sessionTaken', at, op, outcome });
 export const directSent = (op: SendOp, outcome: SendResult, at: number): HubEvent => ({ kind: 'directSent', at, op, outcome });
 export const directHeard = (to: string, message: Message, at: number): HubEvent => ({ kind: 'directHeard', at, to, message });
