@@ -21,7 +21,8 @@
 //   park(token, record, ttl)  its connection ended: kept for resuming for `ttl` ms (≤ resumeWindowMs), under
 //                             its token, with Directs to it kept meanwhile. Refused ('superseded') when the
 //                             token is no longer the identity's (another node took it over).
-//   release(id)               its connection ended and it is not kept (no resume window, shutdown): forgotten.
+//   release(id)               its connection ended and it is not kept (no resume window): forgotten. (A
+//                             shutdown parks: Redis outlives the node, and its clients resume on another.)
 //   take(token)               a resume: atomically gets and deletes the identity the token names, with the
 //                             Directs kept for it (oldest first). Works once, across all nodes. A token whose
 //                             identity is still live (half-open socket) is taken all the same: the outcome
@@ -73,7 +74,9 @@
 // share of the budget instead (a local counter), or put the buckets under the
 // identity's tag and lose the global sum.
 //
-// FOR THE HUB (the reducer integration): `tokens` and `away` become effects
+// FOR THE HUB (the reducer integration; wired: src/core/reducer.ts in cluster
+// mode, src/cluster/session-runner.ts, docs/scaling.md "Identities across
+// nodes"): `tokens` and `away` become effects
 // (claim on a welcome, park or release on a disconnect, take on `?resume=`,
 // send for a Direct whose `To` is not a local client) and events with the
 // outcomes; a Direct's Ack waits for send's outcome (live or kept: Ack; else
