@@ -10,16 +10,17 @@ import type { Message } from '../src/core/protocol';
 import { RedisLog } from '../src/store/redis';
 import { sessionKeys } from '../src/cluster/sessions';
 import { TestClient } from './support/client';
-import { admin, eachTestOnRedis, testUrl } from './support/redis';
+import { admin, eachTestOnRedis, proxy, testUrl } from './support/redis';
 
 const RETENTION = { maxPerRoom: 10_000, maxDays: 30 };
 let prefix: string;
 const closers = eachTestOnRedis((p) => { prefix = p; });
 
-async function node(name: string): Promise<ChatServer> {
+/** A server on Redis; `redis` (default: the test Redis) is where its bus and sessions connect, its log always on the test Redis. */
+async function node(name: string, redis = testUrl()): Promise<ChatServer> {
   const messages = await RedisLog.connect(testUrl(), RETENTION, { prefix });
   const s = await startServer({
-    port: 0, host: '127.0.0.1', log: () => undefined, messages, redis: testUrl(), redisPrefix: prefix, nodeId: name,
+    port: 0, host: '127.0.0.1', log: () => undefined, messages, redis, redisPrefix: prefix, nodeId: name,
   });
   closers.push(() => s.close(500));
   return s;
@@ -165,5 +166,46 @@ describe('two servers: identities in Redis', () => {
     const a = await connect(two, { name: 'alice' });
     await a.request({ Type: 11, To: b.id, Content: 'which one?' }, 12);
     expect(await taker.next((m) => m.Type === 11)).toMatchObject({ Content: 'which one?' });
+  });
+
+  it('parks the identities of a server that stops (SIGTERM): its clients resume on another', async () => {
+    const one = await node('one');
+    const two = await node('two');
+    const a = await connect(one, { name: 'alice' });
+    const b = await connect(two, { name: 'bob' });
+    const first = await b.request({ Type: 1, Room: 'lobby', Content: 'before' }, 12);
+    await until('alice has it', () => lines(a).length === 1);
+    const token = a.welcome?.Token as string;
+    await one.close(1000);
+    expect(await a.closed()).toBe(1001);
+    expect(await whereIs(a.id)).toBe('');
+    const during = await b.request({ Type: 1, Room: 'lobby', Content: 'during' }, 12);
+    const back = await connect(two, { resume: token, since: `lobby:${first.Seq}:${first.Epoch}` });
+    expect(back.welcome).toMatchObject({ ID: a.id, Name: 'alice', Resumed: true });
+    await until('the replay', () => lines(back).length === 1);
+    expect(lines(back)[0]).toMatchObject({ Seq: during.Seq, Content: 'during' });
+  });
+
+  it('with Redis away, refuses a Direct to another server with unavailable, and a resume with unavailable and 1013', async () => {
+    const cut = await proxy();
+    closers.push(() => cut.close());
+    const one = await node('one', cut.url());
+    const two = await node('two');
+    const a = await connect(one, { name: 'alice' });
+    const b = await connect(two, { name: 'bob' });
+    const token = a.welcome?.Token as string;
+    await live(a, 'one');
+    cut.cut();
+    expect(await a.request({ Type: 11, To: b.id, Content: 'hello?' }, 12)).toMatchObject({ Type: 5, Code: 'unavailable' });
+    const c = TestClient.raw(`${one.url}?resume=${token}`);
+    closers.push(() => c.close());
+    expect(await c.next((m) => m.Type === 5)).toMatchObject({ Code: 'unavailable' });
+    expect(await c.closed()).toBe(1013);
+    expect(c.frames.some((m) => m.Type === 0)).toBe(false);
+    // The token was not spent: it resumes (on the other server, which never lost Redis; alice's socket is
+    // still open on one, so this is a takeover).
+    cut.restore();
+    const back = await connect(two, { resume: token });
+    expect(back.welcome).toMatchObject({ ID: a.id, Resumed: true });
   });
 });
