@@ -301,7 +301,8 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
 /**
  * Takes a connection out of the hub: out of every room, then forgotten. Its
  * identity is kept for the resume window (protocol.md "Resuming after a
- * reconnect"), unless the server is stopping.
+ * reconnect"), unless the server is stopping; with several processes it is
+ * parked in Redis (`park` false: not at all, it was taken over).
  */
 function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, extra: Effect[], park = true): Step {
   const client = state.clients.get(id);
@@ -323,7 +324,7 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
   effects.push(...extra, log('disconnect', { id, name: client.name, reason: why }));
   if (s.cluster) {
     // Several processes: the identity is kept in Redis, where any node can resume it (src/cluster/sessions.ts),
-    // during a shutdown too: its clients reconnect to another node. `keep` false: it was taken over (a cut,
+    // during a shutdown too: its clients reconnect to another node. `park` false: it was taken over (a cut,
     // a resume), and its record is the taker's now.
     if (park) effects.push(session(s.resumeWindowMs > 0 ? { op: 'park', token: client.token, record: recordOf(client), ttlMs: s.resumeWindowMs } : { op: 'release', id }));
     return { state: { ...s, clients: s.clients.delete(id) }, effects };
