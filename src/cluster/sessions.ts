@@ -89,7 +89,7 @@
 // sender's connection ends is not remembered (a Broadcast's is, by the log).
 //
 // COSTS. send: one round trip, one script. take: two (GET the tok key, then the
-// script; a late UNLINK of the tok key is not waited for). claim, park, release:
+// script; a late UNLINK of the tok key is not waited for). claim, update, park, release:
 // one. beat: one pipeline of 2 PEXPIREs per local identity, plus one SET.
 import Redis from 'ioredis';
 import { LastError, quitLink, openLink, parseObject, started, Script, script, startScripted } from '../store/redis-link';
