@@ -238,10 +238,10 @@ describe('hub, identities in Redis: a cut from the node that took an identity ov
     const sc = aliceHere();
     const effects = sc.on(cutHeard(A, tk('a'), 'node-b', 3));
     // alice was the lobby's last member here: it is not listened to any more.
-    expect(effects).toEqual([{ kind: 'unsubscribe', room: 'lobby' }, rebind(`cut:${tk('a')}`, A), terminate(`cut:${tk('a')}`)]);
+    expect(effects).toEqual([{ kind: 'unsubscribe', room: 'lobby' }, rebind(`${A}~cut`, A), terminate(`${A}~cut`)]);
     expect(sc.state.clients.has(A)).toBe(false);
     // Its closing names the apart ID, which the hub never knew: nothing more.
-    expect(sc.on(closed(`cut:${tk('a')}`, 4, 'closed'))).toEqual([{ kind: 'forget', to: `cut:${tk('a')}` }]);
+    expect(sc.on(closed(`${A}~cut`, 4, 'closed'))).toEqual([{ kind: 'forget', to: `${A}~cut` }]);
   });
 
   it('ignores a cut for another token (the identity resumed here again since)', () => {

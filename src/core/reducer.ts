@@ -647,7 +647,8 @@ function onDirectHeard(state: HubState, e: Extract<HubEvent, { kind: 'directHear
 function onCut(state: HubState, e: Extract<HubEvent, { kind: 'cutHeard' }>): Step {
   const client = state.clients.get(e.id);
   if (!client || client.token !== e.token) return unchanged(state);
-  const apart = `cut:${e.token}`;
+  // Never a connection ID (nanoid: A-Z a-z 0-9 _ -), and not the token, which is a secret.
+  const apart = `${e.id}~cut`;
   return depart(state, e.id, 'closed', e.at, [rebind(apart, e.id), terminate(apart), log('cut', { id: e.id, by: e.by })], false);
 }
 
