@@ -117,6 +117,29 @@ describe('RedisSessions: park and take', () => {
     expect(await a.whereIs(['alice'])).toEqual({ ok: true, nodes: ['B'] });
   });
 
+  it('updates the record of a live identity only under its own token: a takeover elsewhere is not undone', async () => {
+    const [a, b] = [await node('A'), await node('B')];
+    const t1 = token();
+    await a.claim('alice', t1, record('alice'));
+    expect(await a.update('alice', t1, record('alice', { name: 'al' }))).toEqual({ ok: true, updated: true });
+    await b.take(t1);
+    const t2 = token();
+    await b.claim('alice', t2, record('alice', { name: 'al' }));
+    expect(await a.update('alice', t1, record('alice', { name: 'stale', rooms: [] }))).toEqual({ ok: true, updated: false });
+    await b.park(t2, record('alice', { name: 'al' }), 60_000);
+    expect(await a.take(t2)).toMatchObject({ ok: true, found: true, record: { name: 'al', rooms: ['lobby', 'design'] } });
+  });
+
+  it('parks an identity whose claim is still on its way (a connection that ends at once): beat() does not keep it', async () => {
+    const a = await node('A');
+    const t = token();
+    const claimed = a.claim('alice', t, record('alice'));
+    const parked = a.park(t, record('alice'), 60_000);
+    expect(await claimed).toEqual({ ok: true });
+    expect(await parked).toEqual({ ok: true, parked: true });
+    expect(a.size).toBe(0);
+  });
+
   it('refuses to park an identity Redis no longer has (taken, expired) as gone', async () => {
     const [a, b] = [await node('A'), await node('B')];
     const t = token();

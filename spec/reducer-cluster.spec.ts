@@ -4,7 +4,7 @@
 // member reads what the room's live members had while its replay was read.
 import * as M from '../src/core/messages';
 import {
-  broadcast, closed, heard, linkUp, opened, pingDue, read, received, send, subscribe, unsubscribe,
+  broadcast, closed, heard, linkUp, opened, pingDue, read, received, send, sessionTaken, subscribe, unsubscribe,
 } from '../src/core/events';
 import type { Heard } from '../src/core/sequence';
 import { initialState } from '../src/core/reducer';
@@ -81,6 +81,8 @@ describe('hub, several processes: a resume', () => {
       opened(A, 0, { name: 'alice' }, tk('a')), opened(B, 0, { name: 'bob' }, tk('b')), closed(B, 1, 'closed'),
     ], cluster(), log).state, log);
     sc.on(opened('bob-2', 2, { resume: tk('b'), since: `lobby:2:${EPOCH}` }, tk('b2')));
+    // Redis gives the identity back (spec/reducer-sessions.spec.ts).
+    sc.on(sessionTaken({ op: 'take', conn: 'bob-2', token: tk('b') }, { found: true, record: { id: B, name: 'bob', rooms: ['lobby'], keys: [] }, directs: [] }, 2));
     // Lines 3 and 4 reach the log, and are heard here, before the replay's read is answered (head 2 then).
     log.seed('lobby', { head: 4 });
     expect(sc.on(heard(heardLine(3), 3))).toEqual([broadcast([A], M.stored(heardLine(3), EPOCH), 'zed-id')]);

@@ -15,11 +15,14 @@
 // THE INTERFACE (the node is `nodeId`, given at connect):
 //   claim(id, token, record)  a connection holds identity `id` with resume token `token` (new or resumed):
 //                             live here. Calling it again replaces the record (name, rooms, Keys) kept for
-//                             the case this node dies: optional after a join, leave or rename.
+//                             the case this node dies, but unconditionally: use update() for that.
+//   update(id, token, record) the record of a live identity, replaced only if `token` is still its own (a
+//                             takeover elsewhere is not undone): after a join, leave, rename or keyed Direct.
 //   park(token, record, ttl)  its connection ended: kept for resuming for `ttl` ms (≤ resumeWindowMs), under
 //                             its token, with Directs to it kept meanwhile. Refused ('superseded') when the
 //                             token is no longer the identity's (another node took it over).
-//   release(id)               its connection ended and it is not kept (no resume window, shutdown): forgotten.
+//   release(id)               its connection ended and it is not kept (no resume window): forgotten. (A
+//                             shutdown parks: Redis outlives the node, and its clients resume on another.)
 //   take(token)               a resume: atomically gets and deletes the identity the token names, with the
 //                             Directs kept for it (oldest first). Works once, across all nodes. A token whose
 //                             identity is still live (half-open socket) is taken all the same: the outcome
@@ -71,7 +74,9 @@
 // share of the budget instead (a local counter), or put the buckets under the
 // identity's tag and lose the global sum.
 //
-// FOR THE HUB (the reducer integration): `tokens` and `away` become effects
+// FOR THE HUB (the reducer integration; wired: src/core/reducer.ts in cluster
+// mode, src/cluster/session-runner.ts, docs/scaling.md "Identities across
+// nodes"): `tokens` and `away` become effects
 // (claim on a welcome, park or release on a disconnect, take on `?resume=`,
 // send for a Direct whose `To` is not a local client) and events with the
 // outcomes; a Direct's Ack waits for send's outcome (live or kept: Ack; else
@@ -84,26 +89,18 @@
 // sender's connection ends is not remembered (a Broadcast's is, by the log).
 //
 // COSTS. send: one round trip, one script. take: two (GET the tok key, then the
-// script; a late UNLINK of the tok key is not waited for). claim, park, release:
+// script; a late UNLINK of the tok key is not waited for). claim, update, park, release:
 // one. beat: one pipeline of 2 PEXPIREs per local identity, plus one SET.
 import Redis from 'ioredis';
 import { LastError, quitLink, openLink, parseObject, started, Script, script, startScripted } from '../store/redis-link';
 import { Limits, Message, TOKEN_PATTERN } from '../core/protocol';
-import { DEFAULT_RESUME_WINDOW_MS, KeyRecord } from '../core/reducer';
+import { DEFAULT_RESUME_WINDOW_MS } from '../core/reducer';
+import type { IdentityRecord, SettledKey } from '../core/events';
 import { DEFAULT_PREFIX, RedisOpenError } from '../store/redis';
 
-/** What a Key became, once settled (a pending one is never parked). */
-export type SettledKey = Exclude<KeyRecord, { readonly pending: true }>;
-
-/** An identity as parked or claimed: what a resume on any node gives back. */
-export interface IdentityRecord {
-  id: string;
-  name: string;
-  /** In join order. */
-  rooms: string[];
-  /** Its recent Keys and what they became, oldest first (at most maxKeys, the newest kept). */
-  keys: [key: string, rec: SettledKey][];
-}
+// What a Key became once settled, and an identity as parked or claimed (what a resume on any node gives
+// back; its Keys at most maxKeys, the newest kept): defined with the hub's events, which carry them.
+export type { IdentityRecord, SettledKey };
 
 /** Redis failed or is away: nothing was done (or, for a command whose answer was lost, perhaps it was). */
 export interface Unavailable {
@@ -265,6 +262,13 @@ if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3
 return 1
 `;
 
+/** KEYS sess. ARGV token, rec. Replaces the record if the token is still the identity's: 1 or 0. */
+const UPDATE_LUA = `
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'rec', ARGV[2])
+return 1
+`;
+
 /** KEYS sess, mail. ARGV token. Forgets the identity if the token is still its own: 1 or 0. */
 const RELEASE_LUA = `
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
@@ -333,7 +337,7 @@ return {'kept', waiting + 1}
 `;
 
 const SCRIPTS = {
-  claim: script(CLAIM_LUA), park: script(PARK_LUA), release: script(RELEASE_LUA), take: script(TAKE_LUA), send: script(SEND_LUA),
+  claim: script(CLAIM_LUA), update: script(UPDATE_LUA), park: script(PARK_LUA), release: script(RELEASE_LUA), take: script(TAKE_LUA), send: script(SEND_LUA),
 };
 
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -470,6 +474,9 @@ export class RedisSessions {
     const r = boundRecord({ ...record, id }, this.maxKeys, this.maxRecordBytes);
     if ('problem' in r) return Promise.resolve({ ok: false, code: 'bad_request', reason: `claim: bad record: ${r.problem}` });
     if (!TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: false, code: 'bad_request', reason: 'claim: malformed token' });
+    // Before the answer: a park or release asked right after this claim (a connection that ends at once)
+    // must find it, or beat() would keep refreshing a parked identity.
+    this.local.set(id, token);
     return this.guard('claim', async () => {
       const k = sessionKeys(id, this.prefix);
       const ttl = this.liveTtlMs + this.windowMs;
@@ -477,8 +484,17 @@ export class RedisSessions {
         this.run(SCRIPTS.claim, [k.sess, k.mail], [token, this.nodeId, r.json, ttl]),
         this.redis.set(tokenKey(token, this.prefix), id, 'PX', ttl),
       ]);
-      this.local.set(id, token);
       return { ok: true } as const;
+    });
+  }
+
+  /** The record of live identity `id` replaced, if `token` is still its own (`updated: false` otherwise). */
+  update(id: string, token: string, record: IdentityRecord): Promise<{ ok: true; updated: boolean } | Unavailable | BadRequest> {
+    const r = boundRecord({ ...record, id }, this.maxKeys, this.maxRecordBytes);
+    if ('problem' in r) return Promise.resolve({ ok: false, code: 'bad_request', reason: `update: bad record: ${r.problem}` });
+    return this.guard('update', async () => {
+      const n = await this.run(SCRIPTS.update, [sessionKeys(id, this.prefix).sess], [token, r.json]);
+      return { ok: true, updated: n === 1 } as const;
     });
   }
 

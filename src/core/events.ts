@@ -5,6 +5,7 @@ import { ClientMessage, Message, Position, ProtocolError, Ref } from './protocol
 import type { AppendRequest, ReadOutcome, ReadRequest } from './history';
 import type { Heard } from './sequence';
 import type { LeaveReason } from './messages';
+import type { KeyRecord } from './reducer';
 
 export type CloseReason = Extract<LeaveReason, 'closed' | 'error' | 'slow'>;
 
@@ -35,7 +36,60 @@ export type HubEvent =
   /** The log could not keep an append: nothing was kept or delivered. */
   | { kind: 'appendFailed'; at: number; req: AppendRequest; ref?: Ref; code: 'store_failed' | 'store_busy'; reason: string }
   /** A read of the log is done. */
-  | { kind: 'readDone'; at: number; req: ReadRequest; purpose: ReadPurpose; outcome: ReadOutcome };
+  | { kind: 'readDone'; at: number; req: ReadRequest; purpose: ReadPurpose; outcome: ReadOutcome }
+  /** Several processes: what a resume's `take` found in Redis (src/cluster/sessions.ts). */
+  | { kind: 'sessionTaken'; at: number; op: TakeOp; outcome: TakeResult }
+  /** Several processes: a Direct to an identity not here was handed over, kept, or refused. */
+  | { kind: 'directSent'; at: number; op: SendOp; outcome: SendResult }
+  /** Several processes: another node sent a Direct to `to`, live here (this node's channel). */
+  | { kind: 'directHeard'; at: number; to: string; message: Message }
+  /** Several processes: node `by` took identity `id` over with `token`; its socket here, if it still holds that token, is cut. */
+  | { kind: 'cutHeard'; at: number; id: string; token: string; by: string };
+
+/** What a Key became, once settled (a pending one is never kept in Redis). */
+export type SettledKey = Exclude<KeyRecord, { readonly pending: true }>;
+
+/** An identity as kept in Redis (several processes): what a resume on any node gives back. */
+export interface IdentityRecord {
+  id: string;
+  name: string;
+  /** In join order. */
+  rooms: string[];
+  /** Its recent Keys and what they became, oldest first. */
+  keys: [key: string, rec: SettledKey][];
+}
+
+/** Why a Direct goes to Redis: a client's, whose Ack waits for the outcome, or one heard here for an identity gone meanwhile. */
+export type SendPurpose =
+  | { for: 'direct'; from: string; msgId: string; key?: string; ref?: Ref }
+  | { for: 'redirect' };
+
+export type TakeOp = { op: 'take'; conn: string; token: string };
+export type SendOp = { op: 'send'; to: string; message: Message; purpose: SendPurpose };
+
+/** Several processes: what the hub asks of the identities kept in Redis (src/cluster/sessions.ts, carried out by session-runner.ts). */
+export type SessionOp =
+  /** `id`, with token `token`, is live here (a welcome, or a resume). */
+  | { op: 'claim'; id: string; token: string; record: IdentityRecord }
+  /** Its record changed (a join, leave, rename or keyed Direct): kept for the case this node dies, if `token` is still its own. */
+  | { op: 'update'; id: string; token: string; record: IdentityRecord }
+  /** Its connection ended: kept for resuming for ttlMs. */
+  | { op: 'park'; token: string; record: IdentityRecord; ttlMs: number }
+  /** Its connection ended and it is not kept. */
+  | { op: 'release'; id: string }
+  /** Connection `conn` resumes with `token`: `sessionTaken` comes back. */
+  | TakeOp
+  /** A Direct to an identity not here; for a client's, `directSent` comes back. */
+  | SendOp;
+
+export type TakeResult =
+  | { found: true; record: IdentityRecord; directs: readonly Message[]; liveOn?: string }
+  /** unknown: no identity has that token (used, expired, forged); unavailable: Redis could not be asked. */
+  | { found: false; why: 'malformed' | 'unknown' | 'unavailable'; reason?: string };
+
+export type SendResult =
+  | { ok: true; delivered: 'live' | 'kept' }
+  | { ok: false; code: 'no_such_client' | 'mailbox_full' | 'unavailable'; reason: string };
 
 /** Why the hub read the log, so its answer can be finished when the outcome comes back. */
 export type ReadPurpose =
@@ -77,7 +131,9 @@ export type Effect =
   | { kind: 'rebind'; from: string; to: string }
   /** Hear a room's lines (its first member here), or stop (its last left): several processes only. */
   | { kind: 'subscribe'; room: string }
-  | { kind: 'unsubscribe'; room: string };
+  | { kind: 'unsubscribe'; room: string }
+  /** Several processes: an identity op on Redis (src/cluster/session-runner.ts). */
+  | { kind: 'session'; op: SessionOp };
 
 // Constructors, so specs and the shell read in protocol words.
 export const opened = (
@@ -108,3 +164,8 @@ export const subscribe = (room: string): Effect => ({ kind: 'subscribe', room })
 export const unsubscribe = (room: string): Effect => ({ kind: 'unsubscribe', room });
 export const heard = (line: Heard, at: number): HubEvent => ({ kind: 'heard', at, line });
 export const linkUp = (at: number): HubEvent => ({ kind: 'linkUp', at });
+export const session = (op: SessionOp): Extract<Effect, { kind: 'session' }> => ({ kind: 'session', op });
+export const sessionTaken = (op: TakeOp, outcome: TakeResult, at: number): HubEvent => ({ kind: 'sessionTaken', at, op, outcome });
+export const directSent = (op: SendOp, outcome: SendResult, at: number): HubEvent => ({ kind: 'directSent', at, op, outcome });
+export const directHeard = (to: string, message: Message, at: number): HubEvent => ({ kind: 'directHeard', at, to, message });
+export const cutHeard = (id: string, token: string, by: string, at: number): HubEvent => ({ kind: 'cutHeard', at, id, token, by });

@@ -124,7 +124,9 @@ export type ErrorCode =
   | 'store_busy'
   | 'resume_failed'
   | 'too_many_requests'
-  | 'mailbox_full';
+  | 'mailbox_full'
+  /** Several processes: Redis, which they share, cannot be reached just now; try again. */
+  | 'unavailable';
 
 export interface ProtocolError {
   code: ErrorCode;
@@ -377,6 +379,8 @@ export const Close = {
   GoingAway: 1001,
   /** Bad ?name= or ?room= on connect. */
   PolicyViolation: 1008,
+  /** Several processes: a resume could not be looked up (Redis away); reconnect later with the same token. */
+  TryAgainLater: 1013,
   /** Frame larger than --max-payload (sent by ws itself). */
   TooBig: 1009,
   /** Invalid UTF-8 (sent by ws itself). */

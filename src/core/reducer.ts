@@ -23,8 +23,8 @@ import {
 } from './protocol';
 import * as M from './messages';
 import {
-  Effect, HubEvent, ReadPurpose, append, broadcast, close, forget, log, ping, read, rebind, send, subscribe, terminate,
-  unsubscribe,
+  Effect, HubEvent, IdentityRecord, ReadPurpose, SettledKey, append, broadcast, close, forget, log, ping, read, rebind, send,
+  session, subscribe, terminate, unsubscribe,
 } from './events';
 import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
 import type { ReadOutcome, ReadRequest } from './history';
@@ -33,6 +33,8 @@ import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './
 /** What a client's idempotency Key became: a line still being written (to `room`), or the line or direct it was. */
 export type KeyRecord =
   | { readonly pending: true; readonly room: string }
+  /** Several processes: a Direct handed to Redis, its outcome not back yet. */
+  | { readonly pending: true; readonly to: string }
   | { readonly msgId: string; readonly room: string; readonly seq: number; readonly epoch: string }
   | { readonly msgId: string; readonly to: string };
 
@@ -151,7 +153,23 @@ export interface HubState {
    * lines are delivered as heard, in Seq order, and a room is listened to while it has members here.
    */
   readonly cluster: boolean;
+  /**
+   * Several processes: connections whose resume token is being looked up in
+   * Redis (a `take`), with the frames they sent meanwhile (at most
+   * MAX_EARLY_FRAMES), handled once they know who they are. Empty with one process.
+   */
+  readonly resuming: IMap<string, Resuming>;
 }
+
+/** A connection waiting for its resume's `take` (several processes). */
+export interface Resuming {
+  readonly opened: Extract<HubEvent, { kind: 'opened' }>;
+  /** Its frames so far, oldest first (`received` and `rejected`), stepped again once it has its identity. */
+  readonly frames: readonly Extract<HubEvent, { kind: 'received' | 'rejected' }>[];
+}
+
+/** Frames a resuming connection may send before its welcome; one more is refused (too_many_requests). */
+export const MAX_EARLY_FRAMES = 64;
 
 export interface Step {
   readonly state: HubState;
@@ -184,6 +202,7 @@ export const initialState = (
   awayBytes: 0,
   maxReplayBytes: opts.maxReplayBytes ?? Limits.maxReplayBytes,
   cluster: opts.cluster ?? false,
+  resuming: IMap(),
 });
 
 const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
@@ -282,11 +301,15 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
 /**
  * Takes a connection out of the hub: out of every room, then forgotten. Its
  * identity is kept for the resume window (protocol.md "Resuming after a
- * reconnect"), unless the server is stopping.
+ * reconnect"), unless the server is stopping; with several processes it is
+ * parked in Redis (`park` false: not at all, it was taken over).
  */
-function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, extra: Effect[]): Step {
+function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, extra: Effect[], park = true): Step {
   const client = state.clients.get(id);
-  if (!client) return unchanged(state, extra);
+  if (!client) {
+    // Several processes: a connection that ends while its resume is looked up (sessionTaken puts the identity back).
+    return state.resuming.has(id) ? { state: { ...state, resuming: state.resuming.delete(id) }, effects: extra } : unchanged(state, extra);
+  }
   let s = state;
   const effects: Effect[] = [];
   // protocol.md: during shutdown nobody is told about each other's leaving, and
@@ -299,6 +322,13 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
     effects.push(...r.effects);
   }
   effects.push(...extra, log('disconnect', { id, name: client.name, reason: why }));
+  if (s.cluster) {
+    // Several processes: the identity is kept in Redis, where any node can resume it (src/cluster/sessions.ts),
+    // during a shutdown too: its clients reconnect to another node. `park` false: it was taken over (a cut,
+    // a resume), and its record is the taker's now.
+    if (park) effects.push(session(s.resumeWindowMs > 0 ? { op: 'park', token: client.token, record: recordOf(client), ttlMs: s.resumeWindowMs } : { op: 'release', id }));
+    return { state: { ...s, clients: s.clients.delete(id) }, effects };
+  }
   const keep = s.resumeWindowMs > 0 && !s.shuttingDown;
   let away = s.away;
   let tokens = s.tokens;
@@ -326,7 +356,7 @@ function awayKeys(keys: OrderedMap<string, KeyRecord>): readonly AwayKey[] {
   const out: AwayKey[] = [];
   let bytes = 0;
   for (const [key, rec] of keys.reverse()) {
-    if (!('to' in rec)) continue;
+    if (!('to' in rec) || 'pending' in rec) continue;
     bytes += awayKeyBytes(key, rec.msgId, rec.to);
     if (bytes > Limits.maxAwayKeyBytes) break;
     out.push([key, rec.msgId, rec.to]);
@@ -367,17 +397,33 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
     ]);
   }
   const effects: Effect[] = [];
+  if (e.resume !== undefined && state.cluster && state.resumeWindowMs > 0) {
+    // Several processes: the token is looked up in Redis, wherever the identity was (one path for this node
+    // and another); the connection waits, its frames held, until sessionTaken says who it is.
+    return {
+      state: { ...state, resuming: state.resuming.set(e.id, { opened: e, frames: [] }) },
+      effects: [session({ op: 'take', conn: e.id, token: e.resume }), log('resume_asked', { id: e.id }, 'debug')],
+    };
+  }
   if (e.resume !== undefined) {
     const id = TOKEN_PATTERN.test(e.resume) ? state.tokens.get(e.resume) : undefined;
     const kept = id !== undefined && (state.clients.has(id) || awayAt(state, id, e.at) !== undefined);
     if (kept && state.resumeWindowMs > 0) return resume(state, e, id as string);
     // protocol.md: a token that is unknown, malformed, used or expired buys nothing:
     // say so, then this is an ordinary new connection.
-    effects.push(
-      send(e.id, M.error(err('resume_failed', 'the resume token is unknown, used or expired: this is a new session'), e.at)),
-      log('resume_failed', { id: e.id }, 'info'),
-    );
+    effects.push(...resumeFailed(e.id, e.at));
   }
+  return fresh(state, e, effects);
+}
+
+/** protocol.md: a token that is unknown, malformed, used or expired buys nothing: say so (then a new connection). */
+const resumeFailed = (id: string, at: number): Effect[] => [
+  send(id, M.error(err('resume_failed', 'the resume token is unknown, used or expired: this is a new session'), at)),
+  log('resume_failed', { id }, 'info'),
+];
+
+/** A new identity for the connection, in its ?room= under its ?name=; `effects` go first. */
+function fresh(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, effects: Effect[]): Step {
   const room = e.room === undefined || e.room === '' ? DEFAULT_ROOM : e.room;
   const name = e.name === undefined || e.name === '' ? defaultName(e.id) : normalizeName(e.name);
   const problem = roomProblem(room)
@@ -395,7 +441,9 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
   }
   const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
   effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
-  const r = enter({ ...state, clients: state.clients.set(e.id, client), tokens: state.tokens.set(e.token, e.id) },
+  // Several processes: the identity and its token are kept in Redis, not here.
+  if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [room], keys: [] } }));
+  const r = enter({ ...state, clients: state.clients.set(e.id, client), tokens: state.cluster ? state.tokens : state.tokens.set(e.token, e.id) },
     client, room, e.at, { mode: 'join' });
   return { state: r.state, effects: [...effects, ...r.effects] };
 }
@@ -418,30 +466,190 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
     effects.push(rebind(e.id, id));
   }
   const away = s.away.get(id) as Away;
-  // Each room's replay waits its turn in the queue, in the order of its rooms (pump).
+  s = { ...s, away: s.away.delete(id), awayBytes: s.awayBytes - away.bytes, tokens: s.tokens.delete(away.client.token).set(e.token, id) };
+  const keys = OrderedMap<string, KeyRecord>(away.keys.map(([k, msgId, to]) => [k, { msgId, to }]));
+  return restore(s, e, { id, name: away.client.name, rooms: away.client.rooms, keys }, away.directs, effects);
+}
+
+/**
+ * The identity back on the connection `e` opened: the welcome (Resumed), the
+ * directs kept for it, and in each of its rooms a replay from where `e.since`
+ * says it was, each waiting its turn in the connection's queue (pump).
+ */
+function restore(
+  state: HubState, e: Extract<HubEvent, { kind: 'opened' }>,
+  who: { id: string; name: string; rooms: readonly string[]; keys: OrderedMap<string, KeyRecord> },
+  directs: readonly Message[], effects: Effect[],
+): Step {
+  const { id } = who;
   const client: Client = {
-    id, name: away.client.name, rooms: [], token: e.token, keys: OrderedMap(away.keys.map(([k, msgId, to]) => [k, { msgId, to }])), reading: 0,
-    queue: away.client.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: s.maxReplayBytes,
+    id, name: who.name, rooms: [], token: e.token, keys: who.keys, reading: 0,
+    queue: who.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: state.maxReplayBytes,
   };
-  s = {
-    ...s,
-    away: s.away.delete(id),
-    awayBytes: s.awayBytes - away.bytes,
-    tokens: s.tokens.delete(away.client.token).set(e.token, id),
-    clients: s.clients.set(id, client),
-  };
+  let s: HubState = { ...state, clients: state.clients.set(id, client) };
   effects.push(
-    send(id, M.welcome(id, client.name, away.client.rooms, e.at, e.token, true)),
-    log('resume', { id, name: client.name, rooms: away.client.rooms.length, directs: away.directs.length }),
+    send(id, M.welcome(id, client.name, who.rooms, e.at, e.token, true)),
+    log('resume', { id, name: client.name, rooms: who.rooms.length, directs: directs.length }),
   );
-  for (const d of away.directs) effects.push(send(id, d));
+  for (const d of directs) effects.push(send(id, d));
   const since = parseSince(e.since);
-  for (const room of away.client.rooms) {
+  for (const room of who.rooms) {
     const r = enter(s, s.clients.get(id) as Client, room, e.at, { mode: 'resume', since: since.get(room) });
     s = r.state;
     effects.push(...r.effects);
   }
   return { state: s, effects };
+}
+
+/** Several processes: what Redis keeps of a live identity (its settled Keys: a pending one is not kept). */
+function recordOf(client: Client): IdentityRecord {
+  const keys: [string, SettledKey][] = [];
+  for (const [k, rec] of client.keys) if (!('pending' in rec)) keys.push([k, rec]);
+  return { id: client.id, name: client.name, rooms: [...client.rooms], keys };
+}
+
+/**
+ * Several processes: a step that changed a client's rooms, name or Keys, and the
+ * record Redis keeps of it updated, so that a resume after this node dies gets
+ * them back. With one process, the step as it is.
+ */
+function touched(r: Step, id: string): Step {
+  if (!r.state.cluster) return r;
+  const client = r.state.clients.get(id);
+  if (!client) return r;
+  return { state: r.state, effects: [...r.effects, session({ op: 'update', id, token: client.token, record: recordOf(client) })] };
+}
+
+/**
+ * A frame from a connection whose resume is being looked up (several
+ * processes): held, and handled under the identity it gets (onTaken); past
+ * MAX_EARLY_FRAMES, refused.
+ */
+function holdFrame(state: HubState, e: Extract<HubEvent, { kind: 'received' | 'rejected' }>): Step {
+  const r = state.resuming.get(e.id);
+  if (!r) return unchanged(state);
+  if (r.frames.length >= MAX_EARLY_FRAMES) {
+    const ref = e.kind === 'received' ? (e.message as { ref?: Ref }).ref : e.error.ref;
+    return unchanged(state, [send(e.id, M.error(err('too_many_requests', `this connection is still resuming: at most ${MAX_EARLY_FRAMES} frames wait for its welcome`, ref), e.at))]);
+  }
+  return { state: { ...state, resuming: state.resuming.set(e.id, { ...r, frames: [...r.frames, e] }) }, effects: NONE };
+}
+
+/** The frames a connection sent while it resumed, handled in order as its identity's, after what `r` did. */
+function heldFrames(r: Step, frames: Resuming['frames'], id: string): Step {
+  if (frames.length === 0) return r;
+  let s = r.state;
+  const effects = [...r.effects];
+  for (const f of frames) {
+    const x = step(s, { ...f, id });
+    s = x.state;
+    effects.push(...x.effects);
+  }
+  return { state: s, effects };
+}
+
+/**
+ * Several processes: the answer to a resume's `take`. Found: the connection
+ * becomes the identity (claimed here with its new token), as on one node; a
+ * socket of it still here is cut (another node's got a `cut` from Redis). Not
+ * found: resume_failed and a new identity. Redis away: the token may well be
+ * good, so the client is told to come back with it (1013).
+ */
+function onTaken(state: HubState, e: Extract<HubEvent, { kind: 'sessionTaken' }>): Step {
+  const { conn, token } = e.op;
+  const waiting = state.resuming.get(conn);
+  const s: HubState = waiting ? { ...state, resuming: state.resuming.delete(conn) } : state;
+  const o = e.outcome;
+  if (!o.found) {
+    if (!waiting) return unchanged(s);
+    if (o.why === 'unavailable') {
+      return unchanged(s, [
+        send(conn, M.error(err('unavailable', `your session could not be looked up just now (${o.reason ?? 'Redis is away'}): reconnect with the same token shortly`), e.at)),
+        close(conn, Close.TryAgainLater, 'unavailable'),
+        log('resume_unavailable', { id: conn, reason: o.reason }, 'warn'),
+      ]);
+    }
+    return heldFrames(fresh(s, { ...waiting.opened, at: e.at }, resumeFailed(conn, e.at)), waiting.frames, conn);
+  }
+  const { record } = o;
+  if (!waiting || s.shuttingDown) {
+    // Gone before it knew who it was (or the server stops): the identity is put back, under the token
+    // the client still holds, with its directs, to be resumed anywhere.
+    const effects: Effect[] = [
+      session({ op: 'claim', id: record.id, token, record }),
+      session({ op: 'park', token, record, ttlMs: s.resumeWindowMs }),
+    ];
+    for (const d of o.directs) effects.push(session({ op: 'send', to: record.id, message: d, purpose: { for: 'redirect' } }));
+    effects.push(log('resume_put_back', { id: record.id, directs: o.directs.length }));
+    return unchanged(s, effects);
+  }
+  const { id } = record;
+  const effects: Effect[] = [session({ op: 'claim', id, token: waiting.opened.token, record })];
+  let t = s;
+  if (t.clients.has(id)) {
+    // Still live here (a half-open socket): cut as on one node, and not parked: Redis has the new token.
+    const gone = depart(t, id, 'closed', e.at, [], false);
+    t = gone.state;
+    effects.push(...gone.effects, rebind(conn, id), terminate(conn));
+  } else {
+    effects.push(rebind(conn, id));
+  }
+  const keys = OrderedMap<string, KeyRecord>(record.keys);
+  const r = restore(t, { ...waiting.opened, at: e.at }, { id, name: record.name, rooms: record.rooms, keys }, o.directs, effects);
+  return heldFrames(r, waiting.frames, id);
+}
+
+/** Several processes: a Direct to an identity not here, handed to Redis (its outcome comes back as directSent). */
+function across(state: HubState, client: Client, m: Extract<ClientMessage, { type: 'direct' }>, at: number, msgId: string): Step {
+  // Pending until the outcome: a repeat meanwhile is answered by the first one's Ack.
+  const next = m.key === undefined ? state : noteKey(state, client.id, m.key, { pending: true, to: m.to });
+  const message = M.direct(client, m.to, msgId, m.content, at);
+  return { state: next, effects: [session({ op: 'send', to: m.to, message, purpose: { for: 'direct', from: client.id, msgId, key: m.key, ref: m.ref } })] };
+}
+
+/** A Direct's outcome from Redis: handed over or kept is an Ack (and its Key recorded); anything else its Error. */
+function onSent(state: HubState, e: Extract<HubEvent, { kind: 'directSent' }>): Step {
+  const { to, purpose } = e.op;
+  if (purpose.for !== 'direct') return unchanged(state);
+  const { from, msgId, key, ref } = purpose;
+  const o = e.outcome;
+  let next = state;
+  if (key !== undefined) {
+    const rec = state.clients.get(from)?.keys.get(key);
+    if (rec && 'pending' in rec && 'to' in rec) next = noteKey(state, from, key, o.ok ? { msgId, to } : undefined);
+  }
+  if (!o.ok) {
+    return unchanged(next, [send(from, M.error(err(o.code, o.reason, ref), e.at)), log('direct_failed', { id: from, to, code: o.code }, 'debug')]);
+  }
+  const r: Step = { state: next, effects: [send(from, M.ack(from, msgId, e.at, ref, { To: to }, key))] };
+  return key === undefined ? r : touched(r, from);
+}
+
+/**
+ * Several processes: a Direct another node sent to an identity Redis says is
+ * live here. One that has left since (parked now, or resumed elsewhere) is
+ * handed back to Redis, which keeps it for it or sends it on.
+ */
+function onDirectHeard(state: HubState, e: Extract<HubEvent, { kind: 'directHeard' }>): Step {
+  if (state.clients.has(e.to)) return unchanged(state, [send(e.to, e.message)]);
+  return unchanged(state, [
+    session({ op: 'send', to: e.to, message: e.message, purpose: { for: 'redirect' } }),
+    log('direct_redirected', { to: e.to }, 'debug'),
+  ]);
+}
+
+/**
+ * Several processes: node `by` resumed identity `id` with `token`. Its socket
+ * here, if it still holds that token, is cut, without parking (the record is
+ * the taker's now); it is named apart first, so that its closing never names
+ * the identity, which may come back here.
+ */
+function onCut(state: HubState, e: Extract<HubEvent, { kind: 'cutHeard' }>): Step {
+  const client = state.clients.get(e.id);
+  if (!client || client.token !== e.token) return unchanged(state);
+  // Never a connection ID (nanoid: A-Z a-z 0-9 _ -), and not the token, which is a secret.
+  const apart = `${e.id}~cut`;
+  return depart(state, e.id, 'closed', e.at, [rebind(apart, e.id), terminate(apart), log('cut', { id: e.id, by: e.by })], false);
 }
 
 const KEY_TAKEN = 'Key already used for another message: a Key names one message (a repeat goes to the same Room or To)';
@@ -533,6 +741,7 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         awayBytes: state.awayBytes,
         maxReplayBytes: state.maxReplayBytes,
         cluster: state.cluster,
+        resuming: state.resuming,
       };
     }
     effects = [broadcast(live(room), M.line(req.from, req.name, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from), acked];
@@ -830,12 +1039,12 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       if (client.rooms.length >= Limits.maxRoomsPerConnection) {
         return fail('too_many_rooms', `a connection may be in at most ${Limits.maxRoomsPerConnection} rooms`);
       }
-      return enter(state, client, m.room, at, { mode: 'join', ref: m.ref });
+      return touched(enter(state, client, m.room, at, { mode: 'join', ref: m.ref }), client.id);
     }
     case 'leave': {
       if (!client.rooms.includes(m.room)) return fail('not_member', `you are not in room "${m.room}"`);
       const r = exit(state, client, m.room, 'left', at, true);
-      return { state: r.state, effects: [send(client.id, M.left(client.id, m.room, at, m.ref)), ...r.effects] };
+      return touched({ state: r.state, effects: [send(client.id, M.left(client.id, m.room, at, m.ref)), ...r.effects] }, client.id);
     }
     case 'rooms':
       // O(rooms listed): the sizes are kept as members come and go (room-sizes.ts).
@@ -867,7 +1076,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         effects.push(broadcast(room.members, M.renamed(client.id, m.name, client.name, at, roomName), client.id));
       }
       effects.push(log('rename', { id: client.id, from: client.name, to: m.name }));
-      return { state: next, effects };
+      return touched({ state: next, effects }, client.id);
     }
     case 'direct': {
       if (m.key !== undefined) {
@@ -877,6 +1086,8 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         if (rec) return repeat(state, client, rec, m.key, at, m.ref);
       }
       const target = state.clients.get(m.to);
+      // Several processes: an ID not here may be live on another node, or away (kept in Redis).
+      if (!target && state.cluster) return across(state, client, m, at, msgId);
       const away = target ? undefined : awayAt(state, m.to, at);
       if (!target && !away) return fail('no_such_client', `no connection has ID "${m.to}"`);
       const dm = M.direct(client, m.to, msgId, m.content, at);
@@ -900,7 +1111,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       const effects: Effect[] = [];
       if (target) effects.push(send(target.id, dm));
       effects.push(send(client.id, M.ack(client.id, msgId, at, m.ref, { To: m.to }, m.key)));
-      return { state: next, effects };
+      return m.key === undefined ? { state: next, effects } : touched({ state: next, effects }, client.id);
     }
     case 'history': {
       if (!client.rooms.includes(m.room)) return fail('not_member', `you are not in room "${m.room}": only its members read its history`);
@@ -928,7 +1139,7 @@ export function step(state: HubState, event: HubEvent): Step {
       return onOpened(state, event);
     case 'received': {
       const client = state.clients.get(event.id);
-      if (!client) return unchanged(state);
+      if (!client) return holdFrame(state, event);
       // A chat line, the most common event, goes straight to say (onMessage makes a closure first).
       const m = event.message;
       return m.type === 'broadcast' ? say(state, client, m, event.at, event.msgId) : onMessage(state, client, m, event.at, event.msgId);
@@ -949,7 +1160,15 @@ export function step(state: HubState, event: HubEvent): Step {
           send(event.id, M.error(event.error, event.at)),
           log('rejected', { id: event.id, code: event.error.code }, 'debug'),
         ])
-        : unchanged(state);
+        : holdFrame(state, event);
+    case 'sessionTaken':
+      return onTaken(state, event);
+    case 'directSent':
+      return onSent(state, event);
+    case 'directHeard':
+      return onDirectHeard(state, event);
+    case 'cutHeard':
+      return onCut(state, event);
     case 'pingDue': {
       // Only connections the hub knows; the heartbeat may name one refused at the door.
       // The same cadence ends the resume windows that are over.
@@ -967,7 +1186,8 @@ export function step(state: HubState, event: HubEvent): Step {
       return depart(state, event.id, event.reason, event.at, [forget(event.id)]);
     case 'shutdownRequested': {
       if (state.shuttingDown) return unchanged(state);
-      const everyone = state.clients.keySeq().toArray();
+      // Several processes: connections still resuming too.
+      const everyone = state.clients.keySeq().concat(state.resuming.keySeq()).toArray();
       const effects: Effect[] = [log('shutdown', { connections: everyone.length })];
       if (everyone.length > 0) effects.push(broadcast(everyone, M.notice('server shutting down', event.at)));
       for (const id of everyone) effects.push(close(id, Close.GoingAway, 'server shutting down'));

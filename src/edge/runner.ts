@@ -32,6 +32,8 @@ export interface RunnerOptions {
   onRebind?: (from: string, to: string) => void;
   /** Several processes: where rooms are listened to (src/cluster/bus.ts). */
   bus?: { join(room: string): void; leave(room: string): void };
+  /** Several processes: where session effects go (src/cluster/session-runner.ts). */
+  sessions?: (effect: Extract<Effect, { kind: 'session' }>) => void;
 }
 
 // A Buffer is framed as-is by ws: one UTF-8 encoding per message, whatever the fan-out.
@@ -236,6 +238,10 @@ export class Runner {
         return;
       case 'unsubscribe':
         this.opts.bus?.leave(effect.room);
+        return;
+      case 'session':
+        if (!this.opts.sessions) throw new Error('no sessions store to carry out a session effect');
+        this.opts.sessions(effect);
         return;
       default: {
         const never: never = effect;

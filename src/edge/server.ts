@@ -11,8 +11,10 @@ import { WebSocketServer } from 'ws';
 import { Config, DEFAULTS } from '../ops/config';
 import { Identity, connection$ } from './connection';
 import { Liveness, heartbeat$ } from './heartbeat';
-import { HubEvent, closed, heard, linkUp, shutdownRequested } from '../core/events';
+import { HubEvent, closed, cutHeard, directHeard, heard, linkUp, shutdownRequested } from '../core/events';
 import type * as Bus from '../cluster/bus';
+import type * as Sessions from '../cluster/sessions';
+import type * as SessionRunners from '../cluster/session-runner';
 import { Limits } from '../core/protocol';
 import { hub$, mergeConnections } from './hub';
 import { HubState, initialState } from '../core/reducer';
@@ -67,7 +69,30 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       if (up) heard$.next(linkUp(Date.now()));
     },
     onBadPayload: (channel, why) => log('warn', 'bad_payload', { channel, why }),
+    // What other nodes send this one: Directs to its identities, and cuts of the ones resumed elsewhere.
+    onNodeMessage: (m) => heard$.next(m.kind === 'direct' ? directHeard(m.to, m.message, Date.now()) : cutHeard(m.id, m.token, m.by, Date.now())),
   });
+  // Several processes: identities (resume tokens, away mailboxes) are kept in Redis (src/cluster/sessions.ts).
+  const sessioned$ = new Subject<HubEvent>();
+  let sessions: Sessions.RedisSessions | undefined;
+  let sessionRunner: SessionRunners.SessionRunner | undefined;
+  if (bus !== undefined) {
+    const liveTtlMs = 30_000;
+    try {
+      sessions = await (require('../cluster/sessions') as typeof Sessions).RedisSessions.connect(config.redis, {
+        nodeId,
+        prefix: config.redisPrefix,
+        liveTtlMs,
+        // With no resuming (0) nothing is parked; the window still sizes the mailbox budget's buckets.
+        resumeWindowMs: config.resumeWindowMs > 0 ? config.resumeWindowMs : DEFAULTS.resumeWindowMs,
+      });
+    } catch (e) {
+      await bus.close();
+      throw e;
+    }
+    const { SessionRunner } = require('../cluster/session-runner') as typeof SessionRunners;
+    sessionRunner = new SessionRunner(sessions, (e) => sessioned$.next(e), { log, beatMs: liveTtlMs / 3 });
+  }
   let latest: HubState = initialState({
     cluster: bus !== undefined,
     presenceMax: config.presenceMax,
@@ -94,6 +119,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       liveness.heard(to, Date.now());
     },
     bus,
+    sessions: sessionRunner && ((effect) => sessionRunner?.submit(effect)),
   });
 
   const events$ = merge(
@@ -103,6 +129,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     feedback$.pipe(observeOn(asapScheduler)),
     stored$,
     heard$,
+    sessioned$,
   );
   const subscription = hub$(events$, latest).subscribe((step) => {
     latest = step.state;
@@ -189,6 +216,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       // What the log was asked before the end is finished, then the log is closed.
       await store.drain();
       await messages.close();
+      // The identities parked as their sockets closed are in Redis before it is let go.
+      await sessionRunner?.drain();
+      sessionRunner?.stop();
+      await sessions?.close();
       await bus?.close();
     })();
     return closing;
