@@ -59,18 +59,20 @@ export class RoomBus {
     const where = redactUrl(url);
     const problem = redisUrlProblem(url);
     if (problem) throw new RedisOpenError(`bad Redis URL ${where}: ${problem}`);
+    const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     const sub = new Redis(url, {
       lazyConnect: true,
       // Subscriptions are restored after a reconnect; a subscribe sent while down waits for the link.
       autoResubscribe: true,
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
+      connectTimeout: Math.min(connectTimeoutMs, 5_000),
       retryStrategy: (times) => Math.min(100 * times, 1_000),
       connectionName: 'rxchat-bus',
     });
     const lastError = new LastError(sub);
     const bus = new RoomBus(sub, opts);
-    await started(sub, where, () => firstReady(sub, opts.connectTimeoutMs ?? 10_000, lastError, async () => {
+    await started(sub, where, () => firstReady(sub, connectTimeoutMs, lastError, async () => {
       if (bus.nodeChannel !== undefined) await sub.subscribe(bus.nodeChannel);
     }), () => lastError.value);
     // From here on, the link going down and coming back is told (onLink), once each.
