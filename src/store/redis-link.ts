@@ -54,7 +54,7 @@ export class LinkWatch {
   private reason: string | undefined;
   private readonly listeners = new Set<(down: string | undefined) => void>();
 
-  constructor(redis: Redis, private readonly where: string, lastError: LastError) {
+  constructor(redis: Redis, where: string, lastError: LastError) {
     redis.on('close', () => {
       const why = lastError.value ? `: ${messageOf(lastError.value)}` : '';
       this.trouble(`lost the connection to Redis at ${where}${why}`);

@@ -19,7 +19,9 @@
 // before the connection broke fails when it breaks (never resent: resending an
 // append that Redis may have run would add the line twice); and a Redis that
 // stops answering fails a batch after `commandTimeoutMs`. ioredis reconnects by
-// itself, and batches succeed again once it has.
+// itself, and batches succeed again once it has. Such failures are marked
+// `unavailable` (the sender is told so, and retries), and `link` says when the
+// connection goes down and comes back, once each (docs/scaling.md "Redis goes away").
 import Redis from 'ioredis';
 import {
   LastError, LinkWatch, execWithin, isLinkError, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started,
