@@ -195,6 +195,33 @@ describe('client library: the outbox', () => {
     expect(sentOf(ws, 1)).toHaveLength(2);
   });
 
+  it('unavailable (the server\'s Redis is away): kept pending and sent again, same Key, past sendAttempts, until acked', () => {
+    const t = setup({ sendAttempts: 2 });
+    const ws = connected(t);
+    const key = t.client.send('lobby', 'x');
+    const away = { Type: 5, Code: 'unavailable', Content: 'your line was not kept: Redis is not connected', Ref: key };
+    ws.receive(away);
+    expect(t.messages()[1]).toEqual({
+      key, status: 'pending', room: 'lobby', content: 'x', code: 'unavailable', reason: away.Content, retryAt: t.clock.now() + 500,
+    });
+    // Refused four times: more than sendAttempts, and never failed; each try waits the backoff, up to its ceiling.
+    for (const wait of [500, 1000, 2000, 4000]) {
+      t.clock.advance(wait - 1);
+      const before = sentOf(ws, 1).length;
+      t.clock.advance(1);
+      expect(sentOf(ws, 1)).toHaveLength(before + 1);
+      ws.receive(away);
+    }
+    expect(t.messages().map((m) => m.status)).not.toContain('failed');
+    t.clock.advance(8000);
+    expect(sentOf(ws, 1)).toHaveLength(6);
+    expect(sentOf(ws, 1).every((f) => f.Key === key)).toBe(true);
+    ws.receive({ Type: 12, ID: 'A1', MsgID: 'm1', Room: 'lobby', Seq: 1, Epoch: E, Key: key, Ref: key });
+    expect(t.messages().slice(-1)).toEqual([expect.objectContaining({ key, status: 'delivered', seq: 1 })]);
+    t.clock.advance(60_000);
+    expect(sentOf(ws, 1)).toHaveLength(6);
+  });
+
   it('is bounded: past outboxMax a new message fails at once (outbox_full); the queued ones go in order', () => {
     const t = setup({ outboxMax: 2 });
     const [a, b, c] = [t.client.send('lobby', 'a'), t.client.send('lobby', 'b'), t.client.send('lobby', 'c')];

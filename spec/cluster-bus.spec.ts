@@ -2,7 +2,7 @@
 // it has members in, as the log's append script publishes them, and only those;
 // it says when its link to Redis goes and comes back, with its subscriptions
 // restored, so the hub can look for lines lost meanwhile.
-import { LiveLine, RedisLog, roomChannel } from '../src/store/redis';
+import { LiveLine, RedisLog, RedisOpenError, roomChannel } from '../src/store/redis';
 import { RoomBus, parseLiveLine } from '../src/cluster/bus';
 import { PresenceEvent, RedisPresence } from '../src/cluster/presence';
 import { NodeMessage, RedisSessions } from '../src/cluster/sessions';
@@ -146,6 +146,21 @@ describe('RoomBus', () => {
     await say(await log(), 'lobby', 'after the blip');
     await until('the line after the blip', () => a.lines.length === 1);
     expect(a.links).toEqual([false, true]);
+  });
+
+  it('refuses a bad URL at once, and gives up on a Redis that does not answer, as the log does (one line, RedisOpenError)', async () => {
+    const quiet = { prefix, onLine: () => undefined };
+    await expect(RoomBus.connect('http://127.0.0.1:6379/0', quiet)).rejects.toThrow(RedisOpenError);
+    await expect(RoomBus.connect('redis://:secret@127.0.0.1:6379/x', quiet))
+      .rejects.toThrow(/^bad Redis URL redis:\/\/:\*\*\*@127\.0\.0\.1:6379\/x: the database must be a number/);
+    const p = await proxy();
+    closers.push(() => p.close());
+    p.cut();
+    const started = Date.now();
+    const e = await RoomBus.connect(p.url(), { ...quiet, connectTimeoutMs: 500 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RedisOpenError);
+    expect((e as Error).message).toMatch(/^cannot use Redis at redis:\/\/127\.0\.0\.1:\d+\/13: [^\n]+\(no answer within 500 ms\)$/);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
 

@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { TestClient } from './support/client';
 import { printed, spawnServer as run, startServerProcess, within } from './support/server-process';
 import { Close } from '../src/core/protocol';
+import { freePort } from '../bench/lib/spawn';
 
 describe('the server process', () => {
   it('prints where it listens, and on SIGTERM tells clients, closes them with 1001 and exits 0 within 5 s', async () => {
@@ -60,6 +61,32 @@ describe('the server process', () => {
     expect(await within(exited, 10_000, 'exit')).toBe(0);
     expect(output()).toContain('--heartbeat-interval');
   }, 15_000);
+
+  // issue 8, 8: a start that cannot work says why in one line and exits non-zero, without a stack.
+  it.each([
+    ['not a URL', 'redis//127.0.0.1', /^cannot start: bad Redis URL redis\/\/127\.0\.0\.1: not a URL/],
+    ['another scheme', 'http://127.0.0.1:6379/0', /^cannot start: bad Redis URL http:\/\/127\.0\.0\.1:6379\/0: the scheme must be redis: or rediss:/],
+    ['a database that is not a number', 'redis://127.0.0.1:6379/lobby', /^cannot start: bad Redis URL .*: the database must be a number/],
+    ['a password, which is not printed', 'redis://:hunter2@127.0.0.1:6379/x', /^cannot start: bad Redis URL redis:\/\/:\*\*\*@127\.0\.0\.1:6379\/x: /],
+  ])('refuses a bad Redis URL (%s) at once: one line, exit code 1', async (_, url, line) => {
+    const { output, exited } = run(['--port', '0', '--redis', url]);
+    expect(await within(exited, 10_000, 'exit')).toBe(1);
+    expect(output().trimEnd().split('\n')).toEqual([expect.stringMatching(line)]);
+    expect(output()).not.toContain('hunter2');
+  }, 15_000);
+
+  it('gives up on a Redis that does not answer after 10 s of retries: one line naming it, exit code 1', async () => {
+    const port = await freePort(); // nothing listens there
+    const started = Date.now();
+    const { output, exited } = run(['--port', '0', '--redis', `redis://127.0.0.1:${port}/0`]);
+    expect(await within(exited, 20_000, 'exit')).toBe(1);
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(9_500);
+    expect(took).toBeLessThan(15_000);
+    expect(output().trimEnd().split('\n')).toEqual([
+      `cannot start: cannot use Redis at redis://127.0.0.1:${port}/0: connect ECONNREFUSED 127.0.0.1:${port} (no answer within 10000 ms)`,
+    ]);
+  }, 25_000);
 
   it('refuses a bad flag, naming it, with exit code 2', async () => {
     const { output, exited } = run(['--port', 'x']);

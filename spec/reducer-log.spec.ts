@@ -77,7 +77,7 @@ describe('reducer + log: an Ack means the line is in the log', () => {
     });
   });
 
-  it.each(['store_failed', 'store_busy'] as const)(
+  it.each(['store_failed', 'store_busy', 'unavailable'] as const)(
     'answers a line the log could not keep (%s) with an Error to the sender: no Ack, nobody gets it', (failure) => {
       const { state } = lobby();
       const asked = stepFrozen(state, say(A, 1, 'lost?', 'msg1', { ref: 'm1' }));
@@ -88,6 +88,15 @@ describe('reducer + log: an Ack means the line is in the log', () => {
       expect(r.state.rooms.get('lobby')?.seq).toBe(0);
     },
   );
+
+  it('logs a line refused as unavailable at debug only: the log\'s link said it once (server.ts store_down)', () => {
+    const { state } = lobby();
+    const asked = stepFrozen(state, say(A, 1, 'lost?', 'msg1', { ref: 'm1' }));
+    const levels = (c: 'unavailable' | 'store_failed') => stepFrozen(asked.state, appendFailed(req('msg1', 'lost?', 1), { at: 2, ref: 'm1', code: c, reason: 'x' }))
+      .effects.filter((e) => e.kind === 'log').map((e) => (e as { level?: string }).level);
+    expect(levels('unavailable')).toEqual(['debug']);
+    expect(levels('store_failed')).toEqual(['warn']);
+  });
 
   it('frees the Key of a line the log could not keep, so the retry is taken and delivered once', () => {
     const sc = new Scene(lobby().state);

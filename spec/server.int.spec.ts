@@ -5,6 +5,8 @@ import WebSocket from 'ws';
 import { ChatServer, ServerOptions, startServer } from '../src/edge/server';
 import { Close, Limits } from '../src/core/protocol';
 import { TestClient } from './support/client';
+import { MemoryLog } from '../src/store/memory';
+import type { MessageLog } from '../src/store/log';
 
 let server: ChatServer;
 let lines: Array<Record<string, unknown>>;
@@ -336,6 +338,48 @@ describe('health and shutdown', () => {
       }).on('error', reject);
     });
     expect(JSON.parse(body)).toEqual({ status: 'ok', connections: 2, rooms: 2, uptime: expect.any(Number) });
+  });
+
+  it('answers /healthz 503 with the reason while the log cannot be reached, 200 once it can; says each change once', async () => {
+    // A log across a network (the Redis log) whose link goes down and comes back; its lines are kept in memory.
+    const memory = new MemoryLog({ retention: { maxPerRoom: 100, maxDays: 1 } });
+    const listeners = new Set<(down: string | undefined) => void>();
+    let down: string | undefined;
+    const setDown = (d: string | undefined) => { down = d; for (const l of listeners) l(d); };
+    const messages: MessageLog = {
+      run: (ops) => (down === undefined ? memory.run(ops) : ops.map(() => ({ ok: false, reason: `store: ${down}`, unavailable: true }))),
+      trim: () => undefined,
+      close: () => memory.close(),
+      link: { get down() { return down; }, watch: (l) => { listeners.add(l); return () => listeners.delete(l); } },
+    };
+    await start({ messages });
+    const a = await connect({ name: 'alice' });
+    const health = () => new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      http.get(`http://127.0.0.1:${server.port}/healthz`, (res) => {
+        let data = '';
+        res.on('data', (d) => { data += d; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) }));
+      }).on('error', reject);
+    });
+    expect(await health()).toEqual({ status: 200, body: { status: 'ok', connections: 1, rooms: 1, uptime: expect.any(Number) } });
+
+    setDown('lost the connection to Redis at redis://127.0.0.1:6379/0');
+    expect(await health()).toEqual({
+      status: 503,
+      body: { status: 'unavailable', reason: 'lost the connection to Redis at redis://127.0.0.1:6379/0', connections: 1, rooms: 1, uptime: expect.any(Number) },
+    });
+    for (const k of ['k1', 'k2', 'k3']) {
+      expect(await a.request({ Type: 1, Content: k, Key: k }, 12)).toMatchObject({ Type: 5, Code: 'unavailable' });
+    }
+    setDown(undefined);
+    expect((await health()).status).toBe(200);
+    expect(await a.request({ Type: 1, Content: 'k1', Key: 'k1' }, 12)).toMatchObject({ Type: 12, Seq: 1 });
+    // Once each way; the refused lines themselves at debug only (this spec's logger keeps every level).
+    expect(lines.filter((l) => /^store_(down|up)$/.test(String(l.event)))).toEqual([
+      { level: 'warn', event: 'store_down', reason: 'lost the connection to Redis at redis://127.0.0.1:6379/0' },
+      { level: 'info', event: 'store_up' },
+    ]);
+    expect(lines.filter((l) => l.event === 'append_failed').map((l) => l.level)).toEqual(['debug', 'debug', 'debug']);
   });
 
   it('on close tells every client with a Type 0 notice and closes them with 1001', async () => {

@@ -282,21 +282,29 @@ describe('RedisLog: failures', () => {
     const net = await proxy();
     cleanups.push(() => net.close());
     const log = await open({}, WIDE, net.url());
+    const told: (string | undefined)[] = [];
+    log.link?.watch((down) => told.push(down));
     const first = await one(log, append(line('lobby', 'before')));
+    expect(log.link?.down).toBeUndefined();
     net.cut();
     await new Promise((r) => setTimeout(r, 100)); // ioredis has seen the connection close
     const started = Date.now();
     expect(await one(log, append(line('lobby', 'while down')))).toEqual({
-      ok: false, reason: expect.stringMatching(/^store: Redis is not connected/),
+      ok: false, reason: expect.stringMatching(/^store: Redis is not connected/), unavailable: true,
     });
     expect(Date.now() - started).toBeLessThan(100);
-    expect(await one(log, read('lobby'))).toEqual({ ok: false, reason: expect.stringMatching(/^store: /) });
+    expect(await one(log, read('lobby'))).toEqual({ ok: false, reason: expect.stringMatching(/^store: /), unavailable: true });
+    expect(log.link?.down).toMatch(/^lost the connection to Redis at redis:\/\/127\.0\.0\.1:\d+\/13/);
+    await new Promise((r) => setTimeout(r, 300)); // ioredis retries meanwhile: each failed try is not told again
     net.restore();
     const back = await eventually(async () => {
       const o = await one(log, append(line('lobby', 'after')));
       return o.ok ? o : undefined;
     });
     expect(back).toEqual({ ok: true, seq: 2, epoch: (first as { epoch: string }).epoch });
+    // Told once each way (docs/scaling.md "Redis goes away").
+    expect(told).toEqual([expect.stringMatching(/^lost the connection/), undefined]);
+    expect(log.link?.down).toBeUndefined();
   });
 
   it('fails a batch whose answer never comes after commandTimeoutMs', async () => {
@@ -309,9 +317,11 @@ describe('RedisLog: failures', () => {
     const out = await log.run([append(line('lobby', 'into the void')), read('lobby')]);
     expect(Date.now() - started).toBeLessThan(2000);
     expect(out).toEqual([
-      { ok: false, reason: expect.stringMatching(/^store: .*timed out/i) },
-      { ok: false, reason: expect.stringMatching(/^store: .*timed out/i) },
+      { ok: false, reason: expect.stringMatching(/^store: .*timed out/i), unavailable: true },
+      { ok: false, reason: expect.stringMatching(/^store: .*timed out/i), unavailable: true },
     ]);
+    // The socket is open, but Redis does not answer: down too, for /healthz.
+    expect(log.link?.down).toMatch(/^Redis does not answer: .*timed out/i);
   });
 
   it('never sends again an append whose answer was lost: it fails, and Redis ran it once', async () => {
@@ -325,7 +335,8 @@ describe('RedisLog: failures', () => {
     // The link breaks before the answer comes: the append fails, and when the link is back it is not sent again.
     net.cut();
     net.restore();
-    expect(await pending).toEqual([{ ok: false, reason: expect.stringMatching(/^store: /) }]);
+    // unavailable: the client keeps it and sends it again, and the Key finds it kept.
+    expect(await pending).toEqual([{ ok: false, reason: expect.stringMatching(/^store: /), unavailable: true }]);
     await eventually(async () => (await one(log, read('lobby'))).ok);
     await new Promise((r) => setTimeout(r, 200)); // time for anything resent to land
     expect(page(await one(log, read('lobby'))).messages.map((m) => m.content)).toEqual(['before', 'kept, but the Ack is lost']);
@@ -345,7 +356,7 @@ describe('RedisLog: a Redis of its own', () => {
     const before = await log.run([append(line('lobby', 'one')), append(line('lobby', 'two'))]);
     expect(before.map(seqOf)).toEqual([1, 2]);
     await own.stop();
-    expect(await one(log, append(line('lobby', 'while down')))).toEqual({ ok: false, reason: expect.stringMatching(/^store: /) });
+    expect(await one(log, append(line('lobby', 'while down')))).toEqual({ ok: false, reason: expect.stringMatching(/^store: /), unavailable: true });
     await own.start();
     const after = await eventually(async () => {
       const o = await one(log, append(line('lobby', 'after')));

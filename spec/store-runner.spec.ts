@@ -86,6 +86,23 @@ describe('StoreRunner', () => {
     expect(events[2]).toMatchObject({ kind: 'appended', seq: 1 });
   });
 
+  it('passes an append refused because the log cannot be reached (Redis is away) on as unavailable, not store_failed', async () => {
+    const away = 'store: Redis is not connected (reconnecting)';
+    const log: MessageLog = {
+      run: (ops) => ops.map(() => ({ ok: false, reason: away, unavailable: true })),
+      trim: () => undefined,
+      close: () => undefined,
+    };
+    const { runner, events } = runnerWith(log);
+    runner.submit(effect(append(line('r', 1), 'x')));
+    runner.submit(effect(read({ room: 'r', limit: 5 }, { for: 'history', to: 'a', ref: 'h' })));
+    await turn();
+    expect(events).toEqual([
+      { kind: 'appendFailed', at: 7, req: line('r', 1), ref: 'x', code: 'unavailable', reason: away },
+      { kind: 'readDone', at: 7, req: { room: 'r', limit: 5 }, purpose: { for: 'history', to: 'a', ref: 'h' }, outcome: { ok: false, reason: away, unavailable: true } },
+    ]);
+  });
+
   it('holds the next batch back while an asynchronous one is under way, so outcomes keep their order', async () => {
     const log = new CountingLog();
     log.async = true;

@@ -29,7 +29,15 @@ async function main(): Promise<void> {
     process.stderr.write(`cannot start: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  const server = await startServer({ ...config, log, messages });
+  let server;
+  try {
+    server = await startServer({ ...config, log, messages });
+  } catch (e) {
+    // The same one line for the bus's Redis (a RedisOpenError: gone since the log connected) or a port in use.
+    process.stderr.write(`cannot start: ${(e as Error).message}\n`);
+    await Promise.resolve(messages.close()).catch(() => undefined);
+    process.exit(1);
+  }
   if (config.redis !== '') log('info', 'cluster', { node: server.nodeId, redis: redactUrl(config.redis), prefix: config.redisPrefix });
   // Printed whatever the log level: scripts and people wait for this line.
   process.stdout.write(`chat server listening on ${server.url}\n`);

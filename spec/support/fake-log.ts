@@ -21,7 +21,7 @@ export const appended = (
   req: AppendRequest, seq: number, o: { at?: number; epoch?: string; ref?: Ref; duplicateOf?: string } = {},
 ): HubEvent => ({ kind: 'appended', at: o.at ?? req.at, req, ref: o.ref, seq, epoch: o.epoch ?? EPOCH, duplicateOf: o.duplicateOf });
 export const appendFailed = (
-  req: AppendRequest, o: { at?: number; ref?: Ref; code?: 'store_failed' | 'store_busy'; reason?: string } = {},
+  req: AppendRequest, o: { at?: number; ref?: Ref; code?: 'store_failed' | 'store_busy' | 'unavailable'; reason?: string } = {},
 ): HubEvent => ({
   kind: 'appendFailed', at: o.at ?? req.at, req, code: o.code ?? 'store_failed', reason: o.reason ?? 'disk full',
   ...(o.ref === undefined ? {} : { ref: o.ref }),

@@ -13,7 +13,7 @@ export interface OutMsg {
   readonly content: string;
   /** queued: waits for a link; sent: on the wire, no Ack yet; waiting: refused for now, retried on a timer. */
   readonly state: 'queued' | 'sent' | 'waiting';
-  /** How many times the log refused it for now (store_busy, store_failed). */
+  /** How many times the log refused it for now (store_busy, store_failed, unavailable). */
   readonly refusals: number;
 }
 
@@ -40,7 +40,14 @@ export interface MessageUpdate {
 }
 
 /** protocol.md "Errors": the log could not take it now; the same Key may be sent again. */
-export const isRetryable = (code: string | undefined): boolean => code === 'store_busy' || code === 'store_failed';
+export const isRetryable = (code: string | undefined): boolean =>
+  code === 'store_busy' || code === 'store_failed' || code === 'unavailable';
+
+/**
+ * protocol.md "Errors": `unavailable` says the server's Redis is away, for as long as that lasts: the
+ * message waits (retried at the backoff's ceiling) however many tries it takes, not up to sendAttempts.
+ */
+export const isOutage = (code: string | undefined): boolean => code === 'unavailable';
 
 /** protocol.md "Sending twice": a Key is 1 to 64 characters. */
 export const MAX_KEY = 64;

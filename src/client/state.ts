@@ -23,7 +23,7 @@ export interface CoreOptions {
   readonly requestTimeoutMs: number;
   /** Messages the outbox keeps (queued, in flight, waiting to retry); one more is refused: failed, outbox_full. */
   readonly outboxMax: number;
-  /** Tries of one message the log refused for now (store_busy, store_failed) before it is failed. */
+  /** Tries of one message the log refused for now (store_busy, store_failed) before it is failed; `unavailable` is retried without this bound. */
   readonly sendAttempts: number;
   /** Lines one room holds ahead of a gap while History fills it. */
   readonly heldMax: number;

@@ -15,7 +15,7 @@
 // head against what it delivered and reads the gap from the log. The bus
 // itself keeps no order and no state beyond its subscriptions.
 import Redis from 'ioredis';
-import { parseObject, quitLink } from '../store/redis-link';
+import { LastError, RedisOpenError, firstReady, parseObject, quitLink, redisUrlProblem, started } from '../store/redis-link';
 import { DEFAULT_PREFIX, LiveLine, redactUrl, roomChannel } from '../store/redis';
 import { PresenceEvent, parsePresence } from './presence';
 import { NodeMessage, nodeChannel, parseNodeMessage } from './sessions';
@@ -32,6 +32,8 @@ export interface BusOptions {
   /** The subscriber link went down (false) or came back with every subscription restored (true). */
   onLink?: (up: boolean, reason?: string) => void;
   onBadPayload?: (channel: string, why: string) => void;
+  /** How long `connect` keeps trying to reach Redis before it gives up (ms). Default 10000, as the log's. */
+  connectTimeoutMs?: number;
 }
 
 /** Checks a payload's shape: a line from another process is input like any other. */
@@ -48,25 +50,33 @@ export function parseLiveLine(payload: string): LiveLine | string {
 }
 
 export class RoomBus {
-  /** Connects the subscriber (ioredis reconnects it, and restores its subscriptions, by itself). */
+  /**
+   * Connects the subscriber (ioredis reconnects it, and restores its subscriptions, by itself).
+   * Rejects like RedisLog.connect: a RedisOpenError of one line for a bad URL, or when Redis does not
+   * answer within `connectTimeoutMs`, naming the URL without its password.
+   */
   static async connect(url: string, opts: BusOptions): Promise<RoomBus> {
+    const where = redactUrl(url);
+    const problem = redisUrlProblem(url);
+    if (problem) throw new RedisOpenError(`bad Redis URL ${where}: ${problem}`);
+    const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     const sub = new Redis(url, {
       lazyConnect: true,
       // Subscriptions are restored after a reconnect; a subscribe sent while down waits for the link.
       autoResubscribe: true,
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
+      connectTimeout: Math.min(connectTimeoutMs, 5_000),
       retryStrategy: (times) => Math.min(100 * times, 1_000),
       connectionName: 'rxchat-bus',
     });
+    const lastError = new LastError(sub);
     const bus = new RoomBus(sub, opts);
-    try {
-      await sub.connect();
+    await started(sub, where, () => firstReady(sub, connectTimeoutMs, lastError, async () => {
       if (bus.nodeChannel !== undefined) await sub.subscribe(bus.nodeChannel);
-    } catch (e) {
-      sub.disconnect();
-      throw new Error(`cannot subscribe at ${redactUrl(url)}: ${(e as Error).message}`);
-    }
+    }), () => lastError.value);
+    // From here on, the link going down and coming back is told (onLink), once each.
+    bus.watching = true;
     return bus;
   }
 
@@ -76,6 +86,8 @@ export class RoomBus {
   private readonly rooms = new Map<string, string>();
   private up = true;
   private closed = false;
+  /** Connected once: link changes before that are connect's to report, not onLink's. */
+  private watching = false;
 
   private constructor(private readonly sub: Redis, private readonly opts: BusOptions) {
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
@@ -151,7 +163,7 @@ export class RoomBus {
   }
 
   private link(up: boolean, reason?: string): void {
-    if (this.closed || up === this.up) return;
+    if (this.closed || !this.watching || up === this.up) return;
     this.up = up;
     try {
       this.opts.onLink?.(up, reason);

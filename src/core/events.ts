@@ -34,7 +34,7 @@ export type HubEvent =
   /** The link that lines are heard on is back: lines may have been lost meanwhile. */
   | { kind: 'linkUp'; at: number }
   /** The log could not keep an append: nothing was kept or delivered. */
-  | { kind: 'appendFailed'; at: number; req: AppendRequest; ref?: Ref; code: 'store_failed' | 'store_busy'; reason: string }
+  | { kind: 'appendFailed'; at: number; req: AppendRequest; ref?: Ref; code: 'store_failed' | 'store_busy' | 'unavailable'; reason: string }
   /** A read of the log is done. */
   | { kind: 'readDone'; at: number; req: ReadRequest; purpose: ReadPurpose; outcome: ReadOutcome }
   /** Several processes: what a resume's `take` found in Redis (src/cluster/sessions.ts). */

@@ -26,7 +26,8 @@ export type AppendRequest = Omit<StoredMessage, 'seq'>;
 export type AppendOutcome =
   /** Committed (or, with `duplicate`, found already committed under the same room, sender and key: nothing was added). */
   | { ok: true; seq: number; epoch: string; duplicate?: { msgId: string } }
-  | { ok: false; reason: string };
+  /** `unavailable`: the log cannot be reached just now (Redis is away); nothing was kept. */
+  | { ok: false; reason: string; unavailable?: true };
 
 /**
  * A page of a room, oldest first. With `after`: the first `limit` messages with

@@ -801,7 +801,9 @@ function onSequenceRead(state: HubState, e: Extract<HubEvent, { kind: 'readDone'
 function onAppendFailed(state: HubState, e: Extract<HubEvent, { kind: 'appendFailed' }>): Step {
   const { req } = e;
   const next = req.key !== undefined ? noteKey(state, req.from, req.key, undefined) : state;
-  const effects: Effect[] = [log('append_failed', { id: req.from, room: req.room, code: e.code, reason: e.reason }, 'warn')];
+  // unavailable: the log's link said so once (store_down, server.ts); one warning per line would flood it.
+  const level = e.code === 'unavailable' ? 'debug' : 'warn';
+  const effects: Effect[] = [log('append_failed', { id: req.from, room: req.room, code: e.code, reason: e.reason }, level)];
   if (state.clients.has(req.from)) effects.unshift(send(req.from, M.error(err(e.code, `your line was not kept: ${e.reason}`, e.ref), e.at)));
   return { state: next, effects };
 }

@@ -3,7 +3,8 @@
 import { type IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
 
 export interface HttpDeps {
-  health: () => { connections: number; rooms: number; uptime: number };
+  /** `down`: why the server cannot take lines now (several processes: its Redis link is down); /healthz then answers 503. */
+  health: () => { connections: number; rooms: number; uptime: number; down?: string };
   /** The web client (src/edge/static.ts): answers any other path, `/` being its page. */
   web?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
 }
@@ -47,7 +48,10 @@ export function handleHttp(req: IncomingMessage, res: ServerResponse, deps: Http
     if (!readOnly(req)) return json(res, 405, { error: 'method not allowed' }, { allow: ALLOW });
     // RFC 9110 15.5.22: /ws speaks only WebSocket, and says so.
     if (path === '/ws') return json(res, 426, { error: 'WebSocket upgrade required' }, { upgrade: 'websocket' });
-    return json(res, 200, { status: 'ok', ...deps.health() });
+    const { down, ...counts } = deps.health();
+    // docs/scaling.md "Redis goes away": a load balancer sends new clients elsewhere while this node cannot keep lines.
+    if (down !== undefined) return json(res, 503, { status: 'unavailable', reason: down, ...counts });
+    return json(res, 200, { status: 'ok', ...counts });
   }
   if (deps.web) {
     deps.web(req, res, path).catch(() => (res.headersSent ? res.destroy() : json(res, 500, { error: 'internal error' })));

@@ -59,12 +59,15 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   // Several processes (docs/scaling.md): lines are heard on Redis, each room while it has members here.
   const nodeId = config.redis === '' ? '' : config.nodeId || `node-${nanoid(8)}`;
   const heard$ = new Subject<HubEvent>();
+  /** Why the bus cannot hear other nodes' lines now (its Redis link is down), for /healthz. */
+  let busDown: string | undefined;
   // Loaded only with --redis: ioredis is resident memory a one-process server never uses (issue 12).
   const bus = config.redis === '' ? undefined : await (require('../cluster/bus') as typeof Bus).RoomBus.connect(config.redis, {
     prefix: config.redisPrefix,
     nodeId,
     onLine: (line) => heard$.next(heard(line, Date.now())),
     onLink: (up, reason) => {
+      busDown = up ? undefined : `the bus's Redis link is down: ${reason ?? 'connection lost'}`;
       log(up ? 'info' : 'warn', up ? 'bus_up' : 'bus_down', { reason });
       if (up) heard$.next(linkUp(Date.now()));
     },
@@ -105,9 +108,15 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const feedback$ = new Subject<HubEvent>();
   // The log's outcomes: the store runner emits them after its batch, outside any step.
   const stored$ = new Subject<HubEvent>();
-  const messages = options.messages
+  const messages: MessageLog = options.messages
     ?? new MemoryLog({ retention: { maxPerRoom: config.historyMax, maxDays: config.historyDays } });
   const store = new StoreRunner(messages, (e) => stored$.next(e), { log });
+  // A log across a network (Redis): said once when it goes away and once when it is back, not once per refused line.
+  const unwatch = messages.link?.watch((down) => {
+    log(down === undefined ? 'info' : 'warn', down === undefined ? 'store_up' : 'store_down', down === undefined ? {} : { reason: down });
+    // Lines appended while the bus was back but the log was not may have been missed: check each room's head.
+    if (down === undefined && bus !== undefined) heard$.next(linkUp(Date.now()));
+  });
   const liveness = new Liveness();
   const runner = new Runner({
     maxBuffered: config.maxBuffered,
@@ -139,7 +148,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const web = createStaticHandler(options.webRoot);
   const serveHttp = (req: http.IncomingMessage, res: http.ServerResponse) =>
     handleHttp(req, res, {
-      health: () => ({ connections: latest.clients.size, rooms: latest.rooms.size, uptime: (Date.now() - started) / 1000 }),
+      health: () => ({
+        connections: latest.clients.size,
+        rooms: latest.rooms.size,
+        uptime: (Date.now() - started) / 1000,
+        down: messages.link?.down ?? busDown,
+      }),
       web,
     });
   const httpServer = http.createServer(serveHttp);
@@ -215,6 +229,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       connections$.complete();
       // What the log was asked before the end is finished, then the log is closed.
       await store.drain();
+      unwatch?.();
       await messages.close();
       // The identities parked as their sockets closed are in Redis before it is let go.
       await sessionRunner?.drain();

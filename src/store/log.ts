@@ -21,6 +21,17 @@ export interface Retention {
   maxDays: number;
 }
 
+/**
+ * The state of a log's link to where it keeps lines, for a log across a network
+ * (the Redis log): `/healthz` and the server's log say when it is down, once.
+ */
+export interface LogLink {
+  /** Why the log cannot be reached now, or undefined while it can. */
+  readonly down: string | undefined;
+  /** Called on each change: the reason when the link goes down, undefined when it is back. Returns the unsubscribe. */
+  watch(listener: (down: string | undefined) => void): () => void;
+}
+
 export interface MessageLog {
   /**
    * Carries out a batch in order, one outcome per op, in the same order. Every
@@ -42,4 +53,6 @@ export interface MessageLog {
   /** Drops what retention no longer keeps (never renumbers). */
   trim(now: number): void | Promise<void>;
   close(): void | Promise<void>;
+  /** A log across a network: whether it can be reached now. Absent: it always can (memory, SQLite). */
+  readonly link?: LogLink;
 }

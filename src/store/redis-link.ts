@@ -44,6 +44,66 @@ export class LastError implements ErrorSink {
   }
 }
 
+/**
+ * Whether a started connection can be used, told once per change (not once per
+ * refused op, nor per reconnect attempt): down when the connection closes, or
+ * when an op got no answer in time (`trouble`: a Redis that stopped answering
+ * keeps its socket open); up again on 'ready', or on an op answered (`fine`).
+ */
+export class LinkWatch {
+  private reason: string | undefined;
+  private readonly listeners = new Set<(down: string | undefined) => void>();
+
+  constructor(redis: Redis, where: string, lastError: LastError) {
+    redis.on('close', () => {
+      const why = lastError.value ? `: ${messageOf(lastError.value)}` : '';
+      this.trouble(`lost the connection to Redis at ${where}${why}`);
+    });
+    redis.on('ready', () => this.fine());
+  }
+
+  get down(): string | undefined {
+    return this.reason;
+  }
+
+  watch(listener: (down: string | undefined) => void): () => void {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  /** The link is down (if it was up): says why, once. */
+  trouble(reason: string): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.tell();
+  }
+
+  /** The link works (again). */
+  fine(): void {
+    if (this.reason === undefined) return;
+    this.reason = undefined;
+    this.tell();
+  }
+
+  private tell(): void {
+    // Inside ioredis's event handlers: a listener that throws must not become an uncaught exception.
+    for (const l of this.listeners) {
+      try {
+        l(this.reason);
+      } catch {
+        // the listener's own failure; the state is already set
+      }
+    }
+  }
+}
+
+/** An error that says Redis is away (the connection broke, or no answer in time), not that it refused the op. */
+export function isLinkError(e: unknown): boolean {
+  // "max retries per request": what ioredis (maxRetriesPerRequest 0) gives a command in flight when the connection breaks.
+  return /Connection is closed|Command timed out|no answer from Redis|max retries per request|Stream isn't writeable|ECONNRESET|EPIPE|ECONNREFUSED/i
+    .test(messageOf(e));
+}
+
 /** Quits the connection, or drops it when Redis is away. */
 export async function quitLink(redis: Redis): Promise<void> {
   try {
@@ -81,6 +141,15 @@ export async function loadScripts(redis: Redis, scripts: readonly Script[]): Pro
  * sent on the new connection, so the loads precede every EVALSHA on it.
  */
 export async function startScripted(redis: Redis, scripts: readonly Script[], timeoutMs: number, sink: ErrorSink): Promise<void> {
+  await firstReady(redis, timeoutMs, sink, () => loadScripts(redis, scripts));
+  redis.on('ready', () => { loadScripts(redis, scripts).catch((e) => sink.error(e)); });
+}
+
+/**
+ * Connects and waits for the first 'ready' (ioredis retries meanwhile), then
+ * runs `then`; rejects when both are not done within `timeoutMs`.
+ */
+export async function firstReady(redis: Redis, timeoutMs: number, sink: ErrorSink, then: () => Promise<unknown>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const ready = new Promise<void>((resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
@@ -90,11 +159,10 @@ export async function startScripted(redis: Redis, scripts: readonly Script[], ti
   redis.connect().catch((e) => sink.error(e, true));
   try {
     await ready;
-    await loadScripts(redis, scripts);
+    await then();
   } finally {
     clearTimeout(timer);
   }
-  redis.on('ready', () => { loadScripts(redis, scripts).catch((e) => sink.error(e)); });
 }
 
 /** A channel's payload as a JSON object, or why it is not one: another process's words are input like any other. */
@@ -181,7 +249,10 @@ export async function started(redis: Redis, where: string, start: () => Promise<
   } catch (e) {
     redis.disconnect();
     const last = lastError();
-    const why = (last ? messageOf(last) : '') || messageOf(e);
+    const own = messageOf(e);
+    const first = last ? messageOf(last) : '';
+    // The connection's own error says why (ECONNREFUSED, a wrong password), the deadline for how long it tried.
+    const why = first && first !== own ? `${first} (${own})` : first || own;
     throw new RedisOpenError(`cannot use Redis at ${where}: ${why}`, e);
   }
 }

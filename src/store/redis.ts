@@ -19,12 +19,16 @@
 // before the connection broke fails when it breaks (never resent: resending an
 // append that Redis may have run would add the line twice); and a Redis that
 // stops answering fails a batch after `commandTimeoutMs`. ioredis reconnects by
-// itself, and batches succeed again once it has.
+// itself, and batches succeed again once it has. Such failures are marked
+// `unavailable` (the sender is told so, and retries), and `link` says when the
+// connection goes down and comes back, once each (docs/scaling.md "Redis goes away").
 import Redis from 'ioredis';
-import { LastError, execWithin, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started } from './redis-link';
+import {
+  LastError, LinkWatch, execWithin, isLinkError, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started,
+} from './redis-link';
 import { redactUrl } from '../ops/config';
 import type {
-  AppendOutcome, AppendRequest, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
+  AppendOutcome, AppendRequest, LogLink, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
 } from './log';
 import { TrimReport, checkRetention, cutoff, failAll, messageOf, randomEpoch, readProblem } from './memory';
 import { APPEND_LUA, READ_LUA, TRIM_LUA } from './redis-scripts';
@@ -170,6 +174,8 @@ export class RedisLog implements MessageLog {
     const { redis, where, prefix, connectTimeoutMs, commandTimeoutMs } = openLink(url, opts, 'rxchat-log');
     const log = new RedisLog(redis, retention, prefix, commandTimeoutMs, opts);
     await started(redis, where, () => log.start(connectTimeoutMs), () => log.lastError.value);
+    // From here on the link is watched: down and up are told once each (docs/scaling.md "Redis goes away").
+    log.watch = new LinkWatch(redis, where, log.lastError);
     return log;
   }
 
@@ -181,9 +187,9 @@ export class RedisLog implements MessageLog {
   private readonly rooms: string;
   private closed = false;
   private trimming?: Promise<void>;
-  /** The connection's last error, for the reason a batch fails while Redis is away. */
   /** The connection's last error; the shared start-up (redis-link.ts) reports to it too. */
   private readonly lastError: LastError;
+  private watch?: LinkWatch;
 
   private constructor(
     private readonly redis: Redis,
@@ -206,6 +212,11 @@ export class RedisLog implements MessageLog {
     await startScripted(this.redis, Object.values(SCRIPTS), timeoutMs, this.lastError);
   }
 
+  /** Whether Redis can be reached now (`/healthz`, and the server's log says so once per change). */
+  get link(): LogLink | undefined {
+    return this.watch;
+  }
+
   private loadScripts(): Promise<void> {
     return loadScripts(this.redis, Object.values(SCRIPTS));
   }
@@ -218,11 +229,20 @@ export class RedisLog implements MessageLog {
   async run(ops: readonly LogOp[]): Promise<LogOutcome[]> {
     if (ops.length === 0) return [];
     if (this.closed) return failAll(ops, new Error('the log is closed'));
-    if (this.redis.status !== 'ready') return failAll(ops, this.downError());
+    // Redis is away: refused at once, as `unavailable` (the sender keeps the line and tries again later).
+    if (this.redis.status !== 'ready') return unavailableAll(ops, this.downError());
     try {
-      return await this.runBatch(ops);
+      const out = await this.runBatch(ops);
+      const away = out.find((o): o is { ok: false; reason: string; unavailable: true } => !o.ok && 'unavailable' in o && o.unavailable === true);
+      if (away) this.watch?.trouble(`Redis does not answer: ${away.reason}`);
+      else this.watch?.fine();
+      return out;
     } catch (e) {
-      return failAll(ops, this.redis.status === 'ready' ? e : this.downError());
+      if (this.redis.status !== 'ready') return unavailableAll(ops, this.downError());
+      if (!isLinkError(e)) return failAll(ops, e);
+      // No answer in time from a Redis whose socket is still open (it stopped answering, a partition).
+      this.watch?.trouble(`Redis does not answer: ${messageOf(e)}`);
+      return unavailableAll(ops, e);
     }
   }
 
@@ -346,7 +366,11 @@ export class RedisLog implements MessageLog {
       const [error, result] = replies[offset + j] ?? [new Error('no reply')];
       if (error) {
         if (messageOf(error).startsWith('NOSCRIPT')) noScript = true;
-        out[i] = { ok: false, reason: `store: ${messageOf(error)}` };
+        // The connection broke or timed out under this op: Redis may or may not have run it (log.ts), and a
+        // retry with the same Key finds it if it did.
+        out[i] = isLinkError(error)
+          ? { ok: false, reason: `store: ${messageOf(error)}`, unavailable: true }
+          : { ok: false, reason: `store: ${messageOf(error)}` };
         continue;
       }
       const fresh = op.op === 'append' ? (result as unknown[])[2] : (result as unknown[])[4];
@@ -382,6 +406,12 @@ export class RedisLog implements MessageLog {
     const [mode, s] = req.after !== undefined ? ['after', req.after] : req.before !== undefined ? ['before', req.before] : ['latest', 0];
     pipe.evalsha(SCRIPTS.read.sha, 3, k.meta, k.log, k.keys, candidate, String(this.maxPerRoom), mode, String(s), String(req.limit));
   }
+}
+
+/** Every op failed because Redis cannot be reached: nothing was kept, and the same ops may be sent again later. */
+function unavailableAll(ops: readonly LogOp[], e: unknown): LogOutcome[] {
+  const reason = `store: ${messageOf(e)}`;
+  return ops.map(() => ({ ok: false, reason, unavailable: true }));
 }
 
 /** Why an append cannot be sent, or undefined. The other logs take any line; here each field must be a string Redis can hold. */

@@ -114,13 +114,14 @@ export class StoreRunner {
       const outcome: ReadOutcome = !o.ok || 'head' in o ? o as ReadOutcome : { ok: false, reason: 'not a read outcome' };
       return { kind: 'readDone', at, req: e.req, purpose: e.purpose, outcome };
     }
-    if (!o.ok) return this.failure(e, 'store_failed', o.reason, at);
+    // unavailable (Redis is away): the client keeps the line and tries again later (protocol.md "Errors").
+    if (!o.ok) return this.failure(e, 'unavailable' in o && o.unavailable ? 'unavailable' : 'store_failed', o.reason, at);
     if (!('seq' in o)) return this.failure(e, 'store_failed', 'not an append outcome', at);
     // One shape for every line (absent fields undefined): the hub reads these on the hot path.
     return { kind: 'appended', at, req: e.req, ref: e.ref, seq: o.seq, epoch: o.epoch, duplicateOf: o.duplicate?.msgId };
   }
 
-  private failure(e: StoreEffect, code: 'store_failed' | 'store_busy', reason: string, at: number): HubEvent {
+  private failure(e: StoreEffect, code: 'store_failed' | 'store_busy' | 'unavailable', reason: string, at: number): HubEvent {
     if (e.kind === 'read') return { kind: 'readDone', at, req: e.req, purpose: e.purpose, outcome: { ok: false, reason } };
     return { kind: 'appendFailed', at, req: e.req, code, reason, ...(e.ref === undefined ? {} : { ref: e.ref }) };
   }
