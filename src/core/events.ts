@@ -5,6 +5,7 @@ import { ClientMessage, Message, Position, ProtocolError, Ref } from './protocol
 import type { AppendRequest, ReadOutcome, ReadRequest } from './history';
 import type { Heard } from './sequence';
 import type { LeaveReason } from './messages';
+import type { PresenceEvent, PresenceOp, PresenceOutcome, RoomsOutcome } from '../cluster/presence';
 
 export type CloseReason = Extract<LeaveReason, 'closed' | 'error' | 'slow'>;
 
@@ -35,7 +36,28 @@ export type HubEvent =
   /** The log could not keep an append: nothing was kept or delivered. */
   | { kind: 'appendFailed'; at: number; req: AppendRequest; ref?: Ref; code: 'store_failed' | 'store_busy'; reason: string }
   /** A read of the log is done. */
-  | { kind: 'readDone'; at: number; req: ReadRequest; purpose: ReadPurpose; outcome: ReadOutcome };
+  | { kind: 'readDone'; at: number; req: ReadRequest; purpose: ReadPurpose; outcome: ReadOutcome }
+  /** Several processes: a presence op is done (src/cluster/presence.ts), for the request that asked it. */
+  | { kind: 'presenceDone'; at: number; ask: PresenceAsk; purpose: PresencePurpose; outcome: PresenceOutcome | RoomsOutcome }
+  /** Several processes: a member of a room with members here joined, left or was renamed, on any node (this one too). */
+  | { kind: 'presenceHeard'; at: number; event: PresenceEvent }
+  /** Several processes: other nodes took this one for dead and removed its members from presence. */
+  | { kind: 'presenceLost'; at: number };
+
+/** What the hub asks of presence across nodes: an op of RedisPresence.run, or the Rooms list. */
+export type PresenceAsk = PresenceOp | { op: 'rooms'; limit: number };
+
+/** Why the hub asked presence, so its answer can be finished when the outcome comes back. */
+export type PresencePurpose =
+  /** A Join reply (or a resumed room's) waiting for the room's members over every node. */
+  | { for: 'join'; to: string; ref?: Ref }
+  | { for: 'resume'; to: string }
+  /** A Join of a room the client is in already: answered with the members as a first join is. */
+  | { for: 'again'; to: string; ref?: Ref }
+  | { for: 'members'; to: string; ref?: Ref }
+  | { for: 'rooms'; to: string; ref?: Ref }
+  /** A leave, a rename, a join again after presenceLost: the rooms learn of it from the events; a failure is only logged. */
+  | { for: 'tell'; to?: undefined };
 
 /** Why the hub read the log, so its answer can be finished when the outcome comes back. */
 export type ReadPurpose =
@@ -77,7 +99,9 @@ export type Effect =
   | { kind: 'rebind'; from: string; to: string }
   /** Hear a room's lines (its first member here), or stop (its last left): several processes only. */
   | { kind: 'subscribe'; room: string }
-  | { kind: 'unsubscribe'; room: string };
+  | { kind: 'unsubscribe'; room: string }
+  /** Several processes: ask presence; `presenceDone` comes back (none for a `tell`: the runner logs its failure). */
+  | { kind: 'presence'; ask: PresenceAsk; purpose: PresencePurpose };
 
 // Constructors, so specs and the shell read in protocol words.
 export const opened = (
@@ -108,3 +132,8 @@ export const subscribe = (room: string): Effect => ({ kind: 'subscribe', room })
 export const unsubscribe = (room: string): Effect => ({ kind: 'unsubscribe', room });
 export const heard = (line: Heard, at: number): HubEvent => ({ kind: 'heard', at, line });
 export const linkUp = (at: number): HubEvent => ({ kind: 'linkUp', at });
+export const presence = (ask: PresenceAsk, purpose: PresencePurpose = { for: 'tell' }): Effect => ({ kind: 'presence', ask, purpose });
+export const presenceDone = (ask: PresenceAsk, purpose: PresencePurpose, outcome: PresenceOutcome | RoomsOutcome, at: number): HubEvent =>
+  ({ kind: 'presenceDone', at, ask, purpose, outcome });
+export const presenceHeard = (event: PresenceEvent, at: number): HubEvent => ({ kind: 'presenceHeard', at, event });
+export const presenceLost = (at: number): HubEvent => ({ kind: 'presenceLost', at });

@@ -32,7 +32,12 @@ export interface RunnerOptions {
   onRebind?: (from: string, to: string) => void;
   /** Several processes: where rooms are listened to (src/cluster/bus.ts). */
   bus?: { join(room: string): void; leave(room: string): void };
+  /** Several processes: where presence effects go (src/cluster/presence-runner.ts). */
+  presence?: (effect: PresenceEffect) => void;
 }
+
+/** The effects presence across nodes carries out. */
+export type PresenceEffect = Extract<Effect, { kind: 'presence' }>;
 
 // A Buffer is framed as-is by ws: one UTF-8 encoding per message, whatever the fan-out.
 const TEXT = { binary: false } as const;
@@ -236,6 +241,10 @@ export class Runner {
         return;
       case 'unsubscribe':
         this.opts.bus?.leave(effect.room);
+        return;
+      case 'presence':
+        if (!this.opts.presence) throw new Error('no presence to carry out a presence effect');
+        this.opts.presence(effect);
         return;
       default: {
         const never: never = effect;

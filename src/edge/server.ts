@@ -11,8 +11,11 @@ import { WebSocketServer } from 'ws';
 import { Config, DEFAULTS } from '../ops/config';
 import { Identity, connection$ } from './connection';
 import { Liveness, heartbeat$ } from './heartbeat';
-import { HubEvent, closed, heard, linkUp, shutdownRequested } from '../core/events';
+import { HubEvent, closed, heard, linkUp, presenceHeard, shutdownRequested } from '../core/events';
 import type * as Bus from '../cluster/bus';
+import type * as Presence from '../cluster/presence';
+import type * as PresenceRunnerModule from '../cluster/presence-runner';
+import type { PresenceLike } from '../cluster/presence-runner';
 import { Limits } from '../core/protocol';
 import { hub$, mergeConnections } from './hub';
 import { HubState, initialState } from '../core/reducer';
@@ -48,6 +51,14 @@ export interface ServerOptions extends Partial<Config> {
    * The server closes it when it closes.
    */
   messages?: MessageLog;
+  /**
+   * Several processes: presence across nodes (default with --redis: a RedisPresence on it, with
+   * its default timings). The server closes it when it closes (leaving every member). Specs pass
+   * one with short timings, and kill it to play a node that dies.
+   */
+  presence?: PresenceLike & { close(): Promise<void> };
+  /** How often presence beats and sweeps (ms; default presence-runner.ts EVERY_MS). For specs, not a flag. */
+  presenceEveryMs?: number;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<ChatServer> {
@@ -66,8 +77,16 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       log(up ? 'info' : 'warn', up ? 'bus_up' : 'bus_down', { reason });
       if (up) heard$.next(linkUp(Date.now()));
     },
+    onPresence: (event) => heard$.next(presenceHeard(event, Date.now())),
     onBadPayload: (channel, why) => log('warn', 'bad_payload', { channel, why }),
   });
+  // Presence across nodes, likewise only with --redis (docs/scaling.md "Presence across nodes").
+  const presence = bus === undefined ? undefined : options.presence
+    ?? await (require('../cluster/presence') as typeof Presence).RedisPresence.connect(config.redis, { nodeId, prefix: config.redisPrefix })
+      .catch(async (e: unknown) => {
+        await bus.close();
+        throw e;
+      });
   let latest: HubState = initialState({
     cluster: bus !== undefined,
     presenceMax: config.presenceMax,
@@ -84,6 +103,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     ?? new MemoryLog({ retention: { maxPerRoom: config.historyMax, maxDays: config.historyDays } });
   const store = new StoreRunner(messages, (e) => stored$.next(e), { log });
   const liveness = new Liveness();
+  const presenceRunner = presence === undefined ? undefined
+    : new (require('../cluster/presence-runner') as typeof PresenceRunnerModule).PresenceRunner(presence, (e) => stored$.next(e), {
+      log, everyMs: options.presenceEveryMs,
+    });
+  // This node is in presence's index of nodes before its first member joins: were it to die at once, it is swept.
+  await presenceRunner?.tick();
   const runner = new Runner({
     maxBuffered: config.maxBuffered,
     log,
@@ -94,6 +119,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       liveness.heard(to, Date.now());
     },
     bus,
+    presence: presenceRunner === undefined ? undefined : (effect) => presenceRunner.submit(effect),
   });
 
   const events$ = merge(
@@ -188,6 +214,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       connections$.complete();
       // What the log was asked before the end is finished, then the log is closed.
       await store.drain();
+      // Every member here leaves presence (reason shutdown: the other nodes' members are told), then it closes.
+      await presenceRunner?.drain();
+      await presence?.close();
       await messages.close();
       await bus?.close();
     })();
