@@ -9,6 +9,7 @@ import { RedisPresence } from '../src/cluster/presence';
 import { RedisLog } from '../src/store/redis';
 import { TestClient } from './support/client';
 import { admin, closeAdmin, deleteKeys, testUrl, uniquePrefix } from './support/redis';
+import { ServerProcess, startServerProcess } from './support/server-process';
 
 const RETENTION = { maxPerRoom: 10_000, maxDays: 30 };
 /** Short timings: a dead node's alive key lasts 600 ms, and the others sweep every 150 ms. */
@@ -45,7 +46,7 @@ async function node(name: string): Promise<ChatServer> {
 }
 
 /** Connects and returns the client with its first room's Join reply. */
-async function enter(s: ChatServer, name: string): Promise<{ c: TestClient; joined: Message }> {
+async function enter(s: { url: string }, name: string): Promise<{ c: TestClient; joined: Message }> {
   const c = TestClient.raw(`${s.url}?name=${name}`);
   clients.push(c);
   const welcome = await c.next((m) => m.Type === 0);
@@ -54,7 +55,7 @@ async function enter(s: ChatServer, name: string): Promise<{ c: TestClient; join
   return { c, joined: await c.next((m) => m.Type === 6) };
 }
 
-async function connect(s: ChatServer, name: string): Promise<TestClient> {
+async function connect(s: { url: string }, name: string): Promise<TestClient> {
   return (await enter(s, name)).c;
 }
 
@@ -146,4 +147,35 @@ describe('presence across two servers', () => {
     expect(names(await b.request({ Type: 9, Room: 'lobby' }, 9))).toEqual(['bob']);
     expect(await b.request({ Type: 8 }, 8)).toMatchObject({ Total: 1, Rooms: [{ Room: 'lobby', Count: 1 }] });
   });
+});
+
+describe('a server process killed with SIGKILL, with the default timings', () => {
+  let killed: ServerProcess | undefined;
+  afterEach(async () => {
+    if (killed && killed.child.exitCode === null && killed.child.signalCode === null) killed.child.kill('SIGKILL');
+    await killed?.exited;
+    killed = undefined;
+  });
+
+  // issue 8 item 6: its members leave presence within 30 s, and the survivors' members are told.
+  it('has its members removed by the survivor, whose members get Disconnected (node_down) within 30 s', async () => {
+    killed = await startServerProcess(['--redis', testUrl(), '--redis-prefix', prefix, '--node-id', 'doomed']);
+    const messages = await RedisLog.connect(testUrl(), RETENTION, { prefix });
+    const survivor = await startServer({
+      port: 0, host: '127.0.0.1', log: () => undefined, messages, redis: testUrl(), redisPrefix: prefix, nodeId: 'survivor',
+    });
+    servers.push(survivor);
+    const a = await connect(killed, 'alice');
+    const b = await enter(survivor, 'bob');
+    expect(names(b.joined)).toEqual(['alice', 'bob']);
+    await listening(2);
+    const died = Date.now();
+    killed.child.kill('SIGKILL');
+    const gone = await b.c.next((m) => m.Type === 4, 30_000);
+    expect(gone).toMatchObject({ ID: a.id, Name: 'alice', Room: 'lobby', Reason: 'node_down' });
+    expect(Date.now() - died).toBeLessThan(30_000);
+    expect(names(await b.c.request({ Type: 9, Room: 'lobby' }, 9))).toEqual(['bob']);
+    // Nothing of the dead node is left in Redis.
+    expect((await (await admin()).keys(`${prefix}node:{doomed}*`))).toEqual([]);
+  }, 45_000);
 });
