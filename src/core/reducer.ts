@@ -16,6 +16,12 @@
 // Reads that return lines for one connection (a resume's replays, History pages)
 // wait in its queue and go to the log one at a time (pump), so what one turn
 // reads and sends for a connection is at most one page or one room's replay.
+//
+// Several processes (docs/scaling.md): presence across nodes sits behind effects
+// and events the same way. Joins, leaves and renames are `presence` effects; the
+// rooms hear of them from presence's events (`presenceHeard`, from every node,
+// this one too), and Members, Rooms and Join replies are answered from presence's
+// outcomes (`presenceDone`). The hub keeps only its own members, to deliver to.
 import { Map as IMap, OrderedMap } from 'immutable';
 import {
   Close, ClientMessage, DEFAULT_ROOM, Limits, Member, Message, Position, ProtocolError, Ref, TOKEN_PATTERN,
@@ -1021,12 +1027,15 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       }
       const next: HubState = { ...state, clients: state.clients.set(client.id, { ...client, name: m.name }) };
       const effects: Effect[] = [send(client.id, M.renamed(client.id, m.name, client.name, at, undefined, m.ref))];
-      // Several processes: each room hears of it from presence's event, on every node.
-      if (state.cluster && client.rooms.length > 0) effects.push(presence({ op: 'rename', id: client.id, name: m.name, rooms: client.rooms, at }));
-      for (const roomName of state.cluster ? [] : client.rooms) {
-        const room = state.rooms.get(roomName) as Room;
-        if (!announces(state, room.members.length)) continue;
-        effects.push(broadcast(room.members, M.renamed(client.id, m.name, client.name, at, roomName), client.id));
+      if (state.cluster) {
+        // Several processes: each room hears of it from presence's event, on every node.
+        if (client.rooms.length > 0) effects.push(presence({ op: 'rename', id: client.id, name: m.name, rooms: client.rooms, at }));
+      } else {
+        for (const roomName of client.rooms) {
+          const room = state.rooms.get(roomName) as Room;
+          if (!announces(state, room.members.length)) continue;
+          effects.push(broadcast(room.members, M.renamed(client.id, m.name, client.name, at, roomName), client.id));
+        }
       }
       effects.push(log('rename', { id: client.id, from: client.name, to: m.name }));
       return { state: next, effects };
