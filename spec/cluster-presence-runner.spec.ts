@@ -4,7 +4,7 @@
 import { HubEvent, presence, presenceDone, presenceLost } from '../src/core/events';
 import { PresenceLike, PresenceRunner } from '../src/cluster/presence-runner';
 import type { PresenceEffect } from '../src/edge/runner';
-import type { BeatOutcome, PresenceOp, PresenceOutcome, RoomsOutcome, SweepOutcome } from '../src/cluster/presence';
+import type { BeatOutcome, LeaveAllOutcome, PresenceOp, PresenceOutcome, RoomsOutcome, SweepOutcome } from '../src/cluster/presence';
 
 /** A presence effect, as the hub makes it. */
 const ask = (...a: Parameters<typeof presence>) => presence(...a) as PresenceEffect;
@@ -37,6 +37,10 @@ class FakePresence implements PresenceLike {
 
   async sweep(): Promise<SweepOutcome> {
     return { ok: true, nodes: [], reconciled: 0 };
+  }
+
+  async leaveAll(): Promise<LeaveAllOutcome> {
+    return { ok: true, removed: 2, more: false };
   }
 }
 
@@ -97,6 +101,13 @@ describe('PresenceRunner', () => {
     runner.submit(ask(leave));
     await runner.drain();
     expect(logs).toEqual(['presence_down', 'presence_up']);
+  });
+
+  it('starts by removing what presence holds of a past life of this node, then beats', async () => {
+    const { events, logs, runner } = setup();
+    await runner.start();
+    expect(logs).toEqual(['presence_past_life']);
+    expect(events).toEqual([]);
   });
 
   it('tells the hub when a beat finds this node was taken for dead', async () => {

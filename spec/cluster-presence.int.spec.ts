@@ -29,9 +29,9 @@ afterEach(async () => {
 afterAll(() => closeAdmin());
 
 /** A server with the short timings, and its presence, which a spec may kill: the node then stops beating, as a dead one does. */
-async function mortal(name: string, extra: Partial<ServerOptions> = {}): Promise<{ server: ChatServer; presence: RedisPresence }> {
+async function mortal(name: string, extra: Partial<ServerOptions> = {}, ttlMs = TTL_MS): Promise<{ server: ChatServer; presence: RedisPresence }> {
   // The sweeper's deadAfterMs defaults to its own ttlMs: every node gets the short one.
-  const presence = await RedisPresence.connect(testUrl(), { nodeId: name, prefix, ttlMs: TTL_MS });
+  const presence = await RedisPresence.connect(testUrl(), { nodeId: name, prefix, ttlMs });
   const messages = await RedisLog.connect(testUrl(), RETENTION, { prefix });
   const server = await startServer({
     port: 0, host: '127.0.0.1', log: () => undefined, messages, redis: testUrl(), redisPrefix: prefix, nodeId: name,
@@ -146,6 +146,19 @@ describe('presence across two servers', () => {
     expect(Date.now() - died).toBeLessThan(TTL_MS + 4 * EVERY_MS + 1500);
     expect(names(await b.request({ Type: 9, Room: 'lobby' }, 9))).toEqual(['bob']);
     expect(await b.request({ Type: 8 }, 8)).toMatchObject({ Total: 1, Rooms: [{ Room: 'lobby', Count: 1 }] });
+  });
+
+  it('clears what a dead server left under its --node-id when it starts again with that ID, before anyone swept it', async () => {
+    // A TTL no sweep reaches within the spec: only the restart can clear alice.
+    const first = await mortal('one', {}, 60_000);
+    const two = (await mortal('two', {}, 60_000)).server;
+    const a = await connect(first.server, 'alice');
+    const b = await connect(two, 'bob');
+    await listening(2);
+    first.presence.kill();
+    await mortal('one', {}, 60_000);
+    expect(await b.next((m) => m.Type === 4)).toMatchObject({ ID: a.id, Room: 'lobby', Reason: 'node_down' });
+    expect(names(await b.request({ Type: 9, Room: 'lobby' }, 9))).toEqual(['bob']);
   });
 });
 

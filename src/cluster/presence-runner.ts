@@ -10,7 +10,7 @@ import type { HubEvent, PresenceAsk, PresencePurpose } from '../core/events';
 import { presenceDone, presenceLost } from '../core/events';
 import type { PresenceEffect } from '../edge/runner';
 import type { Logger } from '../ops/logger';
-import type { BeatOutcome, PresenceOp, PresenceOutcome, RoomsOutcome, SweepOutcome } from './presence';
+import type { BeatOutcome, LeaveAllOutcome, LeaveReason, PresenceOp, PresenceOutcome, RoomsOutcome, SweepOutcome } from './presence';
 
 /** What the runner needs of RedisPresence (specs give it a fake). */
 export interface PresenceLike {
@@ -18,6 +18,7 @@ export interface PresenceLike {
   rooms(limit: number): Promise<RoomsOutcome>;
   beat(now: number): Promise<BeatOutcome>;
   sweep(now: number): Promise<SweepOutcome>;
+  leaveAll(reason?: LeaveReason): Promise<LeaveAllOutcome>;
 }
 
 export interface PresenceRunnerOptions {
@@ -71,6 +72,18 @@ export class PresenceRunner {
     }
     this.queue.push(effect);
     this.schedule();
+  }
+
+  /**
+   * Before the first member: what presence still holds under this node's ID is a past life's (a process
+   * with the same --node-id that died and was restarted before anyone swept it), and leaves, reason
+   * node_down, or it would stay forever, refreshed by this life's beats. Then the first beat, so this node
+   * is in the nodes index, and swept if it dies, from the start.
+   */
+  async start(): Promise<void> {
+    const past = await this.presence.leaveAll('node_down');
+    if (past.ok && past.removed > 0) this.opts.log('warn', 'presence_past_life', { removed: past.removed });
+    await this.tick();
   }
 
   /** Beats, then sweeps (the interval's work, callable by specs). A beat that finds this node swept says so to the hub. */

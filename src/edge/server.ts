@@ -107,8 +107,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     : new (require('../cluster/presence-runner') as typeof PresenceRunnerModule).PresenceRunner(presence, (e) => stored$.next(e), {
       log, everyMs: options.presenceEveryMs,
     });
-  // This node is in presence's index of nodes before its first member joins: were it to die at once, it is swept.
-  await presenceRunner?.tick();
+  // Before its first member joins: a past life's members leave, and this node is in presence's index of
+  // nodes, so that were it to die at once it is swept.
+  await presenceRunner?.start();
   const runner = new Runner({
     maxBuffered: config.maxBuffered,
     log,
