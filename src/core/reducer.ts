@@ -914,7 +914,9 @@ function onRoster(state: HubState, e: Extract<HubEvent, { kind: 'presenceDone' }
   if (!room || !waiter || !client) return unchanged(state);
   const keep = (w: Waiting): HubState => ({ ...state, rooms: state.rooms.set(room.name, { ...room, waiting: room.waiting.map((x) => (x === waiter ? w : x)) }) });
   if (!outcome.ok) {
-    const failed = log('presence_failed', { op: 'join', id: to, room: room.name, code: outcome.code, reason: outcome.reason }, 'warn');
+    // Redis away is logged once by the presence runner (presence_down), not once per join.
+    const failed = log('presence_failed', { op: 'join', id: to, room: room.name, code: outcome.code, reason: outcome.reason },
+      outcome.code === 'unavailable' ? 'debug' : 'warn');
     if (purpose.for === 'resume') {
       // Its reply says what this node knows; the room still hears of it if a later op succeeds.
       const { roster: _, ...w } = waiter;
