@@ -139,10 +139,19 @@ export class PresenceRunner {
     const ops: PresenceEffect[] = [];
     const lists: PresenceEffect[] = [];
     for (const e of batch) (e.ask.op === 'rooms' ? lists : ops).push(e);
-    const [outcomes, rooms] = await Promise.all([
-      ops.length > 0 ? this.presence.run(ops.map((e) => e.ask as PresenceOp)) : Promise.resolve([]),
-      lists.length > 0 ? this.presence.rooms(Math.max(...lists.map((e) => (e.ask as { limit: number }).limit))) : Promise.resolve(undefined),
-    ]);
+    let outcomes: PresenceOutcome[];
+    let rooms: RoomsOutcome | undefined;
+    try {
+      [outcomes, rooms] = await Promise.all([
+        ops.length > 0 ? this.presence.run(ops.map((e) => e.ask as PresenceOp)) : Promise.resolve([]),
+        lists.length > 0 ? this.presence.rooms(Math.max(...lists.map((e) => (e.ask as { limit: number }).limit))) : Promise.resolve(undefined),
+      ]);
+    } catch (e) {
+      // RedisPresence never throws; were it to, every request still gets its answer (a joiner waits for one).
+      const f = { ok: false, code: 'store', reason: `presence failed: ${String(e)}` } as const;
+      outcomes = ops.map(() => f);
+      rooms = f;
+    }
     const at = this.now();
     ops.forEach((e, i) => this.answer(e.ask, e.purpose, outcomes[i], at));
     for (const e of lists) this.answer(e.ask, e.purpose, rooms as RoomsOutcome, at);
