@@ -34,6 +34,9 @@ describe('bench --cluster smoke: two rxchat nodes on Redis', () => {
       const messages = await RedisLog.connect(redis.url, { maxPerRoom: 10_000, maxDays: 30 }, { prefix: PREFIX });
       servers.push(await startServer({
         port: 0, host: '127.0.0.1', log: () => undefined, messages, redis: redis.url, redisPrefix: PREFIX, nodeId: `smoke-${id}`,
+        // Presence beats and sweeps every 5 s, a node's work, not a message's: in a 600 ms window it would
+        // land in one run's counts and not the other's. Off here; the bench's longer windows dilute it.
+        presenceEveryMs: 0,
       }));
     }
   });

@@ -96,11 +96,11 @@ describe('RedisPresence: rooms across nodes', () => {
 
     const events = await ch.count(5);
     expect(events).toEqual([
-      { kind: 'joined', room: 'lobby', id: 'a1', name: 'alice', node: 'A', at: T0 },
-      { kind: 'joined', room: 'lobby', id: 'b1', name: 'bob', node: 'B', at: T0 + 1 },
-      { kind: 'joined', room: 'lobby', id: 'a2', name: 'ann', node: 'A', at: T0 + 2 },
-      { kind: 'renamed', room: 'lobby', id: 'b1', name: 'bobby', oldName: 'bob', node: 'B', at: T0 + 3 },
-      { kind: 'left', room: 'lobby', id: 'a1', name: 'alice', node: 'A', at: T0 + 4, reason: 'left' },
+      { kind: 'joined', room: 'lobby', id: 'a1', name: 'alice', node: 'A', at: T0, count: 1 },
+      { kind: 'joined', room: 'lobby', id: 'b1', name: 'bob', node: 'B', at: T0 + 1, count: 2 },
+      { kind: 'joined', room: 'lobby', id: 'a2', name: 'ann', node: 'A', at: T0 + 2, count: 3 },
+      { kind: 'renamed', room: 'lobby', id: 'b1', name: 'bobby', oldName: 'bob', node: 'B', at: T0 + 3, count: 3 },
+      { kind: 'left', room: 'lobby', id: 'a1', name: 'alice', node: 'A', at: T0 + 4, reason: 'left', count: 2 },
     ]);
     expect(ch.bad).toEqual([]);
     // A bus can tell them from chat lines (which begin {"room":) before parsing anything.
@@ -249,11 +249,13 @@ describe('RedisPresence: nodes', () => {
     expect(await b.sweep(T0 + 1500)).toMatchObject({ ok: true, nodes: [{ node: 'A', removed: 3, more: false }] });
 
     const events = (await ch.count(7)).slice(4);
-    expect(events).toEqual(expect.arrayContaining([
+    expect(events.map(({ count, ...e }) => e)).toEqual(expect.arrayContaining([
       { kind: 'left', room: 'lobby', id: 'a1', name: 'alice', node: 'A', at: T0 + 1500, reason: 'node_down' },
       { kind: 'left', room: 'rust', id: 'a1', name: 'alice', node: 'A', at: T0 + 1500, reason: 'node_down' },
       { kind: 'left', room: 'lobby', id: 'a2', name: 'ann', node: 'A', at: T0 + 1500, reason: 'node_down' },
     ]));
+    // The last of them leaves the lobby with bob alone in it.
+    expect(events.filter((e) => e.room === 'lobby').map((e) => e.count).sort()).toEqual([1, 2]);
     expect(await b.members('lobby', { limit: 10 })).toEqual({ ok: true, count: 1, members: [{ id: 'b1', name: 'bob', node: 'B', at: T0 }] });
     expect(await b.rooms(10)).toEqual({ ok: true, total: 1, rooms: [{ room: 'lobby', count: 1 }] });
     expect(await redis.zrange(nodesKey(prefix), "0", "-1")).toEqual(['B']);
@@ -325,7 +327,7 @@ describe('RedisPresence: nodes', () => {
     await a.beat(T0);
     expect(await a.leaveAll()).toEqual({ ok: true, removed: 1, more: false });
     const events = await ch.count(3);
-    expect(events[2]).toEqual({ kind: 'left', room: 'lobby', id: 'a1', name: 'alice', node: 'A', at: T0, reason: 'shutdown' });
+    expect(events[2]).toEqual({ kind: 'left', room: 'lobby', id: 'a1', name: 'alice', node: 'A', at: T0, reason: 'shutdown', count: 1 });
     expect((await keysUnder(prefix)).filter((k) => k.includes('node:{A}'))).toEqual([]);
     expect(await (await admin()).zrange(nodesKey(prefix), "0", "-1")).toEqual([]);
     await b.close();
@@ -349,7 +351,7 @@ describe('parsePresence', () => {
   it('tells a presence event from a chat line on the same channel', () => {
     const line = JSON.stringify({ room: 'r', seq: 1, epoch: 'E', msgId: 'm', from: 'f', name: 'n', content: 'c', at: 1 });
     expect(parsePresence(line)).toBe('kind is not joined, left or renamed');
-    const joined = JSON.stringify({ kind: 'joined', room: 'r', id: 'i', name: 'n', node: 'A', at: 1 });
+    const joined = JSON.stringify({ kind: 'joined', room: 'r', id: 'i', name: 'n', node: 'A', at: 1, count: 1 });
     expect(parsePresence(joined)).toEqual(JSON.parse(joined));
     // What RoomBus does with one today: a bad line (bus.ts must look at `kind` first).
     expect(parseLiveLine(joined)).toBe('epoch is not a string');
@@ -361,6 +363,7 @@ describe('parsePresence', () => {
     ['{"kind":"left","room":"r","id":"i","name":"n","node":"A","at":1,"reason":"bored"}', 'reason is not a leave reason'],
     ['{"kind":"renamed","room":"r","id":"i","name":"n","node":"A","at":1}', 'oldName is not a string'],
     ['{"kind":"joined","room":"r","id":"i","name":"n","node":"A","at":1.5}', 'at is not a whole number'],
+    ['{"kind":"joined","room":"r","id":"i","name":"n","node":"A","at":1}', 'count is not a whole number'],
   ])('refuses %s: %s', (payload, why) => {
     expect(parsePresence(payload)).toBe(why);
   });

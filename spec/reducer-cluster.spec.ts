@@ -4,7 +4,8 @@
 // member reads what the room's live members had while its replay was read.
 import * as M from '../src/core/messages';
 import {
-  broadcast, closed, heard, linkUp, opened, pingDue, read, received, send, sessionTaken, subscribe, unsubscribe,
+  broadcast, closed, heard, linkUp, opened, pingDue, presence, presenceHeard, presenceLost, read, received, send,
+  sessionTaken, shutdownRequested, subscribe, unsubscribe,
 } from '../src/core/events';
 import type { Heard } from '../src/core/sequence';
 import { initialState } from '../src/core/reducer';
@@ -94,5 +95,109 @@ describe('hub, several processes: a resume', () => {
     const catchUp = sc.answer(4);
     expect(withoutLogs(catchUp).map((e) => (e.kind === 'send' ? [e.to, e.message.Seq] : e.kind))).toEqual([[B, 3], [B, 4]]);
     expect(sc.on(heard(heardLine(5), 5))).toEqual([broadcast([A, B], M.stored(heardLine(5), EPOCH), 'zed-id')]);
+  });
+});
+
+describe('hub, several processes: presence across nodes', () => {
+  const Z = 'zed-id';
+  const member = (ID: string, Name: string) => ({ ID, Name });
+
+  it('answers a Join when both the room\'s position and its members over every node are back, with the Seq of then', () => {
+    const log = new FakeLog().seed('lobby', { head: 2 });
+    log.presence.add('lobby', Z, 'zed');
+    const sc = new Scene(cluster(), log);
+    const asked = sc.on(opened(A, 0, { name: 'alice' }, tk('a')));
+    expect(asked).toContainEqual(presence({ op: 'join', room: 'lobby', id: A, name: 'alice', at: 0, list: 100 }, { for: 'join', to: A, ref: undefined }));
+    // Presence first: the position is still out, so no reply yet.
+    expect(sc.answerPresence(1).filter((e) => e.kind === 'send')).toEqual([]);
+    expect(sc.answer(2)).toEqual([send(A, M.joined(A, 'lobby', [member(Z, 'zed'), member(A, 'alice')], 2, 2, EPOCH, 2))]);
+
+    // bob joins a room whose position is known: no read, only presence; a line heard meanwhile is
+    // not his (he is not live yet), and his reply's Seq says he has it to read.
+    const bob = sc.on(opened(B, 3, { name: 'bob' }, tk('b')));
+    expect(bob.filter((e) => e.kind === 'read')).toEqual([]);
+    log.seed('lobby', { head: 3 });
+    expect(sc.on(heard(heardLine(3), 4))).toEqual([broadcast([A], M.stored(heardLine(3), EPOCH), Z)]);
+    const reply = sc.answerPresence(5);
+    expect(reply).toContainEqual(send(B, M.joined(B, 'lobby', [member(Z, 'zed'), member(A, 'alice'), member(B, 'bob')], 3, 3, EPOCH, 5)));
+    // bob's own joined event, heard back here: alice is told, bob is not.
+    expect(reply).toContainEqual(broadcast([A, B], M.connected(member(B, 'bob'), 'lobby', 3), B));
+    expect(sc.on(heard(heardLine(4), 6))).toEqual([broadcast([A, B], M.stored(heardLine(4), EPOCH), Z)]);
+  });
+
+  it('tells the members here of comings, goings and renames on any node, judged by the count over every node', () => {
+    const log = new FakeLog();
+    const { state } = runWithLog([opened(A, 0, { name: 'alice' }, tk('a'))], initialState({ cluster: true, presenceMax: 3 }), log);
+    const came = log.presence.join('lobby', Z, 'zed', 1);
+    expect(runWithLog([presenceHeard(came, 1)], state, log).effects).toEqual([broadcast([A], M.connected(member(Z, 'zed'), 'lobby', 1), Z)]);
+    const renamed = { kind: 'renamed', room: 'lobby', id: Z, name: 'zedd', oldName: 'zed', node: 'there', at: 2, count: 2 } as const;
+    expect(runWithLog([presenceHeard(renamed, 2)], state, log).effects).toEqual([broadcast([A], M.renamed(Z, 'zedd', 'zed', 2, 'lobby'), Z)]);
+    const died = log.presence.leave('lobby', Z, 3, 'node_down');
+    expect(runWithLog([presenceHeard(died, 3)], state, log).effects)
+      .toEqual([broadcast([A], M.disconnected(member(Z, 'zed'), 'lobby', 'node_down', 3), Z)]);
+    // Past --presence-max over every node (3 here), whatever this node holds: nothing.
+    for (const id of ['y1', 'y2']) log.presence.join('lobby', id, id, 4);
+    expect(runWithLog([presenceHeard(log.presence.join('lobby', 'y3', 'y3', 4), 4)], state, log).effects).toEqual([]);
+    expect(runWithLog([presenceHeard(log.presence.leave('lobby', 'y3', 5), 5)], state, log).effects).toEqual([]);
+    // A room with nobody here: nothing.
+    expect(runWithLog([presenceHeard({ ...came, room: 'elsewhere' }, 6)], state, log).effects).toEqual([]);
+  });
+
+  it('leaves and renames through presence, and the room hears it from the event', () => {
+    const log = new FakeLog();
+    const { state } = runWithLog([opened(A, 0, { name: 'alice' }, tk('a')), opened(B, 0, { name: 'bob' }, tk('b'))], cluster(), log);
+    const renamed = runWithLog([received(A, 1, { type: 'rename', name: 'ali' })], state, log);
+    expect(renamed.askedPresence).toEqual([presence({ op: 'rename', id: A, name: 'ali', rooms: ['lobby'], at: 1 })]);
+    expect(renamed.effects).toEqual([
+      send(A, M.renamed(A, 'ali', 'alice', 1)),
+      broadcast([A, B], M.renamed(A, 'ali', 'alice', 1, 'lobby'), A),
+    ]);
+    const gone = runWithLog([closed(A, 2, 'closed')], renamed.state, log);
+    expect(gone.askedPresence).toEqual([presence({ op: 'leave', room: 'lobby', id: A, reason: 'closed', at: 2 })]);
+    expect(gone.effects).toContainEqual(broadcast([B], M.disconnected(member(A, 'ali'), 'lobby', 'closed', 2), A));
+    expect(log.presence.rooms.get('lobby')?.has(A)).toBe(false);
+  });
+
+  it('answers Members and Rooms from presence, and unavailable while it cannot', () => {
+    const log = new FakeLog();
+    log.presence.add('lobby', Z, 'zed').add('rust', Z, 'zed').add('rust', 'y', 'yan');
+    const { state } = runWithLog([opened(A, 0, { name: 'alice' }, tk('a'))], cluster(), log);
+    const list = runWithLog([received(A, 1, { type: 'members', room: 'lobby', ref: 'm' })], state, log);
+    expect(list.askedPresence).toEqual([presence({ op: 'members', room: 'lobby', limit: 100 }, { for: 'members', to: A, ref: 'm' })]);
+    expect(list.effects).toEqual([send(A, M.members('lobby', [member(Z, 'zed'), member(A, 'alice')], 2, 1, 'm'))]);
+    const bad = runWithLog([received(A, 1, { type: 'members', room: 'lobby', after: 'nobody' })], state, log);
+    expect(bad.effects.map((e) => e.kind === 'send' && e.message.Code)).toEqual(['bad_cursor']);
+    const rooms = runWithLog([received(A, 2, { type: 'rooms', ref: 'r' })], state, log);
+    expect(rooms.effects).toEqual([send(A, M.roomList([{ Room: 'rust', Count: 2 }, { Room: 'lobby', Count: 2 }], 2, 2, 'r'))]);
+    const again = runWithLog([received(A, 3, { type: 'join', room: 'lobby', ref: 'j' })], state, log);
+    expect(again.effects).toEqual([send(A, M.joined(A, 'lobby', [member(Z, 'zed'), member(A, 'alice')], 2, 0, EPOCH, 3, 'j'))]);
+    log.presence.fails = 'unavailable';
+    for (const m of [{ type: 'members', room: 'lobby' }, { type: 'rooms' }] as const) {
+      const r = runWithLog([received(A, 4, m)], state, log);
+      expect(r.effects.map((e) => e.kind === 'send' && e.message.Code)).toEqual(['unavailable']);
+    }
+  });
+
+  it('takes a joiner out of the room with an Error when presence cannot take it', () => {
+    const log = new FakeLog();
+    const { state } = runWithLog([opened(A, 0, { name: 'alice' }, tk('a'))], cluster(), log);
+    log.presence.fails = 'unavailable';
+    const r = runWithLog([received(A, 1, { type: 'join', room: 'rust', ref: 'j' })], state, log);
+    expect(r.effects.filter((e) => e.kind === 'send').map((e) => e.kind === 'send' && [e.message.Code, e.message.Ref])).toEqual([['unavailable', 'j']]);
+    // Listened to while it was being joined, and no more.
+    expect(r.effects.filter((e) => e.kind !== 'send')).toEqual([subscribe('rust'), unsubscribe('rust')]);
+    expect(r.state.clients.get(A)?.rooms).toEqual(['lobby']);
+    expect(r.state.rooms.has('rust')).toBe(false);
+  });
+
+  it('joins every member here again when presence says this node was taken for dead, and leaves nothing on shutdown', () => {
+    const log = new FakeLog();
+    const { state } = runWithLog([opened(A, 0, { name: 'alice' }, tk('a')), received(A, 0, { type: 'join', room: 'rust' })], cluster(), log);
+    const back = runWithLog([presenceLost(5)], state, log);
+    expect(back.askedPresence).toEqual([
+      presence({ op: 'join', room: 'lobby', id: A, name: 'alice', at: 5 }), presence({ op: 'join', room: 'rust', id: A, name: 'alice', at: 5 }),
+    ]);
+    const stop = runWithLog([shutdownRequested(6), closed(A, 7, 'closed')], state, log);
+    expect(stop.askedPresence).toEqual([]);
   });
 });

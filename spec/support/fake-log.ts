@@ -5,7 +5,8 @@
 // one Epoch ('E1' unless told). Specs that tell *when* the log answers hold its
 // answers back (Scene) or build the answering events with the constructors below.
 import { OperatorFunction, scan } from 'rxjs';
-import { Effect, HubEvent, ReadPurpose } from '../../src/core/events';
+import { Effect, HubEvent, ReadPurpose, presenceDone, presenceHeard } from '../../src/core/events';
+import type { PresenceEvent, PresenceOutcome, RoomsOutcome } from '../../src/cluster/presence';
 import { AppendRequest, ReadOutcome, ReadRequest, StoredMessage } from '../../src/core/history';
 import { Message, Ref, wireSize } from '../../src/core/protocol';
 import { HubState, Step, initialState, step } from '../../src/core/reducer';
@@ -43,7 +44,106 @@ interface FakeRoom {
   kept: StoredMessage[];
 }
 
+export type PresenceEffect = Extract<Effect, { kind: 'presence' }>;
+
+/**
+ * Presence over every node for reducer specs (several processes): members by room in join order,
+ * each with its node. It answers a `presence` effect as RedisPresence would (`presenceDone`, none
+ * for a `tell`), and the events the op published are heard back at once (`presenceHeard`), as the
+ * node that asked hears its own on the room's channel.
+ */
+export class FakePresence {
+  readonly rooms = new Map<string, Map<string, { name: string; node: string }>>();
+  /** When set, every op fails with this code. */
+  fails?: 'unavailable' | 'store';
+
+  constructor(readonly node = 'here') {}
+
+  /** A member on another node (or this one), with no event. */
+  add(room: string, id: string, name: string, node = 'there'): this {
+    this.room(room).set(id, { name, node });
+    return this;
+  }
+
+  /** The events RedisPresence would have published for these changes, made by another node. */
+  join(room: string, id: string, name: string, at: number, node = 'there'): PresenceEvent {
+    this.room(room).set(id, { name, node });
+    return { kind: 'joined', room, id, name, node, at, count: this.room(room).size };
+  }
+
+  leave(room: string, id: string, at: number, reason: 'left' | 'node_down' = 'left'): PresenceEvent {
+    const r = this.room(room);
+    const m = r.get(id) as { name: string; node: string };
+    r.delete(id);
+    return { kind: 'left', room, id, name: m.name, node: m.node, at, reason, count: r.size };
+  }
+
+  answer(e: PresenceEffect, at: number): HubEvent[] {
+    const { ask, purpose } = e;
+    const events: PresenceEvent[] = [];
+    let outcome: PresenceOutcome | RoomsOutcome;
+    if (this.fails) {
+      outcome = { ok: false, code: this.fails, reason: this.fails === 'unavailable' ? 'Redis is not connected' : 'store: oops' };
+    } else if (ask.op === 'join') {
+      const r = this.room(ask.room);
+      const joined = !r.has(ask.id);
+      r.set(ask.id, { name: ask.name, node: this.node });
+      if (joined) events.push({ kind: 'joined', room: ask.room, id: ask.id, name: ask.name, node: this.node, at: ask.at, count: r.size });
+      const list = typeof ask.list === 'number' ? this.list(ask.room, 0, ask.list) : undefined;
+      outcome = { ok: true, count: r.size, joined, ...(list ? { members: list } : {}) };
+    } else if (ask.op === 'leave') {
+      const r = this.room(ask.room);
+      const m = r.get(ask.id);
+      if (m) {
+        r.delete(ask.id);
+        events.push({ kind: 'left', room: ask.room, id: ask.id, name: m.name, node: m.node, at: ask.at, reason: ask.reason, count: r.size });
+      }
+      outcome = { ok: true, count: r.size, left: m !== undefined };
+    } else if (ask.op === 'rename') {
+      const done: string[] = [];
+      for (const room of ask.rooms) {
+        const r = this.room(room);
+        const m = r.get(ask.id);
+        if (!m) continue;
+        r.set(ask.id, { ...m, name: ask.name });
+        done.push(room);
+        events.push({ kind: 'renamed', room, id: ask.id, name: ask.name, oldName: m.name, node: m.node, at: ask.at, count: r.size });
+      }
+      outcome = { ok: true, rooms: done };
+    } else if (ask.op === 'members') {
+      const ids = [...this.room(ask.room).keys()];
+      const start = ask.after === undefined ? 0 : ids.indexOf(ask.after) + 1;
+      if (start === 0 && ask.after !== undefined) {
+        outcome = { ok: false, code: 'bad_cursor', reason: 'not a member' };
+      } else {
+        const members = this.list(ask.room, start, ask.limit);
+        const more = start + members.length < ids.length;
+        outcome = { ok: true, count: ids.length, members, ...(more ? { next: members[members.length - 1].id } : {}) };
+      }
+    } else {
+      const all = [...this.rooms].filter(([, r]) => r.size > 0).map(([room, r]) => ({ room, count: r.size }))
+        .sort((a, b) => b.count - a.count || (a.room < b.room ? 1 : -1));
+      outcome = { ok: true, rooms: all.slice(0, ask.limit), total: all.length };
+    }
+    const out: HubEvent[] = purpose.for === 'tell' ? [] : [presenceDone(ask, purpose, outcome, at)];
+    for (const ev of events) out.push(presenceHeard(ev, at));
+    return out;
+  }
+
+  private list(room: string, start: number, limit: number) {
+    return [...this.room(room)].slice(start, start + limit).map(([id, m]) => ({ id, name: m.name, node: m.node, at: 0 }));
+  }
+
+  private room(name: string): Map<string, { name: string; node: string }> {
+    let r = this.rooms.get(name);
+    if (!r) this.rooms.set(name, (r = new Map()));
+    return r;
+  }
+}
+
 export class FakeLog {
+  /** Several processes: presence over every node, answered as the log is. */
+  readonly presence = new FakePresence();
   private readonly rooms = new Map<string, FakeRoom>();
   /** When set, every append fails with this reason (store_failed). */
   appendsFail?: string;
@@ -131,13 +231,14 @@ export function cascade(from: HubState, event: HubEvent, log: FakeLog): Cascade 
       all.push(effect);
       // The log answers in the order it was asked: each answer is made now, stepped in turn.
       if (isStore(effect)) queue.push(log.answer(effect, e.at));
+      if (effect.kind === 'presence') queue.push(...log.presence.answer(effect, e.at));
     }
   }
   return { state, all };
 }
 
 /** What reaches sockets: no log lines, no traffic with the message log. */
-export const delivered = (effects: readonly Effect[]): Effect[] => withoutLogs(effects).filter((e) => !isStore(e));
+export const delivered = (effects: readonly Effect[]): Effect[] => withoutLogs(effects).filter((e) => !isStore(e) && e.kind !== 'presence');
 
 export interface Run {
   state: HubState;
@@ -145,6 +246,8 @@ export interface Run {
   effects: Effect[];
   /** The `append` and `read` effects the last event caused. */
   asked: StoreEffect[];
+  /** The `presence` effects it caused (several processes). */
+  askedPresence: PresenceEffect[];
   log: FakeLog;
 }
 
@@ -153,14 +256,14 @@ export function runWithLog(events: readonly HubEvent[], from: HubState = initial
   let state = deepFreeze(from);
   let all: Effect[] = [];
   for (const e of events) ({ state, all } = cascade(state, e, log));
-  return { state, effects: delivered(all), asked: all.filter(isStore), log };
+  return { state, effects: delivered(all), asked: all.filter(isStore), askedPresence: all.filter((x): x is PresenceEffect => x.kind === 'presence'), log };
 }
 
 /** The hub as a marble spec sees it with a log that answers at once: one Step per event, the log's traffic left out. */
 export const throughLog = (log = new FakeLog(), init: HubState = initialState()): OperatorFunction<HubEvent, Step> =>
   scan((last: Step, e: HubEvent): Step => {
     const r = cascade(last.state, e, log);
-    return { state: r.state, effects: r.all.filter((x) => !isStore(x)) };
+    return { state: r.state, effects: r.all.filter((x) => !isStore(x) && x.kind !== 'presence') };
   }, { state: deepFreeze(init), effects: [] });
 
 /**
@@ -173,6 +276,7 @@ export class Scene {
   /** Every effect so far, logs included. */
   readonly seen: Effect[] = [];
   private readonly asked: StoreEffect[] = [];
+  private readonly askedPresence: PresenceEffect[] = [];
 
   constructor(public state: HubState = initialState(), readonly log = new FakeLog()) {}
 
@@ -186,7 +290,10 @@ export class Scene {
     const r = stepFrozen(this.state, e);
     this.state = r.state;
     this.seen.push(...r.effects);
-    for (const x of r.effects) if (isStore(x)) this.asked.push(x);
+    for (const x of r.effects) {
+      if (isStore(x)) this.asked.push(x);
+      if (x.kind === 'presence') this.askedPresence.push(x);
+    }
     return withoutLogs(r.effects);
   }
 
@@ -204,10 +311,24 @@ export class Scene {
     return this.on(readDone(next.req, next.purpose, outcome, at));
   }
 
-  /** The log answers everything, what its answers ask included. */
+  /** Presence's effects not yet answered (several processes). */
+  get pendingPresence(): number {
+    return this.askedPresence.length;
+  }
+
+  /** Presence answers the oldest op it was asked, and its events are heard; what that causes. */
+  answerPresence(at = 0): Effect[] {
+    const next = this.askedPresence.shift();
+    if (!next) throw new Error('presence was asked nothing');
+    return this.log.presence.answer(next, at).flatMap((e) => this.on(e));
+  }
+
+  /** The log and presence answer everything, what their answers ask included. */
   settle(at = 0): Effect[] {
     const out: Effect[] = [];
-    while (this.asked.length > 0) out.push(...this.answer(at));
+    while (this.asked.length > 0 || this.askedPresence.length > 0) {
+      out.push(...(this.asked.length > 0 ? this.answer(at) : this.answerPresence(at)));
+    }
     return out;
   }
 

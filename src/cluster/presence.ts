@@ -85,11 +85,14 @@ export interface Member {
   at: number;
 }
 
-/** Published on the room's channel for each change; `node` is the member's node, `at` when the change happened. */
+/**
+ * Published on the room's channel for each change; `node` is the member's node, `at` when the change happened,
+ * `count` the room's member count over every node just after it (what a hub judges --presence-max by).
+ */
 export type PresenceEvent =
-  | { kind: 'joined'; room: string; id: string; name: string; node: string; at: number }
-  | { kind: 'left'; room: string; id: string; name: string; node: string; at: number; reason: LeaveReason }
-  | { kind: 'renamed'; room: string; id: string; name: string; oldName: string; node: string; at: number };
+  | { kind: 'joined'; room: string; id: string; name: string; node: string; at: number; count: number }
+  | { kind: 'left'; room: string; id: string; name: string; node: string; at: number; reason: LeaveReason; count: number }
+  | { kind: 'renamed'; room: string; id: string; name: string; oldName: string; node: string; at: number; count: number };
 
 export type PresenceOp =
   | { op: 'join'; room: string; id: string; name: string; at: number; list?: boolean | number }
@@ -180,7 +183,8 @@ end
 `;
 
 /**
- * KEYS members, order. ARGV 1 id, 2 node, 3 entry JSON, 4 channel, 5 joined JSON, 6 room TTL (ms),
+ * KEYS members, order. ARGV 1 id, 2 node, 3 entry JSON, 4 channel, 5 the joined JSON without its closing brace
+ * (the count is added), 6 room TTL (ms),
  * 7 list: -1 none, 0 all, n the first n. Returns {joined 0/1, count, version, tookFrom|nil, list}.
  */
 const JOIN_LUA = `${PRELUDE}
@@ -205,7 +209,7 @@ end
 redis.call('PEXPIRE', members, ARGV[6])
 redis.call('PEXPIRE', order, ARGV[6])
 local count = redis.call('HLEN', members)
-if joined == 1 then redis.pcall('PUBLISH', ARGV[4], ARGV[5]) end
+if joined == 1 then redis.pcall('PUBLISH', ARGV[4], ARGV[5] .. ',"count":' .. count .. '}') end
 local list = {}
 local want = tonumber(ARGV[7])
 if want >= 0 then list = entries(members, redis.call('ZRANGE', order, 0, want - 1)) end
@@ -214,25 +218,26 @@ return {joined, count, version(), took, list}
 
 /**
  * KEYS members, order. ARGV 1 id, 2 node (the member must be this node's), 3 channel, 4 the left JSON
- * without its name and closing brace, 5 room TTL (ms). Returns {left 0/1, count, version, owner|nil}.
+ * without its name, count and closing brace, 5 room TTL (ms). Returns {left 0/1, count, version, owner|nil}.
  */
 const LEAVE_LUA = `${PRELUDE}
 local members, order = KEYS[1], KEYS[2]
 local id, node = ARGV[1], ARGV[2]
 local cur = redis.call('HGET', members, id)
-local left, owner = 0, false
+local left, owner, name = 0, false, ''
 if cur then
   local e = cjson.decode(cur)
   if e.node == node then
     redis.call('HDEL', members, id)
     redis.call('ZREM', order, id)
     left = 1
-    redis.pcall('PUBLISH', ARGV[3], ARGV[4] .. ',"name":' .. cjson.encode(e.name) .. '}')
+    name = e.name
   else
     owner = e.node
   end
 end
 local count = redis.call('HLEN', members)
+if left == 1 then redis.pcall('PUBLISH', ARGV[3], ARGV[4] .. ',"name":' .. cjson.encode(name) .. ',"count":' .. count .. '}') end
 if count == 0 then
   redis.call('DEL', members, order)
 elseif left == 1 then
@@ -254,7 +259,7 @@ if not cur then return {0, false} end
 local e = cjson.decode(cur)
 if e.node ~= node then return {0, e.node} end
 redis.call('HSET', members, id, '{"name":' .. cjson.encode(name) .. ',"node":' .. cjson.encode(node) .. ',"at":' .. string.format('%d', e.at) .. '}')
-redis.pcall('PUBLISH', ARGV[4], ARGV[5] .. ',"oldName":' .. cjson.encode(e.name) .. '}')
+redis.pcall('PUBLISH', ARGV[4], ARGV[5] .. ',"oldName":' .. cjson.encode(e.name) .. ',"count":' .. redis.call('HLEN', members) .. '}')
 return {1, false}
 `;
 
@@ -375,6 +380,7 @@ export function parsePresence(payload: string): PresenceEvent | string {
   if (typeof o.at !== 'number' || !Number.isSafeInteger(o.at)) return 'at is not a whole number';
   if (o.kind === 'left' && (typeof o.reason !== 'string' || !REASONS.has(o.reason))) return 'reason is not a leave reason';
   if (o.kind === 'renamed' && typeof o.oldName !== 'string') return 'oldName is not a string';
+  if (typeof o.count !== 'number' || !Number.isSafeInteger(o.count) || o.count < 0) return 'count is not a whole number';
   return o as unknown as PresenceEvent;
 }
 
@@ -521,7 +527,7 @@ export class RedisPresence {
           pipe.sadd(this.node.rooms, membership(op.room, op.id));
           pipe.pexpire(this.node.rooms, this.roomTtlMs);
           const entry = JSON.stringify({ name: op.name, node: this.nodeId, at: op.at });
-          const event = JSON.stringify({ kind: 'joined', room: op.room, id: op.id, name: op.name, node: this.nodeId, at: op.at });
+          const event = JSON.stringify({ kind: 'joined', room: op.room, id: op.id, name: op.name, node: this.nodeId, at: op.at }).slice(0, -1);
           const list = op.list === true ? 0 : typeof op.list === 'number' ? op.list : -1;
           pipe.evalsha(SCRIPTS.join.sha, 2, k.members, k.order, op.id, this.nodeId, entry, roomChannel(op.room, this.prefix), event,
             String(this.roomTtlMs), String(list));

@@ -6,6 +6,7 @@ import type { AppendRequest, ReadOutcome, ReadRequest } from './history';
 import type { Heard } from './sequence';
 import type { LeaveReason } from './messages';
 import type { KeyRecord } from './reducer';
+import type { PresenceEvent, PresenceOp, PresenceOutcome, RoomsOutcome } from '../cluster/presence';
 
 export type CloseReason = Extract<LeaveReason, 'closed' | 'error' | 'slow'>;
 
@@ -44,7 +45,13 @@ export type HubEvent =
   /** Several processes: another node sent a Direct to `to`, live here (this node's channel). */
   | { kind: 'directHeard'; at: number; to: string; message: Message }
   /** Several processes: node `by` took identity `id` over with `token`; its socket here, if it still holds that token, is cut. */
-  | { kind: 'cutHeard'; at: number; id: string; token: string; by: string };
+  | { kind: 'cutHeard'; at: number; id: string; token: string; by: string }
+  /** Several processes: a presence op is done (src/cluster/presence.ts), for the request that asked it. */
+  | { kind: 'presenceDone'; at: number; ask: PresenceAsk; purpose: PresencePurpose; outcome: PresenceOutcome | RoomsOutcome }
+  /** Several processes: a member of a room with members here joined, left or was renamed, on any node (this one too). */
+  | { kind: 'presenceHeard'; at: number; event: PresenceEvent }
+  /** Several processes: other nodes took this one for dead and removed its members from presence. */
+  | { kind: 'presenceLost'; at: number };
 
 /** What a Key became, once settled (a pending one is never kept in Redis). */
 export type SettledKey = Exclude<KeyRecord, { readonly pending: true }>;
@@ -91,6 +98,21 @@ export type SendResult =
   | { ok: true; delivered: 'live' | 'kept' }
   | { ok: false; code: 'no_such_client' | 'mailbox_full' | 'unavailable'; reason: string };
 
+/** What the hub asks of presence across nodes: an op of RedisPresence.run, or the Rooms list. */
+export type PresenceAsk = PresenceOp | { op: 'rooms'; limit: number };
+
+/** Why the hub asked presence, so its answer can be finished when the outcome comes back. */
+export type PresencePurpose =
+  /** A Join reply (or a resumed room's) waiting for the room's members over every node. */
+  | { for: 'join'; to: string; ref?: Ref }
+  | { for: 'resume'; to: string }
+  /** A Join of a room the client is in already: answered with the members as a first join is. */
+  | { for: 'again'; to: string; ref?: Ref }
+  | { for: 'members'; to: string; ref?: Ref }
+  | { for: 'rooms'; to: string; ref?: Ref }
+  /** A leave, a rename, a join again after presenceLost: the rooms learn of it from the events; a failure is only logged. */
+  | { for: 'tell'; to?: undefined };
+
 /** Why the hub read the log, so its answer can be finished when the outcome comes back. */
 export type ReadPurpose =
   /** A Join reply waiting for the room's Seq and Epoch. */
@@ -133,7 +155,9 @@ export type Effect =
   | { kind: 'subscribe'; room: string }
   | { kind: 'unsubscribe'; room: string }
   /** Several processes: an identity op on Redis (src/cluster/session-runner.ts). */
-  | { kind: 'session'; op: SessionOp };
+  | { kind: 'session'; op: SessionOp }
+  /** Several processes: ask presence; `presenceDone` comes back (none for a `tell`: the runner logs its failure). */
+  | { kind: 'presence'; ask: PresenceAsk; purpose: PresencePurpose };
 
 // Constructors, so specs and the shell read in protocol words.
 export const opened = (
@@ -169,3 +193,8 @@ export const sessionTaken = (op: TakeOp, outcome: TakeResult, at: number): HubEv
 export const directSent = (op: SendOp, outcome: SendResult, at: number): HubEvent => ({ kind: 'directSent', at, op, outcome });
 export const directHeard = (to: string, message: Message, at: number): HubEvent => ({ kind: 'directHeard', at, to, message });
 export const cutHeard = (id: string, token: string, by: string, at: number): HubEvent => ({ kind: 'cutHeard', at, id, token, by });
+export const presence = (ask: PresenceAsk, purpose: PresencePurpose = { for: 'tell' }): Effect => ({ kind: 'presence', ask, purpose });
+export const presenceDone = (ask: PresenceAsk, purpose: PresencePurpose, outcome: PresenceOutcome | RoomsOutcome, at: number): HubEvent =>
+  ({ kind: 'presenceDone', at, ask, purpose, outcome });
+export const presenceHeard = (event: PresenceEvent, at: number): HubEvent => ({ kind: 'presenceHeard', at, event });
+export const presenceLost = (at: number): HubEvent => ({ kind: 'presenceLost', at });

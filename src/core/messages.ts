@@ -42,7 +42,8 @@ export const heartbeat = (id: string, at: number, ref?: Ref): Message =>
 export const connected = (who: Member, room: string, at: number): Message =>
   frame(Type.Connected, who.ID, 'connected', at, { Name: who.Name, Room: room });
 
-export type LeaveReason = 'left' | 'closed' | 'timeout' | 'error' | 'slow' | 'shutdown';
+/** `node_down`: several processes only, the member's server stopped answering and the others removed it. */
+export type LeaveReason = 'left' | 'closed' | 'timeout' | 'error' | 'slow' | 'shutdown' | 'node_down';
 
 export const disconnected = (who: Member, room: string, reason: LeaveReason, at: number): Message =>
   frame(Type.Disconnected, who.ID, 'disconnected', at, { Name: who.Name, Room: room, Reason: reason });

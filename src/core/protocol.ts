@@ -122,6 +122,7 @@ export type ErrorCode =
   | 'bad_cursor'
   | 'store_failed'
   | 'store_busy'
+  | 'unavailable'
   | 'resume_failed'
   | 'too_many_requests'
   | 'mailbox_full'

@@ -16,6 +16,12 @@
 // Reads that return lines for one connection (a resume's replays, History pages)
 // wait in its queue and go to the log one at a time (pump), so what one turn
 // reads and sends for a connection is at most one page or one room's replay.
+//
+// Several processes (docs/scaling.md): presence across nodes sits behind effects
+// and events the same way. Joins, leaves and renames are `presence` effects; the
+// rooms hear of them from presence's events (`presenceHeard`, from every node,
+// this one too), and Members, Rooms and Join replies are answered from presence's
+// outcomes (`presenceDone`). The hub keeps only its own members, to deliver to.
 import { Map as IMap, OrderedMap } from 'immutable';
 import {
   Close, ClientMessage, DEFAULT_ROOM, Limits, Member, Message, Position, ProtocolError, Ref, TOKEN_PATTERN,
@@ -23,12 +29,13 @@ import {
 } from './protocol';
 import * as M from './messages';
 import {
-  Effect, HubEvent, IdentityRecord, ReadPurpose, SettledKey, append, broadcast, close, forget, log, ping, read, rebind, send,
-  session, subscribe, terminate, unsubscribe,
+  Effect, HubEvent, IdentityRecord, PresencePurpose, ReadPurpose, SettledKey, append, broadcast, close, forget, log, ping,
+  presence, read, rebind, send, session, subscribe, terminate, unsubscribe,
 } from './events';
 import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
 import type { ReadOutcome, ReadRequest } from './history';
 import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './sequence';
+import type { JoinOutcome, MembersOutcome, PresenceFailure, RoomsOutcome } from '../cluster/presence';
 
 /** What a client's idempotency Key became: a line still being written (to `room`), or the line or direct it was. */
 export type KeyRecord =
@@ -95,6 +102,19 @@ export interface Room {
 export interface Waiting {
   readonly id: string;
   readonly purpose: ReadPurpose;
+  /**
+   * Several processes: the room's first members over every node and their count, for the
+   * Join reply (presence's answer to the member's join); null until presence has answered.
+   */
+  readonly roster?: Roster | null;
+  /** Several processes, a join: its read of the room's position has yet to come back. */
+  readonly reading?: boolean;
+}
+
+/** A room's first members (Limits.maxMembersListed) over every node, and how many it has in all. */
+export interface Roster {
+  readonly members: readonly Member[];
+  readonly count: number;
 }
 
 const isWaiting = (room: Room, id: string): boolean => room.waiting.some((w) => w.id === id);
@@ -244,12 +264,17 @@ type Entry = { mode: 'join'; ref?: Ref } | { mode: 'resume'; since?: Position };
 /** Adds a client to a room: the joiner gets the room's first members and position, the others a Connected. */
 function enter(state: HubState, client: Client, roomName: string, at: number, entry: Entry): Step {
   const before = state.rooms.get(roomName);
-  const wait = entry.mode === 'resume' || before === undefined || before.seq < 0;
+  const reads = entry.mode === 'resume' || before === undefined || before.seq < 0;
+  // Several processes: a Join reply waits for the room's members over every node too (presence), and is
+  // sent when both have come back, with the room's position as it is then (onRoster).
+  const wait = reads || state.cluster;
   const since = entry.mode === 'resume' ? entry.since : undefined;
   const purpose: ReadPurpose = entry.mode === 'join'
     ? { for: 'join', to: client.id, ref: entry.ref }
     : since ? { for: 'resume', to: client.id, since } : { for: 'resume', to: client.id };
-  const waiter: Waiting[] = wait ? [{ id: client.id, purpose }] : [];
+  const waits: Waiting = !state.cluster ? { id: client.id, purpose }
+    : entry.mode === 'join' ? { id: client.id, purpose, roster: null, reading: reads } : { id: client.id, purpose, roster: null };
+  const waiter: Waiting[] = wait ? [waits] : [];
   const room: Room = before
     ? { ...before, members: [...before.members, client.id], waiting: wait ? [...before.waiting, ...waiter] : before.waiting }
     : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: waiter, live: null };
@@ -267,11 +292,17 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
   if (!wait) {
     const ref = entry.mode === 'join' ? entry.ref : undefined;
     effects.push(send(client.id, M.joined(client.id, roomName, memberPage(next, room), size, room.seq, room.epoch, at, ref)));
-  } else {
+  } else if (reads) {
     effects.push(read({ room: roomName, limit: 0 }, purpose));
   }
-  // protocol.md "Large rooms": past --presence-max members, comings and goings are not announced.
-  if (before && announces(state, size)) effects.push(broadcast(live(before), M.connected(me, roomName, at)));
+  if (state.cluster) {
+    // The room hears of it from presence's event, on every node (onPresenceHeard).
+    const asked: PresencePurpose = entry.mode === 'join' ? { for: 'join', to: client.id, ref: entry.ref } : { for: 'resume', to: client.id };
+    effects.push(presence({ op: 'join', room: roomName, id: client.id, name: client.name, at, list: Limits.maxMembersListed }, asked));
+  } else if (before && announces(state, size)) {
+    // protocol.md "Large rooms": past --presence-max members, comings and goings are not announced.
+    effects.push(broadcast(live(before), M.connected(me, roomName, at)));
+  }
   effects.push(log('join', { id: client.id, name: client.name, room: roomName, members: size }));
   return { state: next, effects };
 }
@@ -291,7 +322,10 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
   };
   const effects: Effect[] = [];
   if (rest.length === 0 && state.cluster) effects.push(unsubscribe(roomName));
-  if (notify && rest.length > 0 && announces(state, room.members.length)) {
+  if (state.cluster) {
+    // The room hears of it from presence's event, on every node; a stopping server leaves all at once (leaveAll).
+    if (notify) effects.push(presence({ op: 'leave', room: roomName, id: client.id, reason, at }));
+  } else if (notify && rest.length > 0 && announces(state, room.members.length)) {
     effects.push(broadcast(rest, M.disconnected({ ID: client.id, Name: client.name }, roomName, reason, at)));
   }
   effects.push(log('leave', { id: client.id, name: client.name, room: roomName, reason, members: rest.length }));
@@ -851,7 +885,9 @@ function rejoined(state: HubState, room: Room, waiter: Waiting, at: number, reco
   const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
   const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
   const to = waiter.id;
-  effects.push(send(to, M.joined(to, room.name, memberPage(next, ready), ready.members.length, ready.seq, ready.epoch, at, undefined, recovered)));
+  // Several processes: the members over every node if presence has answered by now, else those here.
+  const roster = waiter.roster ?? { members: memberPage(next, ready), count: ready.members.length };
+  effects.push(send(to, M.joined(to, room.name, roster.members, roster.count, ready.seq, ready.epoch, at, undefined, recovered)));
   return { state: next, effects };
 }
 
@@ -937,6 +973,8 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     const effects = [send(to, M.error(err('store_failed', `room "${room.name}" could not be read: ${outcome.reason}`, ref), e.at)), ...r.effects];
     return purpose.for === 'resume' ? pump(r.state, to, e.at, effects) : { state: r.state, effects };
   }
+  // Several processes: positioned already (a read asked earlier, by one who left and came back, answered): nothing new.
+  if (purpose.for === 'join' && waiter.reading === false) return unchanged(state);
   const known = room.seq >= 0;
   const ready: Room = {
     ...room,
@@ -946,14 +984,20 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     live: known || !state.cluster ? room.live : sequence(outcome.head, outcome.epoch),
   };
   const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
+  if (purpose.for === 'join' && waiter.roster === null) {
+    // Several processes: positioned, and still waiting for presence's members (onRoster sends the reply).
+    const positioned: Room = { ...ready, waiting: room.waiting.map((w) => (w === waiter ? { ...w, reading: false } : w)) };
+    return unchanged({ ...state, rooms: state.rooms.set(room.name, positioned) });
+  }
   if (purpose.for === 'join') {
-    return unchanged(next, [send(to, M.joined(to, room.name, memberPage(next, ready), ready.members.length, ready.seq, ready.epoch, e.at, purpose.ref))]);
+    const roster = waiter.roster ?? { members: memberPage(next, ready), count: ready.members.length };
+    return unchanged(next, [send(to, M.joined(to, room.name, roster.members, roster.count, ready.seq, ready.epoch, e.at, purpose.ref))]);
   }
   // A resumed room's position: decided from it when it can be, without reading a line.
   const decided = fromPosition(purpose.since, outcome);
   if (decided === 'replay') {
     // Still waiting, now for its replay, which its turn in the connection's queue reads (pump).
-    const replay: Waiting = { id: to, purpose: { for: 'replay', to, since: purpose.since as Position } };
+    const replay: Waiting = { id: to, purpose: { for: 'replay', to, since: purpose.since as Position }, ...rosterOf(waiter) };
     const waits: Room = { ...ready, waiting: [...ready.waiting, replay] };
     return pump({ ...state, rooms: state.rooms.set(room.name, waits) }, to, e.at, []);
   }
@@ -1020,6 +1064,121 @@ function catchUp(state: HubState, room: Room, waiter: Waiting, e: Extract<HubEve
   return behind(state, room, to, last, effects);
 }
 
+/** A waiter's roster, kept when it waits on for something else (a resumed room's replay). */
+const rosterOf = (w: Waiting): { roster?: Roster | null } => (w.roster === undefined ? {} : { roster: w.roster });
+
+/** The Error a request presence could not answer gets: `unavailable` while Redis is away (protocol.md "Errors"). */
+function presenceError(f: PresenceFailure, what: string, ref?: Ref): ProtocolError {
+  if (f.code === 'unavailable') return err('unavailable', `${what}: the servers' shared store is away; try again shortly`, ref);
+  return err('store_failed', `${what}: ${f.reason}`, ref);
+}
+
+const asMembers = (list: readonly { id: string; name: string }[]): Member[] => list.map((x) => ({ ID: x.id, Name: x.name }));
+
+/**
+ * Several processes: presence answered. A Join's members go to its reply (onRoster); a Members,
+ * Rooms or repeated Join request is answered from the outcome; a leave or a rename only says
+ * when it failed (the rooms hear of it from its event).
+ */
+function onPresenceDone(state: HubState, e: Extract<HubEvent, { kind: 'presenceDone' }>): Step {
+  const { ask, purpose, outcome } = e;
+  if (purpose.for === 'tell') {
+    return outcome.ok ? unchanged(state) : unchanged(state, [log('presence_failed', { op: ask.op, code: outcome.code, reason: outcome.reason }, 'warn')]);
+  }
+  if (purpose.for === 'join' || purpose.for === 'resume') return onRoster(state, e, purpose.to);
+  const to = purpose.to;
+  const client = state.clients.get(to);
+  if (!client) return unchanged(state);
+  if (purpose.for === 'rooms') {
+    if (!outcome.ok) return unchanged(state, [send(to, M.error(presenceError(outcome, 'the rooms could not be listed', purpose.ref), e.at))]);
+    const o = outcome as Extract<RoomsOutcome, { ok: true }>;
+    return unchanged(state, [send(to, M.roomList(o.rooms.map((r) => ({ Room: r.room, Count: r.count })), o.total, e.at, purpose.ref))]);
+  }
+  if (ask.op !== 'members') return unchanged(state);
+  if (!outcome.ok) {
+    // protocol.md: a cursor that is not a member (any more) is bad_cursor, as with one process.
+    const error = outcome.code === 'bad_cursor'
+      ? err('bad_cursor', `"${ask.after}" is not in room "${ask.room}" (any more): list it again from the start`, purpose.ref)
+      : presenceError(outcome, `the members of "${ask.room}" could not be listed`, purpose.ref);
+    return unchanged(state, [send(to, M.error(error, e.at))]);
+  }
+  const o = outcome as Extract<MembersOutcome, { ok: true }>;
+  if (purpose.for === 'members') return unchanged(state, [send(to, M.members(ask.room, asMembers(o.members), o.count, e.at, purpose.ref, o.next))]);
+  // A repeated Join: answered as a first join is, with the room's position now, if the client is (still) in it.
+  const room = state.rooms.get(ask.room);
+  if (!room || !client.rooms.includes(ask.room) || isWaiting(room, to)) return unchanged(state);
+  return unchanged(state, [send(to, M.joined(to, ask.room, asMembers(o.members), o.count, room.seq, room.epoch, e.at, purpose.ref))]);
+}
+
+/**
+ * Several processes: the room's members over every node, for a member's Join reply. A join that has
+ * its position too is answered now, with the room's Seq and Epoch as they are now (it had no live
+ * line till now, and every line after this Seq it gets live); one whose position read is still out is
+ * answered by that read's answer. A resumed room keeps them for its reply (rejoined).
+ */
+function onRoster(state: HubState, e: Extract<HubEvent, { kind: 'presenceDone' }>, to: string): Step {
+  const { ask, purpose, outcome } = e;
+  if (ask.op !== 'join') return unchanged(state);
+  const room = state.rooms.get(ask.room);
+  const waiter = room?.waiting.find((w) => w.id === to && w.roster === null);
+  const client = state.clients.get(to);
+  if (!room || !waiter || !client) return unchanged(state);
+  const keep = (w: Waiting): HubState => ({ ...state, rooms: state.rooms.set(room.name, { ...room, waiting: room.waiting.map((x) => (x === waiter ? w : x)) }) });
+  if (!outcome.ok) {
+    // Redis away is logged once by the presence runner (presence_down), not once per join.
+    const failed = log('presence_failed', { op: 'join', id: to, room: room.name, code: outcome.code, reason: outcome.reason },
+      outcome.code === 'unavailable' ? 'debug' : 'warn');
+    if (purpose.for === 'resume') {
+      // Its reply says what this node knows; the room still hears of it if a later op succeeds.
+      const { roster: _, ...w } = waiter;
+      return unchanged(keep(w), [failed]);
+    }
+    // A member the other nodes cannot see is not in the room: taken out, and told why.
+    const ref = purpose.for === 'join' ? purpose.ref : undefined;
+    const r = exit(state, client, room.name, 'error', e.at, true);
+    return { state: r.state, effects: [send(to, M.error(presenceError(outcome, `room "${room.name}" could not be joined`, ref), e.at)), failed, ...r.effects] };
+  }
+  const o = outcome as Extract<JoinOutcome, { ok: true }>;
+  const roster: Roster = { members: asMembers(o.members ?? []), count: o.count };
+  if (purpose.for === 'resume' || waiter.purpose.for !== 'join' || waiter.reading !== false) return unchanged(keep({ ...waiter, roster }));
+  const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
+  return unchanged({ ...state, rooms: state.rooms.set(room.name, ready) }, [
+    send(to, M.joined(to, room.name, roster.members, roster.count, room.seq, room.epoch, e.at, waiter.purpose.ref)),
+  ]);
+}
+
+/**
+ * Several processes: a member of a room with members here joined, left or was renamed, on any node,
+ * this one too (one code path): the room's live members here are told, but not the member itself, and
+ * only in a room of at most --presence-max members over every node (the count the event carries).
+ */
+function onPresenceHeard(state: HubState, e: Extract<HubEvent, { kind: 'presenceHeard' }>): Step {
+  const ev = e.event;
+  const room = state.rooms.get(ev.room);
+  if (!state.cluster || !room) return unchanged(state);
+  // protocol.md "Large rooms": the size with the member who comes or goes.
+  if (!announces(state, ev.kind === 'left' ? ev.count + 1 : ev.count)) return unchanged(state);
+  const to = live(room);
+  if (to.length === 0 || (to.length === 1 && to[0] === ev.id)) return unchanged(state);
+  const who: Member = { ID: ev.id, Name: ev.name };
+  const message = ev.kind === 'joined' ? M.connected(who, room.name, ev.at)
+    : ev.kind === 'left' ? M.disconnected(who, room.name, ev.reason, ev.at)
+      : M.renamed(ev.id, ev.name, ev.oldName, ev.at, room.name);
+  return unchanged(state, [broadcast(to, message, ev.id)]);
+}
+
+/**
+ * Several processes: the other nodes took this one for dead (a long pause, a partition) and removed
+ * its members from presence. They join again, with their names now: the rooms hear them come back.
+ */
+function onPresenceLost(state: HubState, at: number): Step {
+  const effects: Effect[] = [log('presence_lost', { connections: state.clients.size }, 'warn')];
+  for (const client of state.clients.values()) {
+    for (const room of client.rooms) effects.push(presence({ op: 'join', room, id: client.id, name: client.name, at }));
+  }
+  return unchanged(state, effects);
+}
+
 function onMessage(state: HubState, client: Client, m: ClientMessage, at: number, msgId: string): Step {
   const fail = (code: ProtocolError['code'], reason: string) => refuse(state, client, m, at, code, reason);
 
@@ -1034,6 +1193,9 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         // Joining again is harmless: answer with the room's members as on a first join
         // (or, while its first answer waits for the log, let that answer do).
         if (isWaiting(room, client.id)) return unchanged(state);
+        if (state.cluster) {
+          return unchanged(state, [presence({ op: 'members', room: m.room, limit: Limits.maxMembersListed }, { for: 'again', to: client.id, ref: m.ref })]);
+        }
         return unchanged(state, [
           send(client.id, M.joined(client.id, m.room, memberPage(state, room), room.members.length, room.seq, room.epoch, at, m.ref)),
         ]);
@@ -1049,11 +1211,17 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       return touched({ state: r.state, effects: [send(client.id, M.left(client.id, m.room, at, m.ref)), ...r.effects] }, client.id);
     }
     case 'rooms':
+      // Several processes: the rooms over every node, from presence's index of room sizes.
+      if (state.cluster) return unchanged(state, [presence({ op: 'rooms', limit: Limits.maxRoomsListed }, { for: 'rooms', to: client.id, ref: m.ref })]);
       // O(rooms listed): the sizes are kept as members come and go (room-sizes.ts).
       return unchanged(state, [
         send(client.id, M.roomList(biggest(state.sizes, Limits.maxRoomsListed), state.rooms.size, at, m.ref)),
       ]);
     case 'members': {
+      if (state.cluster) {
+        const ask = { op: 'members', room: m.room, limit: Limits.maxMembersListed, ...(m.after === undefined ? {} : { after: m.after }) } as const;
+        return unchanged(state, [presence(ask, { for: 'members', to: client.id, ref: m.ref })]);
+      }
       const room = state.rooms.get(m.room);
       let start = 0;
       if (m.after !== undefined) {
@@ -1072,10 +1240,15 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       }
       const next: HubState = { ...state, clients: state.clients.set(client.id, { ...client, name: m.name }) };
       const effects: Effect[] = [send(client.id, M.renamed(client.id, m.name, client.name, at, undefined, m.ref))];
-      for (const roomName of client.rooms) {
-        const room = state.rooms.get(roomName) as Room;
-        if (!announces(state, room.members.length)) continue;
-        effects.push(broadcast(room.members, M.renamed(client.id, m.name, client.name, at, roomName), client.id));
+      if (state.cluster) {
+        // Several processes: each room hears of it from presence's event, on every node.
+        if (client.rooms.length > 0) effects.push(presence({ op: 'rename', id: client.id, name: m.name, rooms: client.rooms, at }));
+      } else {
+        for (const roomName of client.rooms) {
+          const room = state.rooms.get(roomName) as Room;
+          if (!announces(state, room.members.length)) continue;
+          effects.push(broadcast(room.members, M.renamed(client.id, m.name, client.name, at, roomName), client.id));
+        }
       }
       effects.push(log('rename', { id: client.id, from: client.name, to: m.name }));
       return touched({ state: next, effects }, client.id);
@@ -1156,6 +1329,12 @@ export function step(state: HubState, event: HubEvent): Step {
       return unchanged(state, checkHeads(state));
     case 'readDone':
       return onReadDone(state, event);
+    case 'presenceDone':
+      return onPresenceDone(state, event);
+    case 'presenceHeard':
+      return onPresenceHeard(state, event);
+    case 'presenceLost':
+      return onPresenceLost(state, event.at);
     case 'rejected':
       return state.clients.has(event.id)
         ? unchanged(state, [

@@ -34,7 +34,12 @@ export interface RunnerOptions {
   bus?: { join(room: string): void; leave(room: string): void };
   /** Several processes: where session effects go (src/cluster/session-runner.ts). */
   sessions?: (effect: Extract<Effect, { kind: 'session' }>) => void;
+  /** Several processes: where presence effects go (src/cluster/presence-runner.ts). */
+  presence?: (effect: PresenceEffect) => void;
 }
+
+/** The effects presence across nodes carries out. */
+export type PresenceEffect = Extract<Effect, { kind: 'presence' }>;
 
 // A Buffer is framed as-is by ws: one UTF-8 encoding per message, whatever the fan-out.
 const TEXT = { binary: false } as const;
@@ -242,6 +247,10 @@ export class Runner {
       case 'session':
         if (!this.opts.sessions) throw new Error('no sessions store to carry out a session effect');
         this.opts.sessions(effect);
+        return;
+      case 'presence':
+        if (!this.opts.presence) throw new Error('no presence to carry out a presence effect');
+        this.opts.presence(effect);
         return;
       default: {
         const never: never = effect;

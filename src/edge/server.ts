@@ -11,10 +11,13 @@ import { WebSocketServer } from 'ws';
 import { Config, DEFAULTS } from '../ops/config';
 import { Identity, connection$ } from './connection';
 import { Liveness, heartbeat$ } from './heartbeat';
-import { HubEvent, closed, cutHeard, directHeard, heard, linkUp, shutdownRequested } from '../core/events';
+import { HubEvent, closed, cutHeard, directHeard, heard, linkUp, presenceHeard, shutdownRequested } from '../core/events';
 import type * as Bus from '../cluster/bus';
 import type * as Sessions from '../cluster/sessions';
 import type * as SessionRunners from '../cluster/session-runner';
+import type * as Presence from '../cluster/presence';
+import type * as PresenceRunnerModule from '../cluster/presence-runner';
+import type { PresenceLike } from '../cluster/presence-runner';
 import { Limits } from '../core/protocol';
 import { hub$, mergeConnections } from './hub';
 import { HubState, initialState } from '../core/reducer';
@@ -50,6 +53,14 @@ export interface ServerOptions extends Partial<Config> {
    * The server closes it when it closes.
    */
   messages?: MessageLog;
+  /**
+   * Several processes: presence across nodes (default with --redis: a RedisPresence on it, with
+   * its default timings). The server closes it when it closes (leaving every member). Specs pass
+   * one with short timings, and kill it to play a node that dies.
+   */
+  presence?: PresenceLike & { close(): Promise<void> };
+  /** How often presence beats and sweeps (ms; default presence-runner.ts EVERY_MS). For specs, not a flag. */
+  presenceEveryMs?: number;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<ChatServer> {
@@ -71,6 +82,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       log(up ? 'info' : 'warn', up ? 'bus_up' : 'bus_down', { reason });
       if (up) heard$.next(linkUp(Date.now()));
     },
+    onPresence: (event) => heard$.next(presenceHeard(event, Date.now())),
     onBadPayload: (channel, why) => log('warn', 'bad_payload', { channel, why }),
     // What other nodes send this one: Directs to its identities, and cuts of the ones resumed elsewhere.
     onNodeMessage: (m) => heard$.next(m.kind === 'direct' ? directHeard(m.to, m.message, Date.now()) : cutHeard(m.id, m.token, m.by, Date.now())),
@@ -96,6 +108,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     const { SessionRunner } = require('../cluster/session-runner') as typeof SessionRunners;
     sessionRunner = new SessionRunner(sessions, (e) => sessioned$.next(e), { log, beatMs: liveTtlMs / 3 });
   }
+  // Presence across nodes, likewise only with --redis (docs/scaling.md "Presence across nodes").
+  const presence = bus === undefined ? undefined : options.presence
+    ?? await (require('../cluster/presence') as typeof Presence).RedisPresence.connect(config.redis, { nodeId, prefix: config.redisPrefix })
+      .catch(async (e: unknown) => {
+        await sessions?.close();
+        await bus.close();
+        throw e;
+      });
   let latest: HubState = initialState({
     cluster: bus !== undefined,
     presenceMax: config.presenceMax,
@@ -118,6 +138,13 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     if (down === undefined && bus !== undefined) heard$.next(linkUp(Date.now()));
   });
   const liveness = new Liveness();
+  const presenceRunner = presence === undefined ? undefined
+    : new (require('../cluster/presence-runner') as typeof PresenceRunnerModule).PresenceRunner(presence, (e) => stored$.next(e), {
+      log, everyMs: options.presenceEveryMs,
+    });
+  // Before its first member joins: a past life's members leave, and this node is in presence's index of
+  // nodes, so that were it to die at once it is swept.
+  await presenceRunner?.start();
   const runner = new Runner({
     maxBuffered: config.maxBuffered,
     log,
@@ -129,6 +156,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     },
     bus,
     sessions: sessionRunner && ((effect) => sessionRunner?.submit(effect)),
+    presence: presenceRunner === undefined ? undefined : (effect) => presenceRunner.submit(effect),
   });
 
   const events$ = merge(
@@ -230,6 +258,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       // What the log was asked before the end is finished, then the log is closed.
       await store.drain();
       unwatch?.();
+      // Every member here leaves presence (reason shutdown: the other nodes' members are told), then it closes.
+      await presenceRunner?.drain();
+      await presence?.close();
       await messages.close();
       // The identities parked as their sockets closed are in Redis before it is let go.
       await sessionRunner?.drain();
