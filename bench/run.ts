@@ -7,7 +7,7 @@
 // repetitions; the table shows medians and the ratio to same-work (to raw-ws when
 // same-work is not run). Flags: --quick (smoke sizes, 1 repetition), --reps N,
 // --targets a,b, --scenarios x,y, --no-reducer (skip the reducer step),
-// --profile (rxchat under node --cpu-prof, into bench/results/profiles).
+// --profile (rxchat under node --cpu-prof, into bench/results/profiles; with --cluster, each rxchat node).
 // Everything runs from dist/: `npm run bench` builds first (tsc -b).
 // --cluster (issue 8): the cluster suite (bench/scenarios/cluster.ts) against rxchat,
 // rxchat on Redis with one node and with two, and Socket.IO with its Redis adapter on
@@ -134,7 +134,7 @@ let clusterRuns = 0;
  * them out, on a key prefix of their own that is deleted afterwards, and one
  * generator spreading its clients over them.
  */
-async function runCluster(inst: Instance, target: TargetName, quick: boolean, launch: Launch, redis: BenchRedis): Promise<Omit<RunRecord, 'type' | 'rep'>> {
+async function runCluster(inst: Instance, target: TargetName, quick: boolean, launch: Launch, redis: BenchRedis, profile = false): Promise<Omit<RunRecord, 'type' | 'rep'>> {
   const layout = layoutOf(target);
   const prefix = `rxchat-bench:${process.pid}:${++clusterRuns}:`;
   const flags = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn',
@@ -146,7 +146,11 @@ async function runCluster(inst: Instance, target: TargetName, quick: boolean, la
   try {
     layout.nodes.forEach((cpu, i) => {
       const own = layout.redisBacked ? ['--redis', redis.url, '--redis-prefix', prefix, '--node-id', `bench-${'ab'[i]}`] : [];
-      const child = pinned(cpu, launch.nodeFlags, [...serverOf(target, launch.main, dataDir), ...flags, ...own]);
+      // --profile: each rxchat node under --cpu-prof, named by node, to see where a node's CPU goes.
+      const nodeFlags = profile && target.startsWith('rxchat')
+        ? [...launch.nodeFlags, '--cpu-prof', '--cpu-prof-dir', path.join(RESULTS, 'profiles'), '--cpu-prof-name', `${inst.name}-${target}-${'ab'[i]}-${Date.now()}.cpuprofile`]
+        : launch.nodeFlags;
+      const child = pinned(cpu, nodeFlags, [...serverOf(target, launch.main, dataDir), ...flags, ...own]);
       errs[i] = '';
       child.stderr?.on('data', (d: Buffer) => (errs[i] = (errs[i] + d.toString()).slice(-2000)));
       servers.push(child);
@@ -343,7 +347,7 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         const r: RunRecord = {
           type: 'run', rep,
-          ...(redis ? await runCluster(inst, target, quick, launch, redis) : await runOne(inst, target, quick, values.profile as boolean, launch)),
+          ...(redis ? await runCluster(inst, target, quick, launch, redis, values.profile as boolean) : await runOne(inst, target, quick, values.profile as boolean, launch)),
         };
         runs.push(r);
         appendFileSync(file, `${JSON.stringify(r)}\n`);
