@@ -1175,6 +1175,9 @@ function onPresenceHeard(state: HubState, e: Extract<HubEvent, { kind: 'presence
  */
 function onPresenceLost(state: HubState, at: number): Step {
   const effects: Effect[] = [log('presence_lost', { connections: state.clients.size }, 'warn')];
+  // Stopping: its members are on their way to other nodes (a resume joins them there); joined again here, the
+  // rooms would see them come back only to leave with leaveAll's `shutdown`.
+  if (state.shuttingDown) return unchanged(state, effects);
   for (const client of state.clients.values()) {
     for (const room of client.rooms) effects.push(presence({ op: 'join', room, id: client.id, name: client.name, at }));
   }
