@@ -185,6 +185,14 @@ describe('hub, identities in Redis: a resume', () => {
     expect(effects).toContainEqual(rebind('bob-2', B));
     expect(effects).toContainEqual(terminate('bob-2'));
     expect(sc.state.clients.get(B)?.token).toBe(tk('b2'));
+    // Presence: the old socket leaves before the identity joins again, in one batch, in order; alice hears
+    // bob go and come back from their events, as on one node.
+    expect(effects.filter((e) => e.kind === 'presence')).toEqual([
+      presence({ op: 'leave', room: 'lobby', id: B, reason: 'closed', at: 6 }),
+      presence({ op: 'join', room: 'lobby', id: B, name: 'bob', at: 6, list: 100 }, { for: 'resume', to: B }),
+    ]);
+    const told = sc.settle(7).filter((e) => e.kind === 'broadcast' && e.to.includes(A)).map((e) => e.kind === 'broadcast' && e.message.Type);
+    expect(told).toEqual([M.disconnected({ ID: B, Name: 'bob' }, 'lobby', 'closed', 6).Type, M.connected({ ID: B, Name: 'bob' }, 'lobby', 6).Type]);
   });
 
   it('refuses frames past MAX_EARLY_FRAMES while the resume is looked up', () => {
