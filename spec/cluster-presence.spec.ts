@@ -6,6 +6,7 @@
 import Redis from 'ioredis';
 import { roomChannel } from '../src/store/redis';
 import { parseLiveLine } from '../src/cluster/bus';
+import { nodeChannel } from '../src/cluster/sessions';
 import {
   PresenceEvent, PresenceOptions, RedisPresence, membership, nodeKeys, nodesKey, parseMembership, parsePresence, presenceKeys, sizesKeys,
 } from '../src/cluster/presence';
@@ -240,11 +241,14 @@ describe('RedisPresence: nodes', () => {
     await a.beat(T0);
     await b.beat(T0);
     await ch.count(4);
+    // sessions.ts's alive marker of A, as its beat leaves it: a TTL longer than presence's.
+    const redis = await admin();
+    expect(nodeKeys('A', prefix).sessionsAlive).toBe(nodeChannel('A', prefix));
+    await redis.set(nodeChannel('A', prefix), String(T0), 'PX', 30_000);
     a.kill();
 
     // Before deadAfterMs by the sweeper's clock: nobody is dead.
     expect(await b.sweep(T0 + 500)).toEqual({ ok: true, nodes: [], reconciled: 2 });
-    const redis = await admin();
     await until("A's alive key to expire", async () => (await redis.exists(nodeKeys('A', prefix).alive)) === 0);
     expect(await b.sweep(T0 + 1500)).toMatchObject({ ok: true, nodes: [{ node: 'A', removed: 3, more: false }] });
 
@@ -259,6 +263,8 @@ describe('RedisPresence: nodes', () => {
     expect(await b.members('lobby', { limit: 10 })).toEqual({ ok: true, count: 1, members: [{ id: 'b1', name: 'bob', node: 'B', at: T0 }] });
     expect(await b.rooms(10)).toEqual({ ok: true, total: 1, rooms: [{ room: 'lobby', count: 1 }] });
     expect(await redis.zrange(nodesKey(prefix), "0", "-1")).toEqual(['B']);
+    // sessions' marker too: its whereIs stops naming A now, not in 30 s.
+    expect(await redis.exists(nodeChannel('A', prefix))).toBe(0);
     expect((await keysUnder(prefix)).filter((k) => k.includes('node:{A}'))).toEqual([]);
     expect(await b.sweep(T0 + 3000)).toMatchObject({ ok: true, nodes: [] });
   });

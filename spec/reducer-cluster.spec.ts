@@ -5,7 +5,7 @@
 import * as M from '../src/core/messages';
 import {
   broadcast, closed, heard, linkUp, opened, pingDue, presence, presenceHeard, presenceLost, read, received, send,
-  sessionTaken, shutdownRequested, subscribe, unsubscribe,
+  session, sessionTaken, shutdownRequested, subscribe, unsubscribe,
 } from '../src/core/events';
 import type { Heard } from '../src/core/sequence';
 import { initialState } from '../src/core/reducer';
@@ -150,6 +150,8 @@ describe('hub, several processes: presence across nodes', () => {
     expect(renamed.askedPresence).toEqual([presence({ op: 'rename', id: A, name: 'ali', rooms: ['lobby'], at: 1 })]);
     expect(renamed.effects).toEqual([
       send(A, M.renamed(A, 'ali', 'alice', 1)),
+      // Its record in Redis has the new name (spec/reducer-sessions.spec.ts).
+      session({ op: 'update', id: A, token: tk('a'), record: { id: A, name: 'ali', rooms: ['lobby'], keys: [] } }),
       broadcast([A, B], M.renamed(A, 'ali', 'alice', 1, 'lobby'), A),
     ]);
     const gone = runWithLog([closed(A, 2, 'closed')], renamed.state, log);
@@ -184,8 +186,9 @@ describe('hub, several processes: presence across nodes', () => {
     log.presence.fails = 'unavailable';
     const r = runWithLog([received(A, 1, { type: 'join', room: 'rust', ref: 'j' })], state, log);
     expect(r.effects.filter((e) => e.kind === 'send').map((e) => e.kind === 'send' && [e.message.Code, e.message.Ref])).toEqual([['unavailable', 'j']]);
-    // Listened to while it was being joined, and no more.
-    expect(r.effects.filter((e) => e.kind !== 'send')).toEqual([subscribe('rust'), unsubscribe('rust')]);
+    // Listened to while it was being joined, and no more; its record in Redis has the room, then not.
+    const record = (rooms: string[]) => session({ op: 'update', id: A, token: tk('a'), record: { id: A, name: 'alice', rooms, keys: [] } });
+    expect(r.effects.filter((e) => e.kind !== 'send')).toEqual([subscribe('rust'), record(['lobby', 'rust']), unsubscribe('rust'), record(['lobby'])]);
     expect(r.state.clients.get(A)?.rooms).toEqual(['lobby']);
     expect(r.state.rooms.has('rust')).toBe(false);
   });
@@ -199,5 +202,8 @@ describe('hub, several processes: presence across nodes', () => {
     ]);
     const stop = runWithLog([shutdownRequested(6), closed(A, 7, 'closed')], state, log);
     expect(stop.askedPresence).toEqual([]);
+    // Taken for dead while it stops, its sockets still closing: not joined again (they resume elsewhere).
+    const late = runWithLog([shutdownRequested(6), presenceLost(7)], state, log);
+    expect(late.askedPresence).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@
 // With one process none of this happens (spec/reducer.spec.ts, reducer-log.spec.ts).
 import * as M from '../src/core/messages';
 import {
-  Effect, HubEvent, IdentityRecord, SendOp, TakeOp, closed, close, cutHeard, directHeard, directSent, opened, rebind, received,
+  Effect, HubEvent, IdentityRecord, SendOp, TakeOp, closed, close, cutHeard, directHeard, directSent, opened, presence, rebind, received,
   send, session, sessionTaken, shutdownRequested, terminate,
 } from '../src/core/events';
 import { Close, Message } from '../src/core/protocol';
@@ -73,6 +73,23 @@ describe('hub, identities in Redis: a connection claims, parks, releases', () =>
     expect(sessionOps(renamed)).toEqual([session({ op: 'update', id: A, token: tk('a'), record: { id: A, name: 'al', rooms: ['lobby', 'rust'], keys: [] } })]);
     const left = sc.on(received(A, 3, { type: 'leave', room: 'rust' }));
     expect(sessionOps(left)).toEqual([session({ op: 'update', id: A, token: tk('a'), record: { id: A, name: 'al', rooms: ['lobby'], keys: [] } })]);
+  });
+
+  it('updates the record again when a room it joined or resumed is taken from it (the log or presence failed)', () => {
+    const log = new FakeLog();
+    const { state } = runWithLog([opened(A, 0, { name: 'alice' }, tk('a'))], cluster(), log);
+    const record = (rooms: string[], token = tk('a')) => session({ op: 'update', id: A, token, record: { id: A, name: 'alice', rooms, keys: [] } });
+    log.readsFail = 'I/O error';
+    const joined = runWithLog([received(A, 1, { type: 'join', room: 'rust' })], state, log);
+    expect(sessionOps(joined.effects)).toEqual([record(['lobby', 'rust']), record(['lobby'])]);
+    expect(joined.state.clients.get(A)?.rooms).toEqual(['lobby']);
+    // A resume whose room's position cannot be read (the hub does not know it either): Redis keeps it without.
+    const sc = new Scene(runWithLog([closed(A, 2, 'closed')], state, log).state, log);
+    sc.on(opened('alice-2', 3, { resume: tk('a') }, tk('a2')));
+    const taken = sc.on(sessionTaken({ op: 'take', conn: 'alice-2', token: tk('a') }, { found: true, record: { id: A, name: 'alice', rooms: ['lobby'], keys: [] }, directs: [] }, 3));
+    expect(sessionOps(taken)).toEqual([session({ op: 'claim', id: A, token: tk('a2'), record: { id: A, name: 'alice', rooms: ['lobby'], keys: [] } })]);
+    expect(sessionOps(sc.settle(4))).toEqual([record([], tk('a2'))]);
+    expect(sc.state.clients.get(A)?.rooms).toEqual([]);
   });
 
   it('with one process, asks nothing of Redis', () => {
@@ -168,6 +185,14 @@ describe('hub, identities in Redis: a resume', () => {
     expect(effects).toContainEqual(rebind('bob-2', B));
     expect(effects).toContainEqual(terminate('bob-2'));
     expect(sc.state.clients.get(B)?.token).toBe(tk('b2'));
+    // Presence: the old socket leaves before the identity joins again, in one batch, in order; alice hears
+    // bob go and come back from their events, as on one node.
+    expect(effects.filter((e) => e.kind === 'presence')).toEqual([
+      presence({ op: 'leave', room: 'lobby', id: B, reason: 'closed', at: 6 }),
+      presence({ op: 'join', room: 'lobby', id: B, name: 'bob', at: 6, list: 100 }, { for: 'resume', to: B }),
+    ]);
+    const told = sc.settle(7).filter((e) => e.kind === 'broadcast' && e.to.includes(A)).map((e) => e.kind === 'broadcast' && e.message.Type);
+    expect(told).toEqual([M.disconnected({ ID: B, Name: 'bob' }, 'lobby', 'closed', 6).Type, M.connected({ ID: B, Name: 'bob' }, 'lobby', 6).Type]);
   });
 
   it('refuses frames past MAX_EARLY_FRAMES while the resume is looked up', () => {
@@ -237,8 +262,14 @@ describe('hub, identities in Redis: a cut from the node that took an identity ov
   it('cuts the socket that still holds the token, named apart first, without parking it', () => {
     const sc = aliceHere();
     const effects = sc.on(cutHeard(A, tk('a'), 'node-b', 3));
-    // alice was the lobby's last member here: it is not listened to any more.
-    expect(effects).toEqual([{ kind: 'unsubscribe', room: 'lobby' }, rebind(`${A}~cut`, A), terminate(`${A}~cut`)]);
+    // alice was the lobby's last member here: it is not listened to any more. It leaves presence as this
+    // node's member: if the taker's join got there first, that changes nothing (presence.ts: a leave acts
+    // on this node's members only); if not, the room sees it go and come back, as on one node.
+    expect(effects).toEqual([
+      { kind: 'unsubscribe', room: 'lobby' },
+      presence({ op: 'leave', room: 'lobby', id: A, reason: 'closed', at: 3 }),
+      rebind(`${A}~cut`, A), terminate(`${A}~cut`),
+    ]);
     expect(sc.state.clients.has(A)).toBe(false);
     // Its closing names the apart ID, which the hub never knew: nothing more.
     expect(sc.on(closed(`${A}~cut`, 4, 'closed'))).toEqual([{ kind: 'forget', to: `${A}~cut` }]);

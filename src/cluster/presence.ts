@@ -47,6 +47,8 @@
 //   Pnode:{N}:rooms     set     "<length of room>:<room><id>" per     roomTtlMs (1 h), refreshed by beat
 //                               membership of this node's members
 //   Pnode:{N}:sweep     string  the node id of its sweeper           claimMs (10 s)
+//   Pnode:{N}           string  sessions.ts's alive marker, not      its own (sessions.ts); a sweep of the dead
+//                               written here                         node deletes it with the node's other keys
 //   Pnodes              zset    node id → last beat (ms, the node's   none (global index; a node leaves it when
 //                               clock)                                swept or stopped cleanly)
 // A room's keys share its hash tag (so a room's scripts are single-slot, as a
@@ -64,13 +66,16 @@
 // + one sweep interval + the sweep's own time after it died: about 20 s, under
 // issue 8's 30 s (a sweeper that dies midway adds up to claimMs). Each dead node is claimed with SET NX PX, so one survivor
 // cleans it, in steps of `sweepBatch` memberships; a sweeper that dies midway
-// leaves its claim to expire and the next sweep goes on where it stopped. If no
+// leaves its claim to expire and the next sweep goes on where it stopped. The
+// sweep that ends a dead node's cleaning deletes sessions.ts's alive marker of it
+// too (P node:{N}): one verdict on a node's death for both modules. If no
 // node survives, everything of the node still expires: its alive key after
 // ttlMs, its memberships set and the rooms it alone kept after roomTtlMs.
 import Redis from 'ioredis';
 import { LastError, Reply, execWithin, quitLink, openLink, parseObject, started, loadScripts, script, startScripted } from '../store/redis-link';
 import { DEFAULT_PREFIX, roomChannel, roomTag } from '../store/redis';
 import { messageOf } from '../store/memory';
+import { nodeChannel } from './sessions';
 
 /** Why a member left: the protocol's Disconnected reasons, and `node_down` (its node died; a sweeper removed it). */
 export type LeaveReason = 'left' | 'closed' | 'timeout' | 'error' | 'slow' | 'shutdown' | 'node_down';
@@ -334,12 +339,16 @@ export function presenceKeys(room: string, prefix = DEFAULT_PREFIX): PresenceRoo
   return { members: `${base}:members`, order: `${base}:order` };
 }
 
-export interface NodeKeys { alive: string; rooms: string; sweep: string }
+export interface NodeKeys {
+  alive: string; rooms: string; sweep: string;
+  /** sessions.ts's alive marker of the node (P node:{N}, also its channel): written there, deleted by a sweep here. */
+  sessionsAlive: string;
+}
 
 export function nodeKeys(nodeId: string, prefix = DEFAULT_PREFIX): NodeKeys {
   const base = `${prefix}node:{${roomTag(nodeId)}}`;
   // Not `base` itself: sessions.ts's alive marker (and channel) is P node:{N}, with its own TTL.
-  return { alive: `${base}:alive`, rooms: `${base}:rooms`, sweep: `${base}:sweep` };
+  return { alive: `${base}:alive`, rooms: `${base}:rooms`, sweep: `${base}:sweep`, sessionsAlive: nodeChannel(nodeId, prefix) };
 }
 
 export function nodesKey(prefix = DEFAULT_PREFIX): string {
@@ -755,7 +764,9 @@ export class RedisPresence {
         const pipe = this.redis.pipeline();
         pipe.del(keys.alive, keys.rooms);
         pipe.zrem(this.nodes, node);
-        if (node !== this.nodeId) pipe.del(keys.sweep);
+        // A dead node's: sessions.ts's alive marker goes with presence's (whereIs stops naming it now, not
+        // when its longer TTL runs out). A node's own clean stop leaves it to that TTL: its sessions still beat.
+        if (node !== this.nodeId) pipe.del(keys.sweep, keys.sessionsAlive);
         await execWithin(pipe, this.commandTimeoutMs);
         return { removed, more: false };
       }

@@ -33,7 +33,7 @@
 //                             sender's own node gets it there too); away → kept in its mailbox
 //                             (`delivered: 'kept'`); else `no_such_client`, or `mailbox_full`.
 //   whereIs(ids)              the node each identity is live on, or undefined (away, unknown, or its node
-//                             stopped beating).
+//                             stopped beating, or was swept dead by presence).
 //   beat()                    every liveTtlMs / 3 or so: this node is alive, and the identities it holds stay.
 //   close()
 // The node's bus subscribes to `nodeChannel(nodeId, prefix)` besides its rooms
@@ -54,7 +54,9 @@
 //                            remaining TTL (set at each push). Never exists while live.
 //   P tok:{TOKEN}    string  the identity ID a token names; same TTL as the sess. An index only: a take is
 //                            decided by the sess's `token` field, so a stale tok key buys nothing.
-//   P node:{NODE}    string  alive marker (the time of its last beat); TTL liveTtlMs, set by beat().
+//   P node:{NODE}    string  alive marker (the time of its last beat); TTL liveTtlMs, set by beat(); deleted
+//                            by presence's sweep of the node once it is dead (src/cluster/presence.ts), so
+//                            whereIs stops naming a dead node then (about 20 s), not when this TTL runs out.
 //   P mailbytes:<n>  string  bytes pushed into any mailbox during bucket n (n = floor(ms / resumeWindowMs)),
 //                            less what take() gave back; TTL 2 × resumeWindowMs + 1 min.
 // Channel: P node:{NODE} — the same name as the alive key (a channel is not a key).

@@ -967,11 +967,12 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     return pump(r.state, to, e.at, r.effects);
   }
   if (!outcome.ok) {
-    // Without the room's position the member cannot be told where it stands: it is taken out, and told why.
+    // Without the room's position the member cannot be told where it stands: it is taken out, and told why
+    // (several processes: Redis's record of it too, which has the room since its Join or its claim).
     const r = exit(state, client, room.name, 'error', e.at, true);
     const ref = purpose.for === 'join' ? purpose.ref : undefined;
     const effects = [send(to, M.error(err('store_failed', `room "${room.name}" could not be read: ${outcome.reason}`, ref), e.at)), ...r.effects];
-    return purpose.for === 'resume' ? pump(r.state, to, e.at, effects) : { state: r.state, effects };
+    return touched(purpose.for === 'resume' ? pump(r.state, to, e.at, effects) : { state: r.state, effects }, to);
   }
   // Several processes: positioned already (a read asked earlier, by one who left and came back, answered): nothing new.
   if (purpose.for === 'join' && waiter.reading === false) return unchanged(state);
@@ -1134,9 +1135,10 @@ function onRoster(state: HubState, e: Extract<HubEvent, { kind: 'presenceDone' }
       return unchanged(keep(w), [failed]);
     }
     // A member the other nodes cannot see is not in the room: taken out, and told why.
+    // Redis keeps its record without the room too, as it was told it in at the Join (touched).
     const ref = purpose.for === 'join' ? purpose.ref : undefined;
     const r = exit(state, client, room.name, 'error', e.at, true);
-    return { state: r.state, effects: [send(to, M.error(presenceError(outcome, `room "${room.name}" could not be joined`, ref), e.at)), failed, ...r.effects] };
+    return touched({ state: r.state, effects: [send(to, M.error(presenceError(outcome, `room "${room.name}" could not be joined`, ref), e.at)), failed, ...r.effects] }, to);
   }
   const o = outcome as Extract<JoinOutcome, { ok: true }>;
   const roster: Roster = { members: asMembers(o.members ?? []), count: o.count };
@@ -1173,6 +1175,9 @@ function onPresenceHeard(state: HubState, e: Extract<HubEvent, { kind: 'presence
  */
 function onPresenceLost(state: HubState, at: number): Step {
   const effects: Effect[] = [log('presence_lost', { connections: state.clients.size }, 'warn')];
+  // Stopping: its members are on their way to other nodes (a resume joins them there); joined again here, the
+  // rooms would see them come back only to leave with leaveAll's `shutdown`.
+  if (state.shuttingDown) return unchanged(state, effects);
   for (const client of state.clients.values()) {
     for (const room of client.rooms) effects.push(presence({ op: 'join', room, id: client.id, name: client.name, at }));
   }
