@@ -18,6 +18,7 @@ class FakePresence implements PresenceLike {
   hold = false;
   beatOutcome: BeatOutcome = { ok: true, swept: false };
   down = false;
+  link?: PresenceLike['link'];
 
   async run(ops: readonly PresenceOp[]): Promise<PresenceOutcome[]> {
     this.batches.push([...ops]);
@@ -108,6 +109,35 @@ describe('PresenceRunner', () => {
     await runner.start();
     expect(logs).toEqual(['presence_past_life']);
     expect(events).toEqual([]);
+  });
+
+  it('beats (without sweeping) as soon as presence\'s link is back: a Redis back empty reads as swept, and the hub is told', async () => {
+    const fake = new FakePresence();
+    let listener: ((down: string | undefined) => void) | undefined;
+    let beats = 0;
+    let sweeps = 0;
+    fake.link = { watch: (l) => { listener = l; return () => { listener = undefined; }; } };
+    fake.beat = async () => { beats += 1; return fake.beatOutcome; };
+    fake.sweep = async () => { sweeps += 1; return { ok: true, nodes: [], reconciled: 0 }; };
+    const events: HubEvent[] = [];
+    const runner = new PresenceRunner(fake, (e) => events.push(e), { log: () => undefined, everyMs: 0, now: () => 7 });
+    listener?.('lost the connection to Redis');
+    await turn();
+    expect(beats).toBe(0);
+    fake.beatOutcome = { ok: true, swept: true };
+    listener?.(undefined);
+    await turn();
+    expect([beats, sweeps]).toEqual([1, 0]);
+    expect(events).toEqual([presenceLost(7)]);
+    // Back during a tick: one more beat once the tick is done.
+    fake.beatOutcome = { ok: true, swept: false };
+    const ticking = runner.tick();
+    listener?.(undefined);
+    await ticking;
+    await turn();
+    expect([beats, sweeps]).toEqual([3, 1]);
+    await runner.drain();
+    expect(listener).toBeUndefined();
   });
 
   it('tells the hub when a beat finds this node was taken for dead', async () => {

@@ -10,7 +10,7 @@ import { nodeChannel } from '../src/cluster/sessions';
 import {
   PresenceEvent, PresenceOptions, RedisPresence, membership, nodeKeys, nodesKey, parseMembership, parsePresence, presenceKeys, sizesKeys,
 } from '../src/cluster/presence';
-import { admin, eachTestOnRedis, keysUnder, proxy, testUrl } from './support/redis';
+import { admin, deleteKeys, eachTestOnRedis, keysUnder, proxy, testUrl } from './support/redis';
 
 const T0 = Date.UTC(2026, 11, 1);
 
@@ -322,6 +322,28 @@ describe('RedisPresence: nodes', () => {
     expect(await b.sweep(T0 + 5000)).toMatchObject({ nodes: [{ node: 'A', removed: 1 }] });
     expect(await a.beat(T0 + 5000)).toEqual({ ok: true, swept: true });
     expect(await a.beat(T0 + 5100)).toEqual({ ok: true, swept: false });
+  });
+
+  it('a Redis that comes back empty reads as swept at the first beat that reaches it (the hub joins its members again)', async () => {
+    const p = await proxy();
+    closers.push(() => p.close());
+    const a = await node('A', { commandTimeoutMs: 300 }, p.url());
+    await a.join('lobby', 'a1', 'alice');
+    expect(await a.beat(T0)).toEqual({ ok: true, swept: false });
+    p.cut();
+    let beat = await a.beat(T0 + 100);
+    // Until the client has seen the cut (a beat in flight as it breaks fails too, but as `store`).
+    for (let i = 0; i < 100 && (beat.ok || beat.code !== 'unavailable'); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      beat = await a.beat(T0 + 100);
+    }
+    expect(beat).toMatchObject({ ok: false, code: 'unavailable' });
+    await deleteKeys(prefix); // Redis restarted empty
+    p.restore();
+    const deadline = Date.now() + 5000;
+    while (!(beat = await a.beat(T0 + 200)).ok && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(beat).toEqual({ ok: true, swept: true });
+    expect(await a.beat(T0 + 300)).toEqual({ ok: true, swept: false });
   });
 
   it('a clean stop removes its own members (reason shutdown) and its keys', async () => {

@@ -11,7 +11,7 @@ import {
   IdentityRecord, NodeMessage, RedisSessions, SessionsOptions, mailBucketKey, nodeChannel, parseNodeMessage, sessionKeys, tokenKey,
 } from '../src/cluster/sessions';
 import { RedisOpenError } from '../src/store/redis';
-import { admin, eachTestOnRedis, keysUnder, proxy, testUrl } from './support/redis';
+import { admin, deleteKeys, eachTestOnRedis, keysUnder, proxy, testUrl } from './support/redis';
 
 let prefix: string;
 const closers = eachTestOnRedis((p) => { prefix = p; });
@@ -79,8 +79,8 @@ describe('RedisSessions: park and take', () => {
     expect(won).toEqual([{ ok: true, found: true, record: record('alice', { rooms: ['lobby'] }), directs: [] }]);
     expect([first, second].filter((o) => o.ok && !o.found)).toEqual([{ ok: true, found: false, why: 'unknown' }]);
     expect(await b.take(t)).toEqual({ ok: true, found: false, why: 'unknown' });
-    // Nothing of alice is left but the node alive keys.
-    await until('the token index to go', async () => (await keysUnder(prefix)).every((k) => k.includes('node:')));
+    // Nothing of alice is left but the node alive keys (and the life of Redis's data).
+    await until('the token index to go', async () => (await keysUnder(prefix)).every((k) => k.includes('node:') || k.endsWith(':sesslife')));
   });
 
   it('resumes on another node: take, then claim with the new token; the old token is spent', async () => {
@@ -278,14 +278,14 @@ describe('RedisSessions: where an identity is', () => {
     await b.send('bob', dm('carol', 'bob', 'hi'));
     const redis = await admin();
     const keys = await keysUnder(prefix);
-    expect(keys).toHaveLength(8); // 2 nodes; alice's sess and tok; bob's sess, tok and mail; a mail bucket
+    expect(keys).toHaveLength(9); // 2 nodes; alice's sess and tok; bob's sess, tok and mail; a mail bucket; sesslife
     expect(keys.filter((k) => k.includes('mailbytes:'))).toHaveLength(1);
     for (const key of keys) expect([key, await redis.pttl(key) > 0]).toEqual([key, true]);
     // Past the first TTL (600 + 300 ms), beating every 100 ms.
     const deadline = Date.now() + 1500;
     while (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
-      expect(await a.beat()).toEqual({ ok: true });
+      expect(await a.beat()).toEqual({ ok: true, reclaimed: 0, parked: 0 });
     }
     expect(await b.whereIs(['alice'])).toEqual({ ok: true, nodes: ['A'] });
     expect(await redis.exists(tokenKey(t, prefix))).toBe(1);
@@ -426,6 +426,101 @@ describe('RedisSessions: Redis away', () => {
     await expect(RedisSessions.connect(p.url(), { prefix, nodeId: 'A', connectTimeoutMs: 500 })).rejects.toThrow(/cannot use Redis at/);
     expect(Date.now() - started).toBeLessThan(3000);
     await expect(RedisSessions.connect(testUrl(), { prefix, nodeId: 'no spaces' })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('RedisSessions: what a node puts back (Redis came back empty, or missed a write)', () => {
+  it('claims again, at the next beat, the identities live here that Redis lost, with their last record', async () => {
+    const [a, b] = [await node('A'), await node('B')];
+    const t = token();
+    await a.claim('alice', t, record('alice'));
+    await a.update('alice', t, record('alice', { name: 'al' }));
+    await deleteKeys(prefix); // Redis restarted empty
+    expect(await a.beat()).toEqual({ ok: true, reclaimed: 1, parked: 0 });
+    expect(await b.whereIs(['alice'])).toEqual({ ok: true, nodes: ['A'] });
+    expect(await a.beat()).toEqual({ ok: true, reclaimed: 0, parked: 0 });
+    expect(await b.take(t)).toMatchObject({ ok: true, found: true, record: { name: 'al' }, liveOn: 'A' });
+    // Taken by a resume on B (whose claim is on its way): A, which will hear the cut, does not put it back.
+    expect(a.size).toBe(1);
+    expect(await a.beat()).toEqual({ ok: true, reclaimed: 0, parked: 0 });
+    expect(await b.take(t)).toEqual({ ok: true, found: false, why: 'unknown' });
+  });
+
+  it('writes, once the link is back, a claim and an update Redis did not get, and parks an identity whose park failed meanwhile', async () => {
+    const p = await proxy();
+    closers.push(() => p.close());
+    const a = await node('A', { commandTimeoutMs: 300 }, p.url());
+    const b = await node('B');
+    const links: (string | undefined)[] = [];
+    a.link?.watch((down) => links.push(down));
+    const [tc, tb] = [token(), token()];
+    await a.claim('carol', tc, record('carol'));
+    p.cut();
+    await until('the cut to be seen', () => links.length === 1, 2000);
+    expect(links[0]).toMatch(/lost the connection to Redis/);
+    // While Redis is away: bob arrives (claim fails), carol's socket ends (park fails).
+    expect(await a.claim('bob', tb, record('bob'))).toMatchObject({ ok: false, code: 'unavailable' });
+    const parked = await a.park(tc, record('carol', { name: 'caro' }), 60_000);
+    expect(parked).toMatchObject({ ok: false, code: 'unavailable', reason: expect.stringMatching(/parked again when Redis is back/) });
+    expect([a.size, a.waiting]).toEqual([1, 1]);
+    await deleteKeys(prefix); // and Redis comes back empty
+    p.restore();
+    await until('the link to be back', () => links.length === 2, 5000);
+    expect(links[1]).toBeUndefined();
+    expect(await a.beat()).toEqual({ ok: true, reclaimed: 1, parked: 1 });
+    expect(a.waiting).toBe(0);
+    expect(await b.whereIs(['bob', 'carol'])).toEqual({ ok: true, nodes: ['A', undefined] });
+    // carol is parked (no node), for what was left of her window, and resumes on any node.
+    expect(await admin().then((r) => r.pttl(sessionKeys('carol', prefix).sess))).toBeLessThanOrEqual(60_000);
+    expect(await b.take(tc)).toEqual({ ok: true, found: true, record: record('carol', { name: 'caro' }), directs: [] });
+    expect(await b.take(tb)).toMatchObject({ ok: true, found: true, record: { id: 'bob' }, liveOn: 'A' });
+  });
+
+  it('never undoes a takeover: a park that failed is not put back over the token another node took it with', async () => {
+    const p = await proxy();
+    closers.push(() => p.close());
+    const a = await node('A', { commandTimeoutMs: 300 }, p.url());
+    const b = await node('B');
+    const t1 = token();
+    await a.claim('alice', t1, record('alice'));
+    p.cut();
+    await until('the cut to be seen', async () => !(await a.beat()).ok, 2000);
+    expect(await a.park(t1, record('alice'), 60_000)).toMatchObject({ ok: false, code: 'unavailable' });
+    // Redis kept it (live on A under t1): a client resumes on B meanwhile.
+    expect(await b.take(t1)).toMatchObject({ ok: true, found: true, liveOn: 'A' });
+    const t2 = token();
+    await b.claim('alice', t2, record('alice', { name: 'on-b' }));
+    p.restore();
+    await until('Redis to be back', async () => (await a.beat()).ok, 5000);
+    expect(a.waiting).toBe(0);
+    expect(await a.whereIs(['alice'])).toEqual({ ok: true, nodes: ['B'] });
+    expect(await a.take(t1)).toEqual({ ok: true, found: false, why: 'unknown' });
+  });
+
+  it('keeps at most maxUnparked failed parks and maxUnparkedBytes of them, the oldest dropped, each until its window ends', async () => {
+    const p = await proxy();
+    closers.push(() => p.close());
+    let clock = 1_000_000;
+    const a = await node('A', { commandTimeoutMs: 300, maxUnparked: 2, maxUnparkedBytes: 1000, now: () => clock }, p.url());
+    const b = await node('B');
+    const [ta, tb, tc] = [token(), token(), token()];
+    p.cut();
+    await until('the cut to be seen', async () => !(await a.beat()).ok, 2000);
+    expect(await a.park(ta, record('alice'), 60_000)).toMatchObject({ reason: expect.stringMatching(/parked again when Redis is back$/) });
+    await a.park(tb, record('bob'), 1_000);
+    expect(await a.park(tc, record('carol'), 60_000)).toMatchObject({ reason: expect.stringMatching(/1 older ones dropped/) });
+    expect(a.waiting).toBe(2);
+    expect(await a.park(token(), record('dan', { name: 'd'.repeat(200), rooms: Array.from({ length: 20 }, (_, i) => `room-${'x'.repeat(30)}-${i}`) }), 60_000))
+      .toMatchObject({ reason: expect.stringMatching(/too big to keep/) });
+    expect(a.waiting).toBe(2);
+    clock += 1_001; // bob's window is over
+    p.restore();
+    let beat: Awaited<ReturnType<RedisSessions['beat']>> | undefined;
+    await until('Redis to be back', async () => (beat = await a.beat()).ok, 5000);
+    expect(beat).toEqual({ ok: true, reclaimed: 0, parked: 1 });
+    expect(a.waiting).toBe(0);
+    expect(await b.take(tc)).toMatchObject({ ok: true, found: true, record: { id: 'carol' } });
+    for (const t of [ta, tb]) expect(await b.take(t)).toEqual({ ok: true, found: false, why: 'unknown' });
   });
 });
 

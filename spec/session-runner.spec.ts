@@ -71,6 +71,41 @@ describe('session runner', () => {
     expect(logged).toEqual([['warn', 'session_op_failed']]);
   });
 
+  it('beats as soon as its link to Redis is back, and says what the beat put back (sessions.ts, "What a node puts back")', async () => {
+    let listener: ((down: string | undefined) => void) | undefined;
+    let unwatched = false;
+    const beats: string[] = [];
+    const sessions = {
+      beat: () => {
+        beats.push('beat');
+        return Promise.resolve({ ok: true, reclaimed: 2, parked: 1 });
+      },
+      link: { watch: (l: (down: string | undefined) => void) => { listener = l; return () => { unwatched = true; }; } },
+    } as unknown as Sessions;
+    const logged: [string, string, unknown][] = [];
+    const runner = new SessionRunner(sessions, () => undefined, { log: (level, event, fields) => logged.push([level, event, fields]), beatMs: 0 });
+    listener?.('lost the connection to Redis');
+    await new Promise((r) => setImmediate(r));
+    expect(beats).toEqual([]);
+    listener?.(undefined);
+    await new Promise((r) => setImmediate(r));
+    expect(beats).toEqual(['beat']);
+    expect(logged).toEqual([['info', 'sessions_restored', { reclaimed: 2, parked: 1 }]]);
+    runner.stop();
+    expect(unwatched).toBe(true);
+  });
+
+  it('logs a failed park with what becomes of it (parked again when Redis is back)', async () => {
+    const reason = 'park: Redis is not connected (reconnecting); parked again when Redis is back';
+    const seen: unknown[] = [];
+    const runner = new SessionRunner({ park: () => Promise.resolve({ ok: false, code: 'unavailable', reason }) } as unknown as Sessions, () => undefined, {
+      log: (level, event, fields) => seen.push([level, event, fields]), beatMs: 0,
+    });
+    runner.submit(session({ op: 'park', token: 't'.repeat(32), record, ttlMs: 1000 }));
+    await runner.drain();
+    expect(seen).toEqual([['warn', 'session_op_failed', { op: 'park', ok: false, code: 'unavailable', reason }]]);
+  });
+
   it('hands a Direct back to Redis once: the same MsgID again is dropped, so none goes round for ever', async () => {
     const { runner, calls, events, logged } = setup();
     const redirect: SendOp = { ...send, purpose: { for: 'redirect' } };

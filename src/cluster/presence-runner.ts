@@ -6,6 +6,8 @@
 // asks goes as one batch (one pipeline; the Rooms requests of a turn share one
 // read), and a batch under way holds the next back, so outcomes come back in the
 // order the effects came, and Redis runs a member's join before its leave.
+// When presence's link to Redis is back it beats at once: a Redis that came back
+// empty reads as this node swept, and the hub joins its members again.
 import type { HubEvent, PresenceAsk, PresencePurpose } from '../core/events';
 import { presenceDone, presenceLost } from '../core/events';
 import type { PresenceEffect } from '../edge/runner';
@@ -19,6 +21,8 @@ export interface PresenceLike {
   beat(now: number): Promise<BeatOutcome>;
   sweep(now: number): Promise<SweepOutcome>;
   leaveAll(reason?: LeaveReason): Promise<LeaveAllOutcome>;
+  /** Its link's down and up (RedisPresence.link): the runner beats when it is back. */
+  link?: { watch(listener: (down: string | undefined) => void): () => void };
 }
 
 export interface PresenceRunnerOptions {
@@ -42,6 +46,9 @@ export class PresenceRunner {
   private scheduled = false;
   private running = false;
   private ticking = false;
+  /** The link came back during a tick: beat again once it is done (its beat may have gone before). */
+  private again = false;
+  private readonly unwatch?: () => void;
   private stopped = false;
   /** Whether the last thing presence did failed for want of Redis: said once in the log, not per op. */
   private down = false;
@@ -57,6 +64,15 @@ export class PresenceRunner {
       this.timer = setInterval(() => void this.tick(), every);
       this.timer.unref();
     }
+    this.unwatch = presence.link?.watch((down) => {
+      if (down === undefined) this.linkUp();
+    });
+  }
+
+  /** Presence's link is back: beat now (no sweep: the other nodes have not had their chance to beat yet). */
+  linkUp(): void {
+    if (this.ticking) this.again = true;
+    else void this.tick(false);
   }
 
   /** Effects waiting or being carried out. */
@@ -87,7 +103,7 @@ export class PresenceRunner {
   }
 
   /** Beats, then sweeps (the interval's work, callable by specs). A beat that finds this node swept says so to the hub. */
-  async tick(): Promise<void> {
+  async tick(sweeping = true): Promise<void> {
     if (this.ticking || this.stopped) return;
     this.ticking = true;
     try {
@@ -95,13 +111,19 @@ export class PresenceRunner {
       const beat = await this.presence.beat(now);
       this.health(beat, 'beat');
       if (beat.ok && beat.swept) this.emit(presenceLost(this.now()));
-      const sweep = await this.presence.sweep(now);
-      this.health(sweep, 'sweep');
-      if (sweep.ok && sweep.nodes.length > 0) this.opts.log('warn', 'nodes_swept', { nodes: sweep.nodes });
+      if (sweeping) {
+        const sweep = await this.presence.sweep(now);
+        this.health(sweep, 'sweep');
+        if (sweep.ok && sweep.nodes.length > 0) this.opts.log('warn', 'nodes_swept', { nodes: sweep.nodes });
+      }
     } catch (e) {
       this.opts.log('error', 'presence_tick_failed', { error: String(e) });
     } finally {
       this.ticking = false;
+      if (this.again) {
+        this.again = false;
+        void this.tick(false);
+      }
     }
   }
 
@@ -109,6 +131,7 @@ export class PresenceRunner {
   async drain(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.unwatch?.();
     for (let i = 0; i < 1000 && (this.queue.length > 0 || this.running || this.scheduled || this.ticking); i++) {
       await new Promise((r) => setTimeout(r, i < 100 ? 0 : 5));
     }

@@ -72,7 +72,7 @@
 // node survives, everything of the node still expires: its alive key after
 // ttlMs, its memberships set and the rooms it alone kept after roomTtlMs.
 import Redis from 'ioredis';
-import { LastError, Reply, execWithin, quitLink, openLink, parseObject, started, loadScripts, script, startScripted } from '../store/redis-link';
+import { LastError, LinkWatch, Reply, execWithin, quitLink, openLink, parseObject, started, loadScripts, script, startScripted } from '../store/redis-link';
 import { DEFAULT_PREFIX, roomChannel, roomTag } from '../store/redis';
 import { messageOf } from '../store/memory';
 import { nodeChannel } from './sessions';
@@ -425,9 +425,13 @@ export class RedisPresence {
     const { redis, where, prefix, connectTimeoutMs, commandTimeoutMs } = openLink(url, opts, 'rxchat-presence');
     const p = new RedisPresence(redis, prefix, commandTimeoutMs, opts);
     await started(redis, where, () => p.start(connectTimeoutMs), () => p.lastError.value);
+    // From here on the link is watched: when it is back the runner beats at once (Redis may be back empty).
+    p.link = new LinkWatch(redis, where, p.lastError);
     return p;
   }
 
+  /** Down and up of this connection (set once started). */
+  link?: LinkWatch;
   readonly nodeId: string;
   private readonly ttlMs: number;
   private readonly deadAfterMs: number;

@@ -4,7 +4,10 @@
 // a client's Direct to an identity not here (directSent). The other ops (claim,
 // update, park, release, and a Direct handed back) wait for nobody: their
 // failures are logged here. It also beats, so that Redis knows this node and
-// the identities it holds are alive.
+// the identities it holds are alive, and beats again as soon as its link to
+// Redis is back: a beat puts back in Redis what this node is the source of and
+// Redis lacks (the identities live here, the parks that failed while Redis was
+// away; sessions.ts, "What a node puts back").
 //
 // Each op is sent to Redis when its effect comes, on one connection, so Redis
 // runs them in the order the hub asked (a claim before the park of a
@@ -12,12 +15,15 @@
 import { Subscription, exhaustMap, interval } from 'rxjs';
 import { Effect, HubEvent, SendResult, TakeResult, directSent, sessionTaken } from '../core/events';
 import type { Logger } from '../ops/logger';
-import type { RedisSessions } from './sessions';
+import type { BeatOutcome, RedisSessions } from './sessions';
 
 export type SessionEffect = Extract<Effect, { kind: 'session' }>;
 
 /** What the runner uses of RedisSessions; specs pass a fake. */
-export type Sessions = Pick<RedisSessions, 'claim' | 'update' | 'park' | 'release' | 'take' | 'send' | 'beat'>;
+export type Sessions = Pick<RedisSessions, 'claim' | 'update' | 'park' | 'release' | 'take' | 'send' | 'beat'> & {
+  /** Its link's down and up (RedisSessions.link): the runner beats when it is back. */
+  link?: { watch(listener: (down: string | undefined) => void): () => void };
+};
 
 export interface SessionRunnerOptions {
   log: Logger;
@@ -34,6 +40,7 @@ export class SessionRunner {
   private idle: (() => void)[] = [];
   private readonly now: () => number;
   private readonly beats?: Subscription;
+  private readonly unwatch?: () => void;
   private beating = true;
   /**
    * Directs handed back to Redis (a node heard one for an identity gone from
@@ -45,12 +52,24 @@ export class SessionRunner {
   constructor(private readonly sessions: Sessions, private readonly emit: (e: HubEvent) => void, private readonly opts: SessionRunnerOptions) {
     this.now = opts.now ?? Date.now;
     if (opts.beatMs > 0) {
-      this.beats = interval(opts.beatMs).pipe(exhaustMap(() => sessions.beat())).subscribe((d) => {
-        // Said once when it stops and once when it is back, not at every beat.
-        if (d.ok !== this.beating) opts.log(d.ok ? 'info' : 'warn', d.ok ? 'sessions_beat_back' : 'sessions_beat_failed', d.ok ? {} : { reason: d.reason });
-        this.beating = d.ok;
-      });
+      this.beats = interval(opts.beatMs).pipe(exhaustMap(() => sessions.beat())).subscribe((d) => this.beaten(d));
     }
+    // The link is back: put back at once what Redis lacks (it may have come back empty), not at the next beat.
+    this.unwatch = sessions.link?.watch((down) => {
+      if (down === undefined) void this.beat();
+    });
+  }
+
+  /** Beats once now (the link is back; specs). */
+  async beat(): Promise<void> {
+    this.beaten(await this.sessions.beat().catch((e: unknown): BeatOutcome => ({ ok: false, code: 'unavailable', reason: String(e) })));
+  }
+
+  private beaten(d: BeatOutcome): void {
+    // Said once when it stops and once when it is back, not at every beat.
+    if (d.ok !== this.beating) this.opts.log(d.ok ? 'info' : 'warn', d.ok ? 'sessions_beat_back' : 'sessions_beat_failed', d.ok ? {} : { reason: d.reason });
+    this.beating = d.ok;
+    if (d.ok && (d.reclaimed > 0 || d.parked > 0)) this.opts.log('info', 'sessions_restored', { reclaimed: d.reclaimed, parked: d.parked });
   }
 
   /** Ops sent and not answered yet. */
@@ -101,6 +120,7 @@ export class SessionRunner {
   /** Stops beating. */
   stop(): void {
     this.beats?.unsubscribe();
+    this.unwatch?.();
   }
 
   private track<T extends { ok: boolean }>(what: string, p: Promise<T>, then?: (o: T) => void): void {

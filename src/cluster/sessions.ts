@@ -35,12 +35,31 @@
 //   whereIs(ids)              the node each identity is live on, or undefined (away, unknown, or its node
 //                             stopped beating, or was swept dead by presence).
 //   beat()                    every liveTtlMs / 3 or so: this node is alive, and the identities it holds stay.
+//                             It also puts back what this node is the source of and Redis lacks (below).
 //   close()
 // The node's bus subscribes to `nodeChannel(nodeId, prefix)` besides its rooms
 // and hands each payload to `parseNodeMessage`: `direct` (send its `message` to
 // the local connection of `to`) or `cut` (end the local connection of `id` if it
 // still holds `token`: it was resumed elsewhere; a connection that resumed again
 // since, with a newer token, is not the one meant).
+//
+// WHAT A NODE PUTS BACK. Redis may lose what a node wrote (a restart without
+// persistence, a failover) or miss it (an op refused while the link was down).
+// The node is the source of two things, which it keeps and writes again:
+//   - the identities live on it (ID, token, last record): when Redis lost its
+//     data (`sesslife` changed), a beat whose PEXPIRE finds an identity's sess
+//     gone claims it again (with `sesslife` unchanged, a sess gone was taken by
+//     a resume elsewhere, and this node is about to hear the cut); and the first
+//     beat after a claim or update that failed for want of Redis writes it;
+//   - the identities whose park failed for want of Redis (`unparked`): kept for
+//     their resume window, at most maxUnparked of them and maxUnparkedBytes of
+//     records (the oldest dropped first), and parked by each beat until it works.
+// Both go through RESTORE_LUA, which writes the identity only if Redis has none
+// or has it under the same token: a takeover elsewhere is never undone. The
+// node's `link` (a LinkWatch) says when the connection is back; the session
+// runner beats then, so this happens at once, not at the next beat. What only
+// Redis held is not put back: identities parked before it lost them (their
+// resume is resume_failed) and the Directs kept for away identities.
 //
 // THE KEYS (P is the prefix, default `rxchat:`; `{…}` are Redis Cluster hash
 // tags, so an identity's two keys are on one shard and every script but the
@@ -59,6 +78,10 @@
 //                            whereIs stops naming a dead node then (about 20 s), not when this TTL runs out.
 //   P mailbytes:<n>  string  bytes pushed into any mailbox during bucket n (n = floor(ms / resumeWindowMs)),
 //                            less what take() gave back; TTL 2 × resumeWindowMs + 1 min.
+//   P sesslife       string  a random value, set (NX) by the first beat that finds none: the life of Redis's
+//                            data. A node that sees it change knows Redis lost what it held (restarted
+//                            empty), not that an identity was taken. TTL 2 × (liveTtlMs + resumeWindowMs),
+//                            refreshed by beat().
 // Channel: P node:{NODE} — the same name as the alive key (a channel is not a key).
 //
 // BOUNDS. A record keeps at most maxKeys (256) Keys, the newest, and only settled
@@ -93,8 +116,9 @@
 // COSTS. send: one round trip, one script. take: two (GET the tok key, then the
 // script; a late UNLINK of the tok key is not waited for). claim, update, park, release:
 // one. beat: one pipeline of 2 PEXPIREs per local identity, plus one SET.
+import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { LastError, quitLink, openLink, parseObject, started, Script, script, startScripted } from '../store/redis-link';
+import { LastError, LinkWatch, quitLink, openLink, parseObject, started, Script, script, startScripted } from '../store/redis-link';
 import { Limits, Message, TOKEN_PATTERN } from '../core/protocol';
 import { DEFAULT_RESUME_WINDOW_MS } from '../core/reducer';
 import type { IdentityRecord, SettledKey } from '../core/events';
@@ -150,6 +174,9 @@ export type SendOutcome =
   | Unavailable
   | BadRequest;
 
+/** A beat: `reclaimed` live identities and `parked` ones (whose park had failed) written back to Redis. */
+export type BeatOutcome = { ok: true; reclaimed: number; parked: number } | Unavailable;
+
 export type WhereOutcome = { ok: true; nodes: (string | undefined)[] } | Unavailable;
 
 /** What comes on a node's channel. */
@@ -179,6 +206,10 @@ export interface SessionsOptions {
   maxRecordBytes?: number;
   /** A Direct whose JSON is longer than this is refused. Default 64 KiB. */
   maxMessageBytes?: number;
+  /** Identities whose park failed for want of Redis, kept to park again when it is back. Default 10000. */
+  maxUnparked?: number;
+  /** Bytes of records (JSON) of those, together. Default 16 MiB. */
+  maxUnparkedBytes?: number;
   /** How long `connect` keeps trying to reach Redis (ms). Default 10000. */
   connectTimeoutMs?: number;
   /** How long one op waits for Redis's answer (ms). Default 5000. */
@@ -212,6 +243,10 @@ export function sessionKeys(id: string, prefix = DEFAULT_PREFIX): SessionKeys {
 
 export function tokenKey(token: string, prefix = DEFAULT_PREFIX): string {
   return `${prefix}tok:{${tag(token)}}`;
+}
+
+export function lifeKey(prefix = DEFAULT_PREFIX): string {
+  return `${prefix}sesslife`;
 }
 
 export function mailBucketKey(bucket: number, prefix = DEFAULT_PREFIX): string {
@@ -262,6 +297,22 @@ redis.call('HSET', KEYS[1], 'node', '', 'rec', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return 1
+`;
+
+/**
+ * KEYS sess, mail. ARGV token, node ('' parked), rec, ttl. Writes back an
+ * identity this node is the source of (live here, or parked by a park that
+ * failed), unless Redis has it under another token (a takeover): 0 superseded,
+ * 1 written over its own token, 2 created (Redis had lost it).
+ */
+const RESTORE_LUA = `
+local t = redis.call('HGET', KEYS[1], 'token')
+if t and t ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'token', ARGV[1], 'node', ARGV[2], 'rec', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+if t then return 1 end
+return 2
 `;
 
 /** KEYS sess. ARGV token, rec. Replaces the record if the token is still the identity's: 1 or 0. */
@@ -340,6 +391,7 @@ return {'kept', waiting + 1}
 
 const SCRIPTS = {
   claim: script(CLAIM_LUA), update: script(UPDATE_LUA), park: script(PARK_LUA), release: script(RELEASE_LUA), take: script(TAKE_LUA), send: script(SEND_LUA),
+  restore: script(RESTORE_LUA),
 };
 
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -389,6 +441,8 @@ export class RedisSessions {
       redis.disconnect();
       throw new RedisOpenError(`cannot use Redis at ${where}: ${beat.reason}`);
     }
+    // From here on the link is watched: when it is back, what Redis lacks is put back (the runner beats).
+    s.link = new LinkWatch(redis, where, s.lastError);
     return s;
   }
 
@@ -405,8 +459,19 @@ export class RedisSessions {
   private readonly now: () => number;
   private readonly commandTimeoutMs: number;
   private readonly channelHead: string;
-  /** The identities live here: ID → token, what beat() keeps alive. */
-  private readonly local = new Map<string, string>();
+  /** The identities live here: ID → token and record (JSON, as bounded), what beat() keeps alive and puts back. */
+  private readonly local = new Map<string, { token: string; json: string }>();
+  /** Live identities whose last claim or update failed for want of Redis: the next beat writes them. */
+  private readonly unsent = new Set<string>();
+  /** Identities whose park failed for want of Redis, oldest first: each beat parks them until it works or `until`. */
+  private readonly unparked = new Map<string, { token: string; json: string; until: number }>();
+  private unparkedBytes = 0;
+  private readonly maxUnparked: number;
+  private readonly maxUnparkedBytes: number;
+  /** The value of `sesslife` this node last saw. */
+  private life?: string;
+  /** Down and up of this connection (set once started): the runner beats when it is back. */
+  link?: LinkWatch;
   /** The connection's last error; the shared start-up (redis-link.ts) reports to it too. */
   private readonly lastError: LastError;
   private closed = false;
@@ -424,6 +489,8 @@ export class RedisSessions {
     this.maxMessageBytes = opts.maxMessageBytes ?? 64 * 1024;
     this.now = opts.now ?? Date.now;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 5_000;
+    this.maxUnparked = opts.maxUnparked ?? 10_000;
+    this.maxUnparkedBytes = opts.maxUnparkedBytes ?? 16 * 1024 * 1024;
     this.channelHead = `${prefix}node:{`;
     if (!(this.liveTtlMs > 0) || !(this.windowMs > 0)) throw new RangeError('liveTtlMs and resumeWindowMs must be positive');
     this.lastError = new LastError(redis);
@@ -432,6 +499,11 @@ export class RedisSessions {
   /** Identities this node holds live now (what beat() refreshes). */
   get size(): number {
     return this.local.size;
+  }
+
+  /** Identities whose park failed for want of Redis and that wait to be parked again. */
+  get waiting(): number {
+    return this.unparked.size;
   }
 
   private async start(timeoutMs: number): Promise<void> {
@@ -478,8 +550,9 @@ export class RedisSessions {
     if (!TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: false, code: 'bad_request', reason: 'claim: malformed token' });
     // Before the answer: a park or release asked right after this claim (a connection that ends at once)
     // must find it, or beat() would keep refreshing a parked identity.
-    this.local.set(id, token);
-    return this.guard('claim', async () => {
+    this.local.set(id, { token, json: r.json });
+    this.dropUnparked(id);
+    return this.failedLive(id, this.guard('claim', async () => {
       const k = sessionKeys(id, this.prefix);
       const ttl = this.liveTtlMs + this.windowMs;
       await Promise.all([
@@ -487,17 +560,25 @@ export class RedisSessions {
         this.redis.set(tokenKey(token, this.prefix), id, 'PX', ttl),
       ]);
       return { ok: true } as const;
-    });
+    }));
+  }
+
+  /** A claim or update of live `id` that Redis did not get: the next beat writes it (if it is still live here). */
+  private async failedLive<T extends { ok: boolean }>(id: string, p: Promise<T>): Promise<T> {
+    const o = await p;
+    if (!o.ok && (o as unknown as Unavailable).code === 'unavailable' && this.local.has(id)) this.unsent.add(id);
+    return o;
   }
 
   /** The record of live identity `id` replaced, if `token` is still its own (`updated: false` otherwise). */
   update(id: string, token: string, record: IdentityRecord): Promise<{ ok: true; updated: boolean } | Unavailable | BadRequest> {
     const r = boundRecord({ ...record, id }, this.maxKeys, this.maxRecordBytes);
     if ('problem' in r) return Promise.resolve({ ok: false, code: 'bad_request', reason: `update: bad record: ${r.problem}` });
-    return this.guard('update', async () => {
+    if (this.local.get(id)?.token === token) this.local.set(id, { token, json: r.json });
+    return this.failedLive(id, this.guard('update', async () => {
       const n = await this.run(SCRIPTS.update, [sessionKeys(id, this.prefix).sess], [token, r.json]);
       return { ok: true, updated: n === 1 } as const;
-    });
+    }));
   }
 
   /**
@@ -507,9 +588,11 @@ export class RedisSessions {
   park(token: string, record: IdentityRecord, ttlMs: number): Promise<ParkOutcome> {
     const r = boundRecord(record, this.maxKeys, this.maxRecordBytes);
     if ('problem' in r) return Promise.resolve({ ok: false, code: 'bad_request', reason: `park: bad record: ${r.problem}` });
-    if (this.local.get(record.id) === token) this.local.delete(record.id);
+    if (this.local.get(record.id)?.token === token) this.forgetLive(record.id);
+    this.dropUnparked(record.id);
     if (!TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: true, parked: false, why: 'gone' });
     const ttl = Math.max(1, Math.min(Math.floor(ttlMs), this.windowMs));
+    const until = this.now() + ttl;
     return this.guard('park', async () => {
       const k = sessionKeys(record.id, this.prefix);
       const [n] = await Promise.all([
@@ -519,14 +602,47 @@ export class RedisSessions {
       ]);
       if (n === 1) return { ok: true, parked: true } as const;
       return { ok: true, parked: false, why: n === 0 ? 'superseded' : 'gone' } as const;
-    });
+    }).then((o) => (o.ok || this.closed ? o : { ...o, reason: `${o.reason}; ${this.keepUnparked(record.id, token, r.json, until)}` }));
+  }
+
+  /** Keeps a park Redis did not get, to park it again when Redis is back; says what became of it. */
+  private keepUnparked(id: string, token: string, json: string, until: number): string {
+    this.dropUnparked(id);
+    const now = this.now();
+    // The oldest first, whose windows end first (most parks get the whole window); beat() drops the others.
+    for (const [other, u] of this.unparked) {
+      if (u.until > now) break;
+      this.dropUnparked(other);
+    }
+    const bytes = Buffer.byteLength(json);
+    if (bytes > this.maxUnparkedBytes) return 'too big to keep for parking again';
+    let dropped = 0;
+    while (this.unparked.size > 0 && (this.unparked.size >= this.maxUnparked || this.unparkedBytes + bytes > this.maxUnparkedBytes)) {
+      this.dropUnparked(this.unparked.keys().next().value as string);
+      dropped += 1;
+    }
+    this.unparked.set(id, { token, json, until });
+    this.unparkedBytes += bytes;
+    return `parked again when Redis is back${dropped > 0 ? ` (${dropped} older ones dropped: at most ${this.maxUnparked} wait)` : ''}`;
+  }
+
+  private dropUnparked(id: string): void {
+    const u = this.unparked.get(id);
+    if (u === undefined) return;
+    this.unparked.delete(id);
+    this.unparkedBytes -= Buffer.byteLength(u.json);
+  }
+
+  private forgetLive(id: string): void {
+    this.local.delete(id);
+    this.unsent.delete(id);
   }
 
   /** The connection of `id` ended and it is not kept: forgotten, with its mailbox and token. */
   release(id: string): Promise<ReleaseOutcome> {
-    const token = this.local.get(id);
+    const token = this.local.get(id)?.token;
     if (token === undefined) return Promise.resolve({ ok: true, released: false });
-    this.local.delete(id);
+    this.forgetLive(id);
     return this.guard('release', async () => {
       const k = sessionKeys(id, this.prefix);
       const [n] = await Promise.all([
@@ -559,7 +675,8 @@ export class RedisSessions {
       const [, node, rec, mail] = res as [number, string, string, string[]];
       const record = parseRecord(rec);
       if (record === undefined) return { ok: false, code: 'unavailable', reason: `take: the record of "${id}" does not parse` } as const;
-      if (this.local.get(id) === token) this.local.delete(id);
+      if (this.local.get(id)?.token === token) this.forgetLive(id);
+      if (this.unparked.get(id)?.token === token) this.dropUnparked(id);
       const directs: Message[] = [];
       for (const m of mail) {
         try {
@@ -629,21 +746,77 @@ export class RedisSessions {
     });
   }
 
-  /** This node is alive, and so are the identities it holds: call every liveTtlMs / 3 or so. */
-  beat(): Promise<Done> {
+  /**
+   * This node is alive, and so are the identities it holds: call every liveTtlMs / 3 or so, and when the
+   * link is back. Puts back what Redis lacks of what this node is the source of (the header, "What a node
+   * puts back"): live identities Redis lost or missed, and parks that failed.
+   */
+  beat(): Promise<BeatOutcome> {
     return this.guard('beat', async () => {
       const ttl = this.liveTtlMs + this.windowMs;
       const pipe = this.redis.pipeline();
       pipe.set(nodeChannel(this.nodeId, this.prefix), String(this.now()), 'PX', this.liveTtlMs);
-      for (const [id, token] of this.local) {
+      const life = lifeKey(this.prefix);
+      // A new value each time: one this node set before Redis lost it must not read as unchanged.
+      pipe.set(life, randomBytes(9).toString('base64url'), 'PX', 2 * ttl, 'NX');
+      pipe.get(life);
+      pipe.pexpire(life, 2 * ttl);
+      const ids = [...this.local.keys()];
+      for (const id of ids) {
         pipe.pexpire(sessionKeys(id, this.prefix).sess, ttl);
-        pipe.pexpire(tokenKey(token, this.prefix), ttl);
+        pipe.pexpire(tokenKey((this.local.get(id) as { token: string }).token, this.prefix), ttl);
       }
       const replies = (await pipe.exec()) ?? [];
       const failed = replies.find(([e]) => e);
       if (failed) throw failed[0] as Error;
-      return { ok: true } as const;
+      // A live identity whose sess is gone because Redis lost it, or whose last write Redis did not get.
+      const seen = String(replies[2][1]);
+      const emptied = this.life !== undefined && seen !== this.life;
+      this.life = seen;
+      const lost = new Set(emptied ? ids.filter((id, i) => replies[4 + 2 * i][1] === 0) : []);
+      for (const id of this.unsent) lost.add(id);
+      const writes: Promise<boolean>[] = [];
+      for (const id of lost) {
+        const held = this.local.get(id);
+        if (held === undefined) continue;
+        this.unsent.delete(id);
+        writes.push(this.restore(id, held.token, this.nodeId, held.json, ttl).then((ok) => {
+          if (ok === undefined && this.local.get(id) === held) this.unsent.add(id);
+          return ok === true;
+        }));
+      }
+      const reclaimed = (await Promise.all(writes)).filter(Boolean).length;
+      const now = this.now();
+      const parks: Promise<boolean>[] = [];
+      for (const [id, u] of [...this.unparked]) {
+        if (u.until <= now) {
+          this.dropUnparked(id);
+          continue;
+        }
+        parks.push(this.restore(id, u.token, '', u.json, u.until - now).then((ok) => {
+          // Done, or refused (taken over elsewhere): no longer waits. Failed: the next beat tries again.
+          if (ok !== undefined && this.unparked.get(id) === u) this.dropUnparked(id);
+          return ok === true;
+        }));
+      }
+      const parked = (await Promise.all(parks)).filter(Boolean).length;
+      return { ok: true, reclaimed, parked } as const;
     });
+  }
+
+  /** RESTORE_LUA and the token's index: true written, false refused (another token has it), undefined failed. */
+  private async restore(id: string, token: string, node: string, json: string, ttl: number): Promise<boolean | undefined> {
+    const k = sessionKeys(id, this.prefix);
+    try {
+      // Sent together, as claim does: a take that comes right after on this connection finds both.
+      const [n] = await Promise.all([
+        this.run(SCRIPTS.restore, [k.sess, k.mail], [token, node, json, ttl]),
+        this.redis.set(tokenKey(token, this.prefix), id, 'PX', ttl),
+      ]);
+      return n !== 0;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Quits the connection (its identities stay in Redis until their TTLs run out, as a dead node's). Later ops fail. */

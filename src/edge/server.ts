@@ -180,7 +180,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
         connections: latest.clients.size,
         rooms: latest.rooms.size,
         uptime: (Date.now() - started) / 1000,
-        down: messages.link?.down ?? busDown,
+        // The sessions' link too: a node that cannot reach them cannot resume a client.
+        down: messages.link?.down ?? busDown ?? sessions?.link?.down,
       }),
       web,
     });
