@@ -5,7 +5,8 @@
 // is behind is not read (TCP backpressure) until its socket has written it out.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { HARD_FACTOR, Runner, encode, keptFrameOptions } from '../src/edge/runner';
+import { HARD_FACTOR, Runner, encode } from '../src/edge/runner';
+import { keptFrameOptions } from '../src/edge/frame-options';
 import { broadcast, close, rebind, send } from '../src/core/events';
 import * as M from '../src/core/messages';
 
@@ -238,7 +239,7 @@ describe('Runner: backpressure', () => {
 });
 
 describe("Runner: ws's frame options", () => {
-  // runner.ts keptFrameOptions: one object of the shape ws gives every frame it sends, kept
+  // frame-options.ts (imported by runner.ts): one object of the shape ws gives every frame it sends, kept
   // so that V8 keeps that shape's maps. The spec says when a ws upgrade builds it otherwise.
   it('keeps an object shaped as ws builds one for a text frame from the server', () => {
     const kept = keptFrameOptions as Record<string | symbol, unknown>;
