@@ -14,6 +14,21 @@ describe('the build', () => {
     for (const name of ['start', 'chat', 'bot', 'bench', 'bench:reducer', 'bench:memory']) expect(scripts[name]).not.toMatch(/tsx/);
   });
 
+  it('loads rxjs and immutable from the one-file builds their packages ship (src/ops/preload.ts, RSS at rest)', () => {
+    // Should an upgrade move or drop either file, the server still runs (from the package's entry), but is bigger.
+    const r = spawnSync(process.execPath, ['--enable-source-maps', '-e', [
+      "require('./dist/src/ops/preload');",
+      // What require('rxjs') returns is the module cached under the package's entry: which file it was read from.
+      "const from = (name) => require.cache[require.resolve(name)].filename;",
+      "console.log(JSON.stringify([from('rxjs'), from('immutable'), typeof require('rxjs').merge, typeof require('immutable').OrderedMap]));",
+    ].join(' ')], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const [rx, im, merge, orderedMap] = JSON.parse(r.stdout) as string[];
+    expect(rx).toMatch(/rxjs\/dist\/bundles\/rxjs\.umd\.min\.js$/);
+    expect(im).toMatch(/immutable\/dist\/immutable\.min\.js$/);
+    expect([merge, orderedMap]).toEqual(['function', 'function']);
+  });
+
   it('names the .ts line in a stack trace', () => {
     // A bad flag makes parseConfig throw a ConfigError from src/ops/config.ts.
     const r = spawnSync(process.execPath, ['--enable-source-maps', '-e',

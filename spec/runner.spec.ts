@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { HARD_FACTOR, Runner, encode } from '../src/edge/runner';
+import { keptFrameOptions } from '../src/edge/frame-options';
 import { broadcast, close, rebind, send } from '../src/core/events';
 import * as M from '../src/core/messages';
 
@@ -234,5 +235,18 @@ describe('Runner: backpressure', () => {
     say(10, 'q');
     expect(dropped).toEqual(['q']);
     expect(ws.closedWith).toBe(4008);
+  });
+});
+
+describe("Runner: ws's frame options", () => {
+  // frame-options.ts (imported by runner.ts): one object of the shape ws gives every frame it sends, kept
+  // so that V8 keeps that shape's maps. The spec says when a ws upgrade builds it otherwise.
+  it('keeps an object shaped as ws builds one for a text frame from the server', () => {
+    const kept = keptFrameOptions as Record<string | symbol, unknown>;
+    expect(kept).toBeDefined();
+    // (Own keys list the strings before the symbols, whatever the order they were added in.)
+    expect(Object.getOwnPropertySymbols(kept).map((k) => k.description)).toEqual(['kByteLength']);
+    expect(Object.keys(kept)).toEqual(['fin', 'generateMask', 'mask', 'maskBuffer', 'opcode', 'readOnly', 'rsv1']);
+    expect(kept).toMatchObject({ fin: true, mask: false, opcode: 1, readOnly: true, rsv1: false });
   });
 });

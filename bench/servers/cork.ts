@@ -5,6 +5,9 @@
 // that first frame. Shared by raw-ws --cork and same-work.
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
+// As rxchat's runner: one object of the shape ws gives each frame, kept, or a process whose
+// first full GC comes early sends every frame through V8's runtime (src/edge/frame-options.ts).
+import '../../src/edge/frame-options';
 
 const TEXT = { binary: false } as const;
 

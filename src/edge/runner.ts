@@ -9,6 +9,8 @@ import { Close, Message } from '../core/protocol';
 import { Effect } from '../core/events';
 import { Logger } from '../ops/logger';
 import type { Identity } from './connection';
+// Keeps one object of the shape ws gives each frame, so that ws's send stays fast (see there).
+import './frame-options';
 
 /** The effects the message log carries out (src/store/runner.ts). */
 export type StoreEffect = Extract<Effect, { kind: 'append' | 'read' }>;
