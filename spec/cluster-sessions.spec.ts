@@ -267,6 +267,27 @@ describe('RedisSessions: where an identity is', () => {
     expect(await b.take(t)).toEqual({ ok: true, found: true, record: record('alice'), directs: [], liveOn: 'A' });
   });
 
+  it('refreshes a live identity once per refreshMs, not at every beat (2 commands per identity per 100 s at the defaults)', async () => {
+    let now = 1_000_000;
+    const a = await node('A', { now: () => now });
+    const t = token();
+    await a.claim('alice', t, record('alice'));
+    const redis = await admin();
+    const sess = sessionKeys('alice', prefix).sess;
+    await redis.pexpire(sess, 50_000);
+    // Beats within refreshMs of the claim (the default: max(30 s, 5 min / 3) = 100 s) leave its TTL alone...
+    for (const dt of [10_000, 50_000, 99_000]) {
+      now = 1_000_000 + dt;
+      expect(await a.beat()).toEqual({ ok: true, reclaimed: 0, parked: 0 });
+      expect(await redis.pttl(sess)).toBeLessThanOrEqual(50_000);
+    }
+    // ...and the first one past it refreshes it to 2 × 30 s + 5 min + 100 s.
+    now = 1_000_000 + 100_000;
+    expect(await a.beat()).toEqual({ ok: true, reclaimed: 0, parked: 0 });
+    expect(await redis.pttl(sess)).toBeGreaterThan(450_000);
+    expect(await redis.pttl(tokenKey(t, prefix))).toBeGreaterThan(450_000);
+  });
+
   it('keeps live identities alive by beating, and every key it writes has a TTL', async () => {
     const a = await node('A', { liveTtlMs: 600, resumeWindowMs: 300 });
     const b = await node('B');
