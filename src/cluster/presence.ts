@@ -77,60 +77,15 @@ import { DEFAULT_PREFIX, roomChannel, roomTag } from '../store/redis';
 import { messageOf } from '../store/memory';
 import { nodeChannel } from './sessions';
 
-/** Why a member left: the protocol's Disconnected reasons, and `node_down` (its node died; a sweeper removed it). */
-export type LeaveReason = 'left' | 'closed' | 'timeout' | 'error' | 'slow' | 'shutdown' | 'node_down';
+import type {
+  LeaveReason, Member, PresenceEvent, PresenceOp, PresenceFailure, JoinOutcome, LeaveOutcome, RenameOutcome, MembersOutcome, PresenceOutcome, RoomsOutcome,
+} from '../core/presence';
+
+export type {
+  LeaveReason, Member, PresenceEvent, PresenceOp, PresenceFailure, JoinOutcome, LeaveOutcome, RenameOutcome, MembersOutcome, PresenceOutcome, RoomsOutcome,
+};
 const REASONS: ReadonlySet<string> = new Set(['left', 'closed', 'timeout', 'error', 'slow', 'shutdown', 'node_down']);
 
-export interface Member {
-  id: string;
-  name: string;
-  /** The node that holds its connection. */
-  node: string;
-  /** When it joined the room (ms; the joining node's clock). */
-  at: number;
-}
-
-/**
- * Published on the room's channel for each change; `node` is the member's node, `at` when the change happened,
- * `count` the room's member count over every node just after it (what a hub judges --presence-max by).
- */
-export type PresenceEvent =
-  | { kind: 'joined'; room: string; id: string; name: string; node: string; at: number; count: number }
-  | { kind: 'left'; room: string; id: string; name: string; node: string; at: number; reason: LeaveReason; count: number }
-  | { kind: 'renamed'; room: string; id: string; name: string; oldName: string; node: string; at: number; count: number };
-
-export type PresenceOp =
-  | { op: 'join'; room: string; id: string; name: string; at: number; list?: boolean | number }
-  | { op: 'leave'; room: string; id: string; reason: LeaveReason; at: number }
-  | { op: 'rename'; id: string; name: string; rooms: readonly string[]; at: number }
-  | { op: 'members'; room: string; after?: string; limit: number };
-
-/** `unavailable`: Redis is not connected; `store`: Redis refused; `bad_request`: the op itself is malformed. */
-export interface PresenceFailure { ok: false; code: 'unavailable' | 'store' | 'bad_request' | 'bad_cursor'; reason: string }
-
-export type JoinOutcome = PresenceFailure | {
-  ok: true;
-  /** The room's member count after, over every node. */
-  count: number;
-  /** A new member of the room (false: it was already, here or on `tookFrom`). */
-  joined: boolean;
-  /** The node that held this ID in the room before (a resume on another node); it is this node's now. */
-  tookFrom?: string;
-  /** When asked (`list`), the members in join order, this one included. */
-  members?: Member[];
-};
-export type LeaveOutcome = PresenceFailure | {
-  ok: true;
-  count: number;
-  /** It was a member, held by this node, and is no longer. */
-  left: boolean;
-  /** Another node holds this ID in the room: nothing changed. */
-  owner?: string;
-};
-export type RenameOutcome = PresenceFailure | { ok: true; rooms: string[] };
-export type MembersOutcome = PresenceFailure | { ok: true; count: number; members: Member[]; next?: string };
-export type PresenceOutcome = JoinOutcome | LeaveOutcome | RenameOutcome | MembersOutcome;
-export type RoomsOutcome = PresenceFailure | { ok: true; rooms: { room: string; count: number }[]; total: number };
 export type BeatOutcome = PresenceFailure | { ok: true; swept: boolean };
 export type SweepOutcome = PresenceFailure | {
   ok: true;

@@ -6,7 +6,7 @@ import type { AppendRequest, ReadOutcome, ReadRequest } from './history';
 import type { Heard } from './sequence';
 import type { LeaveReason } from './messages';
 import type { KeyRecord } from './reducer';
-import type { PresenceEvent, PresenceOp, PresenceOutcome, RoomsOutcome } from '../cluster/presence';
+import type { PresenceEvent, PresenceOp, PresenceOutcome, RoomsOutcome } from './presence';
 
 export type CloseReason = Extract<LeaveReason, 'closed' | 'error' | 'slow'>;
 

@@ -35,7 +35,7 @@ import {
 import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
 import type { ReadOutcome, ReadRequest } from './history';
 import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './sequence';
-import type { JoinOutcome, MembersOutcome, PresenceFailure, RoomsOutcome } from '../cluster/presence';
+import type { JoinOutcome, MembersOutcome, PresenceFailure, RoomsOutcome } from './presence';
 
 /** What a client's idempotency Key became: a line still being written (to `room`), or the line or direct it was. */
 export type KeyRecord =
