@@ -41,7 +41,9 @@ async function main(): Promise<void> {
   if (config.redis !== '') log('info', 'cluster', { node: server.nodeId, redis: redactUrl(config.redis), prefix: config.redisPrefix });
   // Printed whatever the log level: scripts and people wait for this line.
   process.stdout.write(`chat server listening on ${server.url}\n`);
-  log('info', 'started', { url: server.url, ...config, redis: config.redis === '' ? '' : redactUrl(config.redis) });
+  // With --redis the log is Redis's: --store and --data do not apply, so the line does not name them.
+  const store = config.redis === '' ? {} : { store: 'redis', dataDir: undefined };
+  log('info', 'started', { url: server.url, ...config, ...store, redis: config.redis === '' ? '' : redactUrl(config.redis) });
 
   let stopping = false;
   const stop = (signal: string) => {
