@@ -21,8 +21,8 @@ export type HubEvent =
   /** A frame arrived that the protocol refuses. */
   | { kind: 'rejected'; id: string; at: number; error: ProtocolError }
   /**
-   * The connection kept sending over its message rate (src/core/rate.ts) for 10 s: its frames
-   * meanwhile were refused at the edge (`rejected`, rate_limited) and this one ends it (4029).
+   * The connection kept sending while told to wait (over its message rate, src/core/rate.ts) for
+   * 10 s: those frames were refused at the edge (`rejected`, rate_limited); this one ends it (4029).
    */
   | { kind: 'flooded'; id: string; at: number }
   /** The heartbeat cadence says these connections are due a ping. */

@@ -1,7 +1,7 @@
 // A connection's message rate as a token bucket (issue 9, "abuse limits"): pure,
 // no timers and no clock. The edge keeps one Bucket per connection (made at its
 // first frame, so an idle connection holds none) and passes the time of each
-// frame; the bucket refills by what that time says. O(1) per frame, four numbers
+// frame; the bucket refills by what that time says. O(1) per frame, five numbers
 // per connection, and nothing at all runs between frames.
 //
 // Every frame a client sends counts, HeartBeat and malformed ones included: each

@@ -1385,9 +1385,9 @@ export function step(state: HubState, event: HubEvent): Step {
     case 'cutHeard':
       return onCut(state, event);
     case 'flooded':
-      // protocol.md "Message rate": over the rate for 10 s; its frames meanwhile were refused at the edge.
+      // protocol.md "Message rate": it kept sending while told to wait for 10 s; those frames were refused at the edge.
       return unchanged(state, [
-        close(event.id, Close.RateLimited, 'rate_limited: over the message rate for 10 s'),
+        close(event.id, Close.RateLimited, 'rate_limited: kept sending while told to wait'),
         log('flooded', { id: event.id }, 'warn'),
       ]);
     case 'pingDue': {
