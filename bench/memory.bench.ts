@@ -10,6 +10,11 @@ import { Subject, merge } from 'rxjs';
 import { nanoid } from 'nanoid';
 import type WebSocket from 'ws';
 import { connection$ } from '../src/edge/connection';
+import { rateLimit } from '../src/core/rate';
+import { DEFAULTS } from '../src/ops/config';
+
+// The server's default message rate, as `npm start` runs: an idle connection holds no bucket, only the limit's reference.
+const rate = rateLimit(DEFAULTS.msgRate, DEFAULTS.msgBurst);
 import { Liveness } from '../src/edge/heartbeat';
 import { hub$, mergeConnections } from '../src/edge/hub';
 import { Runner } from '../src/edge/runner';
@@ -56,7 +61,7 @@ for (let i = 0; i < N; i++) {
   const id = nanoid();
   const ws = sockets[i] as unknown as WebSocket;
   runner.register(id, ws);
-  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness }, randomBytes(24).toString('base64url')));
+  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness, rate }, randomBytes(24).toString('base64url')));
 }
 await settle();
 const after = heapAfterGc();

@@ -44,13 +44,19 @@ function startCommand(): { nodeFlags: string[]; main: string } {
   return { nodeFlags: m[1].trim().split(/\s+/).filter(Boolean), main: path.join(ROOT, m[2]) };
 }
 
+/**
+ * rxchat's abuse limits, set for load (issue 9: "never by weakening defaults"): a bench client sends far over
+ * 10 frames a second, and a scenario may put every connection in one room. Only rxchat takes these flags.
+ */
+export const RXCHAT_LOAD_FLAGS = ['--msg-rate', '0', '--max-room-members', '0'];
+
 /** The server of each target, as a script in dist/ and its own arguments. */
 function serverOf(target: TargetName, main: string, dataDir: string): string[] {
   switch (target) {
     case 'rxchat':
-      return [main, '--data', dataDir];
+      return [main, '--data', dataDir, ...RXCHAT_LOAD_FLAGS];
     case 'rxchat-memory':
-      return [main, '--store', 'memory'];
+      return [main, '--store', 'memory', ...RXCHAT_LOAD_FLAGS];
     case 'same-work':
       return [path.join(DIST, 'bench/servers/same-work.js')];
     case 'raw-ws-corked':
@@ -62,7 +68,7 @@ function serverOf(target: TargetName, main: string, dataDir: string): string[] {
       return [path.join(DIST, 'bench/servers/socketio.js')];
     case 'rxchat-1':
     case 'rxchat-2':
-      return [main];
+      return [main, ...RXCHAT_LOAD_FLAGS];
   }
 }
 

@@ -19,7 +19,7 @@ function root(): string {
 function startBuilt(): Promise<{ url: string; child: ChildProcess }> {
   const main = path.join(root(), 'dist', 'src', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
-  const child = spawn(process.execPath, [main, '--store', 'memory', '--port', '0', '--host', '127.0.0.1', '--log-level', 'error'],
+  const child = spawn(process.execPath, [main, '--store', 'memory', '--port', '0', '--host', '127.0.0.1', '--log-level', 'error', '--msg-rate', '0'],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('server did not start within 10 s')), 10_000);

@@ -10,6 +10,7 @@ import { ChatServer, startServer } from '../src/edge/server';
 import { HARD_FACTOR } from '../src/edge/runner';
 import { Close, Limits, Message } from '../src/core/protocol';
 import { TestClient } from './support/client';
+import { BURSTS } from './support/limits';
 
 /** What the server did with its side of one client's socket. */
 interface Watch {
@@ -130,7 +131,7 @@ async function say(writer: TestClient, room: string, n: number): Promise<number>
 describe('backpressure (protocol.md, "Closing")', () => {
   it('stops reading a client that asks for History and never reads, answers a bystander meanwhile, and reads it again once it reads', async () => {
     const MAX = 1024 * 1024;
-    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: MAX });
+    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: MAX, ...BURSTS });
     watchServer();
     const writer = await join('writer', 'big');
     await say(writer, 'big', 50);
@@ -169,7 +170,7 @@ describe('backpressure (protocol.md, "Closing")', () => {
 
   it(`drops a client with 4008 rather than queue it more than ${HARD_FACTOR} × --max-buffered in one turn (a burst of History pages)`, async () => {
     const MAX = 64 * 1024;
-    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: MAX });
+    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: MAX, ...BURSTS });
     watchServer();
     const writer = await join('writer', 'big');
     await say(writer, 'big', 100);
@@ -189,7 +190,7 @@ describe('backpressure (protocol.md, "Closing")', () => {
   });
 
   it('keeps a reader that falls behind and catches up, then reads slowly: held, read again, never dropped, every line once and in order', async () => {
-    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: 64 * 1024 });
+    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: 64 * 1024, ...BURSTS });
     watchServer();
     const writer = await join('writer', 'flow');
     const reader = await join('reader', 'flow');

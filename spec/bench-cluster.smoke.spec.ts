@@ -15,6 +15,7 @@ import { Ctx } from '../bench/scenarios/types';
 import { ChatServer, startServer } from '../src/edge/server';
 import { RedisLog } from '../src/store/redis';
 import { ownRedis } from './support/redis';
+import { BURSTS } from './support/limits';
 
 jest.setTimeout(20_000);
 
@@ -37,6 +38,8 @@ describe('bench --cluster smoke: two rxchat nodes on Redis', () => {
         // Presence beats and sweeps every 5 s, a node's work, not a message's: in a 600 ms window it would
         // land in one run's counts and not the other's. Off here; the bench's longer windows dilute it.
         presenceEveryMs: 0,
+        // As bench/run.ts starts rxchat: the load is the point (spec/support/limits.ts).
+        ...BURSTS,
       }));
     }
   });

@@ -12,6 +12,7 @@ import { fanout } from '../bench/scenarios/fanout';
 import { rooms, roomsRate } from '../bench/scenarios/rooms';
 import { Ctx } from '../bench/scenarios/types';
 import { ChatServer, startServer } from '../src/edge/server';
+import { BURSTS } from './support/limits';
 
 const ROOT = path.resolve(__dirname, '..');
 const TINY_FANOUT = { clients: 8, senders: 2, rate: 100, window: 2, warmupMs: 200, measureMs: 800, drainMs: 1000, pad: 8 };
@@ -21,7 +22,7 @@ describe('bench smoke: fanout against rxchat', () => {
   let server: ChatServer;
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, host: '127.0.0.1', log: () => undefined });
+    server = await startServer({ port: 0, host: '127.0.0.1', log: () => undefined, ...BURSTS });
   });
 
   afterAll(async () => {

@@ -10,6 +10,7 @@ import { ChatServer, startServer } from '../src/edge/server';
 import type { MessageLog } from '../src/store/log';
 import { MemoryLog } from '../src/store/memory';
 import { Summary } from '../scripts/lib/stats';
+import { BURSTS } from './support/limits';
 
 const ROOT = path.resolve(__dirname, '..');
 // As `npm run bot` runs it: the build (made by jest's globalSetup), plain node, source maps on.
@@ -49,7 +50,7 @@ describe('bot CLI', () => {
   let dir: string;
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent' });
+    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', ...BURSTS });
     dir = mkdtempSync(path.join(os.tmpdir(), 'bot-spec-'));
   });
   afterAll(async () => {
@@ -108,7 +109,7 @@ describe('bot CLI across a server restart', () => {
     const log = new MemoryLog({ retention: { maxPerRoom: 10_000, maxDays: 30 } });
     const shared: MessageLog = { run: (ops) => log.run(ops), trim: (now) => log.trim(now), close: () => undefined };
     const port = await freePort();
-    const start = () => startServer({ port, host: '127.0.0.1', logLevel: 'silent', messages: shared });
+    const start = () => startServer({ port, host: '127.0.0.1', logLevel: 'silent', messages: shared, ...BURSTS });
     let server = await start();
     const run = bot([
       '--url', server.url, '--bots', '3', '--rooms', 'r1,r2', '--behaviour', 'chatter', '--rate', '20', '--duration', '3s', '--verify',

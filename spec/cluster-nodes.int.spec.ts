@@ -12,6 +12,7 @@ import type { Message } from '../src/core/protocol';
 import { TestClient } from './support/client';
 import { admin, closeAdmin, deleteKeys, ownRedis, testUrl, uniquePrefix } from './support/redis';
 import { ServerProcess, startServerProcess } from './support/server-process';
+import { BURSTS_ARGS } from './support/limits';
 
 let prefix: string;
 const nodes: ServerProcess[] = [];
@@ -27,7 +28,7 @@ afterEach(async () => {
 afterAll(() => closeAdmin());
 
 async function startNode(name: string, redisUrl: string, logLevel = 'warn'): Promise<ServerProcess> {
-  const n = await startServerProcess(['--redis', redisUrl, '--redis-prefix', prefix, '--node-id', name, '--log-level', logLevel]);
+  const n = await startServerProcess(['--redis', redisUrl, '--redis-prefix', prefix, '--node-id', name, '--log-level', logLevel, ...BURSTS_ARGS]);
   nodes.push(n);
   return n;
 }

@@ -9,6 +9,7 @@ import { RedisLog, roomKeys } from '../src/store/redis';
 import { APPEND_LUA } from '../src/store/redis-scripts';
 import { TestClient } from './support/client';
 import { admin, closeAdmin, deleteKeys, testUrl, uniquePrefix } from './support/redis';
+import { BURSTS } from './support/limits';
 
 const RETENTION = { maxPerRoom: 10_000, maxDays: 30 };
 let prefix: string;
@@ -27,7 +28,7 @@ afterAll(() => closeAdmin());
 async function node(name: string): Promise<ChatServer> {
   const messages = await RedisLog.connect(testUrl(), RETENTION, { prefix });
   const s = await startServer({
-    port: 0, host: '127.0.0.1', log: () => undefined, messages, redis: testUrl(), redisPrefix: prefix, nodeId: name,
+    port: 0, host: '127.0.0.1', log: () => undefined, messages, redis: testUrl(), redisPrefix: prefix, nodeId: name, ...BURSTS,
   });
   servers.push(s);
   return s;
@@ -120,7 +121,7 @@ describe('two servers, one chat', () => {
     const one = await node('one');
     const two = await startServer({
       port: 0, host: '127.0.0.1', log: () => undefined, messages: await RedisLog.connect(testUrl(), RETENTION, { prefix }),
-      redis: testUrl(), redisPrefix: prefix, nodeId: 'two', heartbeatIntervalMs: 200, heartbeatTimeoutMs: 5000,
+      redis: testUrl(), redisPrefix: prefix, nodeId: 'two', heartbeatIntervalMs: 200, heartbeatTimeoutMs: 5000, ...BURSTS,
     });
     servers.push(two);
     const a = await connect(one, 'alice');

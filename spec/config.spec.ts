@@ -22,6 +22,14 @@ describe('parseConfig', () => {
     expect(() => parseConfig(['--presence-max', 'lots'])).toThrow(/--presence-max/);
   });
 
+  it('takes the message and room limits (issue 9): 10 a second, a burst of 20, rooms of 10,000; 0 turns each off', () => {
+    expect(DEFAULTS).toMatchObject({ msgRate: 10, msgBurst: 20, maxRoomMembers: 10_000 });
+    const parsed = parseConfig(['--msg-rate', '0', '--msg-burst', '50'], { MAX_ROOM_MEMBERS: '0' });
+    expect(parsed).toMatchObject({ config: { msgRate: 0, msgBurst: 50, maxRoomMembers: 0 } });
+    expect(() => parseConfig(['--msg-rate=-1'])).toThrow(/--msg-rate: expected a whole number from 0/);
+    expect(() => parseConfig(['--max-room-members', 'lots'])).toThrow(ConfigError);
+  });
+
   it('asks for help', () => {
     expect(parseConfig(['--help'])).toEqual({ help: true });
     expect(USAGE).toContain('--heartbeat-timeout');

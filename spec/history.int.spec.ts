@@ -9,12 +9,13 @@ import type { Message } from '../src/core/protocol';
 import { MemoryLog } from '../src/store/memory';
 import type { LogOp, LogOutcome } from '../src/store/log';
 import { TestClient, WAIT_MS } from './support/client';
+import { BURSTS } from './support/limits';
 
 let server: ChatServer;
 const clients: TestClient[] = [];
 
 async function start(options: ServerOptions = {}): Promise<ChatServer> {
-  server = await startServer({ port: 0, host: '127.0.0.1', log: () => undefined, ...options });
+  server = await startServer({ port: 0, host: '127.0.0.1', log: () => undefined, ...BURSTS, ...options });
   return server;
 }
 

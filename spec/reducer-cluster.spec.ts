@@ -107,7 +107,7 @@ describe('hub, several processes: presence across nodes', () => {
     log.presence.add('lobby', Z, 'zed');
     const sc = new Scene(cluster(), log);
     const asked = sc.on(opened(A, 0, { name: 'alice' }, tk('a')));
-    expect(asked).toContainEqual(presence({ op: 'join', room: 'lobby', id: A, name: 'alice', at: 0, list: 100 }, { for: 'join', to: A, ref: undefined }));
+    expect(asked).toContainEqual(presence({ op: 'join', room: 'lobby', id: A, name: 'alice', at: 0, list: 100, max: 10_000 }, { for: 'join', to: A, ref: undefined }));
     // Presence first: the position is still out, so no reply yet.
     expect(sc.answerPresence(1).filter((e) => e.kind === 'send')).toEqual([]);
     expect(sc.answer(2)).toEqual([send(A, M.joined(A, 'lobby', [member(Z, 'zed'), member(A, 'alice')], 2, 2, EPOCH, 2))]);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Message } from '../src/core/protocol';
 import { TestClient } from './support/client';
 import { ServerProcess, spawnServer, startServerProcess, within } from './support/server-process';
+import { BURSTS_ARGS } from './support/limits';
 
 jest.setTimeout(40_000);
 
@@ -87,13 +88,13 @@ async function load(url: string, stopAfterAcks: number, stopServer: () => void) 
 }
 
 async function check(signal: 'SIGTERM' | 'SIGKILL') {
-  proc = await startServerProcess(['--data', dir, '--log-level', 'warn']);
+  proc = await startServerProcess(['--data', dir, '--log-level', 'warn', ...BURSTS_ARGS]);
   const first = proc;
   const { acked, live } = await load(first.url, 300, () => first.child.kill(signal));
   await within(first.exited, 10_000, `exit after ${signal}`);
   expect(acked.length).toBeGreaterThanOrEqual(300);
 
-  proc = await startServerProcess(['--data', dir, '--log-level', 'warn']);
+  proc = await startServerProcess(['--data', dir, '--log-level', 'warn', ...BURSTS_ARGS]);
   const reader = await connect(proc.url, { name: 'after' });
   const history = await historyAfter(reader, 'lobby', 0);
   const seqs = history.map((m) => m.Seq as number);

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { ChatServer, ServerOptions, startServer } from '../src/edge/server';
 import { Close, Limits } from '../src/core/protocol';
 import { TestClient } from './support/client';
+import { BURSTS } from './support/limits';
 import { MemoryLog } from '../src/store/memory';
 import type { MessageLog } from '../src/store/log';
 
@@ -17,6 +18,8 @@ async function start(options: ServerOptions = {}): Promise<ChatServer> {
   server = await startServer({
     port: 0, host: '127.0.0.1', logLevel: 'info',
     log: (level, event, fields) => lines.push({ level, event, ...fields }),
+    // Its clients send in bursts (slow readers fed as fast as they go, floods of History): spec/support/limits.ts.
+    ...BURSTS,
     ...options,
   });
   return server;

@@ -5,6 +5,7 @@
 import WebSocket from 'ws';
 import { ChatServer, startServer } from '../src/edge/server';
 import { Close, Limits } from '../src/core/protocol';
+import { BURSTS } from './support/limits';
 
 let server: ChatServer;
 const sockets: WebSocket[] = [];
@@ -60,7 +61,7 @@ const line = JSON.stringify({ Type: 1, Content: 'x'.repeat(Limits.maxContent) })
 
 describe('slow readers (protocol.md, 4008)', () => {
   it('keeps prompt readers through a burst of 30 members × 20 lines of 4000 characters at once', async () => {
-    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error' });
+    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', ...BURSTS });
     const readers: Reader[] = [];
     for (let i = 0; i < 30; i++) readers.push(await member(`m${i}`));
     // Every member sends its 20 lines in the same moment: 2.4 MB in, 70 MB out.
@@ -71,7 +72,7 @@ describe('slow readers (protocol.md, 4008)', () => {
   });
 
   it('with --max-buffered 65536, keeps readers when one turn produces more than the limit for each', async () => {
-    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: 65536 });
+    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: 65536, ...BURSTS });
     const readers: Reader[] = [];
     for (let i = 0; i < 5; i++) readers.push(await member(`m${i}`));
     // 30 lines from one sender in one TCP write: the server reads them in one or
@@ -86,7 +87,7 @@ describe('slow readers (protocol.md, 4008)', () => {
   });
 
   it('still drops a reader that stops reading, at the hard bound', async () => {
-    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: 65536 });
+    server = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'error', maxBuffered: 65536, ...BURSTS });
     const sender = await member('sender');
     const stalled = await member('stalled');
     (stalled.ws as unknown as { _socket: { pause(): void } })._socket.pause();

@@ -11,6 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { buildWeb } from '../scripts/build-web';
 import { ChatServer, startServer } from '../src/edge/server';
 import { Peer, Person, WAIT, flakyNetwork, hasChromium, launchBrowser, openPerson, say, ui } from './support/browser';
+import { BURSTS } from './support/limits';
 
 const chromium = hasChromium();
 if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser tests skipped');
@@ -54,7 +55,7 @@ const mine = (p: Page, text: string, status: string) => ui.line(p, text).and(p.l
     tmp = mkdtempSync(path.join(os.tmpdir(), 'rxchat-web-history-'));
     const webRoot = (await buildWeb(path.join(tmp, 'web'))).outDir;
     // The default resume window: a page that drops keeps its identity for 5 minutes.
-    [server, browser] = await Promise.all([startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', webRoot }), launchBrowser()]);
+    [server, browser] = await Promise.all([startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', webRoot, ...BURSTS }), launchBrowser()]);
     base = `http://127.0.0.1:${server.port}`;
     network = await flakyNetwork(server.port);
   });

@@ -9,6 +9,7 @@ import type { Browser } from 'playwright-core';
 import { buildWeb } from '../scripts/build-web';
 import { ChatServer, startServer } from '../src/edge/server';
 import { Peer, Person, WAIT, hasChromium, joinRoom, launchBrowser, openPerson, say, ui } from './support/browser';
+import { BURSTS } from './support/limits';
 
 // Every run writes its screenshot to test-results/ (ignored by git); UPDATE_SCREENSHOT=1 also
 // refreshes the committed one in docs/, so a test run does not dirty the work tree.
@@ -40,7 +41,7 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     webRoot = (await buildWeb(path.join(tmp, 'web'))).outDir;
     [server, browser] = await Promise.all([
       // No resume window: a peer that leaves is gone at once, so a direct to it is refused (below).
-      startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', webRoot, resumeWindowMs: 0 }),
+      startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', webRoot, resumeWindowMs: 0, ...BURSTS }),
       launchBrowser(),
     ]);
     base = `http://127.0.0.1:${server.port}`;
@@ -278,7 +279,7 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
 
   it('writes a screenshot of a conversation in progress to test-results/screenshot.png', async () => {
     // A server of its own, so the picture shows a tidy conversation, not this spec's leftovers.
-    const shop = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', webRoot });
+    const shop = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', webRoot, ...BURSTS });
     const at = `http://127.0.0.1:${shop.port}`;
     const people: Person[] = [];
     try {
@@ -329,7 +330,7 @@ if (!chromium) console.warn('Chromium not found at /usr/bin/chromium: browser te
     await waiting.getByText('Will be sent when the connection is back').waitFor();
 
     // A new server with a new in-memory log: the tokens and the history are gone (a new Epoch).
-    server = await startServer({ port, host: '127.0.0.1', logLevel: 'silent', webRoot });
+    server = await startServer({ port, host: '127.0.0.1', logLevel: 'silent', webRoot, ...BURSTS });
     await ui.banner(alice.page).waitFor({ state: 'hidden', timeout: 15_000 });
     await ui.banner(bob.page).waitFor({ state: 'hidden', timeout: 15_000 });
     await ui.notice(alice.page, 'Reconnected').first().waitFor();

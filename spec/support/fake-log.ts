@@ -84,6 +84,9 @@ export class FakePresence {
     let outcome: PresenceOutcome | RoomsOutcome;
     if (this.fails) {
       outcome = { ok: false, code: this.fails, reason: this.fails === 'unavailable' ? 'Redis is not connected' : 'store: oops' };
+    } else if (ask.op === 'join' && ask.max !== undefined && ask.max > 0 && !this.room(ask.room).has(ask.id) && this.room(ask.room).size >= ask.max) {
+      // As the join script: a new member of a room with `max` members is refused, and nobody hears of it.
+      outcome = { ok: false, code: 'full', reason: `room ${ask.room} has ${this.room(ask.room).size} members` };
     } else if (ask.op === 'join') {
       const r = this.room(ask.room);
       const joined = !r.has(ask.id);

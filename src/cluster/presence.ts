@@ -145,7 +145,8 @@ end
 /**
  * KEYS members, order. ARGV 1 id, 2 node, 3 entry JSON, 4 channel, 5 the joined JSON without its closing brace
  * (the count is added), 6 room TTL (ms),
- * 7 list: -1 none, 0 all, n the first n. Returns {joined 0/1, count, version, tookFrom|nil, list}.
+ * 7 list: -1 none, 0 all, n the first n, 8 max: 0 none, n refuse a new member when there are n already.
+ * Returns {joined 0/1, count, version, tookFrom|nil, list}, or {-1, count} when refused as full.
  */
 const JOIN_LUA = `${PRELUDE}
 local members, order = KEYS[1], KEYS[2]
@@ -159,6 +160,11 @@ if cur then
     redis.call('HSET', members, id, ARGV[3])
   end
 else
+  local max = tonumber(ARGV[8])
+  if max > 0 then
+    local n = redis.call('HLEN', members)
+    if n >= max then return {-1, n} end
+  end
   local last = redis.call('ZRANGE', order, -1, -1, 'WITHSCORES')
   local n = 1
   if last[2] then n = tonumber(last[2]) + 1 end
@@ -498,7 +504,7 @@ export class RedisPresence {
           const event = JSON.stringify({ kind: 'joined', room: op.room, id: op.id, name: op.name, node: this.nodeId, at: op.at }).slice(0, -1);
           const list = op.list === true ? 0 : typeof op.list === 'number' ? op.list : -1;
           pipe.evalsha(SCRIPTS.join.sha, 2, k.members, k.order, op.id, this.nodeId, entry, roomChannel(op.room, this.prefix), event,
-            String(this.roomTtlMs), String(list));
+            String(this.roomTtlMs), String(list), String(op.max ?? 0));
           sent.push({ kind: 'join', i, room: op.room, at: replies + 2 });
           replies += 3;
           break;
@@ -575,6 +581,10 @@ export class RedisPresence {
       }
       if (s.kind === 'join' && op.op === 'join') {
         const [joined, count, ver, took, list] = res as [number, number, string, string | null, unknown];
+        if (joined === -1) {
+          out[s.i] = fail('full', `room ${op.room} has ${count} members, as many as it may have (${op.max})`);
+          continue;
+        }
         updates.push({ room: s.room, count, ver });
         changed ||= joined === 1;
         this.track(s.room, op.id, true);
@@ -839,7 +849,8 @@ function opProblem(op: PresenceOp): string | undefined {
     case 'join':
       return str('room') ?? str('id') ?? str('name') ?? (Number.isSafeInteger(op.at) ? undefined : 'bad join: at must be a whole number')
         ?? (op.list === undefined || typeof op.list === 'boolean' || (Number.isSafeInteger(op.list) && op.list >= 1)
-          ? undefined : 'bad join: list must be true, false or a whole number of at least 1');
+          ? undefined : 'bad join: list must be true, false or a whole number of at least 1')
+        ?? (op.max === undefined || (Number.isSafeInteger(op.max) && op.max >= 0) ? undefined : 'bad join: max must be a whole number');
     case 'leave':
       return str('room') ?? str('id') ?? (REASONS.has(op.reason) ? undefined : `bad leave: unknown reason ${String(op.reason)}`)
         ?? (Number.isSafeInteger(op.at) ? undefined : 'bad leave: at must be a whole number');

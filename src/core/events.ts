@@ -20,6 +20,11 @@ export type HubEvent =
   | { kind: 'received'; id: string; at: number; msgId: string; message: ClientMessage }
   /** A frame arrived that the protocol refuses. */
   | { kind: 'rejected'; id: string; at: number; error: ProtocolError }
+  /**
+   * The connection kept sending while told to wait (over its message rate, src/core/rate.ts) for
+   * 10 s: those frames were refused at the edge (`rejected`, rate_limited); this one ends it (4029).
+   */
+  | { kind: 'flooded'; id: string; at: number }
   /** The heartbeat cadence says these connections are due a ping. */
   | { kind: 'pingDue'; ids: readonly string[]; at: number }
   /** Nothing (no frame, no pong) arrived for the heartbeat timeout. */
@@ -166,6 +171,7 @@ export const opened = (
 export const received = (id: string, at: number, message: ClientMessage, msgId = ''): HubEvent =>
   ({ kind: 'received', id, at, msgId, message });
 export const rejected = (id: string, at: number, error: ProtocolError): HubEvent => ({ kind: 'rejected', id, at, error });
+export const flooded = (id: string, at: number): HubEvent => ({ kind: 'flooded', id, at });
 export const pingDue = (ids: readonly string[], at = 0): HubEvent => ({ kind: 'pingDue', ids, at });
 export const timedOut = (id: string, at: number): HubEvent => ({ kind: 'timedOut', id, at });
 export const closed = (id: string, at: number, reason: CloseReason): HubEvent => ({ kind: 'closed', id, at, reason });

@@ -49,7 +49,9 @@ export const disconnected = (who: Member, room: string, reason: LeaveReason, at:
   frame(Type.Disconnected, who.ID, 'disconnected', at, { Name: who.Name, Room: room, Reason: reason });
 
 export const error = (e: ProtocolError, at: number): Message =>
-  frame(Type.Error, '', e.reason, at, { Code: e.code, ...withRef(e.ref) });
+  frame(Type.Error, '', e.reason, at, e.retryMs === undefined
+    ? { Code: e.code, ...withRef(e.ref) }
+    : { Code: e.code, RetryMs: e.retryMs, ...withRef(e.ref) });
 
 /** Why a resume could not replay a room (protocol.md "Resuming after a reconnect"). */
 export type NotRecovered = 'too_many' | 'trimmed' | 'epoch_changed' | 'ahead' | 'no_position' | 'store_failed';

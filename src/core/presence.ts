@@ -27,13 +27,15 @@ export type PresenceEvent =
   | { kind: 'renamed'; room: string; id: string; name: string; oldName: string; node: string; at: number; count: number };
 
 export type PresenceOp =
-  | { op: 'join'; room: string; id: string; name: string; at: number; list?: boolean | number }
+  /** max: refused (`full`) if it is not a member and the room has this many members already. */
+  | { op: 'join'; room: string; id: string; name: string; at: number; list?: boolean | number; max?: number }
   | { op: 'leave'; room: string; id: string; reason: LeaveReason; at: number }
   | { op: 'rename'; id: string; name: string; rooms: readonly string[]; at: number }
   | { op: 'members'; room: string; after?: string; limit: number };
 
 /** `unavailable`: Redis is not connected; `store`: Redis refused; `bad_request`: the op itself is malformed. */
-export interface PresenceFailure { ok: false; code: 'unavailable' | 'store' | 'bad_request' | 'bad_cursor'; reason: string }
+/** full: a join refused, the room having `max` members already (over every node). */
+export interface PresenceFailure { ok: false; code: 'unavailable' | 'store' | 'bad_request' | 'bad_cursor' | 'full'; reason: string }
 
 export type JoinOutcome = PresenceFailure | {
   ok: true;

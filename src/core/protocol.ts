@@ -126,6 +126,10 @@ export type ErrorCode =
   | 'resume_failed'
   | 'too_many_requests'
   | 'mailbox_full'
+  /** Over the connection's message rate (--msg-rate, --msg-burst): not taken; `retryMs` says when one will be. */
+  | 'rate_limited'
+  /** A Join of a room that has --max-room-members already. */
+  | 'room_full'
   /** Several processes: Redis, which they share, cannot be reached just now; try again. */
   | 'unavailable';
 
@@ -133,6 +137,8 @@ export interface ProtocolError {
   code: ErrorCode;
   reason: string;
   ref?: Ref;
+  /** rate_limited: milliseconds until a frame will be taken (RetryMs on the wire). */
+  retryMs?: number;
 }
 
 export type Decoded = { ok: true; message: ClientMessage } | { ok: false; error: ProtocolError };
@@ -388,7 +394,29 @@ export const Close = {
   InvalidPayload: 1007,
   /** The client read too slowly: its send buffer passed --max-buffered. */
   SlowConsumer: 4008,
+  /** The client kept sending over its message rate for 10 s (--msg-rate; src/core/rate.ts). */
+  RateLimited: 4029,
 } as const;
+
+/**
+ * The Ref of a frame refused unread (over the rate): only it is looked at, so the
+ * Error can be matched to the request. One JSON.parse; never throws.
+ */
+export function refOf(text: string): Ref | undefined {
+  try {
+    const o = JSON.parse(text) as { Ref?: unknown } | null;
+    return o !== null && typeof o === 'object' && isRef(o.Ref) ? o.Ref : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Error for a frame over the connection's message rate (protocol.md "Message rate"). */
+export const rateLimited = (retryMs: number, ref?: Ref): ProtocolError => {
+  const e: ProtocolError = { code: 'rate_limited', reason: `too many frames: wait ${retryMs} ms before sending more`, retryMs };
+  if (ref !== undefined) e.ref = ref;
+  return e;
+};
 
 /** A resume token: 32 characters of base64url (protocol.md "Resuming after a reconnect"). */
 export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;

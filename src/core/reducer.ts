@@ -179,6 +179,11 @@ export interface HubState {
    * MAX_EARLY_FRAMES), handled once they know who they are. Empty with one process.
    */
   readonly resuming: IMap<string, Resuming>;
+  /**
+   * A Join of a room with this many members is refused, room_full (--max-room-members; 0: no limit).
+   * Several processes: counted over every node, by presence (its join refuses past it).
+   */
+  readonly maxRoomMembers: number;
 }
 
 /** A connection waiting for its resume's `take` (several processes). */
@@ -206,9 +211,11 @@ export const DEFAULT_RESUME_WINDOW_MS = 5 * 60_000;
  * within one window.
  */
 export const MAX_AWAY = 100_000;
+/** Members one room may have (--max-room-members). */
+export const DEFAULT_MAX_ROOM_MEMBERS = 10_000;
 
 export const initialState = (
-  opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number; cluster?: boolean } = {},
+  opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number; cluster?: boolean; maxRoomMembers?: number } = {},
 ): HubState => ({
   clients: IMap(),
   rooms: IMap(),
@@ -223,6 +230,7 @@ export const initialState = (
   maxReplayBytes: opts.maxReplayBytes ?? Limits.maxReplayBytes,
   cluster: opts.cluster ?? false,
   resuming: IMap(),
+  maxRoomMembers: opts.maxRoomMembers ?? DEFAULT_MAX_ROOM_MEMBERS,
 });
 
 const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
@@ -242,6 +250,13 @@ const memberPage = (state: HubState, room: Room | undefined, start = 0): Member[
     ? room.members.slice(start, start + Limits.maxMembersListed)
       .map((id) => ({ ID: id, Name: state.clients.get(id)?.name ?? '' }))
     : []);
+
+/** Whether `room` has --max-room-members here already (several processes: presence counts every node's too). */
+const full = (state: HubState, room: string): boolean =>
+  state.maxRoomMembers > 0 && (state.rooms.get(room)?.members.length ?? 0) >= state.maxRoomMembers;
+
+const roomFull = (state: HubState, room: string, ref?: Ref): ProtocolError =>
+  err('room_full', `room "${room}" has ${state.maxRoomMembers} members, as many as a room may have`, ref);
 
 /** Whether a room of `size` members (the one who comes or goes included) hears about each member. */
 const announces = (state: HubState, size: number): boolean => size <= state.presenceMax;
@@ -298,7 +313,9 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
   if (state.cluster) {
     // The room hears of it from presence's event, on every node (onPresenceHeard).
     const asked: PresencePurpose = entry.mode === 'join' ? { for: 'join', to: client.id, ref: entry.ref } : { for: 'resume', to: client.id };
-    effects.push(presence({ op: 'join', room: roomName, id: client.id, name: client.name, at, list: Limits.maxMembersListed }, asked));
+    // A join (not a resume: it had its place) is refused by presence past --max-room-members over every node.
+    const max = entry.mode === 'join' && state.maxRoomMembers > 0 ? { max: state.maxRoomMembers } : {};
+    effects.push(presence({ op: 'join', room: roomName, id: client.id, name: client.name, at, list: Limits.maxMembersListed, ...max }, asked));
   } else if (before && announces(state, size)) {
     // protocol.md "Large rooms": past --presence-max members, comings and goings are not announced.
     effects.push(broadcast(live(before), M.connected(me, roomName, at)));
@@ -474,6 +491,14 @@ function fresh(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, effect
     ]);
   }
   const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
+  if (full(state, room)) {
+    // protocol.md "Rooms": connected, in no room, and told why; it may join another.
+    effects.push(send(e.id, M.welcome(e.id, name, [], e.at, e.token)), send(e.id, M.error(roomFull(state, room), e.at)),
+      log('connect', { id: e.id, name, room: null, full: room }));
+    if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [], keys: [] } }));
+    const tokens = state.cluster ? state.tokens : state.tokens.set(e.token, e.id);
+    return { state: { ...state, clients: state.clients.set(e.id, client), tokens }, effects };
+  }
   effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
   // Several processes: the identity and its token are kept in Redis, not here.
   if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [room], keys: [] } }));
@@ -776,6 +801,7 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         maxReplayBytes: state.maxReplayBytes,
         cluster: state.cluster,
         resuming: state.resuming,
+        maxRoomMembers: state.maxRoomMembers,
       };
     }
     effects = [broadcast(live(room), M.line(req.from, req.name, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from), acked];
@@ -1138,7 +1164,9 @@ function onRoster(state: HubState, e: Extract<HubEvent, { kind: 'presenceDone' }
     // Redis keeps its record without the room too, as it was told it in at the Join (touched).
     const ref = purpose.for === 'join' ? purpose.ref : undefined;
     const r = exit(state, client, room.name, 'error', e.at, true);
-    return touched({ state: r.state, effects: [send(to, M.error(presenceError(outcome, `room "${room.name}" could not be joined`, ref), e.at)), failed, ...r.effects] }, to);
+    // Full over every node: presence did not add it, and the others were told nothing.
+    const error = outcome.code === 'full' ? roomFull(state, room.name, ref) : presenceError(outcome, `room "${room.name}" could not be joined`, ref);
+    return touched({ state: r.state, effects: [send(to, M.error(error, e.at)), ...(outcome.code === 'full' ? [] : [failed]), ...r.effects] }, to);
   }
   const o = outcome as Extract<JoinOutcome, { ok: true }>;
   const roster: Roster = { members: asMembers(o.members ?? []), count: o.count };
@@ -1208,6 +1236,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       if (client.rooms.length >= Limits.maxRoomsPerConnection) {
         return fail('too_many_rooms', `a connection may be in at most ${Limits.maxRoomsPerConnection} rooms`);
       }
+      if (full(state, m.room)) return fail('room_full', roomFull(state, m.room).reason);
       return touched(enter(state, client, m.room, at, { mode: 'join', ref: m.ref }), client.id);
     }
     case 'leave': {
@@ -1355,6 +1384,12 @@ export function step(state: HubState, event: HubEvent): Step {
       return onDirectHeard(state, event);
     case 'cutHeard':
       return onCut(state, event);
+    case 'flooded':
+      // protocol.md "Message rate": it kept sending while told to wait for 10 s; those frames were refused at the edge.
+      return unchanged(state, [
+        close(event.id, Close.RateLimited, 'rate_limited: kept sending while told to wait'),
+        log('flooded', { id: event.id }, 'warn'),
+      ]);
     case 'pingDue': {
       // Only connections the hub knows; the heartbeat may name one refused at the door.
       // The same cadence ends the resume windows that are over.

@@ -8,8 +8,9 @@
 // a connection only tells `liveness` when it hears from its peer.
 import { Observable } from 'rxjs';
 import type WebSocket from 'ws';
-import { BINARY_FRAME, decode } from '../core/protocol';
-import { HubEvent, closed, opened, received, rejected } from '../core/events';
+import { BINARY_FRAME, decode, rateLimited, refOf } from '../core/protocol';
+import { HubEvent, closed, flooded, opened, received, rejected } from '../core/events';
+import { Bucket, RateLimit, fullBucket, take } from '../core/rate';
 import type { Liveness } from './heartbeat';
 
 /** As much of a ws WebSocket as a connection listens to; specs pass a fake. */
@@ -31,6 +32,11 @@ export interface ConnectionDeps {
   newId: () => string;
   liveness: Liveness;
   now?: () => number;
+  /**
+   * The message rate (--msg-rate, --msg-burst); none: no limit. Applied here, at the edge,
+   * so a flood's frames are never decoded nor stepped as work: each is one `rejected`.
+   */
+  rate?: RateLimit;
 }
 
 /** A text frame as an event: decoded, and with an ID minted only for lines that are delivered. */
@@ -57,7 +63,10 @@ export function connection$(
 ): Observable<HubEvent> {
   const now = deps.now ?? Date.now;
   const self: Identity = typeof who === 'string' ? { id: who } : who;
+  const limit = deps.rate;
   return new Observable<HubEvent>((sub) => {
+    // Made at the first frame: an idle connection holds no bucket. 'flooded': told the hub once, read no more.
+    let bucket: Bucket | 'flooded' | undefined;
     // ws emits 'close' after 'error'; whichever comes first ends the stream.
     const end = (reason: 'closed' | 'error') => {
       sub.next(closed(self.id, now(), reason));
@@ -71,6 +80,17 @@ export function connection$(
       const at = now();
       const id = self.id;
       deps.liveness.heard(id, at);
+      if (limit !== undefined) {
+        if (bucket === 'flooded') return;
+        const t = take(limit, bucket ?? fullBucket(limit, at), at);
+        if (t.verdict === 'flooding') {
+          bucket = 'flooded';
+          return sub.next(flooded(id, at));
+        }
+        bucket = t.bucket;
+        // protocol.md "Message rate": refused unread but for its Ref; nothing else changes.
+        if (t.verdict === 'refused') return sub.next(rejected(id, at, rateLimited(t.retryMs, isBinary ? undefined : refOf(data.toString()))));
+      }
       let event: HubEvent;
       try {
         // protocol.md: a binary frame is bad input; reply, keep open.

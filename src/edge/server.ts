@@ -21,6 +21,7 @@ import type { PresenceLike } from '../cluster/presence-runner';
 import { Limits } from '../core/protocol';
 import { hub$, mergeConnections } from './hub';
 import { HubState, initialState } from '../core/reducer';
+import { rateLimit } from '../core/rate';
 import { Runner } from './runner';
 import { Logger, createLogger } from '../ops/logger';
 import { clientErrorResponse, handleHttp, parseTarget, rawResponse } from './http';
@@ -122,7 +123,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     resumeWindowMs: config.resumeWindowMs,
     // Under the runner's hard bound for one reader (8 × --max-buffered): a replay never gets its own reader dropped.
     maxReplayBytes: Math.min(Limits.maxReplayBytes, 4 * config.maxBuffered),
+    maxRoomMembers: config.maxRoomMembers,
   });
+  // protocol.md "Message rate": one bucket per connection, kept by its connection$ (no timer).
+  const rate = rateLimit(config.msgRate, config.msgBurst);
 
   const connections$ = new Subject<ReturnType<typeof connection$>>();
   const feedback$ = new Subject<HubEvent>();
@@ -215,7 +219,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
         resume: target.query.get('resume') ?? undefined,
         since: target.query.get('since') ?? undefined,
       };
-      connections$.next(connection$(who, query, ws, { newId: nanoid, liveness }, newToken()));
+      connections$.next(connection$(who, query, ws, { newId: nanoid, liveness, rate }, newToken()));
     });
   });
   // A client that breaks the HTTP layer harms only itself. It gets Node's own answer

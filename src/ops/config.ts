@@ -2,7 +2,7 @@
 // defaults object. A bad value is an error that names the flag.
 import { parseArgs } from 'node:util';
 import { LEVELS, Level } from './logger';
-import { DEFAULT_PRESENCE_MAX, DEFAULT_RESUME_WINDOW_MS } from '../core/reducer';
+import { DEFAULT_MAX_ROOM_MEMBERS, DEFAULT_PRESENCE_MAX, DEFAULT_RESUME_WINDOW_MS } from '../core/reducer';
 
 export const STORES = ['sqlite', 'memory'] as const;
 export type StoreKind = (typeof STORES)[number];
@@ -30,6 +30,12 @@ export interface Config {
   nodeId: string;
   /** Put before every Redis key and channel. */
   redisPrefix: string;
+  /** Frames per second one connection may send, on average (0: no limit; src/core/rate.ts). */
+  msgRate: number;
+  /** Frames one connection may send at once (0: no limit). */
+  msgBurst: number;
+  /** Members one room may have (0: no limit). */
+  maxRoomMembers: number;
 }
 
 /** The field's practice: ping every 25 s, a peer silent for 60 s is dead, 64 KiB frames. */
@@ -50,6 +56,9 @@ export const DEFAULTS: Config = {
   redis: '',
   nodeId: '',
   redisPrefix: 'rxchat:',
+  msgRate: 10,
+  msgBurst: 20,
+  maxRoomMembers: DEFAULT_MAX_ROOM_MEMBERS,
 };
 
 /** flag name, config key, environment variable, help text. */
@@ -70,6 +79,9 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['redis', 'redis', 'REDIS_URL', 'redis://HOST:PORT/DB: the message log on Redis, shared by several processes (docs/scaling.md; in progress); none: one process'],
   ['node-id', 'nodeId', 'NODE_ID', 'this process\'s name in Redis keys and logs, 1-64 of A-Z a-z 0-9 _ . : - (none: a random one)'],
   ['redis-prefix', 'redisPrefix', 'REDIS_PREFIX', 'put before every Redis key and channel'],
+  ['msg-rate', 'msgRate', 'MSG_RATE', 'frames per second one connection may send (a token bucket); over it: Error rate_limited, and close 4029 after 10 s (0: no limit)'],
+  ['msg-burst', 'msgBurst', 'MSG_BURST', 'frames one connection may send at once before --msg-rate applies (0: no limit)'],
+  ['max-room-members', 'maxRoomMembers', 'MAX_ROOM_MEMBERS', 'members one room may have; a Join past it: Error room_full (0: no limit)'],
 ];
 
 export const USAGE = [
@@ -151,6 +163,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       case 'redisPrefix':
         if (/[{}]/.test(raw)) throw new ConfigError(`--${flag}: may not hold { or } (Redis hash tags), got "${raw}"`);
         config.redisPrefix = raw;
+        break;
+      case 'msgRate':
+      case 'msgBurst':
+      case 'maxRoomMembers':
+        config[key] = intIn(flag, raw, 0, 2 ** 31 - 1);
         break;
       case 'resumeWindowMs':
         config.resumeWindowMs = intIn(flag, raw, 0, 24 * 3600_000);
