@@ -222,6 +222,27 @@ describe('client library: the outbox', () => {
     expect(sentOf(ws, 1)).toHaveLength(6);
   });
 
+  it('rate_limited: each refused message goes again after RetryMs, spaced one RetryMs apart, never failed', () => {
+    const t = setup({ sendAttempts: 2 });
+    const ws = connected(t);
+    const keys = [t.client.send('lobby', 'a'), t.client.send('lobby', 'b'), t.client.send('lobby', 'c')];
+    const limited = (key: string) => ({ Type: 5, Code: 'rate_limited', Content: 'too many frames: wait 100 ms', RetryMs: 100, Ref: key });
+    for (const key of keys) ws.receive(limited(key));
+    // The first after 100 ms, the second after 200, the third after 300: one per token the server's bucket refills.
+    expect(t.messages().filter((m) => m.status === 'pending').map((m) => (m.retryAt as number) - t.clock.now())).toEqual([100, 200, 300]);
+    t.clock.advance(100);
+    expect(sentOf(ws, 1).map((f) => f.Content)).toEqual(['a', 'b', 'c', 'a']);
+    ws.receive(limited(keys[0]));
+    t.clock.advance(100);
+    expect(sentOf(ws, 1).map((f) => f.Content)).toEqual(['a', 'b', 'c', 'a', 'b']);
+    // Refused more often than sendAttempts, and never failed: it is only slowed.
+    t.clock.advance(1_000);
+    expect(sentOf(ws, 1).map((f) => f.Content)).toEqual(['a', 'b', 'c', 'a', 'b', 'c', 'a']);
+    expect(t.messages().map((m) => m.status)).not.toContain('failed');
+    for (const [i, key] of keys.entries()) ws.receive({ Type: 12, ID: 'A1', MsgID: `m${i}`, Room: 'lobby', Seq: i + 1, Epoch: E, Key: key, Ref: key });
+    expect(t.messages().filter((m) => m.status === 'delivered').map((m) => m.key)).toEqual(keys);
+  });
+
   it('is bounded: past outboxMax a new message fails at once (outbox_full); the queued ones go in order', () => {
     const t = setup({ outboxMax: 2 });
     const [a, b, c] = [t.client.send('lobby', 'a'), t.client.send('lobby', 'b'), t.client.send('lobby', 'c')];

@@ -41,7 +41,16 @@ export interface MessageUpdate {
 
 /** protocol.md "Errors": the log could not take it now; the same Key may be sent again. */
 export const isRetryable = (code: string | undefined): boolean =>
-  code === 'store_busy' || code === 'store_failed' || code === 'unavailable';
+  code === 'store_busy' || code === 'store_failed' || code === 'unavailable' || code === 'rate_limited';
+
+/**
+ * protocol.md "Message rate": `rate_limited` says the connection sent faster than its rate. The message
+ * goes again after `RetryMs`, however many tries it takes; several refused at once are spaced one
+ * `RetryMs` apart (the first after one, the next after two, ...), so their retries arrive as the server's
+ * bucket refills instead of all together, and none is sent while the server says to wait (which, kept
+ * up, would close the connection with 4029).
+ */
+export const isPaced = (code: string | undefined): boolean => code === 'rate_limited';
 
 /**
  * protocol.md "Errors": `unavailable` says the server's Redis is away, for as long as that lasts: the

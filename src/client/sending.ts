@@ -3,7 +3,7 @@
 // keeps and delivers it once, however often it goes.
 import { backoffDelay } from './backoff';
 import { Out, told } from './commands';
-import { OutMsg, frameOf, isOutage, isRetryable, localProblem, update } from './outbox';
+import { OutMsg, frameOf, isOutage, isPaced, isRetryable, localProblem, update } from './outbox';
 import type { ClientState } from './state';
 import { Frame, epochOf, seqOf } from './wire';
 
@@ -52,6 +52,14 @@ export function acked(s: ClientState, m: OutMsg, f: Frame, out: Out): ClientStat
 /** An Error about it: the log refused it for now (retry, same Key, after a while), or it failed. */
 export function refusedMsg(s: ClientState, m: OutMsg, f: Frame, at: number, rand: number, out: Out): ClientState {
   const why = { code: f.Code ?? 'error', reason: f.Content };
+  if (isPaced(f.Code)) {
+    const wait = typeof f.RetryMs === 'number' && f.RetryMs > 0 ? Math.min(f.RetryMs, 60_000) : 1_000;
+    const ms = wait * (1 + s.outbox.filter((x) => x.state === 'waiting').length);
+    const w: OutMsg = { ...m, state: 'waiting' };
+    out.push({ kind: 'setTimer', name: `send:${m.key}`, ms });
+    told(out, update(w, 'pending', { ...why, retryAt: at + ms }));
+    return withMsg(s, w);
+  }
   if (isRetryable(f.Code) && (isOutage(f.Code) || m.refusals + 1 < s.opts.sendAttempts)) {
     // protocol.md "What an Ack guarantees": not kept, not delivered; the client may send it again.
     const ms = backoffDelay(m.refusals, s.opts.backoff, () => rand);

@@ -42,6 +42,8 @@ export interface Frame {
   More?: boolean;
   First?: number;
   Total?: number;
+  /** rate_limited: milliseconds to wait before the next frame is taken. */
+  RetryMs?: number;
   [extension: string]: unknown;
 }
 
