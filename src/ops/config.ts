@@ -30,6 +30,12 @@ export interface Config {
   nodeId: string;
   /** Put before every Redis key and channel. */
   redisPrefix: string;
+  /** `GET /metrics` in the Prometheus text format (src/ops/metrics.ts), or off. */
+  metrics: 'on' | 'off';
+  /** A listener of its own for /metrics ('' : /metrics is served on --port); 0 picks a free one. */
+  metricsPort: number | '';
+  /** The address that listener is on (with --metrics-port only). */
+  metricsHost: string;
 }
 
 /** The field's practice: ping every 25 s, a peer silent for 60 s is dead, 64 KiB frames. */
@@ -50,6 +56,9 @@ export const DEFAULTS: Config = {
   redis: '',
   nodeId: '',
   redisPrefix: 'rxchat:',
+  metrics: 'on',
+  metricsPort: '',
+  metricsHost: '127.0.0.1',
 };
 
 /** flag name, config key, environment variable, help text. */
@@ -70,6 +79,9 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['redis', 'redis', 'REDIS_URL', 'redis://HOST:PORT/DB: the message log on Redis, shared by several processes (docs/scaling.md; in progress); none: one process'],
   ['node-id', 'nodeId', 'NODE_ID', 'this process\'s name in Redis keys and logs, 1-64 of A-Z a-z 0-9 _ . : - (none: a random one)'],
   ['redis-prefix', 'redisPrefix', 'REDIS_PREFIX', 'put before every Redis key and channel'],
+  ['metrics', 'metrics', 'METRICS', 'on: GET /metrics in the Prometheus text format; off: no /metrics (404)'],
+  ['metrics-port', 'metricsPort', 'METRICS_PORT', '/metrics on a listener of its own at this port, not on --port (none: on --port)'],
+  ['metrics-host', 'metricsHost', 'METRICS_HOST', 'the address the --metrics-port listener is on'],
 ];
 
 export const USAGE = [
@@ -151,6 +163,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       case 'redisPrefix':
         if (/[{}]/.test(raw)) throw new ConfigError(`--${flag}: may not hold { or } (Redis hash tags), got "${raw}"`);
         config.redisPrefix = raw;
+        break;
+      case 'metrics':
+        if (raw !== 'on' && raw !== 'off') throw new ConfigError(`--${flag}: expected on or off, got "${raw}"`);
+        config.metrics = raw;
+        break;
+      case 'metricsPort':
+        config.metricsPort = intIn(flag, raw, 0, 65535);
+        break;
+      case 'metricsHost':
+        config.metricsHost = raw;
         break;
       case 'resumeWindowMs':
         config.resumeWindowMs = intIn(flag, raw, 0, 24 * 3600_000);
