@@ -10,7 +10,7 @@
 // refusal reasons come from this code, never from a client, and past MAX_LABELS
 // distinct values anything new is counted as "other". No ID or room name is a label.
 import { performance, monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, type Metric, Registry } from 'prom-client';
 import type { HubEvent } from '../core/events';
 import { Type, type Message } from '../core/protocol';
 
@@ -43,6 +43,50 @@ class Tally {
   }
 }
 
+/**
+ * A histogram whose observe is a few comparisons and two additions: prom-client's
+ * Histogram.observe costs about 0.65 µs (a closure and a label hash per call), and
+ * the hub step is observed twice per chat line. It is registered with the
+ * Registry as any prom-client metric is (an object with a name and `get()`),
+ * and exposed in the same form: cumulative `_bucket{le}`, `_sum`, `_count`.
+ */
+class Buckets {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+
+  constructor(readonly name: string, readonly help: string, private readonly bounds: readonly number[], registry: Registry) {
+    this.counts = new Array<number>(bounds.length).fill(0);
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  observe(v: number): void {
+    this.sum += v;
+    this.count++;
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]) {
+        this.counts[i]++;
+        return;
+      }
+    }
+  }
+
+  get() {
+    let acc = 0;
+    const bucket = `${this.name}_bucket`;
+    const values = this.bounds.map((le, i) => ({ metricName: bucket, labels: { le }, value: (acc += this.counts[i]) }));
+    values.push(
+      { metricName: bucket, labels: { le: '+Inf' as unknown as number }, value: this.count },
+      { metricName: `${this.name}_sum`, labels: {} as { le: number }, value: this.sum },
+      { metricName: `${this.name}_count`, labels: {} as { le: number }, value: this.count },
+    );
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+}
+
 /** A close code as a label: the standard ones (1000-1015) and the application ones this server uses (4000-4099). */
 const closeLabel = (code: number): string =>
   ((code >= 1000 && code <= 1015) || (code >= 4000 && code <= 4099) ? String(code) : 'other');
@@ -58,8 +102,8 @@ export class Metrics {
   private slowDrops = 0;
   private limited = 0;
   private stepStart = 0;
-  private readonly stepSeconds: Histogram;
-  private readonly logSeconds: Histogram;
+  private readonly stepSeconds: Buckets;
+  private readonly logSeconds: Buckets;
   private readonly loop: IntervalHistogram;
 
   constructor(sources: MetricsSources) {
@@ -89,18 +133,18 @@ export class Metrics {
     counter('rxchat_slow_consumer_drops_total', 'Clients dropped for reading too slowly (close 4008)', () => this.slowDrops);
     counter('rxchat_rate_limited_total', 'Frames refused by the per-connection message rate', () => this.limited);
     byLabel('rxchat_upgrade_refusals_total', 'WebSocket upgrades refused before a connection opened, by reason', 'reason', () => this.refusals.counts);
-    this.stepSeconds = new Histogram({
-      name: 'rxchat_hub_step_seconds',
-      help: 'Time of one hub step: the reducer and the runner carrying out its effects',
-      buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
-      registers,
-    });
-    this.logSeconds = new Histogram({
-      name: 'rxchat_log_batch_seconds',
-      help: 'Time from the first append or read of a batch being asked to the message log answering the whole batch',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers,
-    });
+    this.stepSeconds = new Buckets(
+      'rxchat_hub_step_seconds',
+      'Time of one hub step: the reducer and the runner carrying out its effects',
+      [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+      this.registry,
+    );
+    this.logSeconds = new Buckets(
+      'rxchat_log_batch_seconds',
+      'Time from the first append or read of a batch being asked to the message log answering the whole batch',
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      this.registry,
+    );
     // perf_hooks' own sampler, at 20 ms; disabled on close (prom-client's default metrics never disable theirs).
     this.loop = monitorEventLoopDelay({ resolution: 20 });
     this.loop.enable();
