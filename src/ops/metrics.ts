@@ -39,7 +39,8 @@ class Tally {
   add(label: string, n = 1): void {
     const c = this.counts.get(label);
     if (c !== undefined) this.counts.set(label, c + n);
-    else this.counts.set(this.counts.size < MAX_LABELS ? label : 'other', (this.counts.get('other') ?? 0) + n);
+    else if (this.counts.size < MAX_LABELS) this.counts.set(label, n);
+    else this.counts.set('other', (this.counts.get('other') ?? 0) + n);
   }
 }
 
