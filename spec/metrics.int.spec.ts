@@ -7,7 +7,7 @@ import { ChatServer, ServerOptions, startServer } from '../src/edge/server';
 import { Close } from '../src/core/protocol';
 import { RedisLog } from '../src/store/redis';
 import { TestClient, WAIT_MS } from './support/client';
-import { admin, closeAdmin, deleteKeys, testUrl, uniquePrefix } from './support/redis';
+import { admin, closeAdmin, deleteKeys, proxy, testUrl, uniquePrefix } from './support/redis';
 
 let server: ChatServer;
 const clients: TestClient[] = [];
@@ -110,8 +110,8 @@ async function scrape(): Promise<{ samples: Samples; types: Map<string, string> 
 }
 
 /** Scrapes until `ok` holds (each scrape is a round trip), at most WAIT_MS: for what the server counts after the client has seen it. */
-async function scrapeUntil(ok: (s: Samples) => boolean): Promise<Samples> {
-  const deadline = Date.now() + WAIT_MS;
+async function scrapeUntil(ok: (s: Samples) => boolean, ms = WAIT_MS): Promise<Samples> {
+  const deadline = Date.now() + ms;
   for (;;) {
     const { samples } = await scrape();
     if (ok(samples) || Date.now() > deadline) return samples;
@@ -222,4 +222,22 @@ describe('GET /metrics on Redis', () => {
     const { samples } = await scrape();
     for (const link of ['log', 'bus', 'presence', 'sessions']) expect(samples.get(`rxchat_redis_link_up{link="${link}"}`)).toBe(1);
   });
+
+  it('says a link is down (0) while Redis cannot be reached, and up (1) once it is back', async () => {
+    const p = await proxy();
+    try {
+      const messages = await RedisLog.connect(p.url(), { maxPerRoom: 100, maxDays: 1 }, { prefix });
+      await start({ messages, redis: p.url(), redisPrefix: prefix, nodeId: 'metrics-b' });
+      const LINKS = ['log', 'bus', 'presence', 'sessions'];
+      const all = (s: Samples, v: number) => LINKS.every((l) => s.get(`rxchat_redis_link_up{link="${l}"}`) === v);
+      expect(all(await scrapeUntil((s) => all(s, 1)), 1)).toBe(true);
+      p.cut();
+      expect(all(await scrapeUntil((s) => all(s, 0), 10_000), 0)).toBe(true);
+      p.restore();
+      expect(all(await scrapeUntil((s) => all(s, 1), 15_000), 1)).toBe(true);
+    } finally {
+      await server?.close(500);
+      await p.close();
+    }
+  }, 40_000);
 });
