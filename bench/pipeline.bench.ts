@@ -1,4 +1,4 @@
-// `node dist/bench/pipeline.bench.js [--store memory|sqlite | --same-work] [--quick] [--json]`:
+// `node dist/bench/pipeline.bench.js [--store memory|sqlite | --same-work] [--metrics] [--quick] [--json]`:
 // a chat line's whole trip through this process, with fake sockets and no network,
 // wired as src/edge/server.ts wires it: a frame into connection$ (decode, a MsgID),
 // the hub's step, the runner, the store runner's batch on the message log, the
@@ -11,7 +11,8 @@
 // Load: 100 rooms × 5 members (the rooms scenario); each turn of the event loop
 // 40 frames arrive from members round robin (20,000 lines/s at 2 ms a turn),
 // then the loop runs until every delivery and Ack of the turn has been written
-// out. Reported: CPU µs per line (user + system, the median of 9 batches), and how many
+// out. --metrics counts as src/edge/server.ts does with --metrics on (src/ops/metrics.ts),
+// to price it against a run without. Reported: CPU µs per line (user + system, the median of 9 batches), and how many
 // event-loop turns a line takes from its frame to its writes leaving (`turns`).
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -24,7 +25,8 @@ import type WebSocket from 'ws';
 import type { HubEvent } from '../src/core/events';
 import { connection$ } from '../src/edge/connection';
 import { Liveness } from '../src/edge/heartbeat';
-import { hub$, mergeConnections } from '../src/edge/hub';
+import { hub$, mergeConnections, safeStep } from '../src/edge/hub';
+import { Metrics } from '../src/ops/metrics';
 import { Runner } from '../src/edge/runner';
 import type { MessageLog } from '../src/store/log';
 import { MemoryLog } from '../src/store/memory';
@@ -94,14 +96,22 @@ async function main(): Promise<void> {
   const quick = args.includes('--quick');
   const json = args.includes('--json');
   const sameWork = args.includes('--same-work');
+  const metrics = args.includes('--metrics') ? new Metrics({ connections: () => 0, rooms: () => 0 }) : undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rxchat-pipeline-'));
   const messages = openLog(kind, dir);
   const connections$ = new Subject<ReturnType<typeof connection$>>();
   const stored$ = new Subject<HubEvent>();
   const liveness = new Liveness();
-  const store = new StoreRunner(messages, (e) => stored$.next(e), { log: () => undefined, trimEveryMs: 0 });
-  const runner = new Runner({ maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined, store: (e) => store.submit(e) });
-  const subscription = hub$(merge(mergeConnections(connections$), stored$)).subscribe((s) => runner.run(s.effects));
+  const store = new StoreRunner(messages, (e) => stored$.next(e), { log: () => undefined, trimEveryMs: 0, onBatch: metrics?.logBatch });
+  const runner = new Runner({
+    maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined, store: (e) => store.submit(e), delivered: metrics?.delivered,
+  });
+  const subscription = hub$(merge(mergeConnections(connections$), stored$), undefined, metrics ? metrics.timed(safeStep) : safeStep)
+    .subscribe((s) => {
+      runner.run(s.effects);
+      metrics?.stepDone();
+    });
+  const deps = { newId: nanoid, liveness, onFrame: metrics?.frame, onClose: metrics?.closed };
 
   const sockets: FakeSocket[] = [];
   const roomOf = (i: number) => `r${Math.floor(i / PER_ROOM)}`;
@@ -112,7 +122,7 @@ async function main(): Promise<void> {
     const id = nanoid();
     runner.register(id, ws as unknown as WebSocket);
     sockets.push(ws);
-    connections$.next(connection$(id, { name: `m${i}`, room: roomOf(i) }, ws as unknown as WebSocket, { newId: nanoid, liveness }, randomBytes(24).toString('base64url')));
+    connections$.next(connection$(id, { name: `m${i}`, room: roomOf(i) }, ws as unknown as WebSocket, deps, randomBytes(24).toString('base64url')));
     if (i % 50 === 49) for (let k = 0; k < 5; k++) await turn();
   }
   for (let k = 0; k < 20; k++) await turn();
@@ -159,9 +169,11 @@ async function main(): Promise<void> {
   subscription.unsubscribe();
   await store.drain();
   await messages.close();
+  if (metrics && !(await metrics.scrape()).body.includes('rxchat_deliveries_total')) throw new Error('metrics: nothing counted');
+  metrics?.close();
   fs.rmSync(dir, { recursive: true, force: true });
   if (written === 0) throw new Error('nothing was written');
-  const what = sameWork ? 'same-work' : `${kind} log`;
+  const what = sameWork ? 'same-work' : `${kind} log${metrics ? ', metrics on' : ''}`;
   if (json) process.stdout.write(`RESULT ${JSON.stringify({ target: what, usPerLine: median, turns: turnsPerTurn })}\n`);
   else {
     process.stdout.write(`pipeline (${what}, ${ROOMS} rooms × ${PER_ROOM}, ${PER_TURN} lines a turn; node ${process.version}): `

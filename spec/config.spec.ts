@@ -30,6 +30,15 @@ describe('parseConfig', () => {
     expect(() => parseConfig(['--max-room-members', 'lots'])).toThrow(ConfigError);
   });
 
+  it('takes --metrics on|off (default on), and --metrics-port with --metrics-host (default: /metrics on --port)', () => {
+    expect(DEFAULTS).toMatchObject({ metrics: 'on', metricsPort: '', metricsHost: '127.0.0.1' });
+    expect(parseConfig(['--metrics', 'off'])).toEqual({ help: false, config: { ...DEFAULTS, metrics: 'off' } });
+    expect(parseConfig(['--metrics-port', '9464'], { METRICS_HOST: '10.0.0.5' }))
+      .toEqual({ help: false, config: { ...DEFAULTS, metricsPort: 9464, metricsHost: '10.0.0.5' } });
+    expect(() => parseConfig(['--metrics', 'no'])).toThrow(/--metrics: expected on or off/);
+    expect(() => parseConfig([], { METRICS_PORT: '70000' })).toThrow(/--metrics-port/);
+  });
+
   it('asks for help', () => {
     expect(parseConfig(['--help'])).toEqual({ help: true });
     expect(USAGE).toContain('--heartbeat-timeout');

@@ -37,6 +37,11 @@ export interface ConnectionDeps {
    * so a flood's frames are never decoded nor stepped as work: each is one `rejected`.
    */
   rate?: RateLimit;
+  /** Metrics (src/ops/metrics.ts): told of each frame's event, and of the close code when the socket closes. */
+  onFrame?: (e: HubEvent) => void;
+  onClose?: (code: number) => void;
+  /** Metrics: a frame refused by the message rate. */
+  onRateLimited?: () => void;
 }
 
 /** A text frame as an event: decoded, and with an ID minted only for lines that are delivered. */
@@ -45,6 +50,16 @@ export function frameEvent(id: string, at: number, text: string, newId: () => st
   if (!d.ok) return rejected(id, at, d.error);
   const needsId = d.message.type === 'broadcast' || d.message.type === 'direct';
   return received(id, at, d.message, needsId ? newId() : '');
+}
+
+/** The close code ws sends when it cuts a socket over this error (ws/lib/receiver.js); 1006 for a socket error. */
+export function closeCodeOf(e: Error): number {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return 1006;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') return 1009;
+  if (code === 'WS_ERR_INVALID_UTF8') return 1007;
+  if (code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return 1008;
+  return 1002;
 }
 
 export interface ConnectionQuery {
@@ -89,7 +104,10 @@ export function connection$(
         }
         bucket = t.bucket;
         // protocol.md "Message rate": refused unread but for its Ref; nothing else changes.
-        if (t.verdict === 'refused') return sub.next(rejected(id, at, rateLimited(t.retryMs, isBinary ? undefined : refOf(data.toString()))));
+        if (t.verdict === 'refused') {
+          deps.onRateLimited?.();
+          return sub.next(rejected(id, at, rateLimited(t.retryMs, isBinary ? undefined : refOf(data.toString()))));
+        }
       }
       let event: HubEvent;
       try {
@@ -99,11 +117,19 @@ export function connection$(
         // decode is total; should it ever throw, only this connection ends.
         return end('error');
       }
+      deps.onFrame?.(event);
       sub.next(event);
     };
     const onPong = () => deps.liveness.heard(self.id, now());
-    const onClose = () => end('closed');
-    const onError = () => end('error');
+    const onClose = (code: number) => {
+      deps.onClose?.(code);
+      end('closed');
+    };
+    const onError = (e: Error) => {
+      // ws cut the socket over a frame it could not take, with the close code its error names; it reads no reply after that.
+      deps.onClose?.(closeCodeOf(e));
+      end('error');
+    };
     ws.on('message', onMessage);
     ws.on('pong', onPong);
     ws.on('close', onClose);

@@ -7,6 +7,8 @@ export interface HttpDeps {
   health: () => { connections: number; rooms: number; uptime: number; down?: string };
   /** The web client (src/edge/static.ts): answers any other path, `/` being its page. */
   web?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
+  /** `GET /metrics` (src/ops/metrics.ts); absent: --metrics off, or served on a listener of its own. */
+  metrics?: () => Promise<{ body: string; contentType: string }>;
 }
 
 export interface Target {
@@ -53,11 +55,21 @@ export function handleHttp(req: IncomingMessage, res: ServerResponse, deps: Http
     if (down !== undefined) return json(res, 503, { status: 'unavailable', reason: down, ...counts });
     return json(res, 200, { status: 'ok', ...counts });
   }
+  if (path === '/metrics' && deps.metrics) return serveMetrics(req, res, deps.metrics);
   if (deps.web) {
     deps.web(req, res, path).catch(() => (res.headersSent ? res.destroy() : json(res, 500, { error: 'internal error' })));
     return;
   }
   json(res, 404, { error: 'not found' });
+}
+
+/** The Prometheus text format; GET and HEAD only. */
+export function serveMetrics(req: IncomingMessage, res: ServerResponse, scrape: NonNullable<HttpDeps['metrics']>): void {
+  if (!readOnly(req)) return json(res, 405, { error: 'method not allowed' }, { allow: ALLOW });
+  scrape().then(({ body, contentType }) => {
+    res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }, () => (res.headersSent ? res.destroy() : json(res, 500, { error: 'internal error' })));
 }
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -17,9 +17,13 @@ export function safeStep(state: HubState, event: HubEvent): Step {
   }
 }
 
-/** Folds the events of all connections (and any other source) into steps. */
-export function hub$(events$: Observable<HubEvent>, init: HubState = initialState()): Observable<Step> {
-  return events$.pipe(scan((last: Step, e: HubEvent) => safeStep(last.state, e), { state: init, effects: [] }));
+/** Folds the events of all connections (and any other source) into steps; `reduce` is safeStep, timed when metrics are on. */
+export function hub$(
+  events$: Observable<HubEvent>,
+  init: HubState = initialState(),
+  reduce: (state: HubState, event: HubEvent) => Step = safeStep,
+): Observable<Step> {
+  return events$.pipe(scan((last: Step, e: HubEvent) => reduce(last.state, e), { state: init, effects: [] }));
 }
 
 /**

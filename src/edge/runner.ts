@@ -38,6 +38,8 @@ export interface RunnerOptions {
   sessions?: (effect: Extract<Effect, { kind: 'session' }>) => void;
   /** Several processes: where presence effects go (src/cluster/presence-runner.ts). */
   presence?: (effect: PresenceEffect) => void;
+  /** Metrics (src/ops/metrics.ts): told once per send or broadcast effect, with how many sockets it addresses. */
+  delivered?: (n: number, message: Message) => void;
 }
 
 /** The effects presence across nodes carries out. */
@@ -198,16 +200,24 @@ export class Runner {
     switch (effect.kind) {
       case 'send': {
         const ws = this.sockets.get(effect.to);
-        if (ws) this.write(effect.to, ws, encode(effect.message));
+        if (!ws) return;
+        this.write(effect.to, ws, encode(effect.message));
+        this.opts.delivered?.(1, effect.message);
         return;
       }
       case 'broadcast': {
         const data = encode(effect.message);
+        let n = 0;
         for (const id of effect.to) {
           if (id === effect.except) continue;
           const ws = this.sockets.get(id);
-          if (ws) this.write(id, ws, data);
+          if (ws) {
+            this.write(id, ws, data);
+            n++;
+          }
         }
+        // Metrics are told once per effect, not per socket: a fan-out of thousands costs one call.
+        this.opts.delivered?.(n, effect.message);
         return;
       }
       case 'close': {

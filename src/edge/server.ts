@@ -19,16 +19,17 @@ import type * as Presence from '../cluster/presence';
 import type * as PresenceRunnerModule from '../cluster/presence-runner';
 import type { PresenceLike } from '../cluster/presence-runner';
 import { Limits } from '../core/protocol';
-import { hub$, mergeConnections } from './hub';
+import { hub$, mergeConnections, safeStep } from './hub';
 import { HubState, initialState } from '../core/reducer';
 import { rateLimit } from '../core/rate';
 import { Runner } from './runner';
 import { Logger, createLogger } from '../ops/logger';
-import { clientErrorResponse, handleHttp, parseTarget, rawResponse } from './http';
+import { clientErrorResponse, handleHttp, parseTarget, rawResponse, serveMetrics } from './http';
 import { createStaticHandler } from './static';
 import type { MessageLog } from '../store/log';
 import { MemoryLog } from '../store/memory';
 import { StoreRunner } from '../store/runner';
+import type * as MetricsModule from '../ops/metrics';
 
 /** A resume token: 24 random bytes, 32 characters of base64url (protocol.md, TOKEN_PATTERN). */
 const newToken = (): string => randomBytes(24).toString('base64url');
@@ -41,6 +42,8 @@ export interface ChatServer {
   state(): HubState;
   /** This process's name among several (--node-id, or a random one); '' with one process. */
   readonly nodeId: string;
+  /** http://HOST:PORT/metrics where /metrics is served (--metrics-port, or the main port); '' with --metrics off. */
+  readonly metricsUrl: string;
   /** Tells every client, closes them with 1001, and stops listening. Resolves when all are gone. */
   close(graceMs?: number): Promise<void>;
 }
@@ -128,13 +131,24 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   // protocol.md "Message rate": one bucket per connection, kept by its connection$ (no timer).
   const rate = rateLimit(config.msgRate, config.msgBurst);
 
+  // GET /metrics (src/ops/metrics.ts), counted at the edge. Loaded only when on: prom-client is memory a server without it never uses.
+  const metrics = config.metrics === 'off' ? undefined : new (require('../ops/metrics') as typeof MetricsModule).Metrics({
+    connections: () => latest.clients.size,
+    rooms: () => latest.rooms.size,
+    links: bus === undefined ? undefined : () => ({
+      log: messages.link?.down,
+      bus: busDown,
+      ...(presenceLink(presence) ? { presence: presenceLink(presence)?.down } : {}),
+      ...(sessions?.link ? { sessions: sessions.link.down } : {}),
+    }),
+  });
   const connections$ = new Subject<ReturnType<typeof connection$>>();
   const feedback$ = new Subject<HubEvent>();
   // The log's outcomes: the store runner emits them after its batch, outside any step.
   const stored$ = new Subject<HubEvent>();
   const messages: MessageLog = options.messages
     ?? new MemoryLog({ retention: { maxPerRoom: config.historyMax, maxDays: config.historyDays } });
-  const store = new StoreRunner(messages, (e) => stored$.next(e), { log });
+  const store = new StoreRunner(messages, (e) => stored$.next(e), { log, onBatch: metrics?.logBatch });
   // A log across a network (Redis): said once when it goes away and once when it is back, not once per refused line.
   const unwatch = messages.link?.watch((down) => {
     log(down === undefined ? 'info' : 'warn', down === undefined ? 'store_up' : 'store_down', down === undefined ? {} : { reason: down });
@@ -152,7 +166,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const runner = new Runner({
     maxBuffered: config.maxBuffered,
     log,
-    onDropped: (id, reason) => feedback$.next(closed(id, Date.now(), reason)),
+    onDropped: (id, reason) => {
+      metrics?.slowDropped();
+      feedback$.next(closed(id, Date.now(), reason));
+    },
+    delivered: metrics?.delivered,
     store: (effect) => store.submit(effect),
     onRebind: (from, to) => {
       liveness.forget(from);
@@ -172,10 +190,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     heard$,
     sessioned$,
   );
-  const subscription = hub$(events$, latest).subscribe((step) => {
+  // With metrics on, each step is timed from the reducer's start to the runner's end.
+  const subscription = hub$(events$, latest, metrics ? metrics.timed(safeStep) : safeStep).subscribe((step) => {
     latest = step.state;
     runner.run(step.effects);
+    metrics?.stepDone();
   });
+  // One set of dependencies for every connection (nothing of it is per connection).
+  const connectionDeps = { newId: nanoid, liveness, rate, onFrame: metrics?.frame, onClose: metrics?.closed, onRateLimited: metrics?.rateLimited };
 
   const web = createStaticHandler(options.webRoot);
   const serveHttp = (req: http.IncomingMessage, res: http.ServerResponse) =>
@@ -188,6 +210,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
         down: messages.link?.down ?? busDown ?? sessions?.link?.down,
       }),
       web,
+      // --metrics-port: /metrics is on that listener only, and the main port answers 404.
+      metrics: metrics && config.metricsPort === '' ? () => metrics.scrape() : undefined,
     });
   const httpServer = http.createServer(serveHttp);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, clientTracking: false });
@@ -199,15 +223,15 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     const onError = () => socket.destroy();
     socket.on('error', onError);
     const target = parseTarget(req.url);
-    if (!target) return refuse(socket, 400);
+    if (!target) return refuseAs('bad_target', socket, 400);
     if (target.path !== '/ws') {
       // An upgrade the server may decline (RFC 9110 7.8): h2c and the like get the plain HTTP answer.
       if (req.headers.upgrade?.toLowerCase() !== 'websocket') return serveWithoutUpgrade(req, socket, serveHttp);
-      return refuse(socket, 404);
+      return refuseAs('not_found', socket, 404);
     }
     // ws answers 405 to other methods, without the Allow header RFC 9110 15.5.6 asks for.
-    if (req.method !== 'GET') return refuse(socket, 405, { Allow: 'GET' });
-    if (!accepting) return refuse(socket, 503);
+    if (req.method !== 'GET') return refuseAs('method', socket, 405, { Allow: 'GET' });
+    if (!accepting) return refuseAs('shutting_down', socket, 503);
     // From here ws answers a bad handshake itself (400 for a missing key or a non-WebSocket Upgrade).
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onError);
@@ -219,7 +243,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
         resume: target.query.get('resume') ?? undefined,
         since: target.query.get('since') ?? undefined,
       };
-      connections$.next(connection$(who, query, ws, { newId: nanoid, liveness, rate }, newToken()));
+      connections$.next(connection$(who, query, ws, connectionDeps, newToken()));
     });
   });
   // A client that breaks the HTTP layer harms only itself. It gets Node's own answer
@@ -230,13 +254,28 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     socket.destroy();
   });
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(config.port, config.host, () => {
-      httpServer.off('error', reject);
-      resolve();
-    });
-  });
+  /** An upgrade refused, counted by its reason (a fixed set: README "Metrics"). */
+  const refuseAs = (reason: string, socket: Duplex, status: number, headers?: Record<string, string>): void => {
+    metrics?.upgradeRefused(reason);
+    refuse(socket, status, headers);
+  };
+
+  // --metrics-port: /metrics on a listener of its own (docs/security.md "Metrics"), nothing else there.
+  const metricsServer = metrics && config.metricsPort !== ''
+    ? http.createServer((req, res) => {
+      const target = parseTarget(req.url);
+      if (target?.path === '/metrics') return serveMetrics(req, res, () => metrics.scrape());
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found');
+    })
+    : undefined;
+  try {
+    if (metricsServer) await listen(metricsServer, config.metricsPort as number, config.metricsHost);
+    await listen(httpServer, config.port, config.host);
+  } catch (e) {
+    metricsServer?.close();
+    metrics?.close();
+    throw e;
+  }
   const port = (httpServer.address() as AddressInfo).port;
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
 
@@ -272,11 +311,42 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       sessionRunner?.stop();
       await sessions?.close();
       await bus?.close();
+      if (metricsServer) {
+        const down = new Promise<void>((r) => metricsServer.close(() => r()));
+        metricsServer.closeAllConnections();
+        await down;
+      }
+      metrics?.close();
     })();
     return closing;
   };
 
-  return { port, url: `ws://${shownHost}:${port}/ws`, state: () => latest, close, nodeId };
+  const metricsUrl = !metrics ? ''
+    : metricsServer ? `http://${hostForUrl(config.metricsHost)}:${(metricsServer.address() as AddressInfo).port}/metrics`
+      : `http://${hostForUrl(shownHost)}:${port}/metrics`;
+  return { port, url: `ws://${shownHost}:${port}/ws`, state: () => latest, close, nodeId, metricsUrl };
+}
+
+/** Listens, or rejects with the listen error (a port in use). */
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** A host as it goes in a URL: an IPv6 address in brackets; 0.0.0.0 and :: as localhost. */
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Presence's Redis link, when it has one (a RedisPresence; specs may pass another). */
+function presenceLink(presence: unknown): { down: string | undefined } | undefined {
+  return (presence as { link?: { down: string | undefined } } | undefined)?.link;
 }
 
 /** Node keeps the response in flight on a socket in `_httpMessage` (not in its typings). */

@@ -36,6 +36,12 @@ export interface Config {
   msgBurst: number;
   /** Members one room may have (0: no limit). */
   maxRoomMembers: number;
+  /** `GET /metrics` in the Prometheus text format (src/ops/metrics.ts), or off. */
+  metrics: 'on' | 'off';
+  /** A listener of its own for /metrics ('' : /metrics is served on --port); 0 picks a free one. */
+  metricsPort: number | '';
+  /** The address that listener is on (with --metrics-port only). */
+  metricsHost: string;
 }
 
 /** The field's practice: ping every 25 s, a peer silent for 60 s is dead, 64 KiB frames. */
@@ -59,6 +65,9 @@ export const DEFAULTS: Config = {
   msgRate: 10,
   msgBurst: 20,
   maxRoomMembers: DEFAULT_MAX_ROOM_MEMBERS,
+  metrics: 'on',
+  metricsPort: '',
+  metricsHost: '127.0.0.1',
 };
 
 /** flag name, config key, environment variable, help text. */
@@ -82,6 +91,9 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['msg-rate', 'msgRate', 'MSG_RATE', 'frames per second one connection may send (a token bucket); over it: Error rate_limited, and close 4029 after 10 s (0: no limit)'],
   ['msg-burst', 'msgBurst', 'MSG_BURST', 'frames one connection may send at once before --msg-rate applies (0: no limit)'],
   ['max-room-members', 'maxRoomMembers', 'MAX_ROOM_MEMBERS', 'members one room may have; a Join past it: Error room_full (0: no limit)'],
+  ['metrics', 'metrics', 'METRICS', 'on: GET /metrics in the Prometheus text format; off: no /metrics (404)'],
+  ['metrics-port', 'metricsPort', 'METRICS_PORT', '/metrics on a listener of its own at this port, not on --port (none: on --port)'],
+  ['metrics-host', 'metricsHost', 'METRICS_HOST', 'the address the --metrics-port listener is on'],
 ];
 
 export const USAGE = [
@@ -168,6 +180,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       case 'msgBurst':
       case 'maxRoomMembers':
         config[key] = intIn(flag, raw, 0, 2 ** 31 - 1);
+        break;
+      case 'metrics':
+        if (raw !== 'on' && raw !== 'off') throw new ConfigError(`--${flag}: expected on or off, got "${raw}"`);
+        config.metrics = raw;
+        break;
+      case 'metricsPort':
+        config.metricsPort = intIn(flag, raw, 0, 65535);
+        break;
+      case 'metricsHost':
+        config.metricsHost = raw;
         break;
       case 'resumeWindowMs':
         config.resumeWindowMs = intIn(flag, raw, 0, 24 * 3600_000);

@@ -20,6 +20,8 @@ export interface StoreRunnerOptions {
   trimEveryMs?: number;
   now?: () => number;
   log: Logger;
+  /** Metrics (src/ops/metrics.ts): each batch's time, in ms, from its first op being asked to its outcomes. */
+  onBatch?: (ms: number) => void;
 }
 
 export const DEFAULT_MAX_PENDING = 50_000;
@@ -32,6 +34,8 @@ export class StoreRunner {
   private readonly maxPending: number;
   private readonly now: () => number;
   private readonly trimTimer?: NodeJS.Timeout;
+  // When the first op of the batch being gathered was asked (performance.now()), for onBatch.
+  private firstAsked = 0;
 
   constructor(
     private readonly messages: MessageLog,
@@ -59,6 +63,7 @@ export class StoreRunner {
       queueMicrotask(() => this.emit(this.failure(effect, 'store_busy', 'the message log is too far behind; try again shortly', at)));
       return;
     }
+    if (this.queue.length === 0 && this.opts.onBatch) this.firstAsked = performance.now();
     this.queue.push(effect);
     this.schedule();
   }
@@ -84,19 +89,21 @@ export class StoreRunner {
     this.queue = [];
     if (batch.length === 0) return;
     this.running = true;
+    const asked = this.firstAsked;
     const ops: LogOp[] = batch.map((e) => (e.kind === 'append' ? { op: 'append', req: e.req } : { op: 'read', req: e.req }));
     let result: LogOutcome[] | Promise<LogOutcome[]>;
     try {
       result = this.messages.run(ops);
     } catch (e) {
-      return this.done(batch, undefined, e);
+      return this.done(batch, asked, undefined, e);
     }
-    if (Array.isArray(result)) this.done(batch, result);
-    else result.then((outcomes) => this.done(batch, outcomes), (e) => this.done(batch, undefined, e));
+    if (Array.isArray(result)) this.done(batch, asked, result);
+    else result.then((outcomes) => this.done(batch, asked, outcomes), (e) => this.done(batch, asked, undefined, e));
   };
 
-  private done(batch: StoreEffect[], outcomes: LogOutcome[] | undefined, error?: unknown): void {
+  private done(batch: StoreEffect[], asked: number, outcomes: LogOutcome[] | undefined, error?: unknown): void {
     this.running = false;
+    this.opts.onBatch?.(performance.now() - asked);
     const at = this.now();
     if (!outcomes || outcomes.length !== batch.length) {
       const reason = error ? String((error as Error).message ?? error) : 'the log gave a wrong number of outcomes';
