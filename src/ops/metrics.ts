@@ -16,10 +16,14 @@ import { Type, type Message } from '../core/protocol';
 
 // prom-client's index loads all of it (summaries and their t-digest, the cluster aggregator, the push gateway,
 // the default metrics): about 12 MB of RSS in a bare process, 1.6 MB more in this server at rest. The three
-// classes used here are loaded alone, from the files the index loads them from.
-const Registry = require('prom-client/lib/registry') as typeof Prom.Registry;
-const Counter = require('prom-client/lib/counter') as typeof Prom.Counter;
-const Gauge = require('prom-client/lib/gauge') as typeof Prom.Gauge;
+// classes used here are loaded alone, from the files the index loads them from, and only at the first scrape:
+// until someone scrapes, counting is plain numbers and prom-client costs nothing at rest (issue 12's RSS).
+interface PromClasses { Registry: typeof Prom.Registry; Counter: typeof Prom.Counter; Gauge: typeof Prom.Gauge }
+const loadProm = (): PromClasses => ({
+  Registry: require('prom-client/lib/registry') as typeof Prom.Registry,
+  Counter: require('prom-client/lib/counter') as typeof Prom.Counter,
+  Gauge: require('prom-client/lib/gauge') as typeof Prom.Gauge,
+});
 type Registry = Prom.Registry;
 type Metric = Prom.Metric;
 
@@ -67,8 +71,11 @@ class Buckets {
   private sum = 0;
   private count = 0;
 
-  constructor(readonly name: string, readonly help: string, private readonly bounds: readonly number[], registry: Registry) {
+  constructor(readonly name: string, readonly help: string, private readonly bounds: readonly number[]) {
     this.counts = new Array<number>(bounds.length).fill(0);
+  }
+
+  register(registry: Registry): void {
     registry.registerMetric(this as unknown as Metric);
   }
 
@@ -102,7 +109,8 @@ const closeLabel = (code: number): string =>
   ((code >= 1000 && code <= 1015) || (code >= 4000 && code <= 4099) ? String(code) : 'other');
 
 export class Metrics {
-  readonly registry = new Registry();
+  // Built at the first scrape (loadProm).
+  private built?: Registry;
   // The hot path's numbers, read by the collects below.
   private readonly frames = new Array<number>(INVALID + 1).fill(0);
   private deliveries = 0;
@@ -116,8 +124,30 @@ export class Metrics {
   private readonly logSeconds: Buckets;
   private readonly loop: IntervalHistogram;
 
-  constructor(sources: MetricsSources) {
-    const registers = [this.registry];
+  constructor(private readonly sources: MetricsSources) {
+    this.stepSeconds = new Buckets(
+      'rxchat_hub_step_seconds',
+      'Time of one hub step: the reducer and the runner carrying out its effects',
+      [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+    );
+    this.logSeconds = new Buckets(
+      'rxchat_log_batch_seconds',
+      'Time from the first append or read of a batch being asked to the message log answering the whole batch',
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    );
+    // perf_hooks' own sampler, at 20 ms; disabled on close (prom-client's default metrics never disable theirs).
+    this.loop = monitorEventLoopDelay({ resolution: 20 });
+    this.loop.enable();
+  }
+
+  /** The Registry with every metric, read from the numbers above at each scrape; made at the first. */
+  private registry(): Registry {
+    if (this.built) return this.built;
+    const { Registry, Counter, Gauge } = loadProm();
+    const registry = new Registry();
+    this.built = registry;
+    const sources = this.sources;
+    const registers = [registry];
     // A counter fed from a plain number (or a tally) at scrape time.
     const counter = (name: string, help: string, read: () => number) => new Counter({
       name, help, registers, collect() { this.reset(); this.inc(read()); },
@@ -143,21 +173,8 @@ export class Metrics {
     counter('rxchat_slow_consumer_drops_total', 'Clients dropped for reading too slowly (close 4008)', () => this.slowDrops);
     counter('rxchat_rate_limited_total', 'Frames refused by the per-connection message rate', () => this.limited);
     byLabel('rxchat_upgrade_refusals_total', 'WebSocket upgrades refused before a connection opened, by reason', 'reason', () => this.refusals.counts);
-    this.stepSeconds = new Buckets(
-      'rxchat_hub_step_seconds',
-      'Time of one hub step: the reducer and the runner carrying out its effects',
-      [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
-      this.registry,
-    );
-    this.logSeconds = new Buckets(
-      'rxchat_log_batch_seconds',
-      'Time from the first append or read of a batch being asked to the message log answering the whole batch',
-      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      this.registry,
-    );
-    // perf_hooks' own sampler, at 20 ms; disabled on close (prom-client's default metrics never disable theirs).
-    this.loop = monitorEventLoopDelay({ resolution: 20 });
-    this.loop.enable();
+    this.stepSeconds.register(registry);
+    this.logSeconds.register(registry);
     const loop = this.loop;
     new Gauge({
       name: 'rxchat_event_loop_delay_seconds',
@@ -191,11 +208,13 @@ export class Metrics {
         },
       });
     }
+    return registry;
   }
 
   /** The text a scrape gets, and its content type. */
   async scrape(): Promise<{ body: string; contentType: string }> {
-    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+    const registry = this.registry();
+    return { body: await registry.metrics(), contentType: registry.contentType };
   }
 
   /** Stops the event-loop sampler. */
