@@ -36,6 +36,19 @@ function knock(s: ChatServer, headers: Record<string, string> = {}): Promise<Out
   }), 3000, 'an answer to the upgrade');
 }
 
+/** A raw socket that sends `data` and then nothing: resolves with what the server wrote and when it closed. */
+function trickle(s: ChatServer, data: string): Promise<{ answer: string; ms: number }> {
+  return within(new Promise((resolve, reject) => {
+    const socket = net.connect(s.port, '127.0.0.1');
+    const started = Date.now();
+    let answer = '';
+    socket.on('data', (d) => (answer += d.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ answer, ms: Date.now() - started }));
+    socket.on('connect', () => socket.write(data));
+  }), 3000, 'the server closing a slow request');
+}
+
 describe('origins', () => {
   it('refuses a browser page from another origin with 403 and a reason, and nothing reaches the hub', async () => {
     const s = await serve();
@@ -43,6 +56,15 @@ describe('origins', () => {
     expect(s.state().clients.size).toBe(0);
     expect(s.door.refused.origin).toBe(1);
     expect(s.door.connections).toBe(0);
+  });
+
+  it('answers on the raw socket with the status, the reason and Connection: close, then closes it', async () => {
+    const s = await serve();
+    const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+    const { answer } = await trickle(s, `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nOrigin: https://evil.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/);
+    expect(answer.endsWith('\r\n\r\norigin not allowed')).toBe(true);
   });
 
   it('takes a client with no Origin, and a page from the server\'s own host and port', async () => {
@@ -117,19 +139,6 @@ describe('all connections', () => {
 });
 
 describe('a slow request', () => {
-  /** A raw socket that sends `data` and then nothing: resolves with what the server wrote and when it closed. */
-  function trickle(s: ChatServer, data: string): Promise<{ answer: string; ms: number }> {
-    return within(new Promise((resolve, reject) => {
-      const socket = net.connect(s.port, '127.0.0.1');
-      const started = Date.now();
-      let answer = '';
-      socket.on('data', (d) => (answer += d.toString('latin1')));
-      socket.on('error', reject);
-      socket.on('close', () => resolve({ answer, ms: Date.now() - started }));
-      socket.on('connect', () => socket.write(data));
-    }), 3000, 'the server closing a slow request');
-  }
-
   it('is cut off with 408 after --upgrade-timeout, whether it sent half its headers or nothing', async () => {
     const s = await serve({ upgradeTimeoutMs: 300 });
     const half = await trickle(s, `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n`);
