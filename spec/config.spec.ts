@@ -39,6 +39,18 @@ describe('parseConfig', () => {
     expect(() => parseConfig([], { METRICS_PORT: '70000' })).toThrow(/--metrics-port/);
   });
 
+  it('takes the door\'s flags (issue 9): limits with 0 for none, switches without a value, origins normalised', () => {
+    expect(DEFAULTS).toMatchObject({ allowedOrigins: '', maxConnsPerIp: 64, connRatePerIp: 120, maxConnections: 10_000, upgradeTimeoutMs: 10_000, trustProxy: false, limitLoopback: false });
+    expect(parseConfig(['--trust-proxy', '--limit-loopback', '--max-connections', '0', '--allowed-origins', 'https://A.example:443,http://localhost:3000'])).toEqual({
+      help: false,
+      config: { ...DEFAULTS, trustProxy: true, limitLoopback: true, maxConnections: 0, allowedOrigins: 'https://a.example,http://localhost:3000' },
+    });
+    expect(parseConfig([], { TRUST_PROXY: 'yes', LIMIT_LOOPBACK: '0', CONN_RATE_PER_IP: '5' })).toEqual({ help: false, config: { ...DEFAULTS, trustProxy: true, connRatePerIp: 5 } });
+    expect(() => parseConfig([], { TRUST_PROXY: 'maybe' })).toThrow(/TRUST_PROXY/);
+    expect(() => parseConfig(['--allowed-origins', 'https://a.example/chat'])).toThrow(/--allowed-origins/);
+    expect(() => parseConfig(['--max-conns-per-ip', '-1'])).toThrow(/--max-conns-per-ip/);
+  });
+
   it('asks for help', () => {
     expect(parseConfig(['--help'])).toEqual({ help: true });
     expect(USAGE).toContain('--heartbeat-timeout');

@@ -1,4 +1,8 @@
 // `npm start` as a user runs it: a real process, its output, and signals.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { TestClient } from './support/client';
 import { printed, spawnServer as run, startServerProcess, within } from './support/server-process';
@@ -62,24 +66,24 @@ describe('the server process', () => {
     expect(output()).toContain('--heartbeat-interval');
   }, 15_000);
 
-  // issue 8, 8: a start that cannot work says why in one line and exits non-zero, without a stack.
+  // issue 8, 8 and issue 9, 6: a start that cannot work says why in one line and exits 2, without a stack.
   it.each([
     ['not a URL', 'redis//127.0.0.1', /^cannot start: bad Redis URL redis\/\/127\.0\.0\.1: not a URL/],
     ['another scheme', 'http://127.0.0.1:6379/0', /^cannot start: bad Redis URL http:\/\/127\.0\.0\.1:6379\/0: the scheme must be redis: or rediss:/],
     ['a database that is not a number', 'redis://127.0.0.1:6379/lobby', /^cannot start: bad Redis URL .*: the database must be a number/],
     ['a password, which is not printed', 'redis://:hunter2@127.0.0.1:6379/x', /^cannot start: bad Redis URL redis:\/\/:\*\*\*@127\.0\.0\.1:6379\/x: /],
-  ])('refuses a bad Redis URL (%s) at once: one line, exit code 1', async (_, url, line) => {
+  ])('refuses a bad Redis URL (%s) at once: one line, exit code 2', async (_, url, line) => {
     const { output, exited } = run(['--port', '0', '--redis', url]);
-    expect(await within(exited, 10_000, 'exit')).toBe(1);
+    expect(await within(exited, 10_000, 'exit')).toBe(2);
     expect(output().trimEnd().split('\n')).toEqual([expect.stringMatching(line)]);
     expect(output()).not.toContain('hunter2');
   }, 15_000);
 
-  it('gives up on a Redis that does not answer after 10 s of retries: one line naming it, exit code 1', async () => {
+  it('gives up on a Redis that does not answer after 10 s of retries: one line naming it, exit code 2', async () => {
     const port = await freePort(); // nothing listens there
     const started = Date.now();
     const { output, exited } = run(['--port', '0', '--redis', `redis://127.0.0.1:${port}/0`]);
-    expect(await within(exited, 20_000, 'exit')).toBe(1);
+    expect(await within(exited, 20_000, 'exit')).toBe(2);
     const took = Date.now() - started;
     expect(took).toBeGreaterThanOrEqual(9_500);
     expect(took).toBeLessThan(15_000);
@@ -88,9 +92,40 @@ describe('the server process', () => {
     ]);
   }, 25_000);
 
-  it('refuses a bad flag, naming it, with exit code 2', async () => {
-    const { output, exited } = run(['--port', 'x']);
+  it.each([
+    [['--port', 'x'], 'cannot start: --port: expected a whole number from 0 to 65535, got "x" (--help lists the flags)'],
+    [['--max-connections', 'lots'], 'cannot start: --max-connections: expected a whole number from 0 to 2147483647, got "lots" (--help lists the flags)'],
+    [['--allowed-origins', 'evil.example'], expect.stringMatching(/^cannot start: --allowed-origins: expected origins such as .*got "evil.example"/)],
+    [['--nope'], expect.stringMatching(/^cannot start: Unknown option '--nope'.* \(--help lists the flags\)$/)],
+  ])('refuses a bad flag %j naming it: one line, exit code 2', async (argv, line) => {
+    const { output, exited } = run(argv);
     expect(await within(exited, 10_000, 'exit')).toBe(2);
-    expect(output()).toContain('--port: expected a whole number');
+    expect(output().trimEnd().split('\n')).toEqual([line]);
+  }, 15_000);
+
+  it('refuses a port in use: one line saying so, exit code 2', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const { port } = holder.address() as net.AddressInfo;
+    try {
+      const { output, exited } = run(['--port', String(port), '--host', '127.0.0.1', '--store', 'memory']);
+      expect(await within(exited, 10_000, 'exit')).toBe(2);
+      expect(output().trimEnd().split('\n')).toEqual([`cannot start: port ${port} is in use; try --port`]);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  }, 15_000);
+
+  it('refuses a data directory it cannot use: one line naming it, exit code 2', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rxchat-spec-'));
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, '');
+    try {
+      const { output, exited } = run(['--port', '0', '--data', file]);
+      expect(await within(exited, 10_000, 'exit')).toBe(2);
+      expect(output().trimEnd().split('\n')).toEqual([expect.stringMatching(new RegExp(`^cannot start: cannot use data directory ${file}: `))]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 15_000);
 });

@@ -5,14 +5,25 @@ import { createLogger } from './ops/logger';
 import { startServer } from './edge/server';
 import { openLog } from './store/open';
 
+/**
+ * issue 9, 6: a start that cannot work (a bad flag, a data directory that cannot be used, a bad or
+ * unreachable Redis, a port in use) says why in one line on stderr, without a stack, and exits 2.
+ * Exit 1 is left for what was not foreseen (a bug: its stack is printed).
+ */
+const EXIT_CANNOT_START = 2;
+
+function cannotStart(message: string): never {
+  process.stderr.write(`cannot start: ${message}\n`);
+  process.exit(EXIT_CANNOT_START);
+}
+
 async function main(): Promise<void> {
   let parsed;
   try {
     parsed = parseConfig(process.argv.slice(2), process.env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    process.stderr.write(`${e.message}\n\n${USAGE}\n`);
-    process.exit(2);
+    cannotStart(`${e.message} (--help lists the flags)`);
   }
   if (parsed.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -26,17 +37,15 @@ async function main(): Promise<void> {
   } catch (e) {
     // issue 7: a data directory that cannot be opened or written stops the server at start, with one clear
     // line; issue 8: so does a bad Redis URL, or a Redis that does not answer within 10 s.
-    process.stderr.write(`cannot start: ${(e as Error).message}\n`);
-    process.exit(1);
+    cannotStart((e as Error).message);
   }
   let server;
   try {
     server = await startServer({ ...config, log, messages });
   } catch (e) {
     // The same one line for the bus's Redis (a RedisOpenError: gone since the log connected) or a port in use.
-    process.stderr.write(`cannot start: ${(e as Error).message}\n`);
     await Promise.resolve(messages.close()).catch(() => undefined);
-    process.exit(1);
+    cannotStart((e as Error).message);
   }
   if (config.redis !== '') log('info', 'cluster', { node: server.nodeId, redis: redactUrl(config.redis), prefix: config.redisPrefix });
   // Printed whatever the log level: scripts and people wait for this line.

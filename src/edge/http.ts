@@ -103,9 +103,13 @@ export function clientErrorResponse(code: string | undefined): string | undefine
   }
 }
 
-/** A whole response for a raw socket (an upgrade we refuse, a request Node could not parse); the connection closes after it. */
-export function rawResponse(status: number, headers: Record<string, string> = {}): string {
+/**
+ * A whole response for a raw socket (an upgrade we refuse, a request Node could not parse); the connection
+ * closes after it. The body is one line saying why (the status's reason phrase unless given).
+ */
+export function rawResponse(status: number, headers: Record<string, string> = {}, body?: string): string {
   const reason = STATUS_CODES[status] ?? 'Error';
-  const lines = Object.entries({ ...headers, Connection: 'close', 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(reason.length) });
-  return `HTTP/1.1 ${status} ${reason}\r\n${lines.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${reason}`;
+  const text = body ?? reason;
+  const lines = Object.entries({ ...headers, Connection: 'close', 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)) });
+  return `HTTP/1.1 ${status} ${reason}\r\n${lines.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${text}`;
 }

@@ -26,6 +26,7 @@ import { Runner } from './runner';
 import { Logger, createLogger } from '../ops/logger';
 import { clientErrorResponse, handleHttp, parseTarget, rawResponse, serveMetrics } from './http';
 import { createStaticHandler } from './static';
+import { Door, REFUSALS, Refusal } from './door';
 import type { MessageLog } from '../store/log';
 import { MemoryLog } from '../store/memory';
 import { StoreRunner } from '../store/runner';
@@ -46,6 +47,8 @@ export interface ChatServer {
   readonly metricsUrl: string;
   /** Tells every client, closes them with 1001, and stops listening. Resolves when all are gone. */
   close(graceMs?: number): Promise<void>;
+  /** The door at the upgrade (src/edge/door.ts): its refusals by reason, and the connections it let in. */
+  readonly door: Pick<Door, 'refused' | 'connections' | 'tracked'>;
 }
 
 export interface ServerOptions extends Partial<Config> {
@@ -71,6 +74,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const config: Config = { ...DEFAULTS, ...options };
   const log = options.log ?? createLogger(config.logLevel);
   const started = Date.now();
+  // First: a bad --allowed-origins from a caller that did not parse flags throws before anything is opened.
+  const door = new Door({ ...config, log });
   // Several processes (docs/scaling.md): lines are heard on Redis, each room while it has members here.
   const nodeId = config.redis === '' ? '' : config.nodeId || `node-${nanoid(8)}`;
   const heard$ = new Subject<HubEvent>();
@@ -213,7 +218,24 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
       // --metrics-port: /metrics is on that listener only, and the main port answers 404.
       metrics: metrics && config.metricsPort === '' ? () => metrics.scrape() : undefined,
     });
-  const httpServer = http.createServer(serveHttp);
+  // A client that trickles its request (an upgrade's headers) is cut off with 408 (clientError below):
+  // Node checks, each interval, every connection still sending a request (from its accept: sending nothing counts).
+  const timeout = config.upgradeTimeoutMs;
+  const httpServer = http.createServer({
+    headersTimeout: timeout,
+    requestTimeout: timeout,
+    ...(timeout > 0 ? { connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeout / 4))) } : {}),
+  }, serveHttp);
+  /** A refusal at the door, counted by reason: logged by the door, and in /metrics. */
+  const counted = (refusal: Refusal, address?: string): void => {
+    door.counted(refusal, address);
+    metrics?.upgradeRefused(refusal);
+  };
+  /** Answers an upgrade we refuse on the raw socket, counted by reason, then lets the connection go. */
+  const refuse = (socket: Duplex, refusal: Refusal, headers: Record<string, string> = {}, address?: string): void => {
+    counted(refusal, address);
+    hangUp(socket, rawResponse(REFUSALS[refusal].status, headers, REFUSALS[refusal].reason));
+  };
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, clientTracking: false });
   let accepting = true;
 
@@ -223,15 +245,20 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     const onError = () => socket.destroy();
     socket.on('error', onError);
     const target = parseTarget(req.url);
-    if (!target) return refuseAs('bad_target', socket, 400);
+    if (!target) return refuse(socket, 'bad_target');
     if (target.path !== '/ws') {
       // An upgrade the server may decline (RFC 9110 7.8): h2c and the like get the plain HTTP answer.
       if (req.headers.upgrade?.toLowerCase() !== 'websocket') return serveWithoutUpgrade(req, socket, serveHttp);
-      return refuseAs('not_found', socket, 404);
+      return refuse(socket, 'not_found');
     }
     // ws answers 405 to other methods, without the Allow header RFC 9110 15.5.6 asks for.
-    if (req.method !== 'GET') return refuseAs('method', socket, 405, { Allow: 'GET' });
-    if (!accepting) return refuseAs('shutting_down', socket, 503);
+    if (req.method !== 'GET') return refuse(socket, 'method', { Allow: 'GET' });
+    if (!accepting) return refuse(socket, 'shutting_down');
+    // The door (docs/security.md): origin, room for one more, the address's share. Counted from here
+    // until the socket closes, whatever closes it (ws refusing the handshake, the client, the server).
+    const verdict = door.admit(req);
+    if (!verdict.ok) return refuse(socket, verdict.refusal, verdict.headers, verdict.address);
+    socket.once('close', verdict.release);
     // From here ws answers a bad handshake itself (400 for a missing key or a non-WebSocket Upgrade).
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onError);
@@ -249,16 +276,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   // A client that breaks the HTTP layer harms only itself. It gets Node's own answer
   // (400, or 431 for headers over the limit) unless a response is already under way.
   httpServer.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
+    if (e.code !== 'ECONNRESET') counted(e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : 'bad_request', (socket as Socket).remoteAddress);
     const answer = clientErrorResponse(e.code);
     if (answer && socket.writable && !(socket as WithResponse)._httpMessage?.headersSent) socket.write(answer);
     socket.destroy();
   });
-
-  /** An upgrade refused, counted by its reason (a fixed set: README "Metrics"). */
-  const refuseAs = (reason: string, socket: Duplex, status: number, headers?: Record<string, string>): void => {
-    metrics?.upgradeRefused(reason);
-    refuse(socket, status, headers);
-  };
 
   // --metrics-port: /metrics on a listener of its own (docs/security.md "Metrics"), nothing else there.
   const metricsServer = metrics && config.metricsPort !== ''
@@ -269,8 +291,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     })
     : undefined;
   try {
-    if (metricsServer) await listen(metricsServer, config.metricsPort as number, config.metricsHost);
-    await listen(httpServer, config.port, config.host);
+    if (metricsServer) await listen(metricsServer, config.metricsPort as number, config.metricsHost, '--metrics-port');
+    await listen(httpServer, config.port, config.host, '--port');
   } catch (e) {
     metricsServer?.close();
     metrics?.close();
@@ -324,15 +346,16 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const metricsUrl = !metrics ? ''
     : metricsServer ? `http://${hostForUrl(config.metricsHost)}:${(metricsServer.address() as AddressInfo).port}/metrics`
       : `http://${hostForUrl(shownHost)}:${port}/metrics`;
-  return { port, url: `ws://${shownHost}:${port}/ws`, state: () => latest, close, nodeId, metricsUrl };
+  return { port, url: `ws://${shownHost}:${port}/ws`, state: () => latest, close, nodeId, metricsUrl, door };
 }
 
-/** Listens, or rejects with the listen error (a port in use). */
-function listen(server: http.Server, port: number, host: string): Promise<void> {
+/** Listens, or rejects with the listen error in one line that names the flag to change (a port in use). */
+function listen(server: http.Server, port: number, host: string, flag: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (e: NodeJS.ErrnoException) => reject(listenError(e, host, port, flag));
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -344,6 +367,24 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** Why the server cannot listen, in one line that says what to change (issue 9, 6: main.ts prints it and exits 2). */
+function listenError(e: NodeJS.ErrnoException, host: string, port: number, flag = '--port'): Error {
+  const say = (message: string) => Object.assign(new Error(message), { code: e.code });
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return say(`port ${port} is in use; try ${flag}`);
+    case 'EACCES':
+      return say(`port ${port} needs privileges this process does not have; try ${flag} above 1023`);
+    case 'EADDRNOTAVAIL':
+      return say(`cannot listen on ${host}: not an address of this machine; try --host`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return say(`cannot listen on ${host}: no such host; try --host`);
+    default:
+      return e;
+  }
+}
+
 /** Presence's Redis link, when it has one (a RedisPresence; specs may pass another). */
 function presenceLink(presence: unknown): { down: string | undefined } | undefined {
   return (presence as { link?: { down: string | undefined } } | undefined)?.link;
@@ -351,11 +392,6 @@ function presenceLink(presence: unknown): { down: string | undefined } | undefin
 
 /** Node keeps the response in flight on a socket in `_httpMessage` (not in its typings). */
 type WithResponse = Duplex & { _httpMessage?: http.ServerResponse | null };
-
-/** Answers an upgrade we refuse on the raw socket, then lets the connection go. */
-function refuse(socket: Duplex, status: number, headers: Record<string, string> = {}): void {
-  hangUp(socket, rawResponse(status, headers));
-}
 
 /** Ends the socket after what it still has to write, and frees it then, whether or not the peer closes its side. */
 function hangUp(socket: Duplex, last?: string): void {

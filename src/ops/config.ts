@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { LEVELS, Level } from './logger';
 import { DEFAULT_MAX_ROOM_MEMBERS, DEFAULT_PRESENCE_MAX, DEFAULT_RESUME_WINDOW_MS } from '../core/reducer';
+import { normalizeOrigins } from '../edge/origin';
 
 export const STORES = ['sqlite', 'memory'] as const;
 export type StoreKind = (typeof STORES)[number];
@@ -42,6 +43,21 @@ export interface Config {
   metricsPort: number | '';
   /** The address that listener is on (with --metrics-port only). */
   metricsHost: string;
+  // The door (docs/security.md "The door"): what an upgrade to /ws must pass; 0 turns a limit off.
+  /** Web origins that may connect, comma-separated, normalised ('' : the request's own host; '*': any). */
+  allowedOrigins: string;
+  /** Connections open at once from one address (IPv6: one /64). */
+  maxConnsPerIp: number;
+  /** New connections from one address per minute. */
+  connRatePerIp: number;
+  /** The per-address limits count loopback addresses too (by default they are exempt). */
+  limitLoopback: boolean;
+  /** The client's address is the last X-Forwarded-For entry (a proxy in front appends it). */
+  trustProxy: boolean;
+  /** Connections open at once, all addresses. */
+  maxConnections: number;
+  /** ms a client has to send a whole HTTP request (an upgrade's headers) before it is cut off with 408. */
+  upgradeTimeoutMs: number;
 }
 
 /** The field's practice: ping every 25 s, a peer silent for 60 s is dead, 64 KiB frames. */
@@ -68,6 +84,13 @@ export const DEFAULTS: Config = {
   metrics: 'on',
   metricsPort: '',
   metricsHost: '127.0.0.1',
+  allowedOrigins: '',
+  maxConnsPerIp: 64,
+  connRatePerIp: 120,
+  limitLoopback: false,
+  trustProxy: false,
+  maxConnections: 10_000,
+  upgradeTimeoutMs: 10_000,
 };
 
 /** flag name, config key, environment variable, help text. */
@@ -94,7 +117,17 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['metrics', 'metrics', 'METRICS', 'on: GET /metrics in the Prometheus text format; off: no /metrics (404)'],
   ['metrics-port', 'metricsPort', 'METRICS_PORT', '/metrics on a listener of its own at this port, not on --port (none: on --port)'],
   ['metrics-host', 'metricsHost', 'METRICS_HOST', 'the address the --metrics-port listener is on'],
+  ['allowed-origins', 'allowedOrigins', 'ALLOWED_ORIGINS', 'web origins (https://host[:port], comma-separated, or *) whose pages may connect; clients that send no Origin always may (none: the request\'s own host)'],
+  ['max-conns-per-ip', 'maxConnsPerIp', 'MAX_CONNS_PER_IP', 'connections open at once from one address (IPv6: one /64), more: 429 (0: no limit)'],
+  ['conn-rate-per-ip', 'connRatePerIp', 'CONN_RATE_PER_IP', 'new connections per minute from one address, more: 429 (0: no limit)'],
+  ['limit-loopback', 'limitLoopback', 'LIMIT_LOOPBACK', 'apply the per-address limits to loopback addresses too (127.0.0.0/8, ::1), which are exempt otherwise'],
+  ['trust-proxy', 'trustProxy', 'TRUST_PROXY', 'the client\'s address is the last X-Forwarded-For entry, appended by the proxy in front (only behind one)'],
+  ['max-connections', 'maxConnections', 'MAX_CONNECTIONS', 'connections open at once, all addresses, more: 503 (0: no limit)'],
+  ['upgrade-timeout', 'upgradeTimeoutMs', 'UPGRADE_TIMEOUT', 'ms a client has to send a whole HTTP request, an upgrade\'s headers included, or 408 and closed (0: no limit)'],
 ];
+
+/** Flags that take no value: given, they are on; their environment variable takes true/false, 1/0, yes/no, on/off. */
+const SWITCHES: ReadonlySet<keyof Config> = new Set<keyof Config>(['limitLoopback', 'trustProxy']);
 
 export const USAGE = [
   'Usage: npm start -- [flags]',
@@ -119,6 +152,14 @@ export function redactUrl(url: string): string {
 
 export type Parsed = { help: true } | { help: false; config: Config };
 
+function switchOn(envName: string, raw: string | undefined): boolean {
+  if (raw === undefined || raw === '') return false;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${envName}: expected true or false (1/0, yes/no, on/off), got "${raw}"`);
+}
+
 function intIn(flag: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
@@ -134,18 +175,24 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       args: [...argv],
       options: {
         help: { type: 'boolean', short: 'h' },
-        ...Object.fromEntries(FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
+        ...Object.fromEntries(FLAGS.map(([flag, key]) => [flag, { type: SWITCHES.has(key) ? 'boolean' as const : 'string' as const }])),
       },
       strict: true,
     }).values;
   } catch (e) {
-    throw new ConfigError((e as Error).message);
+    // parseArgs explains over several lines; a start-up error is one (main.ts).
+    throw new ConfigError((e as Error).message.replace(/\s*\n\s*/g, ' '));
   }
   if (values.help) return { help: true };
 
   const config: Config = { ...DEFAULTS };
   for (const [flag, key, envName] of FLAGS) {
-    const raw = (values[flag] as string | undefined) ?? env[envName];
+    const given = values[flag];
+    if (SWITCHES.has(key)) {
+      (config[key] as boolean) = given === true || (given === undefined && switchOn(envName, env[envName]));
+      continue;
+    }
+    const raw = (given as string | undefined) ?? env[envName];
     if (raw === undefined || raw === '') continue;
     switch (key) {
       case 'host':
@@ -193,6 +240,21 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
         break;
       case 'resumeWindowMs':
         config.resumeWindowMs = intIn(flag, raw, 0, 24 * 3600_000);
+        break;
+      case 'allowedOrigins':
+        try {
+          config.allowedOrigins = normalizeOrigins(raw);
+        } catch (e) {
+          throw new ConfigError(`--${flag}: ${(e as Error).message}`);
+        }
+        break;
+      case 'maxConnsPerIp':
+      case 'connRatePerIp':
+      case 'maxConnections':
+        config[key] = intIn(flag, raw, 0, 2 ** 31 - 1);
+        break;
+      case 'upgradeTimeoutMs':
+        config.upgradeTimeoutMs = intIn(flag, raw, 0, 3600_000);
         break;
       default:
         (config[key] as number) = intIn(flag, raw, 1, 2 ** 31 - 1);

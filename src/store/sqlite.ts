@@ -123,6 +123,21 @@ function toMessage(room: string, row: MessageRow): StoredMessage {
   return m;
 }
 
+/**
+ * fs.mkdirSync(dir, { recursive: true }) without its loop: Node 20's spins for ever, never throwing, when
+ * a parent that exists answers mkdir with ENOENT (/proc/x), and the server would hang at start.
+ */
+function makeDir(dir: string): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {
+    missing.unshift(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing) fs.mkdirSync(d);
+  // All there now: this only says EEXIST when DIR is a file.
+  fs.mkdirSync(dir, { recursive: true });
+}
+
 export class SqliteLog implements MessageLog {
   /**
    * Opens (creating if missing) DIR and DIR/rxchat.db, switches it to WAL and
@@ -133,7 +148,7 @@ export class SqliteLog implements MessageLog {
     checkRetention(retention);
     let db: Database.Database | undefined;
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      makeDir(dir);
       db = new Database(path.join(dir, DB_FILE), { timeout: opts.busyTimeoutMs ?? 5000 });
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal') throw new Error(`SQLite could not use WAL here (journal_mode is ${String(mode)})`);
