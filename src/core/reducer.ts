@@ -755,9 +755,12 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
   // Several processes: the log publishes the line to every process, this one included, and it is
   // delivered when heard (onHeard), in Seq order; here it is only acked.
   const room = e.duplicateOf === undefined && !state.cluster ? state.rooms.get(req.room) : undefined;
-  // To the identity, not the socket that sent it: after a resume the new socket gets it; with
-  // none (away), the runner has no socket for it and the Key's record answers a retry.
-  const acked = send(req.from, M.lineAck(req.from, e.duplicateOf ?? req.msgId, e.at, e.ref, req.room, e.seq, e.epoch, req.key, e.duplicateOf !== undefined));
+  // To the identity, not the socket that sent it: after a resume the new socket gets it. A sender
+  // gone (away, or forgotten) gets none: no socket would take it, and no effect names a connection
+  // the hub does not know (reducer-props.spec.ts); a retry after its resume is acked from the log.
+  const acked: Effect[] = !state.clients.has(req.from) ? [] : [
+    send(req.from, M.lineAck(req.from, e.duplicateOf ?? req.msgId, e.at, e.ref, req.room, e.seq, e.epoch, req.key, e.duplicateOf !== undefined)),
+  ];
   let effects: Effect[];
   if (room) {
     // A room whose position a read has yet to tell keeps waiting for it: that read includes this line.
@@ -778,9 +781,9 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         resuming: state.resuming,
       };
     }
-    effects = [broadcast(live(room), M.line(req.from, req.name, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from), acked];
+    effects = [broadcast(live(room), M.line(req.from, req.name, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from), ...acked];
   } else {
-    effects = [acked];
+    effects = acked;
   }
   if (req.key !== undefined) {
     next = noteKey(next, req.from, req.key, { msgId: e.duplicateOf ?? req.msgId, room: req.room, seq: e.seq, epoch: e.epoch });
@@ -940,9 +943,9 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   if (purpose.for === 'history') {
     // The connection's queued read is back: the next may go.
     const asker = state.clients.get(to);
-    const next = asker
-      ? { ...state, clients: state.clients.set(to, { ...asker, reading: Math.max(0, asker.reading - 1), busy: false }) }
-      : state;
+    // Gone meanwhile (away, or forgotten): no socket would take the page (reducer-props.spec.ts).
+    if (!asker) return unchanged(state);
+    const next = { ...state, clients: state.clients.set(to, { ...asker, reading: Math.max(0, asker.reading - 1), busy: false }) };
     if (!outcome.ok) return pump(next, to, e.at, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
     const lines = outcome.messages.map((m) => M.stored(m, outcome.epoch));
     return pump(next, to, e.at, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
