@@ -652,9 +652,13 @@ function onSent(state: HubState, e: Extract<HubEvent, { kind: 'directSent' }>): 
     const rec = state.clients.get(from)?.keys.get(key);
     if (rec && 'pending' in rec && 'to' in rec) next = noteKey(state, from, key, o.ok ? { msgId, to } : undefined);
   }
+  // Its sender gone meanwhile: no socket would take the Ack or Error (reducer-props.spec.ts).
+  const here = state.clients.has(from);
   if (!o.ok) {
-    return unchanged(next, [send(from, M.error(err(o.code, o.reason, ref), e.at)), log('direct_failed', { id: from, to, code: o.code }, 'debug')]);
+    const failed = log('direct_failed', { id: from, to, code: o.code }, 'debug');
+    return unchanged(next, here ? [send(from, M.error(err(o.code, o.reason, ref), e.at)), failed] : [failed]);
   }
+  if (!here) return unchanged(next);
   const r: Step = { state: next, effects: [send(from, M.ack(from, msgId, e.at, ref, { To: to }, key))] };
   return key === undefined ? r : touched(r, from);
 }
@@ -1024,12 +1028,15 @@ function onReplay(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>, p
   const waiter = room?.waiting.find((w) => w.id === to);
   if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state);
   if (!outcome.ok) return rejoined(state, room, waiter, e.at, 'store_failed', []);
-  const bytes = replayBytes(outcome.messages);
+  // Several processes: lines the log kept past the room's live position (not heard here yet) come
+  // live when heard; replayed too, they came twice (reducer-props.spec.ts).
+  const messages = state.cluster ? outcome.messages.filter((m) => m.seq <= room.seq) : outcome.messages;
+  const bytes = replayBytes(messages);
   const recovered = recoverable(purpose.since, outcome, bytes, client.replayLeft);
   const r = rejoined(state, room, waiter, e.at, recovered, []);
   if (recovered !== true) return r;
   const effects = [...r.effects];
-  for (const m of outcome.messages) effects.push(send(to, M.stored(m, outcome.epoch)));
+  for (const m of messages) effects.push(send(to, M.stored(m, outcome.epoch)));
   const spent: HubState = { ...r.state, clients: r.state.clients.set(to, { ...client, replayLeft: client.replayLeft - bytes }) };
   // Several processes: lines heard while the replay was read went live to the others; this member
   // reads them too before it goes live (with one process the log answers in order, and none can be).
