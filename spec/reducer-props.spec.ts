@@ -359,6 +359,10 @@ class World {
     this.checkAddresses(before, e, r.effects);
     checkRefusal(before, e, r);
     for (const x of r.effects) this.carryOut(e, x, before);
+    // Out of a room (left, taken out with an Error, gone): its next Join reply starts afresh.
+    for (const [id, rooms] of this.seen) {
+      for (const room of rooms.keys()) if (!this.state.rooms.get(room)?.members.includes(id)) rooms.delete(room);
+    }
   }
 
   /** What the runners do: the log's work is queued; a rebind renames sockets; an ended socket closes. */
@@ -389,16 +393,16 @@ class World {
         return;
       }
       case 'send':
-        return this.receive(x.to, x.message, before);
+        return this.receive(x.to, x.message, before, false);
       case 'broadcast':
-        for (const id of x.to) if (id !== x.except) this.receive(id, x.message, before);
+        for (const id of x.to) if (id !== x.except) this.receive(id, x.message, before, true);
         return;
       default:
     }
   }
 
-  /** One frame reaches `id`: its lines must follow on, room by room. */
-  private receive(id: string, m: Message, before: HubState): void {
+  /** One frame reaches `id`: its lines must follow on, room by room (live ones, its own passed over). */
+  private receive(id: string, m: Message, before: HubState, live: boolean): void {
     if (m.Type === 5) {
       this.codes.add(m.Code as string);
       if (!DOCUMENTED.has(m.Code as string)) fail('an Error code protocol.md does not document', m);
@@ -443,7 +447,8 @@ class World {
       if (last !== undefined && m.Seq !== last + 1) fail(`${id} got the Ack of Seq ${m.Seq} in "${room}" after ${last}`, m);
       if (last !== undefined) rooms.set(room, m.Seq as number);
     } else if (isLine(m)) {
-      const last = this.past(id, room, rooms.get(room));
+      // Live lines pass over its own; a replay or catch-up (sent to it alone) has them too.
+      const last = live ? this.past(id, room, rooms.get(room)) : rooms.get(room);
       if (last === undefined) fail(`${id} got a line of "${room}" before its Join reply`, m);
       if (m.Seq !== last + 1) fail(`${id} got Seq ${m.Seq} in "${room}" after ${last}`, m);
       rooms.set(room, m.Seq as number);
@@ -452,12 +457,18 @@ class World {
     }
   }
 
-  /** Several processes: `last`, past the member's own lines that follow it (acked, and not sent back to it). */
+  /**
+   * `last`, past the member's own lines that follow it: a line is not sent back to its sender (acked
+   * to it, or, its socket gone before the Ack, in the log under its ID: several processes, a line
+   * heard after its sender resumed).
+   */
   private past(id: string, room: string, last: number | undefined): number | undefined {
+    if (last === undefined) return last;
     const mine = this.own.get(`${id}\n${room}`);
-    if (last === undefined || !mine) return last;
+    const lines = this.log.lines(room);
+    const ownLine = (seq: number) => mine?.has(seq) || lines.find((l) => l.seq === seq)?.from === id;
     let at = last;
-    while (mine.has(at + 1)) at++;
+    while (ownLine(at + 1)) at++;
     return at;
   }
 
