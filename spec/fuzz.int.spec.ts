@@ -3,14 +3,15 @@
 // JSON, frames near the size bound, binary frames, unknown Types), and then the
 // server still serves every client (a heartbeat round trip each) and has
 // delivered nothing across rooms: a line only ever reaches a member of its room,
-// as the member itself saw its joins and leaves. A client that sends a frame over
+// as the member itself saw its joins and leaves; the hub's state holds together
+// (spec/support/props.ts checkState). A client that sends a frame over
 // --max-payload is closed with 1009 and nobody else notices.
 // docs/security.md "Fuzzing and properties"; seeds: spec/support/props.ts.
 import fc from 'fast-check';
 import { ChatServer, startServer } from '../src/edge/server';
 import { Close, Message } from '../src/core/protocol';
 import { TestClient } from './support/client';
-import { documentedCodes, props } from './support/props';
+import { checkState, documentedCodes, props } from './support/props';
 
 const DOCUMENTED = documentedCodes();
 const ROOMS = ['lobby', 'dev', 'ops'];
@@ -118,6 +119,10 @@ describe('the server, under random frames from several clients (network fuzz)', 
         }));
         if (big) expect(await big.closed()).toBe(Close.TooBig);
         clients.forEach((c, k) => checkInbox(c, plans[k].room, inbox.get(c) as Message[]));
+        // The hub's state holds together, and knows every client still open.
+        const state = server.state();
+        checkState(state);
+        for (const c of clients) expect(state.clients.has(c.id)).toBe(true);
       } finally {
         await Promise.all([...clients, ...(big ? [big] : [])].map((c) => c.close()));
       }

@@ -15,12 +15,11 @@ import {
   Effect, HubEvent, IdentityRecord, closed, directSent, heard, linkUp, opened, pingDue, rejected, sessionTaken, shutdownRequested, timedOut,
 } from '../src/core/events';
 import { HubState, initialState } from '../src/core/reducer';
-import { biggest } from '../src/core/room-sizes';
 import type { Heard } from '../src/core/sequence';
 import { frameEvent } from '../src/edge/connection';
 import { stepFrozen } from './support/marbles';
 import { FakeLog, PresenceEffect, StoreEffect, isStore } from './support/fake-log';
-import { documentedCodes, props } from './support/props';
+import { checkState, documentedCodes, fail, props } from './support/props';
 
 const DOCUMENTED = documentedCodes();
 const ROOMS = ['lobby', 'dev', 'x.y'];
@@ -123,11 +122,6 @@ interface Sock {
   id: string;
   /** The server has closed or terminated it: it sends nothing more, and its `closed` comes. */
   ending: boolean;
-}
-
-/** A violation of an invariant: thrown, so fast-check shrinks to the shortest sequence that shows it. */
-function fail(what: string, detail: unknown): never {
-  throw new Error(`${what}: ${JSON.stringify(detail)}`);
 }
 
 const isLine = (m: Message) => m.Type === 1 && typeof m.Seq === 'number';
@@ -494,30 +488,6 @@ class World {
       }
     }
   }
-}
-
-/** Rooms and clients agree, both ways; sizes and waiting lists agree with the rooms. */
-function checkState(s: HubState): void {
-  for (const [name, room] of s.rooms) {
-    if (room.name !== name) fail('a room under another name', name);
-    if (room.members.length === 0) fail('an empty room kept', name);
-    if (new Set(room.members).size !== room.members.length) fail('a member twice in a room', room.members);
-    for (const id of room.members) {
-      const c = s.clients.get(id);
-      if (!c) fail(`a member of "${name}" that is no live client`, id);
-      if (!c.rooms.includes(name)) fail(`a member of "${name}" that does not list it`, { id, rooms: c.rooms });
-    }
-    for (const w of room.waiting) if (!room.members.includes(w.id)) fail(`one waiting in "${name}" that is not a member`, w);
-  }
-  for (const [id, c] of s.clients) {
-    if (c.id !== id) fail('a client under another ID', id);
-    if (new Set(c.rooms).size !== c.rooms.length) fail('a room twice in a client', c.rooms);
-    for (const name of c.rooms) if (!s.rooms.get(name)?.members.includes(id)) fail(`a client that lists "${name}" and is not in it`, id);
-    if (s.away.has(id)) fail('a live client also away', id);
-  }
-  const sizes = biggest(s.sizes, 1000).map((x) => `${x.Room}:${x.Count}`).sort();
-  const real = [...s.rooms.values()].map((r) => `${r.name}:${r.members.length}`).sort();
-  if (sizes.join() !== real.join()) fail('room sizes that are not the rooms\'', { sizes, real });
 }
 
 /** A frame refused with an Error (to its sender) leaves the state as it was. */
