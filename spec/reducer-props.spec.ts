@@ -12,8 +12,10 @@
 import fc from 'fast-check';
 import { Message, TOKEN_PATTERN, parseSince } from '../src/core/protocol';
 import {
-  Effect, HubEvent, IdentityRecord, closed, directSent, heard, linkUp, opened, pingDue, rejected, sessionTaken, shutdownRequested, timedOut,
+  Effect, HubEvent, IdentityRecord, closed, cutHeard, directHeard, directSent, heard, linkUp, opened, pingDue, presenceHeard, rejected,
+  sessionTaken, shutdownRequested, timedOut,
 } from '../src/core/events';
+import * as M from '../src/core/messages';
 import { HubState, initialState } from '../src/core/reducer';
 import type { Heard } from '../src/core/sequence';
 import { frameEvent } from '../src/edge/connection';
@@ -41,7 +43,13 @@ type Action =
   | { k: 'hear'; n: number; lose: boolean }
   | { k: 'linkUp' }
   /** Several processes: another node's member says a line in a room. */
-  | { k: 'remote'; room: string };
+  | { k: 'remote'; room: string }
+  /** Several processes: another node's member joins a room, or leaves one it joined. */
+  | { k: 'far'; room: string; leave: boolean }
+  /** Several processes: another node took over the identity a socket here speaks for (a cut). */
+  | { k: 'cut'; sock: number }
+  /** Several processes: another node sends a Direct to an ID (live here or not). */
+  | { k: 'dmHeard'; target: number };
 
 interface FrameSpec {
   Type: number;
@@ -102,6 +110,9 @@ const clusterAction: fc.Arbitrary<Action> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ k: fc.constant('hear' as const), n: fc.integer({ min: 1, max: 3 }), lose: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('remote' as const), room: fc.constantFrom(...ROOMS) }) },
   { weight: 1, arbitrary: fc.constant({ k: 'linkUp' as const }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('far' as const), room: fc.constantFrom(...ROOMS), leave: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('cut' as const), sock: fc.nat(7) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('dmHeard' as const), target: fc.nat(12) }) },
 );
 
 /**
@@ -234,6 +245,24 @@ class World {
         return;
       case 'linkUp':
         return this.step(linkUp(this.at));
+      case 'far': {
+        const there = [...(this.log.presence.rooms.get(a.room) ?? new Map<string, { node: string }>())].filter(([, m]) => m.node === 'there');
+        if (a.leave && there.length > 0) return this.step(presenceHeard(this.log.presence.leave(a.room, there[0][0], this.at), this.at));
+        if (a.leave) return;
+        return this.step(presenceHeard(this.log.presence.join(a.room, `far-${this.opened++}`, 'far', this.at), this.at));
+      }
+      case 'cut': {
+        const s = this.live(a.sock);
+        const client = s && this.state.clients.get(s.id);
+        if (!client) return;
+        // Redis's record is the taker's now.
+        for (const [t, k] of this.sessions) if (k.record.id === client.id) this.sessions.delete(t);
+        return this.step(cutHeard(client.id, client.token, 'there', this.at));
+      }
+      case 'dmHeard': {
+        const to = this.idOf(a.target);
+        return this.step(directHeard(to, M.direct({ id: 'far-id', name: 'far' }, to, this.newId(), 'psst', this.at), this.at));
+      }
       case 'remote': {
         // Another node's member: the log keeps its line and publishes it; this hub only hears it.
         const req = { room: a.room, msgId: this.newId(), from: 'far-id', name: 'far', content: 'from afar', at: this.at };
@@ -509,18 +538,18 @@ describe('the hub, over random sequences of events (properties)', () => {
   it('keeps its invariants with one process', () => {
     fc.assert(fc.property(actions(80), (actions) => {
       run(actions, initialState({ resumeWindowMs: WINDOW_MS }));
-    }), props(150));
+    }), props(300));
   });
 
   it('keeps them with several processes (a bus that may lose lines, presence and sessions in Redis)', () => {
     fc.assert(fc.property(actions(80, clusterAction), (actions) => {
       run(actions, initialState({ resumeWindowMs: WINDOW_MS, cluster: true }));
-    }), props(150));
+    }), props(300));
   });
 
   it('keeps them with the resume window off, and a small room-presence bound', () => {
     fc.assert(fc.property(actions(60), (actions) => {
       run(actions, initialState({ resumeWindowMs: 0, presenceMax: 2 }));
-    }), props(60));
+    }), props(100));
   });
 });
