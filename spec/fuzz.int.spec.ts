@@ -5,12 +5,15 @@
 // delivered nothing across rooms: a line only ever reaches a member of its room,
 // as the member itself saw its joins and leaves; the hub's state holds together
 // (spec/support/props.ts checkState). A client that sends a frame over
-// --max-payload is closed with 1009 and nobody else notices.
+// --max-payload is closed with 1009 and nobody else notices. The same with two
+// servers on Redis (TEST_REDIS_URL), clients spread over both.
 // docs/security.md "Fuzzing and properties"; seeds: spec/support/props.ts.
 import fc from 'fast-check';
 import { ChatServer, startServer } from '../src/edge/server';
 import { Close, Message } from '../src/core/protocol';
+import { RedisLog } from '../src/store/redis';
 import { TestClient } from './support/client';
+import { admin, closeAdmin, deleteKeys, testUrl, uniquePrefix } from './support/redis';
 import { checkState, documentedCodes, props } from './support/props';
 
 const DOCUMENTED = documentedCodes();
@@ -92,40 +95,71 @@ function checkInbox(c: TestClient, firstRoom: string, frames: readonly Message[]
   }
 }
 
+/**
+ * One run of the fuzz against `nodes` (clients spread over them in turn): each client still served,
+ * nothing across rooms, and each node's hub state whole and knowing its clients.
+ */
+async function fuzzOnce(nodes: readonly ChatServer[], plans: readonly { room: string; frames: Plan[] }[], tooBig: boolean): Promise<void> {
+  const clients: TestClient[] = [];
+  const nodeOf = (k: number) => nodes[k % nodes.length];
+  let big: TestClient | undefined;
+  try {
+    for (const [k, p] of plans.entries()) clients.push(await TestClient.connect(nodeOf(k).url, { room: p.room }));
+    // Everything each client ever received (TestClient's queue is consumed by waits).
+    const inbox = new Map<TestClient, Message[]>(clients.map((c) => [c, []]));
+    for (const c of clients) c.ws.on('message', (data, isBinary) => { if (!isBinary) inbox.get(c)?.push(JSON.parse(data.toString())); });
+    const ids = clients.map((c) => c.id);
+    if (tooBig) {
+      big = await TestClient.connect(nodes[0].url);
+      big.send('z'.repeat(MAX_PAYLOAD + 1));
+    }
+    // All at once, each client's frames in its order.
+    for (let i = 0; i < MAX_FRAMES; i++) {
+      plans.forEach((p, k) => { if (i < p.frames.length) clients[k].ws.send(wire(p.frames[i], ids)); });
+    }
+    // Each is still served: a heartbeat round trip, after everything it sent.
+    await Promise.all(clients.map(async (c, k) => {
+      const ref = `hb-${k}`;
+      c.send({ Type: 2, Ref: ref });
+      await c.next((m) => m.Type === 2 && m.Ref === ref);
+    }));
+    if (big) expect(await big.closed()).toBe(Close.TooBig);
+    clients.forEach((c, k) => checkInbox(c, plans[k].room, inbox.get(c) as Message[]));
+    // Each hub's state holds together, and knows every client of it still open.
+    for (const n of nodes) checkState(n.state());
+    clients.forEach((c, k) => expect(nodeOf(k).state().clients.has(c.id)).toBe(true));
+  } finally {
+    await Promise.all([...clients, ...(big ? [big] : [])].map((c) => c.close()));
+  }
+}
+
 describe('the server, under random frames from several clients (network fuzz)', () => {
   it('still serves every client afterwards, and delivers nothing across rooms', async () => {
-    await fc.assert(fc.asyncProperty(plan, async ({ clients: plans, tooBig }) => {
-      const clients: TestClient[] = [];
-      let big: TestClient | undefined;
-      try {
-        for (const p of plans) clients.push(await TestClient.connect(server.url, { room: p.room }));
-        // Everything each client ever received (TestClient's queue is consumed by waits).
-        const inbox = new Map<TestClient, Message[]>(clients.map((c) => [c, []]));
-        for (const c of clients) c.ws.on('message', (data, isBinary) => { if (!isBinary) inbox.get(c)?.push(JSON.parse(data.toString())); });
-        const ids = clients.map((c) => c.id);
-        if (tooBig) {
-          big = await TestClient.connect(server.url);
-          big.send('z'.repeat(MAX_PAYLOAD + 1));
-        }
-        // All at once, each client's frames in its order.
-        for (let i = 0; i < MAX_FRAMES; i++) {
-          plans.forEach((p, k) => { if (i < p.frames.length) clients[k].ws.send(wire(p.frames[i], ids)); });
-        }
-        // Each is still served: a heartbeat round trip, after everything it sent.
-        await Promise.all(clients.map(async (c, k) => {
-          const ref = `hb-${k}`;
-          c.send({ Type: 2, Ref: ref });
-          await c.next((m) => m.Type === 2 && m.Ref === ref);
-        }));
-        if (big) expect(await big.closed()).toBe(Close.TooBig);
-        clients.forEach((c, k) => checkInbox(c, plans[k].room, inbox.get(c) as Message[]));
-        // The hub's state holds together, and knows every client still open.
-        const state = server.state();
-        checkState(state);
-        for (const c of clients) expect(state.clients.has(c.id)).toBe(true);
-      } finally {
-        await Promise.all([...clients, ...(big ? [big] : [])].map((c) => c.close()));
-      }
-    }), props(8));
+    await fc.assert(fc.asyncProperty(plan, ({ clients: plans, tooBig }) => fuzzOnce([server], plans, tooBig)), props(8));
+  }, 60_000);
+});
+
+describe('two servers on Redis, under random frames from clients on both (network fuzz, several processes)', () => {
+  let prefix: string;
+  const nodes: ChatServer[] = [];
+
+  beforeAll(async () => {
+    await admin();
+    prefix = uniquePrefix();
+    for (const name of ['fuzz-a', 'fuzz-b']) {
+      const messages = await RedisLog.connect(testUrl(), { maxPerRoom: 10_000, maxDays: 30 }, { prefix });
+      nodes.push(await startServer({
+        port: 0, host: '127.0.0.1', log: () => undefined, maxPayload: MAX_PAYLOAD, messages, redis: testUrl(), redisPrefix: prefix, nodeId: name,
+      }));
+    }
+  });
+  afterAll(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.close(500)));
+    await deleteKeys(prefix);
+    await closeAdmin();
+  });
+
+  it('still serves every client on either, and delivers nothing across rooms', async () => {
+    await fc.assert(fc.asyncProperty(plan, ({ clients: plans, tooBig }) => fuzzOnce(nodes, plans, tooBig)), props(5));
   }, 60_000);
 });
