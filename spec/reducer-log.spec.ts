@@ -122,8 +122,7 @@ describe('reducer + log: an Ack means the line is in the log', () => {
     sc.on(closed(A, 2, 'closed'));
     expect(sc.answer(3)).toEqual([
       broadcast([B], M.chat(alice, 'lobby', 1, EPOCH, 'msg1', 'bye', 1), A),
-      // To the identity: the runner has no socket for it while she is away.
-      send(A, M.ack(A, 'msg1', 3, undefined, { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1')),
+      // No Ack: she has no socket while away (and the hub names none it does not know).
     ]);
     expect(sc.state.rooms.get('lobby')?.seq).toBe(1);
     // An away identity keeps no Broadcast Keys: the log has the line under her Key.
@@ -133,6 +132,26 @@ describe('reducer + log: an Ack means the line is in the log', () => {
     sc.on(say(A, 6, 'bye', 'msg2', { key: 'k1', ref: 'retry' }));
     expect(sc.settle(7)).toEqual([send(A, M.ack(A, 'msg1', 7, 'retry', { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true))]);
     expect(seqs(sc.inbox(B))).toEqual([1]);
+  });
+});
+
+describe('reducer + log: nothing for a connection gone while the log worked (found by reducer-props.spec.ts)', () => {
+  it('acks no sender that is gone when the log has its line: no socket would take it', () => {
+    const sc = new Scene(initialState({ resumeWindowMs: 0 }));
+    sc.on(opened(A, 0, { name: 'alice' }, tk('alice1')));
+    sc.settle(0);
+    sc.on(say(A, 1, 'hi', 'msg1'));
+    sc.on(closed(A, 2, 'closed'));
+    expect(sc.answer(3)).toEqual([]);
+    expect(sc.log.lines('lobby').map((l) => l.msgId)).toEqual(['msg1']);
+  });
+
+  it('sends no History page to a connection gone while the log read it', () => {
+    const sc = new Scene(lobby().state);
+    sc.on(received(A, 1, { type: 'history', room: 'lobby', limit: 50 }));
+    sc.on(closed(A, 2, 'closed'));
+    expect(sc.answer(3)).toEqual([]);
+    expect(sc.state.clients.has(A)).toBe(false);
   });
 });
 

@@ -6,7 +6,7 @@
 // With one process none of this happens (spec/reducer.spec.ts, reducer-log.spec.ts).
 import * as M from '../src/core/messages';
 import {
-  Effect, HubEvent, IdentityRecord, SendOp, TakeOp, closed, close, cutHeard, directHeard, directSent, opened, presence, rebind, received,
+  Effect, HubEvent, IdentityRecord, SendOp, TakeOp, closed, close, cutHeard, directHeard, directSent, heard, opened, presence, rebind, received,
   send, session, sessionTaken, shutdownRequested, terminate,
 } from '../src/core/events';
 import { Close, Message } from '../src/core/protocol';
@@ -108,6 +108,9 @@ describe('hub, identities in Redis: a resume', () => {
     const sc = aliceHere();
     sc.on(received(A, 1, { type: 'broadcast', content: 'while bob was away' }, 'l1'));
     sc.settle(1);
+    // Heard here (the room's live position is Seq 1): the replay has it; a line the log kept and this
+    // node has not heard yet comes live instead (reducer-cluster.spec.ts).
+    sc.on(heard({ ...sc.log.lines('lobby')[0], epoch: EPOCH }, 1));
     expect(sc.on(resumeBob())).toEqual([session(take)]);
     // Sent before its welcome: handled once it is bob.
     expect(sc.on(received('bob-2', 6, { type: 'heartbeat', ref: 'h1' }))).toEqual([]);
@@ -240,6 +243,15 @@ describe('hub, identities in Redis: Directs across nodes', () => {
       expect(sc.on(directSent(op(), { ok: false, code, reason: 'why' }, 2))).toEqual([send(A, M.error({ code, reason: 'why', ref: 'r1' }, 2))]);
       const again = sc.on(dm(A, 3, B, 'psst', 'm4', { key: 'k1' }));
       expect(again.map((e) => (e.kind === 'session' && e.op.op === 'send' && e.op.purpose.for === 'direct' ? e.op.purpose.msgId : e.kind))).toEqual(['m4']);
+    }
+  });
+
+  it('answers nobody when the sender is gone by the time Redis answers (found by reducer-props.spec.ts)', () => {
+    for (const outcome of [{ ok: true, delivered: 'kept' }, { ok: false, code: 'no_such_client', reason: 'why' }] as const) {
+      const sc = aliceHere();
+      sc.on(dm(A, 1, B, 'psst', 'm1', { key: 'k1', ref: 'r1' }));
+      sc.on(closed(A, 2, 'closed'));
+      expect(sc.on(directSent(op(), outcome, 3))).toEqual([]);
     }
   });
 

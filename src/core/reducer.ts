@@ -677,9 +677,13 @@ function onSent(state: HubState, e: Extract<HubEvent, { kind: 'directSent' }>): 
     const rec = state.clients.get(from)?.keys.get(key);
     if (rec && 'pending' in rec && 'to' in rec) next = noteKey(state, from, key, o.ok ? { msgId, to } : undefined);
   }
+  // Its sender gone meanwhile: no socket would take the Ack or Error (reducer-props.spec.ts).
+  const here = state.clients.has(from);
   if (!o.ok) {
-    return unchanged(next, [send(from, M.error(err(o.code, o.reason, ref), e.at)), log('direct_failed', { id: from, to, code: o.code }, 'debug')]);
+    const failed = log('direct_failed', { id: from, to, code: o.code }, 'debug');
+    return unchanged(next, here ? [send(from, M.error(err(o.code, o.reason, ref), e.at)), failed] : [failed]);
   }
+  if (!here) return unchanged(next);
   const r: Step = { state: next, effects: [send(from, M.ack(from, msgId, e.at, ref, { To: to }, key))] };
   return key === undefined ? r : touched(r, from);
 }
@@ -780,9 +784,12 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
   // Several processes: the log publishes the line to every process, this one included, and it is
   // delivered when heard (onHeard), in Seq order; here it is only acked.
   const room = e.duplicateOf === undefined && !state.cluster ? state.rooms.get(req.room) : undefined;
-  // To the identity, not the socket that sent it: after a resume the new socket gets it; with
-  // none (away), the runner has no socket for it and the Key's record answers a retry.
-  const acked = send(req.from, M.lineAck(req.from, e.duplicateOf ?? req.msgId, e.at, e.ref, req.room, e.seq, e.epoch, req.key, e.duplicateOf !== undefined));
+  // To the identity, not the socket that sent it: after a resume the new socket gets it. A sender
+  // gone (away, or forgotten) gets none: no socket would take it, and no effect names a connection
+  // the hub does not know (reducer-props.spec.ts); a retry after its resume is acked from the log.
+  const acked: Effect[] = !state.clients.has(req.from) ? [] : [
+    send(req.from, M.lineAck(req.from, e.duplicateOf ?? req.msgId, e.at, e.ref, req.room, e.seq, e.epoch, req.key, e.duplicateOf !== undefined)),
+  ];
   let effects: Effect[];
   if (room) {
     // A room whose position a read has yet to tell keeps waiting for it: that read includes this line.
@@ -804,9 +811,9 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         maxRoomMembers: state.maxRoomMembers,
       };
     }
-    effects = [broadcast(live(room), M.line(req.from, req.name, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from), acked];
+    effects = [broadcast(live(room), M.line(req.from, req.name, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from), ...acked];
   } else {
-    effects = [acked];
+    effects = acked;
   }
   if (req.key !== undefined) {
     next = noteKey(next, req.from, req.key, { msgId: e.duplicateOf ?? req.msgId, room: req.room, seq: e.seq, epoch: e.epoch });
@@ -966,9 +973,9 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   if (purpose.for === 'history') {
     // The connection's queued read is back: the next may go.
     const asker = state.clients.get(to);
-    const next = asker
-      ? { ...state, clients: state.clients.set(to, { ...asker, reading: Math.max(0, asker.reading - 1), busy: false }) }
-      : state;
+    // Gone meanwhile (away, or forgotten): no socket would take the page (reducer-props.spec.ts).
+    if (!asker) return unchanged(state);
+    const next = { ...state, clients: state.clients.set(to, { ...asker, reading: Math.max(0, asker.reading - 1), busy: false }) };
     if (!outcome.ok) return pump(next, to, e.at, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
     const lines = outcome.messages.map((m) => M.stored(m, outcome.epoch));
     return pump(next, to, e.at, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
@@ -1047,12 +1054,15 @@ function onReplay(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>, p
   const waiter = room?.waiting.find((w) => w.id === to);
   if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state);
   if (!outcome.ok) return rejoined(state, room, waiter, e.at, 'store_failed', []);
-  const bytes = replayBytes(outcome.messages);
+  // Several processes: lines the log kept past the room's live position (not heard here yet) come
+  // live when heard; replayed too, they came twice (reducer-props.spec.ts).
+  const messages = state.cluster ? outcome.messages.filter((m) => m.seq <= room.seq) : outcome.messages;
+  const bytes = replayBytes(messages);
   const recovered = recoverable(purpose.since, outcome, bytes, client.replayLeft);
   const r = rejoined(state, room, waiter, e.at, recovered, []);
   if (recovered !== true) return r;
   const effects = [...r.effects];
-  for (const m of outcome.messages) effects.push(send(to, M.stored(m, outcome.epoch)));
+  for (const m of messages) effects.push(send(to, M.stored(m, outcome.epoch)));
   const spent: HubState = { ...r.state, clients: r.state.clients.set(to, { ...client, replayLeft: client.replayLeft - bytes }) };
   // Several processes: lines heard while the replay was read went live to the others; this member
   // reads them too before it goes live (with one process the log answers in order, and none can be).
