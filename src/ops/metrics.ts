@@ -122,7 +122,7 @@ export class Metrics {
   private stepStart = 0;
   private readonly stepSeconds: Buckets;
   private readonly logSeconds: Buckets;
-  private readonly loop: IntervalHistogram;
+  private loop?: IntervalHistogram;
 
   constructor(private readonly sources: MetricsSources) {
     this.stepSeconds = new Buckets(
@@ -135,9 +135,6 @@ export class Metrics {
       'Time from the first append or read of a batch being asked to the message log answering the whole batch',
       [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     );
-    // perf_hooks' own sampler, at 20 ms; disabled on close (prom-client's default metrics never disable theirs).
-    this.loop = monitorEventLoopDelay({ resolution: 20 });
-    this.loop.enable();
   }
 
   /** The Registry with every metric, read from the numbers above at each scrape; made at the first. */
@@ -175,7 +172,11 @@ export class Metrics {
     byLabel('rxchat_upgrade_refusals_total', 'WebSocket upgrades refused before a connection opened, by reason', 'reason', () => this.refusals.counts);
     this.stepSeconds.register(registry);
     this.logSeconds.register(registry);
-    const loop = this.loop;
+    // perf_hooks' own sampler, at 20 ms, from the first scrape on (nothing at rest until someone scrapes);
+    // disabled on close (prom-client's default metrics never disable theirs).
+    const loop = monitorEventLoopDelay({ resolution: 20 });
+    loop.enable();
+    this.loop = loop;
     new Gauge({
       name: 'rxchat_event_loop_delay_seconds',
       help: 'Event-loop delay since the previous scrape (perf_hooks monitorEventLoopDelay, 20 ms resolution)',
@@ -219,7 +220,7 @@ export class Metrics {
 
   /** Stops the event-loop sampler. */
   close(): void {
-    this.loop.disable();
+    this.loop?.disable();
   }
 
   // The hooks, as arrow functions so they can be handed out as they are.
