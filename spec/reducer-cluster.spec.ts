@@ -121,20 +121,67 @@ describe('hub, several processes: a resume, around lines not heard here yet (fou
     expect(seqsTo(sc, A)).toEqual([1, 2]);
   });
 
-  // Known, not fixed (issue 9 item 7 report): the client says it has Seq 2 (heard on the node that
-  // died), this node has heard only up to 1. Recovered true, and then line 2 comes live: a duplicate,
-  // where protocol.md says "no gap and no duplicate". The reducer property tolerates exactly this case.
-  it.failing('gives a resumed member no line it said it had, when this node has not heard it yet', () => {
+  // The client says it has Seq 2 (heard on the node that died), this node has heard only up to 1:
+  // Recovered true from Seq 2, and line 2, heard here later, is not sent again (protocol.md: "no gap
+  // and no duplicate"); it goes live after it.
+  /** bob here in the lobby, heard up to Seq 1; lines 2..`head` from another node are in the log, not heard here yet. */
+  function aheadOfHere(head: number, since: number) {
     const log = new FakeLog().seed('lobby', { head: 1 });
     const sc = new Scene(runWithLog([opened(B, 0, { name: 'bob' }, tk('b'))], cluster(), log).state, log);
-    // Line 2, from another node: alice saw it on the node that died; it is not heard here yet.
-    log.answer({ kind: 'append', req: { room: 'lobby', msgId: 'far-2', from: 'zed-id', name: 'zed', content: 'seen', at: 2 } }, 2);
-    sc.on(opened('alice-2', 3, { resume: tk('a'), since: `lobby:2:${EPOCH}` }, tk('a2')));
+    for (let seq = 2; seq <= head; seq++) {
+      log.answer({ kind: 'append', req: { room: 'lobby', msgId: `far-${seq}`, from: 'zed-id', name: 'zed', content: 'seen', at: 2 } }, 2);
+    }
+    sc.on(opened('alice-2', 3, { resume: tk('a'), since: `lobby:${since}:${EPOCH}` }, tk('a2')));
     sc.on(sessionTaken({ op: 'take', conn: 'alice-2', token: tk('a') }, { found: true, record: { id: A, name: 'alice', rooms: ['lobby'], keys: [] }, directs: [] }, 3));
     sc.settle(4);
-    expect(sc.inbox(A).find((m) => m.Type === 6)).toMatchObject({ Recovered: true });
-    sc.on(heard({ ...log.lines('lobby')[1], epoch: EPOCH }, 5));
+    const hear = (seq: number) => sc.on(heard({ ...log.lines('lobby')[seq - 1], epoch: EPOCH }, 5));
+    return { sc, log, hear };
+  }
+
+  it('gives a resumed member no line it said it had, when this node has not heard it yet', () => {
+    // Line 2, from another node: alice saw it on the node that died; it is not heard here yet.
+    const { sc, hear } = aheadOfHere(2, 2);
+    // Its reply says where it is, not where this node is.
+    expect(sc.inbox(A).find((m) => m.Type === 6)).toMatchObject({ Recovered: true, Seq: 2 });
+    hear(2);
+    expect(seqsTo(sc, B)).toEqual([2]);
     expect(seqsTo(sc, A)).toEqual([]);
+    sc.log.answer({ kind: 'append', req: { room: 'lobby', msgId: 'far-3', from: 'zed-id', name: 'zed', content: 'new', at: 6 } }, 6);
+    hear(3);
+    expect(seqsTo(sc, A)).toEqual([3]);
+  });
+
+  it('the same after a replay: lines it had and this node has not heard are neither replayed nor sent live', () => {
+    // The log is at 4, alice had 3, this node has heard 1: nothing to replay here, 4 comes live after 2 and 3.
+    const { sc, hear } = aheadOfHere(4, 3);
+    expect(sc.inbox(A).filter((m) => m.Type === 6 || m.Type === 1)).toEqual([expect.objectContaining({ Type: 6, Recovered: true, Seq: 3 })]);
+    for (const seq of [2, 3, 4]) hear(seq);
+    expect(seqsTo(sc, B)).toEqual([2, 3, 4]);
+    expect(seqsTo(sc, A)).toEqual([4]);
+  });
+
+  it('hears of comings and goings while it waits for the lines it had, and a Join again says where it is', () => {
+    const { sc, log } = aheadOfHere(2, 2);
+    const came = sc.on(presenceHeard(log.presence.join('lobby', 'zed-id', 'zed', 6), 6));
+    expect(came).toContainEqual(broadcast([B, A], M.connected({ ID: 'zed-id', Name: 'zed' }, 'lobby', 6), 'zed-id'));
+    sc.on(received(A, 7, { type: 'join', room: 'lobby', ref: 'j' }));
+    sc.settle(8);
+    expect(sc.inbox(A).filter((m) => m.Type === 6).map((m) => [m.Seq, m.Ref])).toEqual([[2, undefined], [2, 'j']]);
+  });
+
+  it('goes live with a resync when this node gives up a gap past what it had', () => {
+    const { sc, hear } = aheadOfHere(3, 2);
+    // Line 2 is lost on the bus and the log cannot give it back: the room resyncs past it, alice too.
+    sc.log.readsFail = 'I/O error';
+    const lost = hear(3);
+    expect(lost.filter((e) => e.kind === 'read')).toHaveLength(1);
+    sc.settle(6);
+    sc.log.readsFail = undefined;
+    const resyncs = (id: string) => sc.inbox(id).filter((m) => m.Type === 14).map((m) => m.Seq);
+    expect(resyncs(B)).toEqual([2]);
+    expect(resyncs(A)).toEqual([2]);
+    expect(seqsTo(sc, B)).toEqual([3]);
+    expect(seqsTo(sc, A)).toEqual([3]);
   });
 });
 

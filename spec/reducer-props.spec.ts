@@ -438,10 +438,10 @@ class World {
       // (its own lines included: those it acked up to the reply's Seq are no longer passed over).
       if (m.Recovered !== undefined) this.prune(id, room, m.Seq as number);
       if (m.Recovered === true) {
-        // Known, not fixed: several processes, a client that says it has lines this node has not heard
-        // yet gets them again live (reducer-cluster.spec.ts, it.failing). Tolerated here: from the reply's Seq.
+        // From where it said it was, even where that is past what this node has heard yet (several
+        // processes: it had those lines on another node), and they do not come again.
         const since = this.since.get(id)?.get(room)?.seq ?? (m.Seq as number);
-        rooms.set(room, Math.min(since, m.Seq as number));
+        rooms.set(room, since);
       } else {
         // Joined again: where it was (several processes: or past its own lines acked, the room's
         // live position not being there yet).

@@ -101,7 +101,7 @@ export interface Room {
  */
 export interface Waiting {
   readonly id: string;
-  readonly purpose: ReadPurpose;
+  readonly purpose: ReadPurpose | Ahead;
   /**
    * Several processes: the room's first members over every node and their count, for the
    * Join reply (presence's answer to the member's join); null until presence has answered.
@@ -109,6 +109,29 @@ export interface Waiting {
   readonly roster?: Roster | null;
   /** Several processes, a join: its read of the room's position has yet to come back. */
   readonly reading?: boolean;
+}
+
+/**
+ * Several processes: a resumed member with lines this node has not heard yet (it had them on the
+ * node it left, and this node's channel has yet to deliver them). Its Join reply is sent; it goes
+ * live once the room's lines here reach its Seq (sequenced), and so gets each of them once.
+ */
+export interface Ahead {
+  readonly for: 'ahead';
+  readonly to: string;
+  readonly seq: number;
+  readonly epoch: string;
+}
+
+const isAhead = (w: Waiting): boolean => w.purpose.for === 'ahead';
+
+/** Waiting for a read of the log, its Join reply to come (one ahead of the room has had it). */
+const isPending = (room: Room, id: string): boolean => room.waiting.some((w) => w.id === id && !isAhead(w));
+
+/** Where a member stands in a room: the room's Seq and Epoch, or its own when it is ahead of them. */
+function positionIn(room: Room, id: string): Position {
+  const w = room.waiting.length === 0 ? undefined : room.waiting.find((x) => x.id === id && isAhead(x));
+  return w?.purpose.for === 'ahead' ? { seq: w.purpose.seq, epoch: w.purpose.epoch } : { seq: room.seq, epoch: room.epoch };
 }
 
 /** A room's first members (Limits.maxMembersListed) over every node, and how many it has in all. */
@@ -120,7 +143,7 @@ export interface Roster {
 const isWaiting = (room: Room, id: string): boolean => room.waiting.some((w) => w.id === id);
 
 /** Whether a read's answer is the one a waiting member waits for (an equal read asked earlier answers as well). */
-const answers = (p: ReadPurpose, w: ReadPurpose): boolean => {
+const answers = (p: ReadPurpose, w: Waiting['purpose']): boolean => {
   if (p.for === 'resume' && w.for === 'resume') return p.since?.seq === w.since?.seq && p.since?.epoch === w.since?.epoch;
   if (p.for === 'replay' && w.for === 'replay') return p.since.seq === w.since.seq && p.since.epoch === w.since.epoch;
   if (p.for === 'join' && w.for === 'join') return p.ref === w.ref;
@@ -833,16 +856,35 @@ function onHeard(state: HubState, e: Extract<HubEvent, { kind: 'heard' }>): Step
   return sequenced(state, room, hear(room.live, e.line), e.at);
 }
 
-/** What a Sequence step says, carried out: lines and resyncs to the live members, a gap read. */
+/**
+ * What a Sequence step says, carried out: lines and resyncs to the live members, a gap read. A
+ * member ahead of the room here goes live after the line of its Seq, or with a resync that may
+ * have lost lines it has not (past its Seq, or another epoch).
+ */
 function sequenced(state: HubState, room: Room, r: SequenceStep, at: number): Step {
   const effects: Effect[] = [];
-  const members = live(room);
+  let waiting = room.waiting;
+  let members = live(room);
+  // O(waiting) a line while one is ahead (for moments: until this node hears what it had), else nothing.
+  let ahead = waiting.length > 0 && waiting.some(isAhead);
+  const release = (done: (w: Ahead) => boolean): void => {
+    const rest = waiting.filter((w) => w.purpose.for !== 'ahead' || !done(w.purpose));
+    if (rest.length === waiting.length) return;
+    waiting = rest;
+    members = live({ ...room, waiting });
+    ahead = waiting.some(isAhead);
+  };
   for (const o of r.out) {
-    if (o.kind === 'line') effects.push(broadcast(members, M.stored(o.line, o.line.epoch), o.line.from));
-    else effects.push(broadcast(members, M.resync(room.name, o.seq, o.epoch, at)));
+    if (o.kind === 'line') {
+      effects.push(broadcast(members, M.stored(o.line, o.line.epoch), o.line.from));
+      if (ahead) release((w) => o.line.epoch === w.epoch && o.line.seq >= w.seq);
+    } else {
+      if (ahead) release((w) => o.epoch !== w.epoch || o.seq >= w.seq);
+      effects.push(broadcast(members, M.resync(room.name, o.seq, o.epoch, at)));
+    }
   }
   if (r.read) effects.push(read({ room: room.name, after: r.read.after, limit: r.read.limit }, { for: 'gap' }));
-  const next: Room = { ...room, seq: r.state.seq, epoch: r.state.epoch, live: r.state };
+  const next: Room = { ...room, waiting, seq: r.state.seq, epoch: r.state.epoch, live: r.state };
   return { state: { ...state, rooms: state.rooms.set(room.name, next) }, effects };
 }
 
@@ -914,14 +956,30 @@ function replayBytes(messages: readonly { content: string; name: string }[]): nu
 const MIN_LINE_BYTES = wireSize('x');
 
 /** A resumed member's Join reply: it stops waiting in `room` and gets the room's first members and position. */
-function rejoined(state: HubState, room: Room, waiter: Waiting, at: number, recovered: true | M.NotRecovered, effects: Effect[]): Step {
+function rejoined(
+  state: HubState, room: Room, waiter: Waiting, at: number, recovered: true | M.NotRecovered, effects: Effect[], since?: Position,
+): Step {
   const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
   const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
   const to = waiter.id;
   // Several processes: the members over every node if presence has answered by now, else those here.
   const roster = waiter.roster ?? { members: memberPage(next, ready), count: ready.members.length };
-  effects.push(send(to, M.joined(to, room.name, roster.members, roster.count, ready.seq, ready.epoch, at, undefined, recovered)));
+  const { seq, epoch } = since ?? ready;
+  effects.push(send(to, M.joined(to, room.name, roster.members, roster.count, seq, epoch, at, undefined, recovered)));
   return { state: next, effects };
+}
+
+/**
+ * Several processes: a resumed member recovered from `since`, past the room's live position here (it
+ * had lines on another node that this one has yet to hear): its Join reply says `since`, and it waits
+ * (no live lines) until the room's lines here reach it (sequenced), rather than get them twice.
+ */
+function rejoinedAhead(state: HubState, room: Room, waiter: Waiting, at: number, since: Position, effects: Effect[]): Step {
+  const to = waiter.id;
+  const r = rejoined(state, room, waiter, at, true, effects, since);
+  const ready = r.state.rooms.get(room.name) as Room;
+  const w: Waiting = { id: to, purpose: { for: 'ahead', to, seq: since.seq, epoch: since.epoch } };
+  return { state: { ...r.state, rooms: r.state.rooms.set(room.name, { ...ready, waiting: [...ready.waiting, w] }) }, effects: r.effects };
 }
 
 /**
@@ -1035,6 +1093,10 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     const waits: Room = { ...ready, waiting: [...ready.waiting, replay] };
     return pump({ ...state, rooms: state.rooms.set(room.name, waits) }, to, e.at, []);
   }
+  if (decided === true && state.cluster && (purpose.since as Position).seq > ready.seq) {
+    const a = rejoinedAhead(state, { ...ready, waiting: room.waiting }, waiter, e.at, purpose.since as Position, []);
+    return pump(a.state, to, e.at, a.effects);
+  }
   const r = rejoined(state, { ...ready, waiting: room.waiting }, waiter, e.at, decided, []);
   // Several processes: lines heard while the position was read went live to the others; this
   // member reads them too before it goes live.
@@ -1059,6 +1121,8 @@ function onReplay(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>, p
   const messages = state.cluster ? outcome.messages.filter((m) => m.seq <= room.seq) : outcome.messages;
   const bytes = replayBytes(messages);
   const recovered = recoverable(purpose.since, outcome, bytes, client.replayLeft);
+  // Several processes: nothing the room had here is missed, and lines it has not heard yet were had.
+  if (recovered === true && state.cluster && purpose.since.seq > room.seq) return rejoinedAhead(state, room, waiter, e.at, purpose.since, []);
   const r = rejoined(state, room, waiter, e.at, recovered, []);
   if (recovered !== true) return r;
   const effects = [...r.effects];
@@ -1143,8 +1207,9 @@ function onPresenceDone(state: HubState, e: Extract<HubEvent, { kind: 'presenceD
   if (purpose.for === 'members') return unchanged(state, [send(to, M.members(ask.room, asMembers(o.members), o.count, e.at, purpose.ref, o.next))]);
   // A repeated Join: answered as a first join is, with the room's position now, if the client is (still) in it.
   const room = state.rooms.get(ask.room);
-  if (!room || !client.rooms.includes(ask.room) || isWaiting(room, to)) return unchanged(state);
-  return unchanged(state, [send(to, M.joined(to, ask.room, asMembers(o.members), o.count, room.seq, room.epoch, e.at, purpose.ref))]);
+  if (!room || !client.rooms.includes(ask.room) || isPending(room, to)) return unchanged(state);
+  const { seq, epoch } = positionIn(room, to);
+  return unchanged(state, [send(to, M.joined(to, ask.room, asMembers(o.members), o.count, seq, epoch, e.at, purpose.ref))]);
 }
 
 /**
@@ -1198,7 +1263,8 @@ function onPresenceHeard(state: HubState, e: Extract<HubEvent, { kind: 'presence
   if (!state.cluster || !room) return unchanged(state);
   // protocol.md "Large rooms": the size with the member who comes or goes.
   if (!announces(state, ev.kind === 'left' ? ev.count + 1 : ev.count)) return unchanged(state);
-  const to = live(room);
+  // A member ahead of the room's lines here has had its Join reply: it hears of comings and goings.
+  const to = room.waiting.some(isAhead) ? without(room.members, new Set(room.waiting.filter((w) => !isAhead(w)).map((w) => w.id))) : live(room);
   if (to.length === 0 || (to.length === 1 && to[0] === ev.id)) return unchanged(state);
   const who: Member = { ID: ev.id, Name: ev.name };
   const message = ev.kind === 'joined' ? M.connected(who, room.name, ev.at)
@@ -1235,7 +1301,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         const room = state.rooms.get(m.room) as Room;
         // Joining again is harmless: answer with the room's members as on a first join
         // (or, while its first answer waits for the log, let that answer do).
-        if (isWaiting(room, client.id)) return unchanged(state);
+        if (isPending(room, client.id)) return unchanged(state);
         if (state.cluster) {
           return unchanged(state, [presence({ op: 'members', room: m.room, limit: Limits.maxMembersListed }, { for: 'again', to: client.id, ref: m.ref })]);
         }
