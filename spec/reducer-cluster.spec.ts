@@ -169,6 +169,25 @@ describe('hub, several processes: a resume, around lines not heard here yet (fou
     expect(sc.inbox(A).filter((m) => m.Type === 6).map((m) => [m.Seq, m.Ref])).toEqual([[2, undefined], [2, 'j']]);
   });
 
+  it('gives a resumed member its own line it never had the Ack of, when this node hears it after the resume', () => {
+    // alice's line 2 reached the log, and her socket died before its Ack (on the node that died).
+    const log = new FakeLog().seed('lobby', { head: 1 });
+    const sc = new Scene(runWithLog([opened(B, 0, { name: 'bob' }, tk('b'))], cluster(), log).state, log);
+    log.answer({ kind: 'append', req: { room: 'lobby', msgId: 'mine-2', from: A, name: 'alice', content: 'mine', at: 2 } }, 2);
+    sc.on(opened('alice-2', 3, { resume: tk('a'), since: `lobby:1:${EPOCH}` }, tk('a2')));
+    sc.on(sessionTaken({ op: 'take', conn: 'alice-2', token: tk('a') }, { found: true, record: { id: A, name: 'alice', rooms: ['lobby'], keys: [] }, directs: [] }, 3));
+    sc.settle(4);
+    expect(sc.inbox(A).find((m) => m.Type === 6)).toMatchObject({ Recovered: true, Seq: 1 });
+    sc.on(heard({ ...log.lines('lobby')[1], epoch: EPOCH }, 5));
+    expect(seqsTo(sc, B)).toEqual([2]);
+    expect(seqsTo(sc, A)).toEqual([2]);
+    // Live after it: its own lines from now on are acked, not sent back.
+    log.answer({ kind: 'append', req: { room: 'lobby', msgId: 'mine-3', from: A, name: 'alice', content: 'again', at: 6 } }, 6);
+    sc.on(heard({ ...log.lines('lobby')[2], epoch: EPOCH }, 6));
+    expect(seqsTo(sc, A)).toEqual([2]);
+    expect(seqsTo(sc, B)).toEqual([2, 3]);
+  });
+
   it('goes live with a resync when this node gives up a gap past what it had', () => {
     const { sc, hear } = aheadOfHere(3, 2);
     // Line 2 is lost on the bus and the log cannot give it back: the room resyncs past it, alice too.

@@ -112,14 +112,17 @@ export interface Waiting {
 }
 
 /**
- * Several processes: a resumed member with lines this node has not heard yet (it had them on the
- * node it left, and this node's channel has yet to deliver them). Its Join reply is sent; it goes
- * live once the room's lines here reach its Seq (sequenced), and so gets each of them once.
+ * Several processes: a resumed member whose Join reply is sent, and whose room here has not heard
+ * yet lines the log had when it resumed: ones it had (on the node it left) up to `seq`, and ones it
+ * missed up to `until`, which come to it alone as they are heard, its own too (a line of its own
+ * there is one whose Ack it never got: protocol.md, the replay has them). It goes live after the
+ * line of `until` (sequenced), and so gets each line once.
  */
 export interface Ahead {
   readonly for: 'ahead';
   readonly to: string;
   readonly seq: number;
+  readonly until: number;
   readonly epoch: string;
 }
 
@@ -877,7 +880,13 @@ function sequenced(state: HubState, room: Room, r: SequenceStep, at: number): St
   for (const o of r.out) {
     if (o.kind === 'line') {
       effects.push(broadcast(members, M.stored(o.line, o.line.epoch), o.line.from));
-      if (ahead) release((w) => o.line.epoch === w.epoch && o.line.seq >= w.seq);
+      if (!ahead) continue;
+      const { seq, epoch } = o.line;
+      for (const w of waiting) {
+        const a = w.purpose;
+        if (a.for === 'ahead' && a.epoch === epoch && seq > a.seq && seq <= a.until) effects.push(send(w.id, M.stored(o.line, epoch)));
+      }
+      release((w) => epoch === w.epoch && seq >= w.until);
     } else {
       if (ahead) release((w) => o.epoch !== w.epoch || o.seq >= w.seq);
       effects.push(broadcast(members, M.resync(room.name, o.seq, o.epoch, at)));
@@ -970,15 +979,16 @@ function rejoined(
 }
 
 /**
- * Several processes: a resumed member recovered from `since`, past the room's live position here (it
- * had lines on another node that this one has yet to hear): its Join reply says `since`, and it waits
- * (no live lines) until the room's lines here reach it (sequenced), rather than get them twice.
+ * Several processes: a resumed member recovered up to `since`, where the log was at `until`, past
+ * the room's live position here (lines this node has yet to hear): its Join reply says `since`, and
+ * it waits (no live lines) until the room's lines here reach `until`, getting those after `since`
+ * alone, its own too (sequenced), rather than some twice and its own never.
  */
-function rejoinedAhead(state: HubState, room: Room, waiter: Waiting, at: number, since: Position, effects: Effect[]): Step {
+function rejoinedAhead(state: HubState, room: Room, waiter: Waiting, at: number, since: Position, until: number, effects: Effect[]): Step {
   const to = waiter.id;
   const r = rejoined(state, room, waiter, at, true, effects, since);
   const ready = r.state.rooms.get(room.name) as Room;
-  const w: Waiting = { id: to, purpose: { for: 'ahead', to, seq: since.seq, epoch: since.epoch } };
+  const w: Waiting = { id: to, purpose: { for: 'ahead', to, seq: since.seq, until: Math.max(since.seq, until), epoch: since.epoch } };
   return { state: { ...r.state, rooms: r.state.rooms.set(room.name, { ...ready, waiting: [...ready.waiting, w] }) }, effects: r.effects };
 }
 
@@ -1094,7 +1104,8 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     return pump({ ...state, rooms: state.rooms.set(room.name, waits) }, to, e.at, []);
   }
   if (decided === true && state.cluster && (purpose.since as Position).seq > ready.seq) {
-    const a = rejoinedAhead(state, { ...ready, waiting: room.waiting }, waiter, e.at, purpose.since as Position, []);
+    const since = purpose.since as Position;
+    const a = rejoinedAhead(state, { ...ready, waiting: room.waiting }, waiter, e.at, since, since.seq, []);
     return pump(a.state, to, e.at, a.effects);
   }
   const r = rejoined(state, { ...ready, waiting: room.waiting }, waiter, e.at, decided, []);
@@ -1117,13 +1128,14 @@ function onReplay(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>, p
   if (!room || !client || !waiter || !answers(purpose, waiter.purpose)) return unchanged(state);
   if (!outcome.ok) return rejoined(state, room, waiter, e.at, 'store_failed', []);
   // Several processes: lines the log kept past the room's live position (not heard here yet) come
-  // live when heard; replayed too, they came twice (reducer-props.spec.ts).
+  // when heard (rejoinedAhead); replayed too, they came twice (reducer-props.spec.ts).
   const messages = state.cluster ? outcome.messages.filter((m) => m.seq <= room.seq) : outcome.messages;
   const bytes = replayBytes(messages);
   const recovered = recoverable(purpose.since, outcome, bytes, client.replayLeft);
-  // Several processes: nothing the room had here is missed, and lines it has not heard yet were had.
-  if (recovered === true && state.cluster && purpose.since.seq > room.seq) return rejoinedAhead(state, room, waiter, e.at, purpose.since, []);
-  const r = rejoined(state, room, waiter, e.at, recovered, []);
+  // Several processes: the lines the log has past the room's position here come to it as they are heard.
+  const ahead = recovered === true && state.cluster && outcome.head > room.seq;
+  const had: Position = { seq: Math.max(purpose.since.seq, room.seq), epoch: purpose.since.epoch };
+  const r = ahead ? rejoinedAhead(state, room, waiter, e.at, had, outcome.head, []) : rejoined(state, room, waiter, e.at, recovered, []);
   if (recovered !== true) return r;
   const effects = [...r.effects];
   for (const m of messages) effects.push(send(to, M.stored(m, outcome.epoch)));
