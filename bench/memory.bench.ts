@@ -15,7 +15,7 @@ import { DEFAULTS } from '../src/ops/config';
 
 // The server's default message rate, as `npm start` runs: an idle connection holds no bucket, only the limit's reference.
 const rate = rateLimit(DEFAULTS.msgRate, DEFAULTS.msgBurst);
-import { Liveness } from '../src/edge/heartbeat';
+import { liveness as livenessOn } from '../src/edge/heartbeat';
 import { hub$, mergeConnections } from '../src/edge/hub';
 import { Runner } from '../src/edge/runner';
 import type { HubEvent } from '../src/core/events';
@@ -44,7 +44,8 @@ for (let i = 0; i < N; i++) sockets.push(new IdleSocket());
 const socketsOnly = heapAfterGc();
 
 const connections$ = new Subject<ReturnType<typeof connection$>>();
-const liveness = new Liveness();
+// As the server: each connection's heartbeat is a `timeout` on one shared timer wheel (counted here).
+const liveness = livenessOn(DEFAULTS.heartbeatTimeoutMs, DEFAULTS.heartbeatIntervalMs);
 // The log answers each room's first join (its Seq and Epoch), as in the server.
 const stored$ = new Subject<HubEvent>();
 const store = new StoreRunner(new MemoryLog({ retention: { maxPerRoom: 100, maxDays: 1 } }), (e) => stored$.next(e), { log: () => undefined, trimEveryMs: 0 });
