@@ -62,7 +62,7 @@ for (let i = 0; i < N; i++) {
   const id = nanoid();
   const ws = sockets[i] as unknown as WebSocket;
   runner.register(id, ws);
-  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness, rate }, randomBytes(24).toString('base64url')));
+  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness: process.env.NOLIVE ? undefined : liveness, rate }, randomBytes(24).toString('base64url')));
 }
 await settle();
 const after = heapAfterGc();

@@ -10,6 +10,7 @@ import {
 } from 'rxjs';
 import { HubEvent, pingDue, timedOut } from '../core/events';
 import { TimerWheel } from './wheel';
+import { compact } from './compact';
 
 /** Whose liveness a timeout watches: the identity object, so a resume (the runner's rebind) is followed. */
 export interface Named {
@@ -65,6 +66,8 @@ export function watch(l: Liveness, who: Named, out: Subscriber<HubEvent>): Watch
   new Observable<unknown>((life) => {
     w.life = life;
   }).pipe(timeout({ each: l.timeoutMs, with: l.silent, meta: who, scheduler: l.scheduler })).subscribe(w);
+  // It holds the operator's subscriber and its timer for the connection's life; a re-arm takes one out first.
+  compact(w);
   return w;
 }
 

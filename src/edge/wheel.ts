@@ -10,8 +10,8 @@ import { SchedulerAction, SchedulerLike, Subscription, asyncScheduler } from 'rx
 
 /** One piece of scheduled work, linked into its slot's list (intrusive: no Set or array entry per timer). */
 class WheelAction<T> extends Subscription implements SchedulerAction<T> {
-  /** The slot it waits in; NaN when in none. */
-  slot = NaN;
+  /** The slot it waits in; -1 when in none (a small integer, not NaN: a double field would cost a box per action). */
+  slot = -1;
   prev: WheelAction<any> | undefined = undefined;
   next: WheelAction<any> | undefined = undefined;
   private state: T | undefined = undefined;
@@ -96,7 +96,7 @@ export class TimerWheel implements SchedulerLike {
 
   /** @internal Takes an action out of its slot, if it is in one. */
   unlink(a: WheelAction<any>): void {
-    if (Number.isNaN(a.slot)) return;
+    if (a.slot < 0) return;
     const slot = this.slots.get(a.slot);
     if (a.prev) a.prev.next = a.next;
     else if (slot) slot.head = a.next;
@@ -105,7 +105,7 @@ export class TimerWheel implements SchedulerLike {
     // An empty slot is dropped; the tick set for it finds nothing and moves on.
     if (slot && slot.head === undefined) this.slots.delete(a.slot);
     a.prev = a.next = undefined;
-    a.slot = NaN;
+    a.slot = -1;
     // Empty: the timer goes, but only once this turn is over, for a re-arm takes out then puts in.
     if (--this.count === 0 && !this.idleDue) {
       this.idleDue = true;
