@@ -46,6 +46,16 @@ describe('TimerWheel', () => {
     expect(s.closed).toBe(false);
   });
 
+  it('puts work scheduled for now while a slot runs into the next slot, so work that reschedules itself cannot loop', () => {
+    const { base, wheel, fired } = virtual();
+    wheel.schedule(function (n?: number) {
+      fired.push([`now ${n}`, base.now()]);
+      if (n! < 2) this.schedule(n! + 1, 0);
+    }, 1000, 0);
+    base.flush();
+    expect(fired).toEqual([['now 0', 1000], ['now 1', 2000], ['now 2', 3000]]);
+  });
+
   it('cancels work that is unsubscribed, and holds no timer once empty', async () => {
     const { base, wheel, fired, at } = virtual();
     const a = at('a', 5000);

@@ -23,7 +23,8 @@ class WheelAction<T> extends Subscription implements SchedulerAction<T> {
   schedule(state?: T, delay = 0): Subscription {
     if (this.closed) return this;
     this.state = state;
-    this.wheel.link(this, this.wheel.now() + delay);
+    // A delay that is not a number is taken as none.
+    this.wheel.link(this, this.wheel.now() + (delay > 0 ? delay : 0));
     return this;
   }
 
