@@ -3,7 +3,7 @@
 // in src/edge/server.ts, and the heap is read after GC before and after. What ws
 // itself holds per socket is the same for every server and not counted here
 // (the `connections` scenario of npm run bench measures whole-process RSS).
-// Run: npm run bench:memory [-- N]
+// Run: npm run bench:memory [-- N] [--no-heartbeat]
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Subject, merge } from 'rxjs';
@@ -15,7 +15,7 @@ import { DEFAULTS } from '../src/ops/config';
 
 // The server's default message rate, as `npm start` runs: an idle connection holds no bucket, only the limit's reference.
 const rate = rateLimit(DEFAULTS.msgRate, DEFAULTS.msgBurst);
-import { Liveness } from '../src/edge/heartbeat';
+import { liveness as livenessOn } from '../src/edge/heartbeat';
 import { hub$, mergeConnections } from '../src/edge/hub';
 import { Runner } from '../src/edge/runner';
 import type { HubEvent } from '../src/core/events';
@@ -44,7 +44,10 @@ for (let i = 0; i < N; i++) sockets.push(new IdleSocket());
 const socketsOnly = heapAfterGc();
 
 const connections$ = new Subject<ReturnType<typeof connection$>>();
-const liveness = new Liveness();
+// As the server: each connection's heartbeat is a `timeout` on one shared timer wheel (counted here).
+const liveness = livenessOn(DEFAULTS.heartbeatTimeoutMs, DEFAULTS.heartbeatIntervalMs);
+// --no-heartbeat: without it, to see what the timeout costs.
+const withHeartbeat = !process.argv.includes('--no-heartbeat');
 // The log answers each room's first join (its Seq and Epoch), as in the server.
 const stored$ = new Subject<HubEvent>();
 const store = new StoreRunner(new MemoryLog({ retention: { maxPerRoom: 100, maxDays: 1 } }), (e) => stored$.next(e), { log: () => undefined, trimEveryMs: 0 });
@@ -61,7 +64,7 @@ for (let i = 0; i < N; i++) {
   const id = nanoid();
   const ws = sockets[i] as unknown as WebSocket;
   runner.register(id, ws);
-  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness, rate }, randomBytes(24).toString('base64url')));
+  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness: withHeartbeat ? liveness : undefined, rate }, randomBytes(24).toString('base64url')));
 }
 await settle();
 const after = heapAfterGc();

@@ -24,7 +24,8 @@ import { nanoid } from 'nanoid';
 import type WebSocket from 'ws';
 import type { HubEvent } from '../src/core/events';
 import { connection$ } from '../src/edge/connection';
-import { Liveness } from '../src/edge/heartbeat';
+import { liveness as livenessOn } from '../src/edge/heartbeat';
+import { DEFAULTS } from '../src/ops/config';
 import { hub$, mergeConnections, safeStep } from '../src/edge/hub';
 import { Metrics } from '../src/ops/metrics';
 import { Runner } from '../src/edge/runner';
@@ -101,7 +102,8 @@ async function main(): Promise<void> {
   const messages = openLog(kind, dir);
   const connections$ = new Subject<ReturnType<typeof connection$>>();
   const stored$ = new Subject<HubEvent>();
-  const liveness = new Liveness();
+  // As the server: every connection's heartbeat timeout on one timer wheel.
+  const liveness = livenessOn(DEFAULTS.heartbeatTimeoutMs, DEFAULTS.heartbeatIntervalMs);
   const store = new StoreRunner(messages, (e) => stored$.next(e), { log: () => undefined, trimEveryMs: 0, onBatch: metrics?.logBatch });
   const runner = new Runner({
     maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined, store: (e) => store.submit(e), delivered: metrics?.delivered,

@@ -5,7 +5,6 @@
 import { interval, map, merge, take as first } from 'rxjs';
 import { ConnectionDeps, connection$ } from '../src/edge/connection';
 import { HubEvent, close, opened, received, rejected, flooded, send } from '../src/core/events';
-import { Liveness } from '../src/edge/heartbeat';
 import { Close, rateLimited } from '../src/core/protocol';
 import { FLOOD_MS, RateLimit } from '../src/core/rate';
 import { Step } from '../src/core/reducer';
@@ -19,7 +18,7 @@ const B = 'bob-id';
 
 function deps(now: () => number, rate?: RateLimit): ConnectionDeps {
   let n = 0;
-  return { newId: () => `m${++n}`, liveness: new Liveness(), now, rate };
+  return { newId: () => `m${++n}`, now, rate };
 }
 
 describe('connection$ with a message rate', () => {

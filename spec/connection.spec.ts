@@ -2,8 +2,9 @@
 // contained, listeners removed at the end.
 import { Observable } from 'rxjs';
 import { ConnectionDeps, connection$ } from '../src/edge/connection';
-import { HubEvent, broadcast, closed, forget, opened, received, rejected, send } from '../src/core/events';
-import { Liveness } from '../src/edge/heartbeat';
+import { HubEvent, broadcast, closed, forget, opened, received, rejected, send, timedOut } from '../src/core/events';
+import { Liveness, liveness as livenessOn } from '../src/edge/heartbeat';
+import { TimerWheel } from '../src/edge/wheel';
 import { hub$, mergeConnections } from '../src/edge/hub';
 import { BINARY_FRAME } from '../src/core/protocol';
 import * as M from '../src/core/messages';
@@ -14,19 +15,19 @@ const A = 'alice-id';
 const B = 'bob-id';
 
 /** Deterministic message IDs and the virtual clock. */
-function deps(now: () => number, liveness = new Liveness()): ConnectionDeps {
+function deps(now: () => number, liveness?: Liveness): ConnectionDeps {
   let n = 0;
   return { newId: () => `m${++n}`, liveness, now };
 }
 
 describe('connection$', () => {
   it('opens, decodes frames to events, ends with the close, and removes every listener', () => {
-    marbles(({ cold, expectObservable, expectSubscriptions, flush, now }) => {
+    marbles(({ cold, expectObservable, expectSubscriptions, flush, now, scheduler }) => {
       const facts = cold<SocketFact>('-h-b-x-c', {
         h: text('{"Type":1,"Content":"hi"}'), b: binary('{"Type":2}'), x: text('nope'), c: close,
       });
       const ws = new FakeSocket(facts);
-      const liveness = new Liveness();
+      const liveness = livenessOn(60_000, 25_000, scheduler);
       expectObservable(connection$(A, { name: 'alice' }, ws.socket, deps(now, liveness))).toBe('ah-b-x-(c|)', {
         a: opened(A, 0, { name: 'alice' }),
         h: received(A, 1, { type: 'broadcast', content: 'hi' }, 'm1'),
@@ -37,7 +38,8 @@ describe('connection$', () => {
       expectSubscriptions(facts.subscriptions).toBe('^------!');
       flush();
       expect(ws.listenerTotal()).toBe(0);
-      expect(liveness.size).toBe(0);
+      // Its heartbeat timeout went with it.
+      expect((liveness.scheduler as TimerWheel).size).toBe(0);
     });
   });
 
@@ -63,17 +65,14 @@ describe('connection$', () => {
     });
   });
 
-  it('notes every frame and pong as a sign of life', () => {
-    marbles(({ cold, expectObservable, flush, now }) => {
-      const liveness = new Liveness();
+  it('counts every frame and pong as a sign of life, and says when it has been silent for the timeout', () => {
+    marbles(({ cold, expectObservable, now, scheduler }) => {
+      const liveness = livenessOn(60_000, 25_000, scheduler);
       const ws = new FakeSocket(cold<SocketFact>('10s p 9999ms h', { p: pong, h: text('{"Type":2}') }));
-      expectObservable(connection$(A, {}, ws.socket, deps(now, liveness))).toBe('a 19999ms h', {
-        a: opened(A, 0), h: received(A, 20_000, { type: 'heartbeat' }),
+      // Heard at 20 s: silent for 60 s at 80 s, told at the wheel's next slot edge, 100 s; the stream goes on till the close.
+      expectObservable(connection$(A, {}, ws.socket, deps(now, liveness)), '^ 120s !').toBe('a 19999ms h 79999ms t', {
+        a: opened(A, 0), h: received(A, 20_000, { type: 'heartbeat' }), t: timedOut(A, 100_000),
       });
-      flush();
-      // Heard at 20 s: silent for 60 s only at 80 s.
-      expect(liveness.sweep(79_999, 60_000)).toEqual({ due: [A], silent: [] });
-      expect(liveness.sweep(80_000, 60_000)).toEqual({ due: [], silent: [A] });
     });
   });
 

@@ -1,62 +1,72 @@
-// The heartbeat in virtual time: one cadence pings every live connection and
-// reports the silent ones, which the hub then drops.
+// The heartbeat in virtual time: each connection's `timeout` on the shared timer
+// wheel reports it when silent, and one cadence pings every connection.
 import { merge } from 'rxjs';
 import { connection$ } from '../src/edge/connection';
 import { opened, pingDue, received, timedOut } from '../src/core/events';
-import { Liveness, heartbeat$ } from '../src/edge/heartbeat';
+import { liveness as livenessOn, pings$ } from '../src/edge/heartbeat';
+import { TimerWheel } from '../src/edge/wheel';
 import { marbles } from './support/marbles';
 import { FakeSocket, SocketFact, pong, text } from './support/socket';
 
 const A = 'alice-id';
 const B = 'bob-id';
-const beat = { intervalMs: 25_000, timeoutMs: 60_000 };
 
-describe('Liveness', () => {
-  it('splits connections into due a ping and silent for the timeout, and forgets the silent', () => {
-    const l = new Liveness();
-    l.heard(A, 0);
-    l.heard(B, 30_000);
-    expect(l.sweep(59_999, 60_000)).toEqual({ due: [A, B], silent: [] });
-    expect(l.sweep(60_000, 60_000)).toEqual({ due: [B], silent: [A] });
-    expect(l.size).toBe(1);
-    l.forget(B);
-    expect(l.sweep(1e9, 60_000)).toEqual({ due: [], silent: [] });
-  });
-});
-
-describe('heartbeat$', () => {
-  it('pings a silent peer every 25 s and reports it timed out at the first tick after 60 s', () => {
+describe('heartbeat', () => {
+  it('pings a silent peer every 25 s and reports it timed out at the first slot edge after 60 s', () => {
     marbles(({ cold, expectObservable, now, scheduler }) => {
-      const liveness = new Liveness();
+      const liveness = livenessOn(60_000, 25_000, scheduler);
       const alice = new FakeSocket(cold<SocketFact>('-'));
       const events$ = merge(
         connection$(A, {}, alice.socket, { newId: () => 'm', liveness, now }),
-        heartbeat$(liveness, { ...beat, scheduler }),
+        // The runner's sockets: the hub pings only those it knows, so one timed out is no longer pinged.
+        pings$(() => [A], { intervalMs: 25_000, scheduler }),
       );
       // Every tick says when it is, and comes even with nobody to ping (the hub ends resume windows on it).
       expectObservable(events$, '^ 80s !').toBe('a 24999ms p 24999ms q 24999ms (tz)', {
-        a: opened(A, 0), p: pingDue([A], 25_000), q: pingDue([A], 50_000), t: timedOut(A, 75_000), z: pingDue([], 75_000),
+        a: opened(A, 0), p: pingDue([A], 25_000), q: pingDue([A], 50_000), t: timedOut(A, 75_000), z: pingDue([A], 75_000),
       });
     });
   });
 
-  it('counts pongs and frames as signs of life: the timeout runs from the last one', () => {
+  it('counts pongs and frames as signs of life: the timeout runs from the last one, within a slot of it', () => {
     marbles(({ cold, expectObservable, now, scheduler }) => {
-      const liveness = new Liveness();
+      const liveness = livenessOn(60_000, 25_000, scheduler);
       const alice = new FakeSocket(cold<SocketFact>('45s p', { p: pong }));
       const bob = new FakeSocket(cold<SocketFact>('70s h', { h: text('{"Type":2}') }));
       const events$ = merge(
         connection$(A, {}, alice.socket, { newId: () => 'm', liveness, now }),
         connection$(B, {}, bob.socket, { newId: () => 'm', liveness, now }),
-        heartbeat$(liveness, { ...beat, scheduler }),
       );
-      // Alice: last heard at 45 s, so still pinged at 100 s and dropped at 125 s. Bob: heard at 70 s, dropped at 150 s.
-      expectObservable(events$, '^ 160s !').toBe('(ab) 24996ms c 24999ms d 19999ms h 4999ms e 24999ms f 24999ms (tq) 24996ms (uz)', {
-        a: opened(A, 0), b: opened(B, 0),
-        c: pingDue([A, B], 25_000), d: pingDue([A, B], 50_000), h: received(B, 70_000, { type: 'heartbeat' }),
-        e: pingDue([A, B], 75_000), f: pingDue([A, B], 100_000),
-        t: timedOut(A, 125_000), q: pingDue([B], 125_000), u: timedOut(B, 150_000), z: pingDue([], 150_000),
+      // Alice: last heard at 45 s, silent for 60 s at 105 s, told at 125 s. Bob: heard at 70 s, due at 130 s, told at 150 s.
+      expectObservable(events$, '^ 160s !').toBe('(ab) 69996ms h 54999ms t 24999ms u', {
+        a: opened(A, 0), b: opened(B, 0), h: received(B, 70_000, { type: 'heartbeat' }),
+        t: timedOut(A, 125_000), u: timedOut(B, 150_000),
       });
+    });
+  });
+
+  it('names the identity a resumed socket has when it times out', () => {
+    marbles(({ cold, expectObservable, now, scheduler }) => {
+      const liveness = livenessOn(60_000, 25_000, scheduler);
+      const who = { id: 'fresh' };
+      const ws = new FakeSocket(cold<SocketFact>('-'));
+      scheduler.schedule(() => (who.id = A), 10_000);
+      expectObservable(connection$(who, {}, ws.socket, { newId: () => 'm', liveness, now }), '^ 80s !').toBe('a 74999ms t', {
+        a: opened('fresh', 0), t: timedOut(A, 75_000),
+      });
+    });
+  });
+
+  it('holds one timer for thousands of connections, and none once they are gone', () => {
+    marbles(({ cold, now, scheduler }) => {
+      const liveness = livenessOn(60_000, 25_000, scheduler);
+      const subs = Array.from({ length: 5000 }, (_, i) =>
+        connection$(`c${i}`, {}, new FakeSocket(cold<SocketFact>('-')).socket, { newId: () => 'm', liveness, now }).subscribe());
+      expect((liveness.scheduler as TimerWheel).size).toBe(5000);
+      // The wheel's one timer, for the slot of 75 s.
+      expect(scheduler.actions.length).toBe(1);
+      for (const s of subs) s.unsubscribe();
+      expect((liveness.scheduler as TimerWheel).size).toBe(0);
     });
   });
 });

@@ -9,7 +9,6 @@ import fc from 'fast-check';
 import { ClientMessage, Decoded, Limits, codePoints, decode, nameProblem, roomProblem } from '../src/core/protocol';
 import { HubEvent } from '../src/core/events';
 import { SocketLike, connection$, frameEvent } from '../src/edge/connection';
-import { Liveness } from '../src/edge/heartbeat';
 import { documentedCodes, props } from './support/props';
 
 const DOCUMENTED = documentedCodes();
@@ -119,7 +118,7 @@ describe('a connection, over any raw frame (properties)', () => {
     ws.readyState = 1;
     const out: HubEvent[] = [];
     let n = 0;
-    const sub = connection$('c1', {}, ws as unknown as SocketLike, { newId: () => `m${n++}`, liveness: new Liveness(), now: () => 7 })
+    const sub = connection$('c1', {}, ws as unknown as SocketLike, { newId: () => `m${n++}`, now: () => 7 })
       .subscribe({ next: (e) => out.push(e), error: (e) => { throw e; } });
     for (const f of frames) ws.emit('message', Buffer.from(f.bytes), f.binary);
     ws.emit('close', 1000, Buffer.alloc(0));

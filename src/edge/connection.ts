@@ -4,14 +4,15 @@
 //
 // It is one hand-written Observable over the socket's events rather than a chain
 // of operators: with 10,000 idle connections every object held per connection
-// counts (docs/benchmarks.md, memory). The heartbeat is shared (heartbeat.ts);
-// a connection only tells `liveness` when it hears from its peer.
+// counts (docs/benchmarks.md, memory). Its liveness is a `timeout` over its
+// signs of life on the server's shared timer wheel (heartbeat.ts): a frame or a
+// pong re-arms it, and a silent connection's stream gives the hub `timedOut`.
 import { Observable } from 'rxjs';
 import type WebSocket from 'ws';
 import { BINARY_FRAME, decode, rateLimited, refOf } from '../core/protocol';
 import { HubEvent, closed, flooded, opened, received, rejected } from '../core/events';
 import { Bucket, RateLimit, fullBucket, take } from '../core/rate';
-import type { Liveness } from './heartbeat';
+import { Liveness, watch } from './heartbeat';
 
 /** As much of a ws WebSocket as a connection listens to; specs pass a fake. */
 export type SocketLike = Pick<WebSocket, 'on' | 'off' | 'readyState'>;
@@ -30,7 +31,8 @@ export interface Identity {
 
 export interface ConnectionDeps {
   newId: () => string;
-  liveness: Liveness;
+  /** The heartbeat's timeout (heartbeat.ts `liveness`); none: never timed out (specs of other things). */
+  liveness?: Liveness;
   now?: () => number;
   /**
    * The message rate (--msg-rate, --msg-burst); none: no limit. Applied here, at the edge,
@@ -82,6 +84,8 @@ export function connection$(
   return new Observable<HubEvent>((sub) => {
     // Made at the first frame: an idle connection holds no bucket. 'flooded': told the hub once, read no more.
     let bucket: Bucket | 'flooded' | undefined;
+    // This connection's `timeout`, told each sign of life.
+    const alive = deps.liveness && watch(deps.liveness, self, sub);
     // ws emits 'close' after 'error'; whichever comes first ends the stream.
     const end = (reason: 'closed' | 'error') => {
       sub.next(closed(self.id, now(), reason));
@@ -94,7 +98,7 @@ export function connection$(
       if (ws.readyState !== OPEN) return;
       const at = now();
       const id = self.id;
-      deps.liveness.heard(id, at);
+      alive?.life?.next(undefined);
       if (limit !== undefined) {
         if (bucket === 'flooded') return;
         const t = take(limit, bucket ?? fullBucket(limit, at), at);
@@ -120,7 +124,7 @@ export function connection$(
       deps.onFrame?.(event);
       sub.next(event);
     };
-    const onPong = () => deps.liveness.heard(self.id, now());
+    const onPong = () => alive?.life?.next(undefined);
     const onClose = (code: number) => {
       deps.onClose?.(code);
       end('closed');
@@ -134,14 +138,13 @@ export function connection$(
     ws.on('pong', onPong);
     ws.on('close', onClose);
     ws.on('error', onError);
-    deps.liveness.heard(self.id, now());
     sub.next(opened(self.id, now(), query, token || undefined));
     return () => {
       ws.off('message', onMessage);
       ws.off('pong', onPong);
       ws.off('close', onClose);
       ws.off('error', onError);
-      deps.liveness.forget(self.id);
+      alive?.unsubscribe();
     };
   });
 }

@@ -1,57 +1,86 @@
-// The heartbeat: one cadence for every connection, as RxJS `interval`. Each tick
-// pings the connections heard from within the timeout and reports the others as
-// `timedOut`. Connections only note when they last heard from their peer (a
-// frame or a pong), so a frame costs a map write, not a timer re-armed, and an
-// idle connection holds no timer of its own (docs/benchmarks.md, memory).
-import { Observable, SchedulerLike, asyncScheduler, concatMap, interval } from 'rxjs';
+// The heartbeat (issue 9 item 4). Each connection's liveness is an RxJS `timeout`
+// over its own stream of signs of life (frames and pongs): silent for timeoutMs,
+// and the hub gets its `timedOut`. Every `timeout` runs on one shared coarse
+// scheduler, a timer wheel (wheel.ts) with slots a heartbeat interval wide: the
+// whole server holds one Node timer for them, an idle connection none of its own,
+// and a frame re-arms its timeout by moving one small object between two lists.
+// The pings are one shared `interval` for every connection.
+import {
+  Observable, SchedulerLike, Subscriber, TimeoutInfo, asyncScheduler, interval, map, of, timeout,
+} from 'rxjs';
 import { HubEvent, pingDue, timedOut } from '../core/events';
+import { TimerWheel } from './wheel';
+import { compact } from './compact';
 
-/** When each live connection was last heard from. Edge state, like the runner's registry. */
-export class Liveness {
-  private readonly lastHeard = new Map<string, number>();
+/** Whose liveness a timeout watches: the identity object, so a resume (the runner's rebind) is followed. */
+export interface Named {
+  id: string;
+}
 
-  heard(id: string, at: number): void {
-    this.lastHeard.set(id, at);
+/** What every connection's `timeout` shares: the timeout, the scheduler, and the `with` that names the silent one. */
+export interface Liveness {
+  readonly timeoutMs: number;
+  readonly scheduler: SchedulerLike;
+  readonly silent: (info: TimeoutInfo<unknown, Named>) => Observable<HubEvent>;
+}
+
+/**
+ * One server's liveness: timeouts of timeoutMs on a wheel of slots `slotMs` wide (the heartbeat interval),
+ * so a silent peer is dropped after between timeoutMs and timeoutMs + slotMs of silence, never sooner.
+ * `base` is where the wheel's one timer runs: asyncScheduler, or a TestScheduler in specs.
+ */
+export function liveness(timeoutMs: number, slotMs: number, base: SchedulerLike = asyncScheduler): Liveness {
+  const scheduler = new TimerWheel(slotMs, base);
+  return { timeoutMs, scheduler, silent: ({ meta }) => of(timedOut(meta.id, scheduler.now())) };
+}
+
+/**
+ * Where a connection's `timeout` ends: the `timedOut` goes to the connection's
+ * stream, the signs of life (undefined) go nowhere, and the end of the watch
+ * (after a timeout, or unsubscribed) is not the end of the connection.
+ */
+export class Watch extends Subscriber<unknown> {
+  /** Tell it each sign of life: `life.next()`. */
+  life: Subscriber<unknown> | undefined;
+
+  constructor(private readonly out: Subscriber<HubEvent>) {
+    super();
   }
 
-  forget(id: string): void {
-    this.lastHeard.delete(id);
+  protected override _next(v: unknown): void {
+    if (v !== undefined) this.out.next(v as HubEvent);
   }
 
-  get size(): number {
-    return this.lastHeard.size;
+  protected override _error(): void {
+    this.unsubscribe();
   }
 
-  /** Splits the connections into those to ping and those silent for timeoutMs or more; forgets the silent. */
-  sweep(now: number, timeoutMs: number): { due: string[]; silent: string[] } {
-    const due: string[] = [];
-    const silent: string[] = [];
-    for (const [id, at] of this.lastHeard) (now - at >= timeoutMs ? silent : due).push(id);
-    for (const id of silent) this.lastHeard.delete(id);
-    return { due, silent };
+  protected override _complete(): void {
+    this.unsubscribe();
   }
 }
 
-export interface HeartbeatOptions {
+/** Starts watching `who`'s signs of life; unsubscribe the Watch when the connection ends. */
+export function watch(l: Liveness, who: Named, out: Subscriber<HubEvent>): Watch {
+  const w = new Watch(out);
+  new Observable<unknown>((life) => {
+    w.life = life;
+  }).pipe(timeout({ each: l.timeoutMs, with: l.silent, meta: who, scheduler: l.scheduler })).subscribe(w);
+  // It holds the operator's subscriber and its timer for the connection's life; a re-arm takes one out first.
+  compact(w);
+  return w;
+}
+
+export interface PingOptions {
   intervalMs: number;
-  timeoutMs: number;
   scheduler?: SchedulerLike;
 }
 
 /**
- * Every intervalMs: `timedOut` for each connection silent for timeoutMs or more,
- * then one `pingDue` for the rest (possibly none), with the time. A silent peer is dropped at the first tick
- * after the timeout: between timeoutMs and timeoutMs + intervalMs of silence.
+ * Every intervalMs one `pingDue` for the connections `ids` names (possibly none), with the time.
+ * The hub pings those it knows; a silent one's `timedOut` comes from its own `timeout`.
  */
-export function heartbeat$(liveness: Liveness, { intervalMs, timeoutMs, scheduler = asyncScheduler }: HeartbeatOptions): Observable<HubEvent> {
-  return interval(intervalMs, scheduler).pipe(
-    concatMap(() => {
-      const now = scheduler.now();
-      const { due, silent } = liveness.sweep(now, timeoutMs);
-      const events: HubEvent[] = silent.map((id) => timedOut(id, now));
-      // Every tick, even with nobody to ping: the hub ends resume windows on it too.
-      events.push(pingDue(due, now));
-      return events;
-    }),
-  );
+export function pings$(ids: () => readonly string[], { intervalMs, scheduler = asyncScheduler }: PingOptions): Observable<HubEvent> {
+  // Every tick, even with nobody to ping: the hub ends resume windows on it too.
+  return interval(intervalMs, scheduler).pipe(map(() => pingDue(ids(), scheduler.now())));
 }

@@ -4,6 +4,7 @@
 import { Observable, Observer, Subscriber, Subscription, scan } from 'rxjs';
 import { HubEvent, log } from '../core/events';
 import { HubState, Step, initialState, step } from '../core/reducer';
+import { compact } from './compact';
 
 /**
  * A reducer that throws is a bug, but it must not take every connection down
@@ -66,6 +67,8 @@ export function mergeConnections(connections$: Observable<Observable<HubEvent>>)
         const member = new Member(sub, live);
         live.add(member);
         connection$.subscribe(member);
+        // It holds the connection's teardown for the connection's life.
+        compact(member);
       },
       error: (e) => sub.error(e),
       complete: () => sub.complete(),

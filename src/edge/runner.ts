@@ -30,7 +30,7 @@ export interface RunnerOptions {
   onDropped: (id: string, reason: 'slow') => void;
   /** Where append and read effects go. */
   store?: (effect: StoreEffect) => void;
-  /** Told when a socket takes on another identity (a resume), so liveness can follow it. */
+  /** Told when a socket takes on another identity (a resume). */
   onRebind?: (from: string, to: string) => void;
   /** Several processes: where rooms are listened to (src/cluster/bus.ts). */
   bus?: { join(room: string): void; leave(room: string): void };
@@ -275,6 +275,11 @@ export class Runner {
    * A resume: the socket registered as `from` becomes `to`, and the one that was
    * `to` (a takeover) becomes `from`; each stream then names its events so.
    */
+  /** The identities of the sockets held, for the heartbeat's pings (the hub pings those it knows). */
+  ids(): string[] {
+    return [...this.sockets.keys()];
+  }
+
   private rebind(from: string, to: string): void {
     const a = this.sockets.get(from);
     const b = this.sockets.get(to);

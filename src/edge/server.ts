@@ -10,7 +10,7 @@ import { nanoid } from 'nanoid';
 import { WebSocketServer } from 'ws';
 import { Config, DEFAULTS } from '../ops/config';
 import { Identity, connection$ } from './connection';
-import { Liveness, heartbeat$ } from './heartbeat';
+import { liveness as livenessOn, pings$ } from './heartbeat';
 import { HubEvent, closed, cutHeard, directHeard, heard, linkUp, presenceHeard, shutdownRequested } from '../core/events';
 import type * as Bus from '../cluster/bus';
 import type * as Sessions from '../cluster/sessions';
@@ -160,7 +160,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     // Lines appended while the bus was back but the log was not may have been missed: check each room's head.
     if (down === undefined && bus !== undefined) heard$.next(linkUp(Date.now()));
   });
-  const liveness = new Liveness();
+  // Every connection's heartbeat timeout, on one timer wheel with slots a heartbeat interval wide.
+  const liveness = livenessOn(config.heartbeatTimeoutMs, config.heartbeatIntervalMs);
   const presenceRunner = presence === undefined ? undefined
     : new (require('../cluster/presence-runner') as typeof PresenceRunnerModule).PresenceRunner(presence, (e) => stored$.next(e), {
       log, everyMs: options.presenceEveryMs,
@@ -177,10 +178,6 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     },
     delivered: metrics?.delivered,
     store: (effect) => store.submit(effect),
-    onRebind: (from, to) => {
-      liveness.forget(from);
-      liveness.heard(to, Date.now());
-    },
     bus,
     sessions: sessionRunner && ((effect) => sessionRunner?.submit(effect)),
     presence: presenceRunner === undefined ? undefined : (effect) => presenceRunner.submit(effect),
@@ -188,7 +185,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
 
   const events$ = merge(
     mergeConnections(connections$),
-    heartbeat$(liveness, { intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs }),
+    pings$(() => runner.ids(), { intervalMs: config.heartbeatIntervalMs }),
     // Events the runner feeds back arrive on a later tick, never in the middle of a step's effects.
     feedback$.pipe(observeOn(asapScheduler)),
     stored$,

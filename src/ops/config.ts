@@ -98,7 +98,7 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['port', 'port', 'PORT', 'TCP port; 0 picks a free one'],
   ['host', 'host', 'HOST', 'address to listen on'],
   ['heartbeat-interval', 'heartbeatIntervalMs', 'HEARTBEAT_INTERVAL', 'ms between pings to each client'],
-  ['heartbeat-timeout', 'heartbeatTimeoutMs', 'HEARTBEAT_TIMEOUT', 'ms of silence (no frame, no pong) after which a client is dropped, at the next ping'],
+  ['heartbeat-timeout', 'heartbeatTimeoutMs', 'HEARTBEAT_TIMEOUT', 'ms of silence (no frame, no pong) after which a client is dropped, within one heartbeat interval'],
   ['max-payload', 'maxPayload', 'MAX_PAYLOAD', 'largest frame accepted, in bytes (bigger: close 1009)'],
   ['max-buffered', 'maxBuffered', 'MAX_BUFFERED', 'bytes from earlier turns waiting to be sent to one client before it counts as behind; behind for 5 s, or by 8 times this, it is dropped (close 4008); while behind, it is not read'],
   ['presence-max', 'presenceMax', 'PRESENCE_MAX', 'rooms with more members get no Connected, Disconnected or Rename notices'],
