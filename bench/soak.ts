@@ -40,7 +40,8 @@ async function soak(plan: SoakPlan): Promise<number> {
     const pid = server.pid as number;
     log(`soak: ${plan.connections} connections, ${plan.rooms} rooms, ${plan.churn} connects and disconnects/s, ` +
       `${plan.rate} lines/s, ${plan.durationMs / 1000} s (warm-up ${plan.warmupMs / 1000} s), heartbeat ` +
-      `${plan.heartbeatIntervalMs === undefined ? 'at the server defaults' : `${plan.heartbeatIntervalMs}/${plan.heartbeatTimeoutMs} ms`}; ` +
+      `${plan.heartbeatIntervalMs === undefined ? 'at the server defaults' : `${plan.heartbeatIntervalMs}/${plan.heartbeatTimeoutMs} ms`}, ` +
+      `resume window ${plan.resumeWindowMs === undefined ? 'the default' : `${plan.resumeWindowMs} ms`}; ` +
       `server ${url}, pid ${pid}, RSS at rest ${mib(procRssKb(pid))} MiB`);
 
     const limitMs = connectBudgetMs(plan) + plan.durationMs + plan.drainMs + 30_000;
