@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../scripts/lib/args';
 import { procRssKb } from './lib/proc';
-import { RssSample, SoakPlan, SoakResult, parseSoakArgs, rssVerdict, serverFlags, soakFailures } from './lib/soak';
+import { RssSample, SoakPlan, SoakResult, heapUsedKb, parseSoakArgs, rssVerdict, serverFlags, soakFailures } from './lib/soak';
 import { pinned, stop, waitForLine } from './lib/spawn';
 
 // Run as dist/bench/soak.js (npm run soak); the server and the generator are its neighbours in dist/.
@@ -51,11 +51,20 @@ async function soak(plan: SoakPlan): Promise<number> {
     result.catch(() => undefined); // awaited below; a failure while connecting must not go unhandled
     await waitForLine(gen, /^(RUNNING)\n/m, connectBudgetMs(plan));
     const t0 = performance.now();
+    // RSS from /proc; beside it the V8 heap in use from the server's /metrics (bounded to 2 s), which tells
+    // growth of live objects from the heap and allocator keeping pages they may reuse.
+    const metricsUrl = url.replace(/^ws/, 'http').replace(/\/ws$/, '/metrics');
     const sample = () => {
       const t = Math.round(performance.now() - t0);
-      const kb = procRssKb(pid);
-      samples.push({ t, kb });
-      if (t <= plan.durationMs) log(`soak: RSS at ${(t / 1000).toFixed(1)} s: ${mib(kb)} MiB`);
+      const s: RssSample = { t, kb: procRssKb(pid) };
+      samples.push(s);
+      fetch(metricsUrl, { signal: AbortSignal.timeout(2000) })
+        .then((res) => res.text())
+        .then((text) => {
+          s.heapKb = heapUsedKb(text);
+          if (t <= plan.durationMs) log(`soak: at ${(t / 1000).toFixed(1)} s: RSS ${mib(s.kb)} MiB, heap used ${s.heapKb === undefined ? '?' : mib(s.heapKb)} MiB`);
+        })
+        .catch(() => undefined);
     };
     sample();
     sampler = setInterval(sample, plan.sampleMs);
@@ -83,7 +92,9 @@ function report(plan: SoakPlan, r: SoakResult, samples: RssSample[]): number {
   log(`soak: lost ${r.missing}, duplicated ${r.duplicates}, unacked ${r.unacked}, trimmed ${r.trimmed}, resets ${r.resets}, ` +
     `dropped ${r.dropped}, failed joins ${r.connectFailures}`);
   log(`soak: delivery latency after warm-up: p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms`);
-  log(`soak: RSS ${samples.map((s) => `${(s.t / 1000).toFixed(plan.sampleMs < 1000 ? 1 : 0)}s ${mib(s.kb)}`).join(', ')} MiB`);
+  const at = (s: RssSample) => `${(s.t / 1000).toFixed(plan.sampleMs < 1000 ? 1 : 0)}s`;
+  log(`soak: RSS ${samples.map((s) => `${at(s)} ${mib(s.kb)}`).join(', ')} MiB`);
+  log(`soak: heap used ${samples.map((s) => `${at(s)} ${s.heapKb === undefined ? '?' : mib(s.heapKb)}`).join(', ')} MiB`);
   log(`soak: RSS after warm-up ${mib(rss.afterWarmupKb)} -> ${mib(rss.finalKb)} MiB (${growth}): ` +
     `${rss.ok === undefined ? 'too few samples to judge' : rss.ok ? 'under 5 %, met' : '5 % or more, NOT met'}`);
   log(`soak: generator CPU ${(r.generatorCore * 100).toFixed(0)} % of a core`);

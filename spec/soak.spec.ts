@@ -6,7 +6,7 @@
 import { UsageError } from '../scripts/lib/args';
 import { SeqVerifier } from '../scripts/lib/verify';
 import {
-  SOAK, SoakResult, fittedMsgRate, intAfter, parseSoakArgs, readSeqFrame, rssVerdict, serverFlags, soakFailures,
+  SOAK, SoakResult, fittedMsgRate, heapUsedKb, intAfter, parseSoakArgs, readSeqFrame, rssVerdict, serverFlags, soakFailures,
 } from '../bench/lib/soak';
 
 describe('soak flags', () => {
@@ -64,6 +64,11 @@ describe('reading frames', () => {
     expect(intAfter('{"Type":3,"Room":"r"}', '"Seq":')).toBe(-1);
     expect(intAfter('{"Seq":}', '"Seq":')).toBe(-1);
   });
+});
+
+it('reads the heap in use from a /metrics scrape', () => {
+  expect(heapUsedKb('# HELP x\nrxchat_process_heap_used_bytes 10485760\nrxchat_other 1\n')).toBe(10240);
+  expect(heapUsedKb('rxchat_other 1\n')).toBeUndefined();
 });
 
 describe('the RSS verdict: after the warm-up, growing by less than 5 %', () => {

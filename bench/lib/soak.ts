@@ -171,6 +171,8 @@ export interface RssSample {
   /** ms since the run started (every connection up). */
   t: number;
   kb: number;
+  /** The V8 heap in use then (rxchat_process_heap_used_bytes from /metrics), KiB, when the scrape answered. */
+  heapKb?: number;
 }
 
 export interface RssVerdict {
@@ -196,6 +198,12 @@ export function rssVerdict(samples: readonly RssSample[], warmupMs: number, limi
   const finalKb = mean(after.slice(-3));
   const growth = (finalKb - afterWarmupKb) / afterWarmupKb;
   return { afterWarmupKb, finalKb, growth, ok: after.length < 6 ? undefined : growth < limit };
+}
+
+/** rxchat_process_heap_used_bytes of a /metrics scrape, in KiB, or undefined. */
+export function heapUsedKb(metrics: string): number | undefined {
+  const m = /^rxchat_process_heap_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(metrics);
+  return m ? Math.round(Number(m[1]) / 1024) : undefined;
 }
 
 /** What the generator reports at the end (its RESULT line). */
