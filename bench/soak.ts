@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../scripts/lib/args';
-import { procRssKb } from './lib/proc';
+import { procCpu, procRssKb } from './lib/proc';
 import { RssSample, SoakPlan, SoakResult, heapUsedKb, parseSoakArgs, rssVerdict, serverFlags, soakFailures } from './lib/soak';
 import { pinned, stop, waitForLine } from './lib/spawn';
 
@@ -51,6 +51,7 @@ async function soak(plan: SoakPlan): Promise<number> {
     result.catch(() => undefined); // awaited below; a failure while connecting must not go unhandled
     await waitForLine(gen, /^(RUNNING)\n/m, connectBudgetMs(plan));
     const t0 = performance.now();
+    const cpu0 = procCpu(pid);
     // RSS from /proc; beside it the V8 heap in use from the server's /metrics (bounded to 2 s), which tells
     // growth of live objects from the heap and allocator keeping pages they may reuse.
     const metricsUrl = url.replace(/^ws/, 'http').replace(/\/ws$/, '/metrics');
@@ -70,8 +71,11 @@ async function soak(plan: SoakPlan): Promise<number> {
     sampler = setInterval(sample, plan.sampleMs);
     const r = JSON.parse(await result) as SoakResult;
     clearInterval(sampler);
+    // The server's CPU over the run and the drain, as a fraction of one core.
+    const cpu1 = procCpu(pid);
+    const serverCore = (cpu1.user - cpu0.user + cpu1.sys - cpu0.sys) / ((performance.now() - t0) / 1000);
     if (server.exitCode !== null) throw new Error(`the server exited during the run: ${serverErr.slice(-300)}`);
-    return report(plan, r, samples.filter((s) => s.t <= plan.durationMs + plan.sampleMs / 2));
+    return report(plan, r, samples.filter((s) => s.t <= plan.durationMs + plan.sampleMs / 2), serverCore);
   } catch (e) {
     log(`soak: FAILED: ${(e as Error).message}${serverErr ? `\nserver stderr: ${serverErr.slice(-500)}` : ''}`);
     return 1;
@@ -83,7 +87,7 @@ async function soak(plan: SoakPlan): Promise<number> {
   }
 }
 
-function report(plan: SoakPlan, r: SoakResult, samples: RssSample[]): number {
+function report(plan: SoakPlan, r: SoakResult, samples: RssSample[], serverCore: number): number {
   const rss = rssVerdict(samples, plan.warmupMs);
   const failures = soakFailures(r);
   const growth = Number.isFinite(rss.growth) ? `${(rss.growth * 100).toFixed(1)} %` : 'n/a';
@@ -97,9 +101,9 @@ function report(plan: SoakPlan, r: SoakResult, samples: RssSample[]): number {
   log(`soak: heap used ${samples.map((s) => `${at(s)} ${s.heapKb === undefined ? '?' : mib(s.heapKb)}`).join(', ')} MiB`);
   log(`soak: RSS after warm-up ${mib(rss.afterWarmupKb)} -> ${mib(rss.finalKb)} MiB (${growth}): ` +
     `${rss.ok === undefined ? 'too few samples to judge' : rss.ok ? 'under 5 %, met' : '5 % or more, NOT met'}`);
-  log(`soak: generator CPU ${(r.generatorCore * 100).toFixed(0)} % of a core`);
+  log(`soak: CPU, as a share of one core: server ${(serverCore * 100).toFixed(0)} %, generator ${(r.generatorCore * 100).toFixed(0)} %`);
   for (const p of r.problems.slice(0, 10)) log(`soak: problem: ${p}`);
-  log(`SOAK ${JSON.stringify({ plan, result: r, rss, samples, failures })}`);
+  log(`SOAK ${JSON.stringify({ plan, result: r, rss, samples, serverCore, failures })}`);
   if (failures.length > 0) {
     log(`soak: FAILED: ${failures.join('; ')}`);
     return 1;
