@@ -11,7 +11,7 @@ describe('the build', () => {
   it('is what npm start runs: exec, so that SIGTERM reaches the server, and no TypeScript at run time', () => {
     expect(scripts.start).toBe('exec node --enable-source-maps dist/src/main.js');
     expect(scripts.prestart).toBe('npm run build');
-    for (const name of ['start', 'chat', 'bot', 'bench', 'bench:reducer', 'bench:memory']) expect(scripts[name]).not.toMatch(/tsx/);
+    for (const name of ['start', 'chat', 'bot', 'bench', 'bench:reducer', 'bench:memory', 'soak']) expect(scripts[name]).not.toMatch(/tsx/);
   });
 
   it('loads rxjs and immutable from the one-file builds their packages ship (src/ops/preload.ts, RSS at rest)', () => {
