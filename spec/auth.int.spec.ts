@@ -1,0 +1,105 @@
+// Identity from signed tokens on a real server (docs/security.md "Identity"): what an upgrade
+// without a good token gets, and that a good one's name is the one the hub knows. Every wait is bounded.
+import WebSocket from 'ws';
+import { SignJWT } from 'jose';
+import { ChatServer, ServerOptions, startServer } from '../src/edge/server';
+import { within } from './support/server-process';
+
+const SECRET = 'integration-secret-long-enough-0000';
+const servers: ChatServer[] = [];
+const sockets: WebSocket[] = [];
+
+async function serve(options: ServerOptions = {}): Promise<ChatServer> {
+  const s = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', store: 'memory', authSecret: SECRET, ...options });
+  servers.push(s);
+  return s;
+}
+
+afterEach(async () => {
+  sockets.splice(0).forEach((ws) => ws.terminate());
+  await Promise.all(servers.splice(0).map((s) => s.close(100)));
+});
+
+function sign(claims: Record<string, unknown>, expSeconds = Math.floor(Date.now() / 1000) + 3600, secret = SECRET): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(expSeconds).sign(new TextEncoder().encode(secret));
+}
+
+type Outcome = { status: 101 } | { status: number; body: string; headers: Record<string, string | string[] | undefined> };
+
+function knock(s: ChatServer, query: string, headers: Record<string, string> = {}): Promise<Outcome> {
+  const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws?${query}`, { headers });
+  sockets.push(ws);
+  return within(new Promise<Outcome>((resolve, reject) => {
+    ws.once('open', () => resolve({ status: 101 }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    ws.once('error', reject);
+  }), 3000, 'an answer to the upgrade');
+}
+
+/** Until the hub has n clients (bounded). */
+function inHub(s: ChatServer, n: number): Promise<void> {
+  return within((async () => {
+    while (s.state().clients.size < n) await new Promise((r) => setTimeout(r, 5));
+  })(), 3000, `${n} clients in the hub`);
+}
+
+describe('the upgrade with auth on', () => {
+  it('refuses no token, a bad signature and an expired token with 401 and a reason, counted, nothing in the hub', async () => {
+    const s = await serve();
+    expect(await knock(s, 'name=x')).toMatchObject({ status: 401, body: REASON.no_token, headers: { 'www-authenticate': 'Bearer' } });
+    expect(await knock(s, `token=${await sign({ sub: 'u1' }, undefined, 'some-other-secret-long-enough-00')}`)).toMatchObject({ status: 401, body: REASON.bad_token });
+    expect(await knock(s, '', { Authorization: 'Bearer garbage' })).toMatchObject({ status: 401, body: REASON.bad_token });
+    expect(await knock(s, `token=${await sign({ sub: 'u1' }, Math.floor(Date.now() / 1000) - 10)}`)).toMatchObject({ status: 401, body: REASON.token_expired });
+    expect(s.door.refused).toMatchObject({ no_token: 1, bad_token: 2, token_expired: 1 });
+    expect(s.state().clients.size).toBe(0);
+    expect(s.door.connections).toBe(0);
+  });
+
+  it('refuses a ?room= outside the rooms claim with 403; lets in one inside it', async () => {
+    const s = await serve();
+    const token = await sign({ sub: 'u1', name: 'Alice', rooms: ['lobby', 'dev*'] });
+    expect(await knock(s, `token=${token}&room=secret`)).toMatchObject({ status: 403, body: REASON.forbidden_room });
+    expect(s.door.refused.forbidden_room).toBe(1);
+    const ok = await knock(s, `token=${token}&room=dev-ops`);
+    expect(ok.status).toBe(101);
+  });
+
+  it('lets a good token in (query or Bearer header), named by the token, whatever ?name= says', async () => {
+    const s = await serve();
+    const a = await knock(s, `name=Mallory&token=${await sign({ sub: 'u1', name: 'Alice' })}`);
+    const b = await knock(s, '', { Authorization: `Bearer ${await sign({ sub: 'u2', name: 'Bob' })}` });
+    expect(a.status).toBe(101);
+    expect(b.status).toBe(101);
+    await inHub(s, 2);
+    expect([...s.state().clients.values()].map((c) => c.name).sort()).toEqual(['Alice', 'Bob']);
+  });
+
+  it('a slow check does not hold other upgrades: many at once all get their answer', async () => {
+    const s = await serve();
+    const good = await sign({ sub: 'u1', name: 'Alice' });
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => knock(s, i % 2 === 0 ? `token=${good}` : 'token=bad')));
+    expect(outcomes.filter((o) => o.status === 101)).toHaveLength(10);
+    expect(outcomes.filter((o) => o.status === 401)).toHaveLength(10);
+  });
+});
+
+describe('auth off (the default)', () => {
+  it('lets anyone in as before', async () => {
+    const s = await serve({ authSecret: '' });
+    const o = await knock(s, 'name=x');
+    expect(o.status).toBe(101);
+    await inHub(s, 1);
+    expect([...s.state().clients.values()][0].name).toBe('x');
+  });
+});
+
+const REASON = {
+  no_token: 'unauthorized: no token (give ?token= or Authorization: Bearer)',
+  bad_token: 'unauthorized: bad token',
+  token_expired: 'unauthorized: token expired',
+  forbidden_room: 'forbidden: the token does not allow this room',
+};
