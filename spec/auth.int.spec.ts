@@ -87,6 +87,49 @@ describe('the upgrade with auth on', () => {
   });
 });
 
+describe('identity with auth on', () => {
+  /** An open socket with a token, and every frame it gets. */
+  async function user(s: ChatServer, claims: Record<string, unknown>): Promise<{ ws: WebSocket; frames: Record<string, unknown>[]; next: (p: (f: Record<string, unknown>) => boolean, what: string) => Promise<Record<string, unknown>> }> {
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws?token=${await sign(claims)}`);
+    sockets.push(ws);
+    const frames: Record<string, unknown>[] = [];
+    const waiters = new Set<() => void>();
+    ws.on('message', (d) => {
+      frames.push(JSON.parse(String(d)) as Record<string, unknown>);
+      waiters.forEach((w) => w());
+    });
+    const next = (p: (f: Record<string, unknown>) => boolean, what: string) => within(new Promise<Record<string, unknown>>((resolve) => {
+      const check = () => {
+        const f = frames.find(p);
+        if (f) {
+          waiters.delete(check);
+          resolve(f);
+        }
+      };
+      waiters.add(check);
+      check();
+    }), 3000, what);
+    await next((f) => f.Type === 6, 'its Join');
+    return { ws, frames, next };
+  }
+
+  it('a Direct To a user (its sub) reaches both of its tabs; Rename and a forbidden Join are refused', async () => {
+    const s = await serve();
+    const tab1 = await user(s, { sub: 'u-alice', name: 'Alice' });
+    const tab2 = await user(s, { sub: 'u-alice', name: 'Alice' });
+    const bob = await user(s, { sub: 'u-bob', name: 'Bob', rooms: 'lobby' });
+    bob.ws.send(JSON.stringify({ Type: 11, To: 'u-alice', Content: 'hello both', Ref: 'd' }));
+    for (const tab of [tab1, tab2]) {
+      expect(await tab.next((f) => f.Type === 11, 'the Direct')).toMatchObject({ Content: 'hello both', Name: 'Bob', To: 'u-alice' });
+    }
+    expect(await bob.next((f) => f.Ref === 'd', 'the Ack')).toMatchObject({ To: 'u-alice' });
+    bob.ws.send(JSON.stringify({ Type: 10, Name: 'Mallory', Ref: 'n' }));
+    expect(await bob.next((f) => f.Ref === 'n', 'the refusal')).toMatchObject({ Type: 5, Code: 'forbidden' });
+    bob.ws.send(JSON.stringify({ Type: 6, Room: 'dev', Ref: 'j' }));
+    expect(await bob.next((f) => f.Ref === 'j', 'the refusal')).toMatchObject({ Type: 5, Code: 'forbidden' });
+  });
+});
+
 describe('auth off (the default)', () => {
   it('lets anyone in as before', async () => {
     const s = await serve({ authSecret: '' });

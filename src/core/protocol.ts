@@ -130,6 +130,8 @@ export type ErrorCode =
   | 'rate_limited'
   /** A Join of a room that has --max-room-members already. */
   | 'room_full'
+  /** With auth on: a Join of a room the token's `rooms` claim does not allow, or a Rename (the name is the token's). */
+  | 'forbidden'
   /** Several processes: Redis, which they share, cannot be reached just now; try again. */
   | 'unavailable';
 

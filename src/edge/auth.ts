@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createPublicKey, KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import { DEFAULT_ROOM } from '../core/protocol';
+import { roomAllowed } from '../core/claims';
 
 /** What a verified token says: the user's stable ID, the name, when it expires (ms), and the rooms allowed (none: any). */
 export interface Claims {
@@ -114,17 +115,7 @@ export function claimsOf(payload: Record<string, unknown>): Claims | undefined {
   return { sub, name: name === undefined || name === '' ? sub : name, expMs: exp * 1000, ...(allowed ? { rooms: allowed } : {}) };
 }
 
-/**
- * Whether the `rooms` claim allows a room: no claim allows every room; otherwise an exact name,
- * or a pattern `prefix*` for every room starting with prefix (`*` alone: any room).
- */
-export function roomAllowed(rooms: readonly string[] | undefined, room: string): boolean {
-  if (rooms === undefined) return true;
-  for (const r of rooms) {
-    if (r.endsWith('*') ? room.startsWith(r.slice(0, -1)) : room === r) return true;
-  }
-  return false;
-}
+export { roomAllowed };
 
 /** The token of an upgrade: `?token=`, else `Authorization: Bearer <token>`. */
 export function tokenOf(query: URLSearchParams, authorization: string | undefined): string | undefined {

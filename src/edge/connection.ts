@@ -6,6 +6,7 @@
 // of operators: with 10,000 idle connections every object held per connection
 // counts (docs/benchmarks.md, memory). The heartbeat is shared (heartbeat.ts);
 // a connection only tells `liveness` when it hears from its peer.
+import type { User } from '../core/claims';
 import { Observable } from 'rxjs';
 import type WebSocket from 'ws';
 import { BINARY_FRAME, decode, rateLimited, refOf } from '../core/protocol';
@@ -63,6 +64,8 @@ export function closeCodeOf(e: Error): number {
 }
 
 export interface ConnectionQuery {
+  /** With auth on: the token's user (src/edge/auth.ts). */
+  user?: User;
   name?: string;
   room?: string;
   resume?: string;

@@ -286,6 +286,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
         room: q.get('room') ?? undefined,
         resume: q.get('resume') ?? undefined,
         since: q.get('since') ?? undefined,
+        ...(claims === undefined ? {} : { user: { sub: claims.sub, ...(claims.rooms === undefined ? {} : { rooms: claims.rooms }) } }),
       };
       connections$.next(connection$(who, query, ws, connectionDeps, newToken()));
     });
