@@ -130,6 +130,47 @@ describe('identity with auth on', () => {
   });
 });
 
+describe('a token that expires while connected', () => {
+  // Heartbeat ticks every 100 ms (the expiry check's cadence), a grace of 600 ms instead of 30 s.
+  const fast = { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 5000, refreshGraceMs: 600 };
+  const soon = () => Math.floor(Date.now() / 1000) + 2;
+
+  async function connect(s: ChatServer, token: string) {
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws?token=${token}`);
+    sockets.push(ws);
+    const frames: Record<string, unknown>[] = [];
+    ws.on('message', (d) => frames.push(JSON.parse(String(d)) as Record<string, unknown>));
+    const until = (p: (f: Record<string, unknown>) => boolean, what: string, ms = 5000) => within((async () => {
+      while (!frames.some(p)) await new Promise((r) => setTimeout(r, 10));
+      return frames.find(p) as Record<string, unknown>;
+    })(), ms, what);
+    const closedWith = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    return { ws, frames, until, closedWith };
+  }
+
+  it('gets a notice, and a Refresh with a fresh token of the same user keeps it open past the grace', async () => {
+    const s = await serve(fast);
+    const c = await connect(s, await sign({ sub: 'u1', name: 'Alice' }, soon()));
+    const notice = await c.until((f) => f.Type === 0 && String(f.Content).startsWith('token expired'), 'the expiry notice');
+    expect(notice.Content).toContain('4001');
+    c.ws.send(JSON.stringify({ Type: 15, Token: await sign({ sub: 'u1', name: 'Alice' }), Ref: 'r1' }));
+    expect(await c.until((f) => f.Type === 15, 'the Refresh answer')).toMatchObject({ Content: 'refreshed', Ref: 'r1' });
+    // Past the grace, ticks on: still open (counted in pings, the server's own cadence, not a sleep).
+    let pings = 0;
+    await within(new Promise<void>((resolve) => c.ws.on('ping', () => { if (++pings === 10) resolve(); })), 5000, '10 pings');
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('a bad Refresh is refused (bad_token), and without a good one it is closed with 4001', async () => {
+    const s = await serve(fast);
+    const c = await connect(s, await sign({ sub: 'u1', name: 'Alice' }, soon()));
+    await c.until((f) => f.Type === 0 && String(f.Content).startsWith('token expired'), 'the expiry notice');
+    c.ws.send(JSON.stringify({ Type: 15, Token: await sign({ sub: 'someone-else' }), Ref: 'x' }));
+    expect(await c.until((f) => f.Ref === 'x', 'the refusal')).toMatchObject({ Type: 5, Code: 'bad_token' });
+    expect(await within(c.closedWith, 5000, 'the close')).toBe(4001);
+  });
+});
+
 describe('auth off (the default)', () => {
   it('lets anyone in as before', async () => {
     const s = await serve({ authSecret: '' });

@@ -2,7 +2,9 @@
 // the user of its token; a Direct to a user reaches each of that user's connections; rename and rooms
 // outside the token's claim are refused with `forbidden`; an identity is resumed only by the same user.
 import * as M from '../src/core/messages';
-import { closed, opened, received, send } from '../src/core/events';
+import { close, closed, opened, ping, pingDue, received, refreshed, send } from '../src/core/events';
+import { REFRESH_GRACE_MS } from '../src/core/claims';
+import { Close } from '../src/core/protocol';
 import { initialState } from '../src/core/reducer';
 import { stepFrozen, withoutLogs } from './support/marbles';
 import { runWithLog } from './support/fake-log';
@@ -78,5 +80,59 @@ describe('reducer: identity from tokens', () => {
     const back = runWithLog([opened('z', 2, { name: 'Bob', user: bob, resume: tk('b1') }, tk('z'))], base).state;
     expect(back.clients.get('b1')?.rooms).toEqual(['lobby']);
     expect(back.rooms.get('secret')).toBeUndefined();
+  });
+});
+
+describe('reducer: a token that expires while connected (checked at each heartbeat tick)', () => {
+  const exp = 10_000;
+  const carol = { sub: 'u-carol', exp };
+  const open = () => runWithLog([opened('c1', 0, { name: 'Carol', user: carol }), opened('d1', 0, { name: 'Dan', user: { sub: 'u-dan', exp: 999_999 } })]).state;
+
+  it('before exp: only the ping; at the first tick past exp: one notice; a tick within the grace: nothing more', () => {
+    const s0 = open();
+    const before = stepFrozen(s0, pingDue(['c1', 'd1'], exp - 1));
+    expect(withoutLogs(before.effects)).toEqual([ping(['c1', 'd1'])]);
+    const told = stepFrozen(before.state, pingDue(['c1', 'd1'], exp + 5));
+    expect(withoutLogs(told.effects)).toEqual([ping(['c1', 'd1']), send('c1', M.notice(expect.stringContaining('token expired'), exp + 5))]);
+    expect(told.state.clients.get('c1')?.graceUntil).toBe(exp + 5 + REFRESH_GRACE_MS);
+    const quiet = stepFrozen(told.state, pingDue(['c1', 'd1'], exp + 5 + REFRESH_GRACE_MS - 1));
+    expect(withoutLogs(quiet.effects)).toEqual([ping(['c1', 'd1'])]);
+  });
+
+  it('no Refresh within the grace: closed with 4001 at the tick past it (then leaves as any close)', () => {
+    const told = runWithLog([pingDue(['c1'], exp)], open()).state;
+    const r = stepFrozen(told, pingDue(['c1'], exp + REFRESH_GRACE_MS));
+    expect(withoutLogs(r.effects)).toEqual([ping(['c1']), close('c1', Close.TokenExpired, 'token_expired')]);
+    expect(Close.TokenExpired).toBe(4001);
+    expect(stepFrozen(r.state, closed('c1', exp + REFRESH_GRACE_MS, 'closed')).state.users.has('u-carol')).toBe(false);
+  });
+
+  it('a Refresh of the same user: answered, the new exp kept, the grace forgotten: no close', () => {
+    const told = runWithLog([pingDue(['c1'], exp)], open()).state;
+    const r = stepFrozen(told, refreshed('c1', exp + 1000, { sub: 'u-carol', exp: 90_000, rooms: ['lobby'] }, 'r1'));
+    expect(withoutLogs(r.effects)).toEqual([send('c1', M.refreshedFrame('c1', exp + 1000, 90_000, 'r1'))]);
+    expect(r.state.clients.get('c1')).toMatchObject({ expires: 90_000, allowed: ['lobby'] });
+    expect(r.state.clients.get('c1')?.graceUntil).toBeUndefined();
+    expect(withoutLogs(stepFrozen(r.state, pingDue(['c1'], exp + REFRESH_GRACE_MS)).effects)).toEqual([ping(['c1'])]);
+  });
+
+  it('a Refresh that is bad, or another user\'s: Error bad_token, nothing changes; with auth off: forbidden', () => {
+    const told = runWithLog([pingDue(['c1'], exp)], open()).state;
+    const bad = stepFrozen(told, refreshed('c1', exp + 1, undefined, 'r'));
+    expect(bad.state).toBe(told);
+    expect(withoutLogs(bad.effects)).toEqual([send('c1', M.error({ code: 'bad_token', reason: expect.any(String), ref: 'r' }, exp + 1))]);
+    const other = stepFrozen(told, refreshed('c1', exp + 1, { sub: 'u-dan', exp: 90_000 }));
+    expect(other.state).toBe(told);
+    expect(withoutLogs(other.effects)).toEqual([send('c1', M.error({ code: 'bad_token', reason: expect.stringContaining('same sub') }, exp + 1))]);
+    const guest = runWithLog([opened('g', 0, { name: 'guest' })]).state;
+    const r = stepFrozen(guest, received('g', 1, { type: 'refresh', token: 'x.y.z', ref: 'q' }));
+    expect(r.state).toBe(guest);
+    expect(withoutLogs(r.effects)).toEqual([send('g', M.error({ code: 'forbidden', reason: expect.any(String), ref: 'q' }, 1))]);
+  });
+
+  it('costs nothing with auth off: a tick without users is only the ping', () => {
+    const guest = runWithLog([opened('g', 0, { name: 'guest' })]).state;
+    const r = stepFrozen(guest, pingDue(['g'], 1e12));
+    expect(r.state).toBe(guest);
   });
 });

@@ -4,7 +4,12 @@
 export interface User {
   readonly sub: string;
   readonly rooms?: readonly string[];
+  /** When the token expires (ms since the epoch); none: never checked after the upgrade. */
+  readonly exp?: number;
 }
+
+/** How long a connection whose token expired has to send a Refresh before it is closed with 4001. */
+export const REFRESH_GRACE_MS = 30_000;
 
 /**
  * Whether the `rooms` claim allows a room: no claim allows every room; otherwise an exact name,

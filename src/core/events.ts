@@ -17,6 +17,11 @@ export type HubEvent =
    * token is the new connection's resume token, minted at the edge (unguessable).
    */
   | { kind: 'opened'; id: string; at: number; token: string; name?: string; room?: string; resume?: string; since?: string; user?: User }
+  /**
+   * With auth on: a Refresh frame's token, as the edge verified it: its user (undefined: bad, expired,
+   * or auth off). The hub takes it if it is the connection's user.
+   */
+  | { kind: 'refreshed'; id: string; at: number; user?: User; ref?: Ref }
   /** A valid frame arrived. msgId is minted at the edge for messages that need one. */
   | { kind: 'received'; id: string; at: number; msgId: string; message: ClientMessage }
   /** A frame arrived that the protocol refuses. */
@@ -175,6 +180,8 @@ export const received = (id: string, at: number, message: ClientMessage, msgId =
   ({ kind: 'received', id, at, msgId, message });
 export const rejected = (id: string, at: number, error: ProtocolError): HubEvent => ({ kind: 'rejected', id, at, error });
 export const flooded = (id: string, at: number): HubEvent => ({ kind: 'flooded', id, at });
+export const refreshed = (id: string, at: number, user: User | undefined, ref?: Ref): HubEvent =>
+  ({ kind: 'refreshed', id, at, ...(user === undefined ? {} : { user }), ...(ref === undefined ? {} : { ref }) });
 export const pingDue = (ids: readonly string[], at = 0): HubEvent => ({ kind: 'pingDue', ids, at });
 export const timedOut = (id: string, at: number): HubEvent => ({ kind: 'timedOut', id, at });
 export const closed = (id: string, at: number, reason: CloseReason): HubEvent => ({ kind: 'closed', id, at, reason });

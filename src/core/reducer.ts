@@ -35,7 +35,7 @@ import {
 import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
 import type { ReadOutcome, ReadRequest } from './history';
 import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './sequence';
-import { User, roomAllowed } from './claims';
+import { REFRESH_GRACE_MS, User, roomAllowed } from './claims';
 import type { JoinOutcome, MembersOutcome, PresenceFailure, RoomsOutcome } from './presence';
 
 /** What a client's idempotency Key became: a line still being written (to `room`), or the line or direct it was. */
@@ -52,6 +52,9 @@ export interface Client {
   /** With auth on: the user it speaks for (the token's `sub`), and the rooms its token allows (none: any). */
   readonly user?: string;
   readonly allowed?: readonly string[];
+  /** With auth on: when its token expires (ms), and once told so, until when a Refresh is awaited. */
+  readonly expires?: number;
+  readonly graceUntil?: number;
   /** In join order; the first is where a Broadcast without Room goes. */
   readonly rooms: readonly string[];
   /** This connection's resume token. */
@@ -156,6 +159,8 @@ export interface HubState {
   readonly clients: IMap<string, Client>;
   /** With auth on: each user's live connections here, in the order they came (a Direct to the user reaches each). */
   readonly users: IMap<string, readonly string[]>;
+  /** With auth on: how long a connection whose token expired has to send a Refresh (REFRESH_GRACE_MS; specs shorten it). */
+  readonly refreshGraceMs: number;
   readonly rooms: IMap<string, Room>;
   /** The rooms by member count, for the Rooms list (room-sizes.ts). */
   readonly sizes: RoomSizes;
@@ -221,10 +226,11 @@ export const MAX_AWAY = 100_000;
 export const DEFAULT_MAX_ROOM_MEMBERS = 10_000;
 
 export const initialState = (
-  opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number; cluster?: boolean; maxRoomMembers?: number } = {},
+  opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number; cluster?: boolean; maxRoomMembers?: number; refreshGraceMs?: number } = {},
 ): HubState => ({
   clients: IMap(),
   users: IMap(),
+  refreshGraceMs: opts.refreshGraceMs ?? REFRESH_GRACE_MS,
   rooms: IMap(),
   sizes: noRooms(),
   shuttingDown: false,
@@ -460,8 +466,47 @@ function awayAt(state: HubState, id: string, at: number): Away | undefined {
 
 /** A new connection: a fresh identity, or, with a good resume token, the one it had. */
 /** A Client's user fields from an opened event's (none with auth off). */
-const userOf = (user: User | undefined): Pick<Client, 'user' | 'allowed'> =>
-  user === undefined ? {} : { user: user.sub, ...(user.rooms === undefined ? {} : { allowed: user.rooms }) };
+const userOf = (user: User | undefined): Pick<Client, 'user' | 'allowed' | 'expires'> =>
+  user === undefined ? {} : { user: user.sub, ...(user.rooms === undefined ? {} : { allowed: user.rooms }), ...(user.exp === undefined ? {} : { expires: user.exp }) };
+
+/**
+ * With auth on, at each heartbeat tick (pingDue): a connection whose token has expired is told so once,
+ * and one still without a fresh token REFRESH_GRACE_MS later is closed with 4001 (docs/protocol.md "Auth").
+ * O(connections) per tick, like the ping itself, and nothing with auth off (no users).
+ */
+function expiries(state: HubState, at: number): Step {
+  if (state.users.size === 0) return unchanged(state);
+  let clients = state.clients;
+  const effects: Effect[] = [];
+  for (const c of state.clients.values()) {
+    if (c.expires === undefined || c.expires > at) continue;
+    if (c.graceUntil === undefined) {
+      clients = clients.set(c.id, { ...c, graceUntil: at + state.refreshGraceMs });
+      effects.push(send(c.id, M.notice(`token expired: send a Refresh (Type 15) with a new token within ${state.refreshGraceMs / 1000} s, or be closed with ${Close.TokenExpired}`, at)));
+    } else if (at >= c.graceUntil) {
+      effects.push(close(c.id, Close.TokenExpired, 'token_expired'), log('token_expired', { id: c.id, user: c.user }, 'info'));
+    }
+  }
+  return effects.length === 0 ? unchanged(state) : { state: { ...state, clients }, effects };
+}
+
+/** With auth on: a Refresh's token, verified at the edge, taken if it is the same user's. */
+function onRefreshed(state: HubState, e: Extract<HubEvent, { kind: 'refreshed' }>): Step {
+  const client = state.clients.get(e.id);
+  if (!client) return unchanged(state);
+  if (e.user === undefined || client.user === undefined || e.user.sub !== client.user) {
+    const why = client.user === undefined ? 'auth is off: there is no token to refresh'
+      : e.user === undefined ? 'the token is bad or expired: your old one still holds until it expires'
+        : 'the token is another user\'s: a Refresh keeps the same sub';
+    return unchanged(state, [send(e.id, M.error(err(client.user === undefined ? 'forbidden' : 'bad_token', why, e.ref), e.at))]);
+  }
+  const { graceUntil: _, ...rest } = client;
+  const updated: Client = { ...rest, ...userOf(e.user), ...(e.user.rooms === undefined ? { allowed: undefined } : {}) };
+  return {
+    state: { ...state, clients: state.clients.set(e.id, updated) },
+    effects: [send(e.id, M.refreshedFrame(e.id, e.at, e.user.exp, e.ref)), log('refreshed', { id: e.id, user: client.user }, 'debug')],
+  };
+}
 
 const forbiddenRoom = (room: string): ProtocolError => err('forbidden', `your token does not allow room "${room}"`);
 
@@ -845,6 +890,7 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
       next = {
         clients: state.clients,
         users: state.users,
+        refreshGraceMs: state.refreshGraceMs,
         rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting, live: room.live }),
         sizes: state.sizes,
         shuttingDown: state.shuttingDown,
@@ -1328,6 +1374,9 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       const next = start + page.length < count ? page[page.length - 1].ID : undefined;
       return unchanged(state, [send(client.id, M.members(m.room, page, count, at, m.ref, next))]);
     }
+    case 'refresh':
+      // With auth on the edge verifies a Refresh and hands the hub `refreshed`; a Refresh reaches here with auth off.
+      return fail('forbidden', 'auth is off: there is no token to refresh');
     case 'rename': {
       // With auth on the name is the token's (docs/protocol.md "Auth"): a new one comes with a new token.
       if (client.user !== undefined) return fail('forbidden', 'with auth on, your name is your token\'s: it cannot be changed here');
@@ -1455,6 +1504,8 @@ export function step(state: HubState, event: HubEvent): Step {
       return onDirectHeard(state, event);
     case 'cutHeard':
       return onCut(state, event);
+    case 'refreshed':
+      return onRefreshed(state, event);
     case 'flooded':
       // protocol.md "Message rate": it kept sending while told to wait for 10 s; those frames were refused at the edge.
       return unchanged(state, [
@@ -1466,10 +1517,12 @@ export function step(state: HubState, event: HubEvent): Step {
       // The same cadence ends the resume windows that are over.
       const next = expire(state, event.at);
       const alive = event.ids.filter((id) => next.clients.has(id));
-      const effects: Effect[] = alive.length > 0 ? [ping(alive)] : [];
+      // With auth on, the same cadence finds the tokens that expired (no timer per connection).
+      const checked = expiries(next, event.at);
+      const effects: Effect[] = alive.length > 0 ? [ping(alive), ...checked.effects] : [...checked.effects];
       // Several processes: the same cadence looks for lines lost at the end of each room.
-      if (state.cluster) effects.push(...checkHeads(next));
-      return unchanged(next, effects.length > 0 ? effects : NONE);
+      if (state.cluster) effects.push(...checkHeads(checked.state));
+      return unchanged(checked.state, effects.length > 0 ? effects : NONE);
     }
     case 'timedOut':
       return depart(state, event.id, 'timeout', event.at, [terminate(event.id)]);

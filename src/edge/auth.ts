@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createPublicKey, KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import { DEFAULT_ROOM } from '../core/protocol';
-import { roomAllowed } from '../core/claims';
+import { User, roomAllowed } from '../core/claims';
 
 /** What a verified token says: the user's stable ID, the name, when it expires (ms), and the rooms allowed (none: any). */
 export interface Claims {
@@ -96,6 +96,11 @@ export class Auth {
     if (!roomAllowed(v.claims.rooms, room === undefined || room === '' ? DEFAULT_ROOM : room)) return { ok: false, refusal: 'forbidden_room' };
     return v;
   }
+}
+
+/** The user a connection speaks for, from verified claims (src/core/claims.ts). */
+export function userOf(claims: Claims): User {
+  return { sub: claims.sub, exp: claims.expMs, ...(claims.rooms === undefined ? {} : { rooms: claims.rooms }) };
 }
 
 /** The claims of a payload jose has verified, or undefined if they are not what protocol.md "Auth" asks. */

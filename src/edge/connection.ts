@@ -10,7 +10,7 @@ import type { User } from '../core/claims';
 import { Observable } from 'rxjs';
 import type WebSocket from 'ws';
 import { BINARY_FRAME, decode, rateLimited, refOf } from '../core/protocol';
-import { HubEvent, closed, flooded, opened, received, rejected } from '../core/events';
+import { HubEvent, closed, flooded, opened, received, refreshed, rejected } from '../core/events';
 import { Bucket, RateLimit, fullBucket, take } from '../core/rate';
 import type { Liveness } from './heartbeat';
 
@@ -31,6 +31,11 @@ export interface Identity {
 
 export interface ConnectionDeps {
   newId: () => string;
+  /**
+   * With auth on: verifies a Refresh frame's token (src/edge/auth.ts), off the hub's path; the
+   * hub gets `refreshed` once it is known. None: a Refresh goes to the hub as any frame (refused).
+   */
+  verifyRefresh?: (token: string) => Promise<User | undefined>;
   liveness: Liveness;
   now?: () => number;
   /**
@@ -121,6 +126,14 @@ export function connection$(
         return end('error');
       }
       deps.onFrame?.(event);
+      if (deps.verifyRefresh !== undefined && event.kind === 'received' && event.message.type === 'refresh') {
+        const { ref } = event.message;
+        const told = (user: User | undefined) => {
+          if (!sub.closed) sub.next(refreshed(id, now(), user, ref));
+        };
+        deps.verifyRefresh(event.message.token).then(told, () => told(undefined));
+        return;
+      }
       sub.next(event);
     };
     const onPong = () => deps.liveness.heard(self.id, now());

@@ -27,7 +27,7 @@ import { Logger, createLogger } from '../ops/logger';
 import { clientErrorResponse, handleHttp, parseTarget, rawResponse, serveMetrics } from './http';
 import { createStaticHandler } from './static';
 import { Door, REFUSALS, Refusal } from './door';
-import { Auth, Claims, tokenOf } from './auth';
+import { Auth, Claims, tokenOf, userOf } from './auth';
 import type { MessageLog } from '../store/log';
 import { MemoryLog } from '../store/memory';
 import { StoreRunner } from '../store/runner';
@@ -67,6 +67,8 @@ export interface ServerOptions extends Partial<Config> {
    * one with short timings, and kill it to play a node that dies.
    */
   presence?: PresenceLike & { close(): Promise<void> };
+  /** With auth on: how long after its token expires a connection has to send a Refresh (default 30 s). For specs, not a flag. */
+  refreshGraceMs?: number;
   /** How often presence beats and sweeps (ms; default presence-runner.ts EVERY_MS). For specs, not a flag. */
   presenceEveryMs?: number;
 }
@@ -135,6 +137,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     // Under the runner's hard bound for one reader (8 × --max-buffered): a replay never gets its own reader dropped.
     maxReplayBytes: Math.min(Limits.maxReplayBytes, 4 * config.maxBuffered),
     maxRoomMembers: config.maxRoomMembers,
+    refreshGraceMs: options.refreshGraceMs,
   });
   // protocol.md "Message rate": one bucket per connection, kept by its connection$ (no timer).
   const rate = rateLimit(config.msgRate, config.msgBurst);
@@ -205,7 +208,16 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     metrics?.stepDone();
   });
   // One set of dependencies for every connection (nothing of it is per connection).
-  const connectionDeps = { newId: nanoid, liveness, rate, onFrame: metrics?.frame, onClose: metrics?.closed, onRateLimited: metrics?.rateLimited };
+  const connectionDeps = {
+    newId: nanoid, liveness, rate, onFrame: metrics?.frame, onClose: metrics?.closed, onRateLimited: metrics?.rateLimited,
+    // With auth on: a Refresh's token is verified here, at the edge (docs/protocol.md "Auth").
+    ...(auth === undefined ? {} : {
+      verifyRefresh: async (token: string) => {
+        const v = await auth.verify(token);
+        return v.ok ? userOf(v.claims) : undefined;
+      },
+    }),
+  };
 
   const web = createStaticHandler(options.webRoot);
   const serveHttp = (req: http.IncomingMessage, res: http.ServerResponse) =>
@@ -286,7 +298,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
         room: q.get('room') ?? undefined,
         resume: q.get('resume') ?? undefined,
         since: q.get('since') ?? undefined,
-        ...(claims === undefined ? {} : { user: { sub: claims.sub, ...(claims.rooms === undefined ? {} : { rooms: claims.rooms }) } }),
+        ...(claims === undefined ? {} : { user: userOf(claims) }),
       };
       connections$.next(connection$(who, query, ws, connectionDeps, newToken()));
     });
