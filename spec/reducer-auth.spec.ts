@@ -2,7 +2,7 @@
 // the user of its token; a Direct to a user reaches each of that user's connections; rename and rooms
 // outside the token's claim are refused with `forbidden`; an identity is resumed only by the same user.
 import * as M from '../src/core/messages';
-import { close, closed, opened, ping, pingDue, received, refreshed, send } from '../src/core/events';
+import { close, closed, opened, ping, pingDue, received, refreshed, send, sessionTaken } from '../src/core/events';
 import { REFRESH_GRACE_MS } from '../src/core/claims';
 import { Close } from '../src/core/protocol';
 import { initialState } from '../src/core/reducer';
@@ -134,5 +134,27 @@ describe('reducer: a token that expires while connected (checked at each heartbe
     const guest = runWithLog([opened('g', 0, { name: 'guest' })]).state;
     const r = stepFrozen(guest, pingDue(['g'], 1e12));
     expect(r.state).toBe(guest);
+  });
+});
+
+describe('reducer: identity from tokens, several processes', () => {
+  it('the identity\'s record in Redis carries its user, so a resume elsewhere can check it', () => {
+    const r = stepFrozen(initialState({ cluster: true }), opened('a1', 0, { name: 'Alice', user: alice }));
+    const claim = r.effects.find((e) => e.kind === 'session') as { op: { op: string; record: { user?: string } } } | undefined;
+    expect(claim?.op).toMatchObject({ op: 'claim', record: { id: 'a1', name: 'Alice', user: 'u-alice' } });
+  });
+
+  it('a resume whose record is another user\'s: resume_failed, a new session, and the identity put back for its owner', () => {
+    const asked = stepFrozen(initialState({ cluster: true }), opened('x', 0, { name: 'Bob', user: bob, resume: tk('a1') }, tk('x'))).state;
+    const record = { id: 'a1', name: 'Alice', rooms: ['lobby'], keys: [], user: 'u-alice' };
+    const r = stepFrozen(asked, sessionTaken({ op: 'take', conn: 'x', token: tk('a1') }, { found: true, record, directs: [] }, 1));
+    expect(r.state.clients.get('x')).toMatchObject({ user: 'u-bob', name: 'Bob' });
+    expect(r.state.clients.has('a1')).toBe(false);
+    const ops = r.effects.filter((e) => e.kind === 'session').map((e) => (e as { op: { op: string; id?: string; token?: string } }).op);
+    expect(ops).toEqual(expect.arrayContaining([
+      expect.objectContaining({ op: 'claim', id: 'a1', token: tk('a1') }),
+      expect.objectContaining({ op: 'park', token: tk('a1') }),
+    ]));
+    expect(r.effects).toContainEqual(send('x', M.error({ code: 'resume_failed', reason: expect.any(String) }, 1)));
   });
 });
