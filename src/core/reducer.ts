@@ -564,9 +564,9 @@ function fresh(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, effect
       log('refused', { id: e.id, code: problem.code }, 'warn'),
     ]);
   }
-  const client: Client = {
-    id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0, ...userOf(e.user),
-  };
+  const guest: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
+  // With auth off, a Client has the same shape as before auth existed (no spread: the hidden class stays one).
+  const client: Client = e.user === undefined ? guest : { ...guest, ...userOf(e.user) };
   const users = withUser(state.users, e.user?.sub, e.id);
   const user = e.user === undefined ? {} : { user: e.user.sub };
   // With auth on the edge refuses a first room the token does not allow (403); this holds whatever the edge does.
@@ -625,10 +625,11 @@ function restore(
   // rooms that token no longer allows are not rejoined.
   const rooms = who.rooms.filter((room) => roomAllowed(e.user?.rooms, room));
   who = { ...who, rooms };
-  const client: Client = {
+  const back: Client = {
     id, name: who.name, rooms: [], token: e.token, keys: who.keys, reading: 0,
-    queue: who.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: state.maxReplayBytes, ...userOf(e.user),
+    queue: who.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: state.maxReplayBytes,
   };
+  const client: Client = e.user === undefined ? back : { ...back, ...userOf(e.user) };
   let s: HubState = { ...state, clients: state.clients.set(id, client), users: withUser(state.users, e.user?.sub, id) };
   effects.push(
     send(id, M.welcome(id, client.name, who.rooms, e.at, e.token, true)),
