@@ -12,7 +12,8 @@ import { nodeClient } from './lib/client';
 import { parseLine } from './lib/commands';
 import { ChatSession, Outcome } from './lib/session';
 
-const USAGE = `usage: npm run chat -- [--url ws://localhost:8080/ws] [--name NAME] [--room lobby]
+const USAGE = `usage: npm run chat -- [--url ws://localhost:8080/ws] [--name NAME] [--room lobby] [--token JWT]
+--token: for a server with auth on (npm run token mints one); the name is then the token's
 type /help at the prompt for the commands`;
 
 /** Piped mode: how long the first connection may take, and how long a lost one may stay lost. */
@@ -23,11 +24,14 @@ const FLUSH_MS = 2000;
 
 function options(argv: readonly string[]) {
   const flags = readFlags(argv, {
-    url: { type: 'string' }, name: { type: 'string' }, room: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    url: { type: 'string' }, name: { type: 'string' }, room: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   });
+  const url = urlFlag(flags, 'url', 'ws://localhost:8080/ws');
+  const token = flags.token === undefined ? undefined : stringFlag(flags, 'token', '');
   return {
     help: flags.help === true,
-    url: urlFlag(flags, 'url', 'ws://localhost:8080/ws'),
+    // A server with auth on reads the token from ?token= (docs/protocol.md "Auth"); the library adds the rest.
+    url: token === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`,
     name: flags.name === undefined ? undefined : stringFlag(flags, 'name', ''),
     room: stringFlag(flags, 'room', 'lobby'),
   };

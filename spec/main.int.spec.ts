@@ -96,6 +96,7 @@ describe('the server process', () => {
     [['--port', 'x'], 'cannot start: --port: expected a whole number from 0 to 65535, got "x" (--help lists the flags)'],
     [['--max-connections', 'lots'], 'cannot start: --max-connections: expected a whole number from 0 to 2147483647, got "lots" (--help lists the flags)'],
     [['--allowed-origins', 'evil.example'], expect.stringMatching(/^cannot start: --allowed-origins: expected origins such as .*got "evil.example"/)],
+    [['--auth-public-key', '/nonexistent/key.pem'], 'cannot start: --auth-public-key: cannot read /nonexistent/key.pem: ENOENT'],
     [['--nope'], expect.stringMatching(/^cannot start: Unknown option '--nope'.* \(--help lists the flags\)$/)],
   ])('refuses a bad flag %j naming it: one line, exit code 2', async (argv, line) => {
     const { output, exited } = run(argv);

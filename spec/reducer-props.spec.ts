@@ -18,6 +18,7 @@ import {
 import * as M from '../src/core/messages';
 import { HubState, initialState } from '../src/core/reducer';
 import type { Heard } from '../src/core/sequence';
+import type { User } from '../src/core/claims';
 import { frameEvent } from '../src/edge/connection';
 import { stepFrozen } from './support/marbles';
 import { FakeLog, PresenceEffect, StoreEffect, isStore } from './support/fake-log';
@@ -30,7 +31,7 @@ const WINDOW_MS = 20_000;
 // ---- What the clients and the edge do, as data fast-check can shrink ----
 
 type Action =
-  | { k: 'open'; name?: string; room?: string; resume?: number | string; since?: string }
+  | { k: 'open'; name?: string; room?: string; resume?: number | string; since?: string; user?: User }
   | { k: 'frame'; sock: number; f: FrameSpec }
   | { k: 'raw'; sock: number; text: string }
   | { k: 'binary'; sock: number }
@@ -88,6 +89,8 @@ const open = fc.record({
   resume: fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 2, arbitrary: fc.nat(8) }, { weight: 1, arbitrary: fc.constantFrom('short', 'Z'.repeat(32)) }),
   since: opt(fc.array(fc.tuple(fc.constantFrom(...ROOMS), fc.nat(6), mostly(fc.constant('E1'), fc.constant('E2'))), { maxLength: 3 })
     .map((es) => es.map(([r, s, e]) => `${r}:${s}:${e}`).join(','))),
+  // With auth on: a token's user, now and then one whose token expires soon, or that allows some rooms only.
+  user: opt(fc.constantFrom<User>({ sub: 'u0' }, { sub: 'u1', exp: 20_000 }, { sub: 'u0', rooms: [ROOMS[0]], exp: 40_000 })),
 }, { requiredKeys: ['k'] });
 
 const action: fc.Arbitrary<Action> = fc.oneof(
@@ -203,7 +206,7 @@ class World {
         this.ids.push(id);
         this.sinceOf.set(id, a.since);
         const resume = typeof a.resume === 'number' ? this.tokens[a.resume % this.tokens.length] : a.resume;
-        const q = { name: a.name, room: a.room, resume, since: a.since };
+        const q = { name: a.name, room: a.room, resume, since: a.since, user: a.user };
         for (const k of Object.keys(q) as (keyof typeof q)[]) if (q[k] === undefined) delete q[k];
         return this.step(opened(id, this.at, q, token));
       }

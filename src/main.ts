@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   process.stdout.write(`chat server listening on ${server.url}\n`);
   // With --redis the log is Redis's: --store and --data do not apply, so the line does not name them.
   const store = config.redis === '' ? {} : { store: 'redis', dataDir: undefined };
-  log('info', 'started', { url: server.url, ...config, ...store, redis: config.redis === '' ? '' : redactUrl(config.redis) });
+  log('info', 'started', { url: server.url, ...config, ...store, redis: config.redis === '' ? '' : redactUrl(config.redis), authSecret: config.authSecret === '' ? '' : '***' });
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -58,6 +58,15 @@ export function checkState(s: HubState): void {
     for (const name of c.rooms) if (!s.rooms.get(name)?.members.includes(id)) fail(`a client that lists "${name}" and is not in it`, id);
     if (s.away.has(id)) fail('a live client also away', id);
   }
+  // With auth on: the index of users is exactly the live clients' users (a Direct To a user reaches them all).
+  for (const [user, ids] of s.users) {
+    if (ids.length === 0) fail('a user kept with no connection', user);
+    if (new Set(ids).size !== ids.length) fail('a connection twice under a user', { user, ids });
+    for (const id of ids) if (s.clients.get(id)?.user !== user) fail('a user\'s connection that is not a live client of that user', { user, id });
+  }
+  for (const [id, c] of s.clients) {
+    if (c.user !== undefined && !s.users.get(c.user)?.includes(id)) fail('a client of a user missing from the index', { id, user: c.user });
+  }
   const sizes = biggest(s.sizes, 1000).map((x) => `${x.Room}:${x.Count}`).sort();
   const real = [...s.rooms.values()].map((r) => `${r.name}:${r.members.length}`).sort();
   if (sizes.join() !== real.join()) fail('room sizes that are not the rooms\'', { sizes, real });

@@ -416,7 +416,7 @@ function boundRecord(r: IdentityRecord, maxKeys: number, maxBytes: number): { js
   const settled = r.keys.filter((e) => Array.isArray(e) && typeof e[0] === 'string' && e[1] && typeof e[1] === 'object'
     && !('pending' in e[1]) && typeof e[1].msgId === 'string');
   const keys = settled.slice(Math.max(0, settled.length - maxKeys));
-  const json = JSON.stringify({ id: r.id, name: r.name, rooms: r.rooms, keys });
+  const json = JSON.stringify({ id: r.id, name: r.name, rooms: r.rooms, keys, ...(typeof r.user === 'string' ? { user: r.user } : {}) });
   if (Buffer.byteLength(json) > maxBytes) return { problem: `the record is over ${maxBytes} bytes` };
   return { json };
 }
@@ -424,7 +424,7 @@ function boundRecord(r: IdentityRecord, maxKeys: number, maxBytes: number): { js
 function parseRecord(json: string): IdentityRecord | undefined {
   try {
     const r = JSON.parse(json) as IdentityRecord;
-    if (typeof r.id === 'string' && typeof r.name === 'string' && Array.isArray(r.rooms) && Array.isArray(r.keys)) return r;
+    if (typeof r.id === 'string' && typeof r.name === 'string' && Array.isArray(r.rooms) && Array.isArray(r.keys) && (r.user === undefined || typeof r.user === 'string')) return r;
   } catch {
     // below
   }

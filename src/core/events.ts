@@ -7,6 +7,7 @@ import type { Heard } from './sequence';
 import type { LeaveReason } from './messages';
 import type { KeyRecord } from './reducer';
 import type { PresenceEvent, PresenceOp, PresenceOutcome, RoomsOutcome } from './presence';
+import type { User } from './claims';
 
 export type CloseReason = Extract<LeaveReason, 'closed' | 'error' | 'slow'>;
 
@@ -15,7 +16,12 @@ export type HubEvent =
    * A socket was accepted; name, room, resume and since are the raw query values.
    * token is the new connection's resume token, minted at the edge (unguessable).
    */
-  | { kind: 'opened'; id: string; at: number; token: string; name?: string; room?: string; resume?: string; since?: string }
+  | { kind: 'opened'; id: string; at: number; token: string; name?: string; room?: string; resume?: string; since?: string; user?: User }
+  /**
+   * With auth on: a Refresh frame's token, as the edge verified it: its user (undefined: bad, expired,
+   * or auth off). The hub takes it if it is the connection's user.
+   */
+  | { kind: 'refreshed'; id: string; at: number; user?: User; ref?: Ref }
   /** A valid frame arrived. msgId is minted at the edge for messages that need one. */
   | { kind: 'received'; id: string; at: number; msgId: string; message: ClientMessage }
   /** A frame arrived that the protocol refuses. */
@@ -69,6 +75,8 @@ export interface IdentityRecord {
   rooms: string[];
   /** Its recent Keys and what they became, oldest first. */
   keys: [key: string, rec: SettledKey][];
+  /** With auth on: the user (token `sub`) it belongs to; a resume by another user's token fails. */
+  user?: string;
 }
 
 /** Why a Direct goes to Redis: a client's, whose Ack waits for the outcome, or one heard here for an identity gone meanwhile. */
@@ -166,12 +174,14 @@ export type Effect =
 
 // Constructors, so specs and the shell read in protocol words.
 export const opened = (
-  id: string, at: number, q: { name?: string; room?: string; resume?: string; since?: string } = {}, token = `tok-${id}`,
+  id: string, at: number, q: { name?: string; room?: string; resume?: string; since?: string; user?: User } = {}, token = `tok-${id}`,
 ): HubEvent => ({ kind: 'opened', id, at, token, ...q });
 export const received = (id: string, at: number, message: ClientMessage, msgId = ''): HubEvent =>
   ({ kind: 'received', id, at, msgId, message });
 export const rejected = (id: string, at: number, error: ProtocolError): HubEvent => ({ kind: 'rejected', id, at, error });
 export const flooded = (id: string, at: number): HubEvent => ({ kind: 'flooded', id, at });
+export const refreshed = (id: string, at: number, user: User | undefined, ref?: Ref): HubEvent =>
+  ({ kind: 'refreshed', id, at, ...(user === undefined ? {} : { user }), ...(ref === undefined ? {} : { ref }) });
 export const pingDue = (ids: readonly string[], at = 0): HubEvent => ({ kind: 'pingDue', ids, at });
 export const timedOut = (id: string, at: number): HubEvent => ({ kind: 'timedOut', id, at });
 export const closed = (id: string, at: number, reason: CloseReason): HubEvent => ({ kind: 'closed', id, at, reason });

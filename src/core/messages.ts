@@ -17,6 +17,9 @@ export const welcome = (id: string, name: string, rooms: readonly string[], at: 
   frame(Type.System, id, 'welcome', at, resumed ? { Name: name, Rooms: rooms, Token: token, Resumed: true } : { Name: name, Rooms: rooms, Token: token });
 
 export const notice = (content: string, at: number): Message => frame(Type.System, '', content, at);
+/** With auth on: the token a Refresh carried was taken; `Expires`: its exp (seconds). */
+export const refreshedFrame = (id: string, at: number, expires: number | undefined, ref?: Ref): Message =>
+  frame(Type.Refresh, id, 'refreshed', at, { ...(expires === undefined ? {} : { Expires: Math.floor(expires / 1000) }), ...withRef(ref) });
 
 // The two frames of every chat line are written out field by field rather than
 // through frame(): they are the hot path (docs/benchmarks.md, the step), and

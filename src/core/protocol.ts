@@ -20,10 +20,14 @@ export const Type = {
   History: 13,
   /** Server only: lines of a room may be missing here; read History from your Seq (several processes, docs/scaling.md). */
   Resync: 14,
+  /** With auth on: a client sends a fresh token; the server answers that it took it (docs/protocol.md "Auth"). */
+  Refresh: 15,
 } as const;
 export type TypeCode = (typeof Type)[keyof typeof Type];
 
 export const Limits = {
+  /** Characters of a signed token in a Refresh (as at the upgrade: src/edge/auth.ts). */
+  maxToken: 8192,
   /** Characters (Unicode code points, as users count them) of Content in a Broadcast or Direct message. */
   maxContent: 4000,
   /** Characters (code points, after NFC) of a display name. */
@@ -103,7 +107,8 @@ export type ClientMessage =
   | { type: 'members'; room: string; after?: string; ref?: Ref }
   | { type: 'rename'; name: string; ref?: Ref }
   | { type: 'direct'; to: string; content: string; ref?: Ref; key?: string }
-  | { type: 'history'; room: string; before?: number; after?: number; limit: number; ref?: Ref };
+  | { type: 'history'; room: string; before?: number; after?: number; limit: number; ref?: Ref }
+  | { type: 'refresh'; token: string; ref?: Ref };
 
 /** Machine-readable error codes; each has a human reason and, for fatal ones, a close code. */
 export type ErrorCode =
@@ -130,6 +135,10 @@ export type ErrorCode =
   | 'rate_limited'
   /** A Join of a room that has --max-room-members already. */
   | 'room_full'
+  /** With auth on: a Join of a room the token's `rooms` claim does not allow, or a Rename (the name is the token's). */
+  | 'forbidden'
+  /** With auth on: a Refresh whose token is bad, expired, or another user's; the connection keeps its old one. */
+  | 'bad_token'
   /** Several processes: Redis, which they share, cannot be reached just now; try again. */
   | 'unavailable';
 
@@ -239,6 +248,7 @@ const CLIENT_TYPES: Record<number, ClientMessage['type'] | undefined> = {
   [Type.Rename]: 'rename',
   [Type.Direct]: 'direct',
   [Type.History]: 'history',
+  [Type.Refresh]: 'refresh',
 };
 
 const isRef = (v: unknown): v is Ref =>
@@ -321,6 +331,13 @@ export function decode(text: string): Decoded {
       const bad = checkContent();
       return bad ?? withRef(key === undefined ? { type, to, content: content as string } : { type, to, content: content as string, key });
     }
+    case 'refresh': {
+      const token = o.Token;
+      if (typeof token !== 'string' || token.length === 0 || token.length > Limits.maxToken) {
+        return fail('bad_field', `Token must be a signed token (a string of 1 to ${Limits.maxToken} characters)`, ref);
+      }
+      return withRef({ type, token });
+    }
     case 'join':
     case 'leave': {
       const r = needRoom();
@@ -396,6 +413,8 @@ export const Close = {
   SlowConsumer: 4008,
   /** The client kept sending over its message rate for 10 s (--msg-rate; src/core/rate.ts). */
   RateLimited: 4029,
+  /** With auth on: its token expired and no Refresh came within the grace (30 s; docs/protocol.md "Auth"). */
+  TokenExpired: 4001,
 } as const;
 
 /**

@@ -35,6 +35,7 @@ import {
 import { RoomSizes, biggest, noRooms, resize } from './room-sizes';
 import type { ReadOutcome, ReadRequest } from './history';
 import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './sequence';
+import { REFRESH_GRACE_MS, User, roomAllowed } from './claims';
 import type { JoinOutcome, MembersOutcome, PresenceFailure, RoomsOutcome } from './presence';
 
 /** What a client's idempotency Key became: a line still being written (to `room`), or the line or direct it was. */
@@ -48,6 +49,12 @@ export type KeyRecord =
 export interface Client {
   readonly id: string;
   readonly name: string;
+  /** With auth on: the user it speaks for (the token's `sub`), and the rooms its token allows (none: any). */
+  readonly user?: string;
+  readonly allowed?: readonly string[];
+  /** With auth on: when its token expires (ms), and once told so, until when a Refresh is awaited. */
+  readonly expires?: number;
+  readonly graceUntil?: number;
   /** In join order; the first is where a Broadcast without Room goes. */
   readonly rooms: readonly string[];
   /** This connection's resume token. */
@@ -176,6 +183,10 @@ export interface Away {
 
 export interface HubState {
   readonly clients: IMap<string, Client>;
+  /** With auth on: each user's live connections here, in the order they came (a Direct to the user reaches each). */
+  readonly users: IMap<string, readonly string[]>;
+  /** With auth on: how long a connection whose token expired has to send a Refresh (REFRESH_GRACE_MS; specs shorten it). */
+  readonly refreshGraceMs: number;
   readonly rooms: IMap<string, Room>;
   /** The rooms by member count, for the Rooms list (room-sizes.ts). */
   readonly sizes: RoomSizes;
@@ -241,9 +252,11 @@ export const MAX_AWAY = 100_000;
 export const DEFAULT_MAX_ROOM_MEMBERS = 10_000;
 
 export const initialState = (
-  opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number; cluster?: boolean; maxRoomMembers?: number } = {},
+  opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number; cluster?: boolean; maxRoomMembers?: number; refreshGraceMs?: number } = {},
 ): HubState => ({
   clients: IMap(),
+  users: IMap(),
+  refreshGraceMs: opts.refreshGraceMs ?? REFRESH_GRACE_MS,
   rooms: IMap(),
   sizes: noRooms(),
   shuttingDown: false,
@@ -381,13 +394,27 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
  * reconnect"), unless the server is stopping; with several processes it is
  * parked in Redis (`park` false: not at all, it was taken over).
  */
+/** With auth on: the user's connections here, `id` among them (O(connections of that user), a few). */
+function withUser(users: HubState['users'], user: string | undefined, id: string): HubState['users'] {
+  if (user === undefined) return users;
+  const ids = users.get(user) ?? [];
+  return ids.includes(id) ? users : users.set(user, [...ids, id]);
+}
+
+/** With auth on: `id` no longer among the user's connections (the user forgotten with its last). */
+function withoutUser(users: HubState['users'], user: string | undefined, id: string): HubState['users'] {
+  if (user === undefined) return users;
+  const ids = (users.get(user) ?? []).filter((x) => x !== id);
+  return ids.length === 0 ? users.delete(user) : users.set(user, ids);
+}
+
 function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, extra: Effect[], park = true): Step {
   const client = state.clients.get(id);
   if (!client) {
     // Several processes: a connection that ends while its resume is looked up (sessionTaken puts the identity back).
     return state.resuming.has(id) ? { state: { ...state, resuming: state.resuming.delete(id) }, effects: extra } : unchanged(state, extra);
   }
-  let s = state;
+  let s: HubState = client.user === undefined ? state : { ...state, users: withoutUser(state.users, client.user, id) };
   const effects: Effect[] = [];
   // protocol.md: during shutdown nobody is told about each other's leaving, and
   // whatever ends a socket then, the shutdown is why it went.
@@ -464,6 +491,51 @@ function awayAt(state: HubState, id: string, at: number): Away | undefined {
 }
 
 /** A new connection: a fresh identity, or, with a good resume token, the one it had. */
+/** A Client's user fields from an opened event's (none with auth off). */
+const userOf = (user: User | undefined): Pick<Client, 'user' | 'allowed' | 'expires'> =>
+  user === undefined ? {} : { user: user.sub, ...(user.rooms === undefined ? {} : { allowed: user.rooms }), ...(user.exp === undefined ? {} : { expires: user.exp }) };
+
+/**
+ * With auth on, at each heartbeat tick (pingDue): a connection whose token has expired is told so once,
+ * and one still without a fresh token REFRESH_GRACE_MS later is closed with 4001 (docs/protocol.md "Auth").
+ * O(connections) per tick, like the ping itself, and nothing with auth off (no users).
+ */
+function expiries(state: HubState, at: number): Step {
+  if (state.users.size === 0) return unchanged(state);
+  let clients = state.clients;
+  const effects: Effect[] = [];
+  for (const c of state.clients.values()) {
+    if (c.expires === undefined || c.expires > at) continue;
+    if (c.graceUntil === undefined) {
+      clients = clients.set(c.id, { ...c, graceUntil: at + state.refreshGraceMs });
+      effects.push(send(c.id, M.notice(`token expired: send a Refresh (Type 15) with a new token within ${state.refreshGraceMs / 1000} s, or be closed with ${Close.TokenExpired}`, at)));
+    } else if (at >= c.graceUntil) {
+      effects.push(close(c.id, Close.TokenExpired, 'token_expired'), log('token_expired', { id: c.id, user: c.user }, 'info'));
+    }
+  }
+  return effects.length === 0 ? unchanged(state) : { state: { ...state, clients }, effects };
+}
+
+/** With auth on: a Refresh's token, verified at the edge, taken if it is the same user's. */
+function onRefreshed(state: HubState, e: Extract<HubEvent, { kind: 'refreshed' }>): Step {
+  const client = state.clients.get(e.id);
+  if (!client) return unchanged(state);
+  if (e.user === undefined || client.user === undefined || e.user.sub !== client.user) {
+    const why = client.user === undefined ? 'auth is off: there is no token to refresh'
+      : e.user === undefined ? 'the token is bad or expired: your old one still holds until it expires'
+        : 'the token is another user\'s: a Refresh keeps the same sub';
+    return unchanged(state, [send(e.id, M.error(err(client.user === undefined ? 'forbidden' : 'bad_token', why, e.ref), e.at))]);
+  }
+  const { graceUntil: _, ...rest } = client;
+  const updated: Client = { ...rest, ...userOf(e.user), ...(e.user.rooms === undefined ? { allowed: undefined } : {}) };
+  return {
+    state: { ...state, clients: state.clients.set(e.id, updated) },
+    effects: [send(e.id, M.refreshedFrame(e.id, e.at, e.user.exp, e.ref)), log('refreshed', { id: e.id, user: client.user }, 'debug')],
+  };
+}
+
+const forbiddenRoom = (room: string): ProtocolError => err('forbidden', `your token does not allow room "${room}"`);
+
 function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): Step {
   if (state.shuttingDown) {
     // protocol.md "Closing": whoever is connected when the server stops, or connects
@@ -484,7 +556,9 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
   }
   if (e.resume !== undefined) {
     const id = TOKEN_PATTERN.test(e.resume) ? state.tokens.get(e.resume) : undefined;
-    const kept = id !== undefined && (state.clients.has(id) || awayAt(state, id, e.at) !== undefined);
+    const was = id === undefined ? undefined : state.clients.get(id) ?? awayAt(state, id, e.at)?.client;
+    // With auth on, an identity is resumed only by a token of the same user (docs/security.md "Identity").
+    const kept = was !== undefined && was.user === e.user?.sub;
     if (kept && state.resumeWindowMs > 0) return resume(state, e, id as string);
     // protocol.md: a token that is unknown, malformed, used or expired buys nothing:
     // say so, then this is an ordinary new connection.
@@ -516,19 +590,25 @@ function fresh(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, effect
       log('refused', { id: e.id, code: problem.code }, 'warn'),
     ]);
   }
-  const client: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
-  if (full(state, room)) {
+  const guest: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
+  // With auth off, a Client has the same shape as before auth existed (no spread: the hidden class stays one).
+  const client: Client = e.user === undefined ? guest : { ...guest, ...userOf(e.user) };
+  const users = withUser(state.users, e.user?.sub, e.id);
+  const user = e.user === undefined ? {} : { user: e.user.sub };
+  // With auth on the edge refuses a first room the token does not allow (403); this holds whatever the edge does.
+  const blocked = !roomAllowed(e.user?.rooms, room) ? forbiddenRoom(room) : full(state, room) ? roomFull(state, room) : undefined;
+  if (blocked) {
     // protocol.md "Rooms": connected, in no room, and told why; it may join another.
-    effects.push(send(e.id, M.welcome(e.id, name, [], e.at, e.token)), send(e.id, M.error(roomFull(state, room), e.at)),
-      log('connect', { id: e.id, name, room: null, full: room }));
-    if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [], keys: [] } }));
+    effects.push(send(e.id, M.welcome(e.id, name, [], e.at, e.token)), send(e.id, M.error(blocked, e.at)),
+      log('connect', { id: e.id, name, room: null, [blocked.code === 'forbidden' ? 'forbidden' : 'full']: room }));
+    if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [], keys: [], ...user } }));
     const tokens = state.cluster ? state.tokens : state.tokens.set(e.token, e.id);
-    return { state: { ...state, clients: state.clients.set(e.id, client), tokens }, effects };
+    return { state: { ...state, clients: state.clients.set(e.id, client), tokens, users }, effects };
   }
   effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
   // Several processes: the identity and its token are kept in Redis, not here.
-  if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [room], keys: [] } }));
-  const r = enter({ ...state, clients: state.clients.set(e.id, client), tokens: state.cluster ? state.tokens : state.tokens.set(e.token, e.id) },
+  if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [room], keys: [], ...user } }));
+  const r = enter({ ...state, clients: state.clients.set(e.id, client), users, tokens: state.cluster ? state.tokens : state.tokens.set(e.token, e.id) },
     client, room, e.at, { mode: 'join' });
   return { state: r.state, effects: [...effects, ...r.effects] };
 }
@@ -567,11 +647,16 @@ function restore(
   directs: readonly Message[], effects: Effect[],
 ): Step {
   const { id } = who;
-  const client: Client = {
+  // With auth on: the user and rooms of the token it comes back with (the same user: onOpened, onTaken);
+  // rooms that token no longer allows are not rejoined.
+  const rooms = who.rooms.filter((room) => roomAllowed(e.user?.rooms, room));
+  who = { ...who, rooms };
+  const back: Client = {
     id, name: who.name, rooms: [], token: e.token, keys: who.keys, reading: 0,
     queue: who.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: state.maxReplayBytes,
   };
-  let s: HubState = { ...state, clients: state.clients.set(id, client) };
+  const client: Client = e.user === undefined ? back : { ...back, ...userOf(e.user) };
+  let s: HubState = { ...state, clients: state.clients.set(id, client), users: withUser(state.users, e.user?.sub, id) };
   effects.push(
     send(id, M.welcome(id, client.name, who.rooms, e.at, e.token, true)),
     log('resume', { id, name: client.name, rooms: who.rooms.length, directs: directs.length }),
@@ -590,7 +675,7 @@ function restore(
 function recordOf(client: Client): IdentityRecord {
   const keys: [string, SettledKey][] = [];
   for (const [k, rec] of client.keys) if (!('pending' in rec)) keys.push([k, rec]);
-  return { id: client.id, name: client.name, rooms: [...client.rooms], keys };
+  return { id: client.id, name: client.name, rooms: [...client.rooms], keys, ...(client.user === undefined ? {} : { user: client.user }) };
 }
 
 /**
@@ -657,6 +742,15 @@ function onTaken(state: HubState, e: Extract<HubEvent, { kind: 'sessionTaken' }>
     return heldFrames(fresh(s, { ...waiting.opened, at: e.at }, resumeFailed(conn, e.at)), waiting.frames, conn);
   }
   const { record } = o;
+  if (waiting && !s.shuttingDown && record.user !== waiting.opened.user?.sub) {
+    // With auth on: another user's identity is not resumed; it is put back, as it was, and this is a new session.
+    return heldFrames(fresh(s, { ...waiting.opened, at: e.at }, [
+      session({ op: 'claim', id: record.id, token, record }),
+      session({ op: 'park', token, record, ttlMs: s.resumeWindowMs }),
+      ...o.directs.map((d) => session({ op: 'send', to: record.id, message: d, purpose: { for: 'redirect' } })),
+      ...resumeFailed(conn, e.at),
+    ]), waiting.frames, conn);
+  }
   if (!waiting || s.shuttingDown) {
     // Gone before it knew who it was (or the server stops): the identity is put back, under the token
     // the client still holds, with its directs, to be resumed anywhere.
@@ -822,6 +916,8 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
     if (room.seq >= 0) {
       next = {
         clients: state.clients,
+        users: state.users,
+        refreshGraceMs: state.refreshGraceMs,
         rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting, live: room.live }),
         sizes: state.sizes,
         shuttingDown: state.shuttingDown,
@@ -1321,6 +1417,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
           send(client.id, M.joined(client.id, m.room, memberPage(state, room), room.members.length, room.seq, room.epoch, at, m.ref)),
         ]);
       }
+      if (!roomAllowed(client.allowed, m.room)) return fail('forbidden', forbiddenRoom(m.room).reason);
       if (client.rooms.length >= Limits.maxRoomsPerConnection) {
         return fail('too_many_rooms', `a connection may be in at most ${Limits.maxRoomsPerConnection} rooms`);
       }
@@ -1356,7 +1453,12 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       const next = start + page.length < count ? page[page.length - 1].ID : undefined;
       return unchanged(state, [send(client.id, M.members(m.room, page, count, at, m.ref, next))]);
     }
+    case 'refresh':
+      // With auth on the edge verifies a Refresh and hands the hub `refreshed`; a Refresh reaches here with auth off.
+      return fail('forbidden', 'auth is off: there is no token to refresh');
     case 'rename': {
+      // With auth on the name is the token's (docs/protocol.md "Auth"): a new one comes with a new token.
+      if (client.user !== undefined) return fail('forbidden', 'with auth on, your name is your token\'s: it cannot be changed here');
       if (m.name === client.name) {
         return unchanged(state, [send(client.id, M.renamed(client.id, m.name, client.name, at, undefined, m.ref))]);
       }
@@ -1381,6 +1483,15 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         // protocol.md "Sending twice": a repeat is the same Direct, to the same To.
         if (rec && (!('to' in rec) || rec.to !== m.to)) return fail('bad_field', KEY_TAKEN);
         if (rec) return repeat(state, client, rec, m.key, at, m.ref);
+      }
+      // With auth on: To names a user (a token's sub) with connections here: each of them gets it (two tabs).
+      const conns = state.users.get(m.to);
+      if (conns !== undefined) {
+        const dm = M.direct(client, m.to, msgId, m.content, at);
+        const next = m.key === undefined ? state : noteKey(state, client.id, m.key, { msgId, to: m.to });
+        const effects: Effect[] = conns.map((c) => send(c, dm));
+        effects.push(send(client.id, M.ack(client.id, msgId, at, m.ref, { To: m.to }, m.key)));
+        return m.key === undefined ? { state: next, effects } : touched({ state: next, effects }, client.id);
       }
       const target = state.clients.get(m.to);
       // Several processes: an ID not here may be live on another node, or away (kept in Redis).
@@ -1472,6 +1583,8 @@ export function step(state: HubState, event: HubEvent): Step {
       return onDirectHeard(state, event);
     case 'cutHeard':
       return onCut(state, event);
+    case 'refreshed':
+      return onRefreshed(state, event);
     case 'flooded':
       // protocol.md "Message rate": it kept sending while told to wait for 10 s; those frames were refused at the edge.
       return unchanged(state, [
@@ -1483,10 +1596,12 @@ export function step(state: HubState, event: HubEvent): Step {
       // The same cadence ends the resume windows that are over.
       const next = expire(state, event.at);
       const alive = event.ids.filter((id) => next.clients.has(id));
-      const effects: Effect[] = alive.length > 0 ? [ping(alive)] : [];
+      // With auth on, the same cadence finds the tokens that expired (no timer per connection).
+      const checked = expiries(next, event.at);
+      const effects: Effect[] = alive.length > 0 ? [ping(alive), ...checked.effects] : [...checked.effects];
       // Several processes: the same cadence looks for lines lost at the end of each room.
-      if (state.cluster) effects.push(...checkHeads(next));
-      return unchanged(next, effects.length > 0 ? effects : NONE);
+      if (state.cluster) effects.push(...checkHeads(checked.state));
+      return unchanged(checked.state, effects.length > 0 ? effects : NONE);
     }
     case 'timedOut':
       return depart(state, event.id, 'timeout', event.at, [terminate(event.id)]);

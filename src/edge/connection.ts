@@ -7,10 +7,11 @@
 // counts (docs/benchmarks.md, memory). Its liveness is a `timeout` over its
 // signs of life on the server's shared timer wheel (heartbeat.ts): a frame or a
 // pong re-arms it, and a silent connection's stream gives the hub `timedOut`.
+import type { User } from '../core/claims';
 import { Observable } from 'rxjs';
 import type WebSocket from 'ws';
 import { BINARY_FRAME, decode, rateLimited, refOf } from '../core/protocol';
-import { HubEvent, closed, flooded, opened, received, rejected } from '../core/events';
+import { HubEvent, closed, flooded, opened, received, refreshed, rejected } from '../core/events';
 import { Bucket, RateLimit, fullBucket, take } from '../core/rate';
 import { Liveness, watch } from './heartbeat';
 
@@ -33,6 +34,11 @@ export interface ConnectionDeps {
   newId: () => string;
   /** The heartbeat's timeout (heartbeat.ts `liveness`); none: never timed out (specs of other things). */
   liveness?: Liveness;
+  /**
+   * With auth on: verifies a Refresh frame's token (src/edge/auth.ts), off the hub's path; the
+   * hub gets `refreshed` once it is known. None: a Refresh goes to the hub as any frame (refused).
+   */
+  verifyRefresh?: (token: string) => Promise<User | undefined>;
   now?: () => number;
   /**
    * The message rate (--msg-rate, --msg-burst); none: no limit. Applied here, at the edge,
@@ -65,6 +71,8 @@ export function closeCodeOf(e: Error): number {
 }
 
 export interface ConnectionQuery {
+  /** With auth on: the token's user (src/edge/auth.ts). */
+  user?: User;
   name?: string;
   room?: string;
   resume?: string;
@@ -122,6 +130,14 @@ export function connection$(
         return end('error');
       }
       deps.onFrame?.(event);
+      if (deps.verifyRefresh !== undefined && event.kind === 'received' && event.message.type === 'refresh') {
+        const { ref } = event.message;
+        const told = (user: User | undefined) => {
+          if (!sub.closed) sub.next(refreshed(id, now(), user, ref));
+        };
+        deps.verifyRefresh(event.message.token).then(told, () => told(undefined));
+        return;
+      }
       sub.next(event);
     };
     const onPong = () => alive?.life?.next(undefined);

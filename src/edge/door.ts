@@ -19,6 +19,11 @@ export const REFUSALS = {
   max_connections: { status: 503, reason: 'server full: too many connections' },
   conns_per_ip: { status: 429, reason: 'too many connections from your address' },
   conn_rate_per_ip: { status: 429, reason: 'too many new connections from your address' },
+  /** With auth on (src/edge/auth.ts, docs/security.md "Identity"): the token, then the room it allows. */
+  no_token: { status: 401, reason: 'unauthorized: no token (give ?token= or Authorization: Bearer)' },
+  bad_token: { status: 401, reason: 'unauthorized: bad token' },
+  token_expired: { status: 401, reason: 'unauthorized: token expired' },
+  forbidden_room: { status: 403, reason: 'forbidden: the token does not allow this room' },
   /** Node's own answers, on any request: too slow (--upgrade-timeout), or not HTTP it can parse. */
   timeout: { status: 408, reason: 'Request Timeout' },
   bad_request: { status: 400, reason: 'Bad Request' },

@@ -27,6 +27,7 @@ import { Logger, createLogger } from '../ops/logger';
 import { clientErrorResponse, handleHttp, parseTarget, rawResponse, serveMetrics } from './http';
 import { createStaticHandler } from './static';
 import { Door, REFUSALS, Refusal } from './door';
+import { Auth, Claims, tokenOf, userOf } from './auth';
 import type { MessageLog } from '../store/log';
 import { MemoryLog } from '../store/memory';
 import { StoreRunner } from '../store/runner';
@@ -66,6 +67,8 @@ export interface ServerOptions extends Partial<Config> {
    * one with short timings, and kill it to play a node that dies.
    */
   presence?: PresenceLike & { close(): Promise<void> };
+  /** With auth on: how long after its token expires a connection has to send a Refresh (default 30 s). For specs, not a flag. */
+  refreshGraceMs?: number;
   /** How often presence beats and sweeps (ms; default presence-runner.ts EVERY_MS). For specs, not a flag. */
   presenceEveryMs?: number;
 }
@@ -76,6 +79,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const started = Date.now();
   // First: a bad --allowed-origins from a caller that did not parse flags throws before anything is opened.
   const door = new Door({ ...config, log });
+  // Likewise an unreadable --auth-public-key (AuthConfigError: main.ts says so in one line, exit 2).
+  const auth = Auth.fromOptions(config);
   // Several processes (docs/scaling.md): lines are heard on Redis, each room while it has members here.
   const nodeId = config.redis === '' ? '' : config.nodeId || `node-${nanoid(8)}`;
   const heard$ = new Subject<HubEvent>();
@@ -132,6 +137,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     // Under the runner's hard bound for one reader (8 × --max-buffered): a replay never gets its own reader dropped.
     maxReplayBytes: Math.min(Limits.maxReplayBytes, 4 * config.maxBuffered),
     maxRoomMembers: config.maxRoomMembers,
+    refreshGraceMs: options.refreshGraceMs,
   });
   // protocol.md "Message rate": one bucket per connection, kept by its connection$ (no timer).
   const rate = rateLimit(config.msgRate, config.msgBurst);
@@ -199,7 +205,16 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     metrics?.stepDone();
   });
   // One set of dependencies for every connection (nothing of it is per connection).
-  const connectionDeps = { newId: nanoid, liveness, rate, onFrame: metrics?.frame, onClose: metrics?.closed, onRateLimited: metrics?.rateLimited };
+  const connectionDeps = {
+    newId: nanoid, liveness, rate, onFrame: metrics?.frame, onClose: metrics?.closed, onRateLimited: metrics?.rateLimited,
+    // With auth on: a Refresh's token is verified here, at the edge (docs/protocol.md "Auth").
+    ...(auth === undefined ? {} : {
+      verifyRefresh: async (token: string) => {
+        const v = await auth.verify(token);
+        return v.ok ? userOf(v.claims) : undefined;
+      },
+    }),
+  };
 
   const web = createStaticHandler(options.webRoot);
   const serveHttp = (req: http.IncomingMessage, res: http.ServerResponse) =>
@@ -256,20 +271,35 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     const verdict = door.admit(req);
     if (!verdict.ok) return refuse(socket, verdict.refusal, verdict.headers, verdict.address);
     socket.once('close', verdict.release);
+    const room = target.query.get('room') ?? undefined;
+    if (auth === undefined) return upgrade(req, socket, head, target.query, onError);
+    // With auth on: the token, then the room asked for. jose's checks are promises: other upgrades and
+    // the hub go on meanwhile, and a socket that went away while its token was checked is left alone.
+    const address = req.socket.remoteAddress;
+    auth.admit(tokenOf(target.query, req.headers.authorization), room).then((v) => {
+      if (socket.destroyed) return;
+      if (!accepting) return refuse(socket, 'shutting_down');
+      if (!v.ok) return refuse(socket, v.refusal, v.refusal === 'forbidden_room' ? {} : { 'WWW-Authenticate': 'Bearer' }, address);
+      upgrade(req, socket, head, target.query, onError, v.claims);
+    }, () => refuse(socket, 'bad_token', { 'WWW-Authenticate': 'Bearer' }, address));
+  });
+  /** Hands an admitted upgrade to ws; with auth on, the name is the token's (docs/security.md "Identity"). */
+  const upgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer, q: URLSearchParams, onError: () => void, claims?: Claims): void => {
     // From here ws answers a bad handshake itself (400 for a missing key or a non-WebSocket Upgrade).
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onError);
       const who: Identity = { id: nanoid() };
       runner.register(who.id, ws, who);
       const query = {
-        name: target.query.get('name') ?? undefined,
-        room: target.query.get('room') ?? undefined,
-        resume: target.query.get('resume') ?? undefined,
-        since: target.query.get('since') ?? undefined,
+        name: claims?.name ?? q.get('name') ?? undefined,
+        room: q.get('room') ?? undefined,
+        resume: q.get('resume') ?? undefined,
+        since: q.get('since') ?? undefined,
+        ...(claims === undefined ? {} : { user: userOf(claims) }),
       };
       connections$.next(connection$(who, query, ws, connectionDeps, newToken()));
     });
-  });
+  };
   // A client that breaks the HTTP layer harms only itself. It gets Node's own answer
   // (400, or 431 for headers over the limit) unless a response is already under way.
   httpServer.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
@@ -296,6 +326,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     throw e;
   }
   const port = (httpServer.address() as AddressInfo).port;
+  // Said once, once listening (a start that fails says only why), so that an operator who meant to turn it on sees it is not.
+  if (auth === undefined) log('info', 'auth_off', { why: 'no --auth-secret nor --auth-public-key: anyone may connect, as any name' });
+  else log('info', 'auth_on', { algorithm: auth.algorithm });
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
 
   let closing: Promise<void> | undefined;

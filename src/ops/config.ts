@@ -58,6 +58,11 @@ export interface Config {
   maxConnections: number;
   /** ms a client has to send a whole HTTP request (an upgrade's headers) before it is cut off with 408. */
   upgradeTimeoutMs: number;
+  // Identity (docs/security.md "Identity"): one of these turns auth on; neither: anonymous guests.
+  /** HS256 tokens signed with this shared secret ('' : none). */
+  authSecret: string;
+  /** A PEM file with the public key of RS256/ES256 tokens ('' : none). */
+  authPublicKey: string;
 }
 
 /** The field's practice: ping every 25 s, a peer silent for 60 s is dead, 64 KiB frames. */
@@ -91,6 +96,8 @@ export const DEFAULTS: Config = {
   trustProxy: false,
   maxConnections: 10_000,
   upgradeTimeoutMs: 10_000,
+  authSecret: '',
+  authPublicKey: '',
 };
 
 /** flag name, config key, environment variable, help text. */
@@ -124,6 +131,8 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['trust-proxy', 'trustProxy', 'TRUST_PROXY', 'the client\'s address is the last X-Forwarded-For entry, appended by the proxy in front (only behind one)'],
   ['max-connections', 'maxConnections', 'MAX_CONNECTIONS', 'connections open at once, all addresses, more: 503 (0: no limit)'],
   ['upgrade-timeout', 'upgradeTimeoutMs', 'UPGRADE_TIMEOUT', 'ms a client has to send a whole HTTP request, an upgrade\'s headers included, or 408 and closed (0: no limit)'],
+  ['auth-secret', 'authSecret', 'AUTH_SECRET', 'HS256 secret: every connection needs a signed token (?token= or Authorization: Bearer; docs/security.md "Identity"); none: anonymous guests'],
+  ['auth-public-key', 'authPublicKey', 'AUTH_PUBLIC_KEY', 'PEM file of the public key that checks RS256/ES256 tokens (instead of --auth-secret); unreadable: cannot start'],
 ];
 
 /** Flags that take no value: given, they are on; their environment variable takes true/false, 1/0, yes/no, on/off. */
@@ -252,6 +261,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       case 'connRatePerIp':
       case 'maxConnections':
         config[key] = intIn(flag, raw, 0, 2 ** 31 - 1);
+        break;
+      case 'authSecret':
+      case 'authPublicKey':
+        config[key] = raw;
         break;
       case 'upgradeTimeoutMs':
         config.upgradeTimeoutMs = intIn(flag, raw, 0, 3600_000);

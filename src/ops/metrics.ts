@@ -41,7 +41,7 @@ export interface MetricsSources {
 // The Type of each frame a client may send, as protocol.ts decodes it.
 const TYPE_OF: Record<string, number> = {
   broadcast: Type.Broadcast, heartbeat: Type.HeartBeat, join: Type.Join, leave: Type.Leave, rooms: Type.Rooms,
-  members: Type.Members, rename: Type.Rename, direct: Type.Direct, history: Type.History,
+  members: Type.Members, rename: Type.Rename, direct: Type.Direct, history: Type.History, refresh: Type.Refresh,
 };
 /** The slot past every Type: frames the decoder refused (bad JSON, a binary frame, an unknown Type...). */
 const INVALID = 16;

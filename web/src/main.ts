@@ -169,7 +169,7 @@ function start(name: string, room: string, saved?: Saved): void {
   const init: Step = saved ? restored(name, room, saved) : { state: initialState(name, room), effects: [] };
   state = init.state;
   const c = new ChatClient({
-    url: socketBase(location), WebSocket, name, rooms: state.rooms, ...(saved ? { restore: saved.session } : {}),
+    url: socketBase(location, params.get('token')), WebSocket, name, rooms: state.rooms, ...(saved ? { restore: saved.session } : {}),
   });
   client = c;
   c.onAny((event) => {

@@ -11,7 +11,11 @@ export interface Member {
   Name: string;
 }
 
-/** ws(s)://this-host/ws: the library adds ?name=&room= or ?resume=&since=. */
-export function socketBase(location: { protocol: string; host: string }): string {
-  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+/**
+ * ws(s)://this-host/ws, with ?token= when the page was given one (a server with auth on; docs/protocol.md
+ * "Auth"): the library adds &name=&room= or &resume=&since=.
+ */
+export function socketBase(location: { protocol: string; host: string }, token?: string | null): string {
+  const base = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+  return token ? `${base}?token=${encodeURIComponent(token)}` : base;
 }
