@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { SignJWT } from 'jose';
 import { ChatServer, ServerOptions, startServer } from '../src/edge/server';
 import { within } from './support/server-process';
+import { Outcome, knockAt } from './support/knock';
 
 const SECRET = 'integration-secret-long-enough-0000';
 const servers: ChatServer[] = [];
@@ -24,20 +25,8 @@ function sign(claims: Record<string, unknown>, expSeconds = Math.floor(Date.now(
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(expSeconds).sign(new TextEncoder().encode(secret));
 }
 
-type Outcome = { status: 101 } | { status: number; body: string; headers: Record<string, string | string[] | undefined> };
-
 function knock(s: ChatServer, query: string, headers: Record<string, string> = {}): Promise<Outcome> {
-  const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws?${query}`, { headers });
-  sockets.push(ws);
-  return within(new Promise<Outcome>((resolve, reject) => {
-    ws.once('open', () => resolve({ status: 101 }));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
-    ws.once('error', reject);
-  }), 3000, 'an answer to the upgrade');
+  return knockAt(`ws://127.0.0.1:${s.port}/ws?${query}`, sockets, headers);
 }
 
 /** Until the hub has n clients (bounded). */

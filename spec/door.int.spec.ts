@@ -4,6 +4,7 @@ import net from 'node:net';
 import WebSocket from 'ws';
 import { ChatServer, ServerOptions, startServer } from '../src/edge/server';
 import { within } from './support/server-process';
+import { Outcome, knockAt } from './support/knock';
 
 const servers: ChatServer[] = [];
 const sockets: WebSocket[] = [];
@@ -19,21 +20,9 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close(100)));
 });
 
-type Outcome = { status: 101 } | { status: number; body: string; headers: Record<string, string | string[] | undefined> };
-
 /** One upgrade with these headers: 101 (the socket kept, closed after the test), or the refusal as answered. */
 function knock(s: ChatServer, headers: Record<string, string> = {}): Promise<Outcome> {
-  const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws?name=x`, { headers });
-  sockets.push(ws);
-  return within(new Promise<Outcome>((resolve, reject) => {
-    ws.once('upgrade', () => resolve({ status: 101 }));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
-    ws.once('error', reject);
-  }), 3000, 'an answer to the upgrade');
+  return knockAt(`ws://127.0.0.1:${s.port}/ws?name=x`, sockets, headers);
 }
 
 /** A raw socket that sends `data` and then nothing: resolves with what the server wrote and when it closed. */
