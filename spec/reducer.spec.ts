@@ -437,3 +437,25 @@ describe('reducer: cost', () => {
     expect(r.state.rooms.get('lobby')?.members).toBe(state.rooms.get('lobby')?.members);
   });
 });
+
+describe('away identities at scale', () => {
+  it('forgets, at one beat, every identity whose resume window has ended, however many, and keeps the rest in order', () => {
+    // The soak's shape: thousands closing over time, a beat after many windows ended at once.
+    let state = initialState({ resumeWindowMs: 1_000 });
+    const n = 3_000;
+    for (let i = 0; i < n; i++) {
+      state = step(state, opened(`c${i}`, i)).state;
+      state = step(state, closed(`c${i}`, i, 'closed')).state;
+    }
+    expect(state.away.size).toBe(n);
+    // At 1000 + 2499 the windows of c0..c2499 have ended (until = at + 1000 <= now); c2500.. are still open.
+    state = step(state, pingDue([], 1_000 + 2_499)).state;
+    expect(state.away.size).toBe(n - 2_500);
+    expect([...state.away.keys()].slice(0, 2)).toEqual(['c2500', 'c2501']);
+    expect(state.tokens.size).toBe(n - 2_500);
+    expect(state.tokens.has('tok-c0')).toBe(false);
+    expect(state.tokens.has('tok-c2999')).toBe(true);
+    state = step(state, pingDue([], 10_000)).state;
+    expect([state.away.size, state.tokens.size, state.awayBytes]).toEqual([0, 0, 0]);
+  });
+});
