@@ -45,6 +45,28 @@ describe('heartbeat', () => {
     });
   });
 
+  it('re-arms a timeout only when a sign of life moves it to a later slot, and fires as if each had re-armed it', () => {
+    marbles(({ cold, expectObservable, now, scheduler }) => {
+      const liveness = livenessOn(60_000, 25_000, scheduler);
+      const wheel = liveness.scheduler as TimerWheel;
+      const schedule = jest.spyOn(wheel, 'schedule');
+      // Four frames at 1-4 s all time out in the slot ending at 75 s (as silence since 0 does); one at 20 s moves it to 100 s.
+      const hb = { h: text('{"Type":2}') };
+      const alice = new FakeSocket(cold<SocketFact>('1s h 999ms h 999ms h 999ms h 15999ms h', hb));
+      expectObservable(connection$(A, {}, alice.socket, { newId: () => 'm', liveness, now }), '^ 110s !').toBe(
+        'a 999ms b 999ms c 999ms d 999ms e 15999ms f 79999ms t',
+        {
+          a: opened(A, 0), b: received(A, 1_000, { type: 'heartbeat' }), c: received(A, 2_000, { type: 'heartbeat' }),
+          d: received(A, 3_000, { type: 'heartbeat' }), e: received(A, 4_000, { type: 'heartbeat' }),
+          f: received(A, 20_000, { type: 'heartbeat' }), t: timedOut(A, 100_000),
+        },
+      );
+      scheduler.flush();
+      // The first arming at 0 s and the one at 20 s: the frames at 1-4 s cost the wheel nothing.
+      expect(schedule).toHaveBeenCalledTimes(2);
+    });
+  });
+
   it('names the identity a resumed socket has when it times out', () => {
     marbles(({ cold, expectObservable, now, scheduler }) => {
       const liveness = livenessOn(60_000, 25_000, scheduler);

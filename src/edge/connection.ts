@@ -106,7 +106,7 @@ export function connection$(
       if (ws.readyState !== OPEN) return;
       const at = now();
       const id = self.id;
-      alive?.life?.next(undefined);
+      alive?.beat();
       if (limit !== undefined) {
         if (bucket === 'flooded') return;
         const t = take(limit, bucket ?? fullBucket(limit, at), at);
@@ -140,7 +140,7 @@ export function connection$(
       }
       sub.next(event);
     };
-    const onPong = () => alive?.life?.next(undefined);
+    const onPong = () => alive?.beat();
     const onClose = (code: number) => {
       deps.onClose?.(code);
       end('closed');

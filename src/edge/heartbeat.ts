@@ -3,7 +3,7 @@
 // and the hub gets its `timedOut`. Every `timeout` runs on one shared coarse
 // scheduler, a timer wheel (wheel.ts) with slots a heartbeat interval wide: the
 // whole server holds one Node timer for them, an idle connection none of its own,
-// and a frame re-arms its timeout by moving one small object between two lists.
+// and a frame re-arms its timeout only when that moves it to a later slot.
 // The pings are one shared `interval` for every connection.
 import {
   Observable, SchedulerLike, Subscriber, TimeoutInfo, asyncScheduler, interval, map, of, timeout,
@@ -40,11 +40,27 @@ export function liveness(timeoutMs: number, slotMs: number, base: SchedulerLike 
  * (after a timeout, or unsubscribed) is not the end of the connection.
  */
 export class Watch extends Subscriber<unknown> {
-  /** Tell it each sign of life: `life.next()`. */
+  /** Where the `timeout`'s signs of life go: `beat()` tells it one. */
   life: Subscriber<unknown> | undefined;
+  /** On a timer wheel: the slot the timeout is set for (-1: none known, every sign of life re-arms it). */
+  armed = -1;
 
-  constructor(private readonly out: Subscriber<HubEvent>) {
+  constructor(private readonly out: Subscriber<HubEvent>, private readonly wheel: TimerWheel | undefined, private readonly timeoutMs: number) {
     super();
+  }
+
+  /**
+   * A sign of life. The timeout is re-armed only if that moves it to another slot of the wheel: within
+   * the slot it is set for, re-arming would change nothing about when it fires, and would cost an action
+   * and a subscription per frame (a busy connection's frames mostly fall in one slot, 25 s wide).
+   */
+  beat(): void {
+    if (this.wheel !== undefined) {
+      const k = this.wheel.slotOf(this.timeoutMs);
+      if (k === this.armed) return;
+      this.armed = k;
+    }
+    this.life?.next(undefined);
   }
 
   protected override _next(v: unknown): void {
@@ -62,10 +78,12 @@ export class Watch extends Subscriber<unknown> {
 
 /** Starts watching `who`'s signs of life; unsubscribe the Watch when the connection ends. */
 export function watch(l: Liveness, who: Named, out: Subscriber<HubEvent>): Watch {
-  const w = new Watch(out);
+  const wheel = l.scheduler instanceof TimerWheel ? l.scheduler : undefined;
+  const w = new Watch(out, wheel, l.timeoutMs);
   new Observable<unknown>((life) => {
     w.life = life;
   }).pipe(timeout({ each: l.timeoutMs, with: l.silent, meta: who, scheduler: l.scheduler })).subscribe(w);
+  if (wheel !== undefined) w.armed = wheel.slotOf(l.timeoutMs);
   // It holds the operator's subscriber and its timer for the connection's life; a re-arm takes one out first.
   compact(w);
   return w;

@@ -80,6 +80,11 @@ export class TimerWheel implements SchedulerLike {
     return new WheelAction<T>(this, work as (this: SchedulerAction<T>, state?: T) => void).schedule(state, delay);
   }
 
+  /** The slot work scheduled now with this delay goes in: work scheduled again into the same slot runs no sooner or later. */
+  slotOf(delay: number): number {
+    return Math.max(Math.ceil((this.now() + (delay > 0 ? delay : 0)) / this.slotMs), this.running + 1);
+  }
+
   /** @internal Puts an action in the slot for `due` (out of any other first). */
   link(a: WheelAction<any>, due: number): void {
     this.unlink(a);
