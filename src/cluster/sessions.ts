@@ -136,8 +136,13 @@
 // `liveOn` equal to this node, the hub cuts its own old socket as today.
 // Pending Keys are not parked: a Direct whose send is still out when its
 // sender's connection ends is not remembered (a Broadcast's is, by the log).
+// With auth on, holdUser and dropUser follow the hub's index of users to its
+// connections (its first and last connection of a user); a Direct to a user
+// with connections here is delivered and acked by the hub, then sent on with
+// mode 'user'; one to a user not here is a client's send (mode 'any'), whose
+// 'user' outcome the runner hands the hub as `live`.
 //
-// COSTS. send: one round trip, one script (one HKEYS more than before users, empty without auth);
+// COSTS. send: one round trip, one script (an HGETALL of the user's nodes first, an empty key without auth);
 // holdUser, dropUser: one round trip, once per user per node as its first connection comes or its last
 // goes; a held user: 2 commands per refreshMs in the beat's pipeline. take: two (GET the tok key, then the
 // script; a late UNLINK of the tok key is not waited for). claim, update, park, release:
