@@ -8,7 +8,7 @@
 // Redis is a failure that says so (spec/support/redis.ts). Every wait is bounded.
 import Redis from 'ioredis';
 import {
-  IdentityRecord, NodeMessage, RedisSessions, SessionsOptions, mailBucketKey, nodeChannel, parseNodeMessage, sessionKeys, tokenKey,
+  IdentityRecord, NodeMessage, RedisSessions, SessionsOptions, mailBucketKey, nodeChannel, parseNodeMessage, sessionKeys, tokenKey, userKey,
 } from '../src/cluster/sessions';
 import { RedisOpenError } from '../src/store/redis';
 import { admin, deleteKeys, eachTestOnRedis, keysUnder, proxy, testUrl } from './support/redis';
@@ -545,9 +545,114 @@ describe('RedisSessions: what a node puts back (Redis came back empty, or missed
   });
 });
 
+describe('RedisSessions: Directs to a user (auth on: a token\'s sub)', () => {
+  const held = async (sub: string) => Object.keys(await (await admin()).hgetall(userKey(sub, prefix))).sort();
+
+  it('lists the nodes holding a user, with a TTL, and publishes a Direct to it on each of their channels, marked user', async () => {
+    const [a, b, c] = [await node('A'), await node('B'), await node('C')];
+    const [heardA, heardB, heardC] = [await listen('A'), await listen('B'), await listen('C')];
+    expect(await b.holdUser('u-bob')).toEqual({ ok: true });
+    expect(await c.holdUser('u-bob')).toEqual({ ok: true });
+    expect(await held('u-bob')).toEqual(['B', 'C']);
+    const ttl = await (await admin()).pttl(userKey('u-bob', prefix));
+    expect(ttl).toBeGreaterThan(400_000); // as a live sess: 2 × 30 s + 5 min + 100 s
+    const msg = dm('alice', 'u-bob', 'to both tabs');
+    expect(await a.send('u-bob', msg)).toEqual({ ok: true, delivered: 'user', nodes: 2 });
+    await until('the direct on B and C', () => heardB.length === 1 && heardC.length === 1);
+    expect(heardB).toEqual([{ kind: 'direct', to: 'u-bob', user: true, message: JSON.parse(msg) }]);
+    expect(heardC).toEqual(heardB);
+    // A node holding the user sends the rest of its own Direct (mode 'user'): never to itself.
+    expect(await b.send('u-bob', dm('alice', 'u-bob', 'rest'), 'user')).toEqual({ ok: true, delivered: 'user', nodes: 1 });
+    await until('the rest on C', () => heardC.length === 2);
+    expect(heardB).toHaveLength(1);
+    expect(heardA).toEqual([]);
+  });
+
+  it('forgets a node at its last drop; a user held nowhere is no_such_client (mode any), nobody (mode user); mode id never looks for users', async () => {
+    const [a, b] = [await node('A'), await node('B')];
+    const heardB = await listen('B');
+    await b.holdUser('u-bob');
+    expect(await b.dropUser('u-bob')).toEqual({ ok: true });
+    expect(await (await admin()).exists(userKey('u-bob', prefix))).toBe(0);
+    expect(await a.send('u-bob', dm('alice', 'u-bob', 'hi'))).toMatchObject({ ok: false, code: 'no_such_client' });
+    expect(await a.send('u-bob', dm('alice', 'u-bob', 'hi'), 'user')).toEqual({ ok: true, delivered: 'user', nodes: 0 });
+    // A user and an identity of the same name: 'any' finds the user first, 'id' (a Direct handed back) the identity.
+    await b.holdUser('same');
+    await b.claim('same', token(), record('same'));
+    expect(await a.send('same', dm('alice', 'same', 'u'))).toEqual({ ok: true, delivered: 'user', nodes: 1 });
+    expect(await a.send('same', dm('alice', 'same', 'i'), 'id')).toEqual({ ok: true, delivered: 'live', node: 'B' });
+    await until('both on B', () => heardB.length === 2);
+    expect(heardB.map((m) => m.kind === 'direct' && m.user)).toEqual([true, undefined]);
+  });
+
+  it('does not count a node that does not listen (never a false Ack), keeps it a while (it may be reconnecting), and drops it once stale', async () => {
+    let now = 1_000_000;
+    const a = await node('A', { now: () => now });
+    const b = await node('B', { now: () => now });
+    await b.holdUser('u-bob'); // nobody listens on B's channel: its bus is down, or it died
+    expect(await a.send('u-bob', dm('alice', 'u-bob', 'hi'))).toMatchObject({ ok: false, code: 'no_such_client' });
+    expect(await held('u-bob')).toEqual(['B']);
+    // Not written again for 2 × refreshMs + liveTtlMs (B died: its beats stopped): dropped, not published to.
+    now += 2 * 100_000 + 30_000 + 1;
+    expect(await a.send('u-bob', dm('alice', 'u-bob', 'hi'), 'user')).toEqual({ ok: true, delivered: 'user', nodes: 0 });
+    expect(await held('u-bob')).toEqual([]);
+  });
+
+  it('publishes to at most maxUserNodes nodes', async () => {
+    const a = await node('A', { maxUserNodes: 2 });
+    const others = [await node('B'), await node('C'), await node('D')];
+    for (const o of others) {
+      await listen(o.nodeId);
+      await o.holdUser('u-bob');
+    }
+    expect(await a.send('u-bob', dm('alice', 'u-bob', 'hi'))).toEqual({ ok: true, delivered: 'user', nodes: 2 });
+  });
+
+  it('writes its entry under each user it holds again each refreshMs, and all of them when Redis came back empty', async () => {
+    let now = 1_000_000;
+    const a = await node('A', { now: () => now });
+    await a.holdUser('u-bob');
+    await a.holdUser('u-carol');
+    await a.dropUser('u-carol');
+    const redis = await admin();
+    const key = userKey('u-bob', prefix);
+    now += 50_000;
+    await a.beat();
+    expect(await redis.hget(key, 'A')).toBe('1000000');
+    now += 50_000;
+    await a.beat();
+    expect(await redis.hget(key, 'A')).toBe('1100000');
+    expect(await redis.pttl(key)).toBeGreaterThan(400_000);
+    expect(await redis.exists(userKey('u-carol', prefix))).toBe(0);
+    await deleteKeys(prefix); // Redis restarted empty
+    now += 1_000;
+    expect(await a.beat()).toEqual({ ok: true, reclaimed: 0, parked: 0 });
+    expect(await redis.hget(key, 'A')).toBe('1101000');
+    expect(a.usersHeld).toBe(1);
+  });
+
+  it('does again, once Redis is back, a hold and a drop that failed while it was away', async () => {
+    const p = await proxy();
+    closers.push(() => p.close());
+    const a = await node('A', { commandTimeoutMs: 300 }, p.url());
+    await a.holdUser('u-gone');
+    p.cut();
+    await until('the cut to be seen', async () => !(await a.beat()).ok, 2000);
+    expect(await a.holdUser('u-new')).toMatchObject({ ok: false, code: 'unavailable' });
+    expect(await a.dropUser('u-gone')).toMatchObject({ ok: false, code: 'unavailable' });
+    p.restore();
+    await until('Redis to be back', async () => (await a.beat()).ok, 5000);
+    expect(await held('u-new')).toEqual(['A']);
+    expect(await held('u-gone')).toEqual([]);
+  });
+});
+
 describe('parseNodeMessage', () => {
   it('takes directs and cuts, and says what is wrong with anything else', () => {
     expect(parseNodeMessage('{"kind":"cut","id":"a","token":"t","by":"B"}')).toEqual({ kind: 'cut', id: 'a', token: 't', by: 'B' });
+    const message = { ID: 'x', Content: 'hi', SentAt: 1, Type: 11 };
+    expect(parseNodeMessage(JSON.stringify({ kind: 'direct', to: 'u1', user: true, message }))).toEqual({ kind: 'direct', to: 'u1', user: true, message });
+    expect(typeof parseNodeMessage(JSON.stringify({ kind: 'direct', to: 'u1', user: 'yes', message }))).toBe('string');
     expect(typeof parseNodeMessage('{"kind":"cut","id":"a","by":"B"}')).toBe('string');
     expect(typeof parseNodeMessage('nope')).toBe('string');
     expect(typeof parseNodeMessage('{"kind":"direct","to":"a","message":{"ID":"x"}}')).toBe('string');

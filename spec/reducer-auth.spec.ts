@@ -2,12 +2,15 @@
 // the user of its token; a Direct to a user reaches each of that user's connections; rename and rooms
 // outside the token's claim are refused with `forbidden`; an identity is resumed only by the same user.
 import * as M from '../src/core/messages';
-import { close, closed, opened, ping, pingDue, received, refreshed, send, sessionTaken } from '../src/core/events';
+import { merge } from 'rxjs';
+import {
+  Effect, SendOp, close, closed, directHeard, directSent, opened, ping, pingDue, received, refreshed, send, session, sessionTaken,
+} from '../src/core/events';
 import { REFRESH_GRACE_MS } from '../src/core/claims';
 import { Close } from '../src/core/protocol';
 import { initialState } from '../src/core/reducer';
-import { stepFrozen, withoutLogs } from './support/marbles';
-import { runWithLog } from './support/fake-log';
+import { effectsOf, marbles, stepFrozen, withoutLogs } from './support/marbles';
+import { FakeLog, runWithLog, throughLog } from './support/fake-log';
 
 const alice = { sub: 'u-alice' };
 const bob = { sub: 'u-bob', rooms: ['lobby', 'dev*'] };
@@ -156,5 +159,98 @@ describe('reducer: identity from tokens, several processes', () => {
       expect.objectContaining({ op: 'park', token: tk('a1') }),
     ]));
     expect(r.effects).toContainEqual(send('x', M.error({ code: 'resume_failed', reason: expect.any(String) }, 1)));
+  });
+});
+
+describe('reducer: a Direct to a user across nodes (several processes; sessions.ts `user:{SUB}`)', () => {
+  const A1 = 'a1';
+  const B1 = 'b1';
+  const B2 = 'b2';
+  const cluster = () => initialState({ cluster: true });
+  const sessionOps = (effects: readonly Effect[]) => effects.filter((e) => e.kind === 'session').map((e) => (e as { op: unknown }).op);
+  const toBob = (at: number, msgId: string, o: { key?: string; ref?: string } = {}) =>
+    received(A1, at, { type: 'direct', to: 'u-bob', content: 'hi bob', ...o }, msgId);
+  const dmFrom = (at: number, msgId: string) => M.direct({ id: A1, name: 'Alice' }, 'u-bob', msgId, 'hi bob', at);
+  /** alice (a1) on this node; bob's first tab (b1) too when `bobHere`. */
+  const here = (bobHere: boolean) => runWithLog([
+    opened(A1, 0, { name: 'Alice', user: alice }, tk(A1)),
+    ...(bobHere ? [opened(B1, 0, { name: 'Bob', user: bob }, tk(B1))] : []),
+  ], cluster()).state;
+
+  it('tells Redis this node holds a user at its first connection here, and no longer at its last; nothing for a second tab', () => {
+    const first = stepFrozen(cluster(), opened(B1, 0, { name: 'Bob', user: bob }, tk(B1)));
+    expect(sessionOps(first.effects)).toEqual([expect.objectContaining({ op: 'claim', id: B1 }), { op: 'holdUser', user: 'u-bob' }]);
+    const second = stepFrozen(first.state, opened(B2, 0, { name: 'Bob', user: bob }, tk(B2)));
+    expect(sessionOps(second.effects)).toEqual([expect.objectContaining({ op: 'claim', id: B2 })]);
+    const one = stepFrozen(second.state, closed(B1, 1, 'closed'));
+    expect(sessionOps(one.effects)).toEqual([expect.objectContaining({ op: 'park', record: expect.objectContaining({ id: B1 }) })]);
+    const none = stepFrozen(one.state, closed(B2, 1, 'closed'));
+    expect(sessionOps(none.effects)).toEqual([{ op: 'dropUser', user: 'u-bob' }, expect.objectContaining({ op: 'park' })]);
+    // A resume here holds the user again.
+    const asked = stepFrozen(none.state, opened('b3', 2, { name: 'Bob', user: bob, resume: tk(B1) }, tk('b3'))).state;
+    const record = { id: B1, name: 'Bob', rooms: ['lobby'], keys: [], user: 'u-bob' };
+    const back = stepFrozen(asked, sessionTaken({ op: 'take', conn: 'b3', token: tk(B1) }, { found: true, record, directs: [] }, 3));
+    expect(sessionOps(back.effects)).toEqual([expect.objectContaining({ op: 'claim', id: B1 }), { op: 'holdUser', user: 'u-bob' }]);
+    // Without auth, and with one process, nothing of the kind.
+    expect(sessionOps(stepFrozen(cluster(), opened('g', 0, { name: 'guest' }, tk('g'))).effects)).toEqual([expect.objectContaining({ op: 'claim' })]);
+    expect(sessionOps(runWithLog([opened(B1, 0, { name: 'Bob', user: bob }), closed(B1, 1, 'closed')]).effects)).toEqual([]);
+  });
+
+  it('a user with a tab here and one elsewhere: the tab here at once, the sender acked at once, the rest through Redis; a tab elsewhere gets it from its node\'s channel', () => {
+    const init = here(true);
+    marbles(({ cold, expectObservable }) => {
+      const alice$ = cold('d---r', { d: toBob(1, 'm1', { key: 'k1', ref: 'r1' }), r: toBob(4, 'm2', { key: 'k1', ref: 'r2' }) });
+      // What another node's alice sent bob, heard on this node's channel, marked `user`.
+      const channel$ = cold('--h--', { h: directHeard('u-bob', dmFrom(2, 'm9'), 2, true) });
+      expectObservable(effectsOf(merge(alice$, channel$).pipe(throughLog(new FakeLog(), init)))).toBe('x-y-z', {
+        x: [
+          send(B1, dmFrom(1, 'm1')),
+          send(A1, M.ack(A1, 'm1', 1, 'r1', { To: 'u-bob' }, 'k1')),
+          session({ op: 'send', to: 'u-bob', message: dmFrom(1, 'm1'), purpose: { for: 'user' } }),
+          session({ op: 'update', id: A1, token: tk(A1), record: { id: A1, name: 'Alice', rooms: ['lobby'], keys: [['k1', { msgId: 'm1', to: 'u-bob' }]], user: 'u-alice' } }),
+        ],
+        y: [send(B1, dmFrom(2, 'm9'))],
+        // The same Key again: acked again with the first MsgID, delivered to nobody, not sent on.
+        z: [send(A1, M.ack(A1, 'm1', 4, 'r2', { To: 'u-bob' }, 'k1', true))],
+      });
+    });
+  });
+
+  it('a user with no tab here: through Redis, acked once on its outcome; a repeat meanwhile waits for that Ack, one after it is a Duplicate', () => {
+    const init = here(false);
+    const purpose = { for: 'direct', from: A1, msgId: 'm1', key: 'k1', ref: 'r1' } as const;
+    const op: SendOp = { op: 'send', to: 'u-bob', message: dmFrom(1, 'm1'), purpose };
+    marbles(({ cold, expectObservable }) => {
+      const alice$ = cold('d-r--a', { d: toBob(1, 'm1', { key: 'k1', ref: 'r1' }), r: toBob(2, 'm2', { key: 'k1' }), a: toBob(5, 'm3', { key: 'k1', ref: 'r3' }) });
+      const redis$ = cold('---s--', { s: directSent(op, { ok: true, delivered: 'live' }, 3) });
+      expectObservable(effectsOf(merge(alice$, redis$).pipe(throughLog(new FakeLog(), init)))).toBe('d--s-a', {
+        d: [session(op)],
+        s: [
+          send(A1, M.ack(A1, 'm1', 3, 'r1', { To: 'u-bob' }, 'k1')),
+          session({ op: 'update', id: A1, token: tk(A1), record: { id: A1, name: 'Alice', rooms: ['lobby'], keys: [['k1', { msgId: 'm1', to: 'u-bob' }]], user: 'u-alice' } }),
+        ],
+        a: [send(A1, M.ack(A1, 'm1', 5, 'r3', { To: 'u-bob' }, 'k1', true))],
+      });
+    });
+  });
+
+  it('a user connected nowhere: Redis says no_such_client, and that is the sender\'s Error', () => {
+    const init = here(false);
+    const op: SendOp = { op: 'send', to: 'u-bob', message: dmFrom(1, 'm1'), purpose: { for: 'direct', from: A1, msgId: 'm1', ref: 'r1' } };
+    const asked = stepFrozen(init, toBob(1, 'm1', { ref: 'r1' }));
+    expect(withoutLogs(asked.effects)).toEqual([session(op)]);
+    const r = stepFrozen(asked.state, directSent(op, { ok: false, code: 'no_such_client', reason: 'nobody' }, 2));
+    expect(withoutLogs(r.effects)).toEqual([send(A1, M.error({ code: 'no_such_client', reason: 'nobody', ref: 'r1' }, 2))]);
+  });
+
+  it('a Direct heard for a user: each of its tabs here gets it; with none left here, Redis is told this node does not hold it', () => {
+    const init = runWithLog([opened(B1, 0, { name: 'Bob', user: bob }, tk(B1)), opened(B2, 0, { name: 'Bob', user: bob }, tk(B2))], cluster()).state;
+    const m = dmFrom(1, 'm1');
+    expect(withoutLogs(stepFrozen(init, directHeard('u-bob', m, 2, true)).effects)).toEqual([send(B1, m), send(B2, m)]);
+    const r = stepFrozen(init, directHeard('u-carol', m, 2, true));
+    expect(r.state).toBe(init);
+    expect(withoutLogs(r.effects)).toEqual([session({ op: 'dropUser', user: 'u-carol' })]);
+    // Not handed back as one to an identity would be: a user has no mailbox.
+    expect(r.effects.some((e) => e.kind === 'session' && e.op.op === 'send')).toBe(false);
   });
 });

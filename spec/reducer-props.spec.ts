@@ -50,7 +50,9 @@ type Action =
   /** Several processes: another node took over the identity a socket here speaks for (a cut). */
   | { k: 'cut'; sock: number }
   /** Several processes: another node sends a Direct to an ID (live here or not). */
-  | { k: 'dmHeard'; target: number };
+  | { k: 'dmHeard'; target: number }
+  /** Several processes, auth on: another node sent a Direct to a user Redis lists this node as holding. */
+  | { k: 'userDmHeard'; user: string };
 
 interface FrameSpec {
   Type: number;
@@ -116,6 +118,7 @@ const clusterAction: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('far' as const), room: fc.constantFrom(...ROOMS), leave: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('cut' as const), sock: fc.nat(7) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('dmHeard' as const), target: fc.nat(12) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('userDmHeard' as const), user: fc.constantFrom('u0', 'u1', 'u9') }) },
 );
 
 /**
@@ -179,6 +182,8 @@ class World {
   private opened = 0;
   /** Codes of the Error frames sent, to check against the contract. */
   readonly codes = new Set<string>();
+  /** Several processes, auth on: the users Redis is told this node holds (holdUser, dropUser), in the order told. */
+  private readonly held = new Set<string>();
 
   constructor(state: HubState) {
     this.state = state;
@@ -192,7 +197,9 @@ class World {
   }
 
   idOf(target: number): string {
-    return target < this.ids.length ? this.ids[target] : `nobody-${target}`;
+    if (target < this.ids.length) return this.ids[target];
+    // Now and then a user's sub (auth on: a Direct To a user), else an ID nobody has.
+    return target === 12 ? 'u0' : target === 11 ? 'u1' : `nobody-${target}`;
   }
 
   do(a: Action): void {
@@ -266,6 +273,8 @@ class World {
         const to = this.idOf(a.target);
         return this.step(directHeard(to, M.direct({ id: 'far-id', name: 'far' }, to, this.newId(), 'psst', this.at), this.at));
       }
+      case 'userDmHeard':
+        return this.step(directHeard(a.user, M.direct({ id: 'far-id', name: 'far' }, a.user, this.newId(), 'psst', this.at), this.at, true));
       case 'remote': {
         // Another node's member: the log keeps its line and publishes it; this hub only hears it.
         const req = { room: a.room, msgId: this.newId(), from: 'far-id', name: 'far', content: 'from afar', at: this.at };
@@ -384,11 +393,31 @@ class World {
     checkState(r.state);
     this.checkAddresses(before, e, r.effects);
     checkRefusal(before, e, r);
+    this.checkHeld(r.effects);
     for (const x of r.effects) this.carryOut(e, x, before);
     // Out of a room (left, taken out with an Error, gone): its next Join reply starts afresh.
     for (const [id, rooms] of this.seen) {
       for (const room of rooms.keys()) if (!this.state.rooms.get(room)?.members.includes(id)) rooms.delete(room);
     }
+  }
+
+  /**
+   * Several processes, auth on: Redis is told of a user's first connection here and of its last going, so
+   * what it is told this node holds is, after every step, the hub's users (a Direct to a user relies on it).
+   */
+  private checkHeld(effects: readonly Effect[]): void {
+    for (const x of effects) {
+      if (x.kind !== 'session') continue;
+      if (x.op.op === 'holdUser') {
+        if (this.held.has(x.op.user)) fail('Redis told twice that a user is held here', x.op);
+        this.held.add(x.op.user);
+      } else if (x.op.op === 'dropUser') {
+        this.held.delete(x.op.user);
+      }
+    }
+    const users = [...this.state.users.keys()].sort();
+    const told = this.state.cluster ? [...this.held].sort() : users;
+    if (told.join('\n') !== users.join('\n')) fail('Redis is told other users than the hub holds', { told, users });
   }
 
   /** What the runners do: the log's work is queued; a rebind renames sockets; an ended socket closes. */

@@ -23,6 +23,8 @@ function setup(over: Partial<Record<keyof Sessions, (...a: unknown[]) => Promise
     take: fake('take', { ok: true, found: true, record, directs: [message], liveOn: 'one' }),
     send: fake('send', { ok: true, delivered: 'kept', waiting: 1 }),
     beat: fake('beat', { ok: true }),
+    holdUser: fake('holdUser', { ok: true }),
+    dropUser: fake('dropUser', { ok: true }),
   } as unknown as Sessions;
   const events: HubEvent[] = [];
   const logged: [string, string][] = [];
@@ -115,5 +117,29 @@ describe('session runner', () => {
     expect(calls).toHaveLength(1);
     expect(events).toEqual([]);
     expect(logged).toEqual([['warn', 'direct_dropped']]);
+  });
+
+  it('sends a Direct to a user: a client\'s looks for a user, then an identity; the rest of one acked here only for users, and nothing comes back', async () => {
+    const { runner, calls, events, logged } = setup({ send: (_to, _m, mode) => Promise.resolve({ ok: true, delivered: 'user', nodes: mode === 'user' ? 0 : 2 }) });
+    const toUser: SendOp = { ...send, to: 'u-bob', purpose: { for: 'direct', from: 'alice-id', msgId: 'm1' } };
+    const rest: SendOp = { ...send, to: 'u-bob', purpose: { for: 'user' } };
+    runner.submit(session(toUser));
+    runner.submit(session(rest));
+    runner.submit(session({ ...send, purpose: { for: 'redirect' } }));
+    await runner.drain();
+    expect(calls).toEqual([['send', 'u-bob', JSON.stringify(message)], ['send', 'u-bob', JSON.stringify(message), 'user'], ['send', 'bob-id', JSON.stringify(message), 'id']]);
+    // Handed to the nodes holding the user reads as live to the hub.
+    expect(events).toEqual([directSent(toUser, { ok: true, delivered: 'live' }, 42)]);
+    expect(logged).toEqual([]);
+  });
+
+  it('holds and drops users, and only logs a failure', async () => {
+    const { runner, calls, events, logged } = setup({ dropUser: () => Promise.resolve({ ok: false, code: 'unavailable', reason: 'down' }) });
+    runner.submit(session({ op: 'holdUser', user: 'u-bob' }));
+    runner.submit(session({ op: 'dropUser', user: 'u-bob' }));
+    await runner.drain();
+    expect(calls).toEqual([['holdUser', 'u-bob'], ['dropUser', 'u-bob']]);
+    expect(events).toEqual([]);
+    expect(logged).toEqual([['warn', 'session_op_failed']]);
   });
 });

@@ -1,8 +1,9 @@
 // The session runner (several processes): carries out the hub's `session`
 // effects on the identities kept in Redis (sessions.ts) and hands back, as
 // events, the outcomes the hub waits for: a resume's `take` (sessionTaken) and
-// a client's Direct to an identity not here (directSent). The other ops (claim,
-// update, park, release, and a Direct handed back) wait for nobody: their
+// a client's Direct to a user or identity not here (directSent). The other ops
+// (claim, update, park, release, holdUser, dropUser, a Direct handed back, and
+// the rest of a Direct to a user with connections here) wait for nobody: their
 // failures are logged here. It also beats, so that Redis knows this node and
 // the identities it holds are alive, and beats again as soon as its link to
 // Redis is back: a beat puts back in Redis what this node is the source of and
@@ -20,7 +21,7 @@ import type { BeatOutcome, RedisSessions } from './sessions';
 export type SessionEffect = Extract<Effect, { kind: 'session' }>;
 
 /** What the runner uses of RedisSessions; specs pass a fake. */
-export type Sessions = Pick<RedisSessions, 'claim' | 'update' | 'park' | 'release' | 'take' | 'send' | 'beat'> & {
+export type Sessions = Pick<RedisSessions, 'claim' | 'update' | 'park' | 'release' | 'take' | 'send' | 'beat' | 'holdUser' | 'dropUser'> & {
   /** Its link's down and up (RedisSessions.link): the runner beats when it is back. */
   link?: { watch(listener: (down: string | undefined) => void): () => void };
 };
@@ -100,10 +101,16 @@ export class SessionRunner {
           }
           this.redirected.add(msgId);
           if (this.redirected.size > REDIRECTS_REMEMBERED) this.redirected.delete(this.redirected.values().next().value as string);
-          return this.track('redirect', this.sessions.send(op.to, JSON.stringify(op.message)));
+          return this.track('redirect', this.sessions.send(op.to, JSON.stringify(op.message), 'id'));
         }
+        // The rest of a Direct to a user whose connections here have it and whose sender is acked: nobody waits.
+        if (purpose.for === 'user') return this.track('user direct', this.sessions.send(op.to, JSON.stringify(op.message), 'user'));
         return this.track('send', this.sessions.send(op.to, JSON.stringify(op.message)), (o) => this.emit(directSent(op, sendResult(o, this.opts.log), this.now())));
       }
+      case 'holdUser':
+        return this.track('holdUser', this.sessions.holdUser(op.user));
+      case 'dropUser':
+        return this.track('dropUser', this.sessions.dropUser(op.user));
       default: {
         const never: never = op;
         throw new Error(`unknown session op ${JSON.stringify(never)}`);
@@ -149,9 +156,12 @@ function takeResult(o: Awaited<ReturnType<Sessions['take']>>): TakeResult {
     : { found: true, record: o.record, directs: o.directs, liveOn: o.liveOn };
 }
 
-/** sessions.ts's SendOutcome as the hub hears it. A bad_request is a bug here, not the sender's: unavailable, and logged. */
+/**
+ * sessions.ts's SendOutcome as the hub hears it: to a user, handed to the nodes holding it is live. A
+ * bad_request is a bug here, not the sender's: unavailable, and logged.
+ */
 function sendResult(o: Awaited<ReturnType<Sessions['send']>>, log: Logger): SendResult {
-  if (o.ok) return { ok: true, delivered: o.delivered };
+  if (o.ok) return { ok: true, delivered: o.delivered === 'kept' ? 'kept' : 'live' };
   if (o.code === 'bad_request') {
     log('error', 'direct_refused', { reason: o.reason });
     return { ok: false, code: 'unavailable', reason: o.reason };

@@ -29,9 +29,18 @@
 //                             says `liveOn: node`, and when that node is not this one, the script has
 //                             already published a `cut` on that node's channel (the hub there ends the old
 //                             socket, whose later park is refused as superseded). Then call claim().
-//   send(to, messageJson)     a Direct: live on node N → PUBLISH on N's channel (`delivered: 'live'`; the
-//                             sender's own node gets it there too); away → kept in its mailbox
-//                             (`delivered: 'kept'`); else `no_such_client`, or `mailbox_full`.
+//   send(to, messageJson, mode)
+//                             a Direct. `to` a user (mode 'any' or 'user'; auth on) held by other nodes →
+//                             PUBLISH on each of their channels, marked `user` (`delivered: 'user'`, with
+//                             how many nodes heard it; never this node, whose hub delivers to its own
+//                             connections of the user); mode 'user' stops there, 0 nodes included.
+//                             Otherwise (mode 'any' or 'id'), an identity: live on node N → PUBLISH on N's
+//                             channel (`delivered: 'live'`; the sender's own node gets it there too); away →
+//                             kept in its mailbox (`delivered: 'kept'`); else `no_such_client`, or
+//                             `mailbox_full`.
+//   holdUser(sub)             with auth on: the user's first connection is here: this node is listed under
+//                             the user (kept listed by beat() while it holds the user).
+//   dropUser(sub)             its last connection here is gone: this node is no longer listed.
 //   whereIs(ids)              the node each identity is live on, or undefined (away, unknown, or its node
 //                             stopped beating, or was swept dead by presence).
 //   beat()                    every liveTtlMs / 3 or so: this node is alive, and the identities it holds stay.
@@ -39,7 +48,8 @@
 //   close()
 // The node's bus subscribes to `nodeChannel(nodeId, prefix)` besides its rooms
 // and hands each payload to `parseNodeMessage`: `direct` (send its `message` to
-// the local connection of `to`) or `cut` (end the local connection of `id` if it
+// the local connection of `to`, or with `user: true` to each local connection of
+// user `to`) or `cut` (end the local connection of `id` if it
 // still holds `token`: it was resumed elsewhere; a connection that resumed again
 // since, with a newer token, is not the one meant).
 //
@@ -51,6 +61,10 @@
 //     gone claims it again (with `sesslife` unchanged, a sess gone was taken by
 //     a resume elsewhere, and this node is about to hear the cut); and the first
 //     beat after a claim or update that failed for want of Redis writes it;
+//   - the users it holds connections of (auth on): each beat that refreshes the
+//     identities due a refresh writes this node's entry under each user due one
+//     (refreshMs) again, with the time, and an emptied Redis gets them all back;
+//     a hold or drop that failed is done again by the next beat;
 //   - the identities whose park failed for want of Redis (`unparked`): kept for
 //     their resume window, at most maxUnparked of them and maxUnparkedBytes of
 //     records (the oldest dropped first), and parked by each beat until it works.
@@ -83,9 +97,18 @@
 //                            data. A node that sees it change knows Redis lost what it held (restarted
 //                            empty), not that an identity was taken. TTL 2 × (liveTtlMs + resumeWindowMs),
 //                            refreshed by beat().
+//   P user:{SUB}     hash    with auth on, the nodes holding connections of user SUB (a token's sub): node →
+//                            the time (ms) it last wrote its entry. Written by holdUser and by the beat that
+//                            refreshes the user (each refreshMs), deleted field by field by dropUser; TTL as
+//                            a live sess (2 × liveTtlMs + resumeWindowMs + refreshMs), set at each write. Its
+//                            tag is the sub's, as a sess's is its ID's: a Direct's script finds the user and
+//                            the identity named by one `To` in one slot. A send drops an entry not written
+//                            for userStaleMs (2 × refreshMs + liveTtlMs: its node died, or lost Redis that
+//                            long) without publishing to it; a node that is only slow to hear keeps it.
 // Channel: P node:{NODE} — the same name as the alive key (a channel is not a key).
 //
-// BOUNDS. A record keeps at most maxKeys (256) Keys, the newest, and only settled
+// BOUNDS. A Direct to a user is published to at most maxUserNodes (100) nodes
+// listed under it (other than the sender's). A record keeps at most maxKeys (256) Keys, the newest, and only settled
 // ones (a Key still being written is not parked: a repeat of a Broadcast is
 // caught by the log's key hash, docs/storage.md), and at most maxRecordBytes of
 // JSON. A mailbox holds at most maxDirects (100) messages and maxMailBytes per
@@ -113,8 +136,15 @@
 // `liveOn` equal to this node, the hub cuts its own old socket as today.
 // Pending Keys are not parked: a Direct whose send is still out when its
 // sender's connection ends is not remembered (a Broadcast's is, by the log).
+// With auth on, holdUser and dropUser follow the hub's index of users to its
+// connections (its first and last connection of a user); a Direct to a user
+// with connections here is delivered and acked by the hub, then sent on with
+// mode 'user'; one to a user not here is a client's send (mode 'any'), whose
+// 'user' outcome the runner hands the hub as `live`.
 //
-// COSTS. send: one round trip, one script. take: two (GET the tok key, then the
+// COSTS. send: one round trip, one script (an HGETALL of the user's nodes first, an empty key without auth);
+// holdUser, dropUser: one round trip, once per user per node as its first connection comes or its last
+// goes; a held user: 2 commands per refreshMs in the beat's pipeline. take: two (GET the tok key, then the
 // script; a late UNLINK of the tok key is not waited for). claim, update, park, release:
 // one. beat: one pipeline of 4 commands, and 2 PEXPIREs per local identity due a refresh: each identity
 // once per refreshMs (default 100 s), not once per beat (10 s); after Redis came back empty, 2 for every one.
@@ -171,6 +201,8 @@ export type TakeOutcome =
 
 export type SendOutcome =
   | { ok: true; delivered: 'live'; node: string }
+  /** To a user: published to `nodes` nodes holding it that had a listener (mode 'user': 0 too). */
+  | { ok: true; delivered: 'user'; nodes: number }
   | { ok: true; delivered: 'kept'; waiting: number }
   | { ok: false; code: 'no_such_client' | 'mailbox_full'; reason: string }
   | Unavailable
@@ -181,9 +213,16 @@ export type BeatOutcome = { ok: true; reclaimed: number; parked: number } | Unav
 
 export type WhereOutcome = { ok: true; nodes: (string | undefined)[] } | Unavailable;
 
+/**
+ * Which `To` a send looks for: a user first, then an identity ('any', a client's Direct); only a user ('user',
+ * the rest of a Direct this node delivered to its own connections of the user); only an identity ('id', a
+ * Direct handed back).
+ */
+export type SendMode = 'any' | 'user' | 'id';
+
 /** What comes on a node's channel. */
 export type NodeMessage =
-  | { kind: 'direct'; to: string; message: Message }
+  | { kind: 'direct'; to: string; message: Message; user?: true }
   /** End the local connection of `id` if it still holds `token`: node `by` took the identity over. */
   | { kind: 'cut'; id: string; token: string; by: string };
 
@@ -214,6 +253,8 @@ export interface SessionsOptions {
   maxRecordBytes?: number;
   /** A Direct whose JSON is longer than this is refused. Default 64 KiB. */
   maxMessageBytes?: number;
+  /** Nodes a Direct to a user is published to at most. Default 100. */
+  maxUserNodes?: number;
   /** Identities whose park failed for want of Redis, kept to park again when it is back. Default 10000. */
   maxUnparked?: number;
   /** Bytes of records (JSON) of those, together. Default 16 MiB. */
@@ -253,6 +294,11 @@ export function tokenKey(token: string, prefix = DEFAULT_PREFIX): string {
   return `${prefix}tok:{${tag(token)}}`;
 }
 
+/** The nodes holding connections of user `sub` (auth on): in the slot of the identity whose ID is `sub`. */
+export function userKey(sub: string, prefix = DEFAULT_PREFIX): string {
+  return `${prefix}user:{${tag(sub)}}`;
+}
+
 export function lifeKey(prefix = DEFAULT_PREFIX): string {
   return `${prefix}sesslife`;
 }
@@ -272,7 +318,8 @@ export function parseNodeMessage(payload: string): NodeMessage | string {
     if (typeof m.ID !== 'string' || typeof m.Content !== 'string' || typeof m.SentAt !== 'number' || typeof m.Type !== 'number') {
       return 'message lacks ID, Content, SentAt or Type';
     }
-    return { kind: 'direct', to: o.to, message: m as Message };
+    if (o.user !== undefined && o.user !== true) return 'user is not true';
+    return o.user === true ? { kind: 'direct', to: o.to, message: m as Message, user: true } : { kind: 'direct', to: o.to, message: m as Message };
   }
   if (o.kind === 'cut') {
     if (typeof o.id !== 'string' || typeof o.token !== 'string' || typeof o.by !== 'string') return 'id, token or by is not a string';
@@ -365,16 +412,36 @@ return {1, node, rec, directs}
 `;
 
 /**
- * KEYS sess, mail, bucket current, bucket previous.
+ * KEYS sess, mail, bucket current, bucket previous, user.
  * ARGV envelope head, message, channel prefix, max directs, max bytes per identity, max bytes all,
- *      current bucket n, bucket ttl.
- * {'none'} | {'live', node} | {'gone', node} | {'full', why} | {'kept', waiting}
+ *      current bucket n, bucket ttl, mode ('any' | 'user' | 'id'), user envelope head, this node,
+ *      max nodes, now (ms), stale after (ms).
+ * {'none'} | {'user', nodes} | {'live', node} | {'gone', node} | {'full', why} | {'kept', waiting}
+ * A user first (not 'id'): each node listed under it but this one, up to max nodes, is published to, and
+ * counted if it had a listener; an entry not written since `stale after` is dropped instead. Found on none:
+ * 'user' stops there ({'user', 0}), 'any' goes on to the identity.
  */
 const SEND_LUA = `
+local msg = ARGV[2]
+if ARGV[9] ~= 'id' then
+  local nodes = redis.call('HGETALL', KEYS[5])
+  local reached, tried = 0, 0
+  for i = 1, #nodes, 2 do
+    local n = nodes[i]
+    if n ~= ARGV[11] then
+      if tonumber(ARGV[13]) - (tonumber(nodes[i + 1]) or 0) > tonumber(ARGV[14]) then
+        redis.call('HDEL', KEYS[5], n)
+      elseif tried < tonumber(ARGV[12]) then
+        tried = tried + 1
+        if redis.call('PUBLISH', ARGV[3] .. n .. '}', ARGV[10] .. msg .. '}') > 0 then reached = reached + 1 end
+      end
+    end
+  end
+  if reached > 0 or ARGV[9] == 'user' then return {'user', reached} end
+end
 local f = redis.call('HMGET', KEYS[1], 'token', 'node', 'mbytes')
 if not f[1] then return {'none'} end
 local node = f[2] or ''
-local msg = ARGV[2]
 if node ~= '' then
   local n = redis.call('PUBLISH', ARGV[3] .. node .. '}', ARGV[1] .. msg .. '}')
   if n > 0 then return {'live', node} end
@@ -465,6 +532,7 @@ export class RedisSessions {
   private readonly maxKeys: number;
   private readonly maxRecordBytes: number;
   private readonly maxMessageBytes: number;
+  private readonly maxUserNodes: number;
   private readonly now: () => number;
   private readonly commandTimeoutMs: number;
   private readonly channelHead: string;
@@ -472,6 +540,13 @@ export class RedisSessions {
   private readonly local = new Map<string, { token: string; json: string; refreshed: number }>();
   /** Live identities whose last claim or update failed for want of Redis: the next beat writes them. */
   private readonly unsent = new Set<string>();
+  /**
+   * Users (subs) with connections here, and when this node's entry under each was last written (0: its
+   * write failed, or is due again): beat() writes those due a refresh.
+   */
+  private readonly users = new Map<string, { refreshed: number }>();
+  /** Users whose drop failed for want of Redis: the next beat drops them unless held again. */
+  private readonly undropped = new Set<string>();
   /** Identities whose park failed for want of Redis, oldest first: each beat parks them until it works or `until`. */
   private readonly unparked = new Map<string, { token: string; json: string; until: number }>();
   private unparkedBytes = 0;
@@ -497,6 +572,7 @@ export class RedisSessions {
     this.maxKeys = opts.maxKeys ?? Limits.maxKeysRemembered;
     this.maxRecordBytes = opts.maxRecordBytes ?? 128 * 1024;
     this.maxMessageBytes = opts.maxMessageBytes ?? 64 * 1024;
+    this.maxUserNodes = opts.maxUserNodes ?? 100;
     this.now = opts.now ?? Date.now;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 5_000;
     this.maxUnparked = opts.maxUnparked ?? 10_000;
@@ -509,6 +585,11 @@ export class RedisSessions {
   /** Identities this node holds live now (what beat() refreshes). */
   get size(): number {
     return this.local.size;
+  }
+
+  /** Users this node holds connections of (auth on). */
+  get usersHeld(): number {
+    return this.users.size;
   }
 
   /** Identities whose park failed for want of Redis and that wait to be parked again. */
@@ -708,7 +789,7 @@ export class RedisSessions {
    * (PUBLISH counts receivers); a node with none is gone, and its identities
    * are not reachable (no_such_client) until they resume somewhere.
    */
-  send(to: string, message: string): Promise<SendOutcome> {
+  send(to: string, message: string, mode: SendMode = 'any'): Promise<SendOutcome> {
     if (typeof to !== 'string' || to.length === 0 || to.length > 128) {
       return Promise.resolve({ ok: false, code: 'no_such_client', reason: 'no identity has that ID' });
     }
@@ -719,11 +800,14 @@ export class RedisSessions {
       const k = sessionKeys(to, this.prefix);
       const b = this.bucket();
       const head = `{"kind":"direct","to":${JSON.stringify(to)},"message":`;
+      const userHead = `{"kind":"direct","to":${JSON.stringify(to)},"user":true,"message":`;
       const [what, arg] = await this.run(SCRIPTS.send,
-        [k.sess, k.mail, mailBucketKey(b, this.prefix), mailBucketKey(b - 1, this.prefix)],
-        [head, message, this.channelHead, this.maxDirects, this.maxMailBytes, this.maxMailBytesAll, b, 2 * this.windowMs + 60_000],
+        [k.sess, k.mail, mailBucketKey(b, this.prefix), mailBucketKey(b - 1, this.prefix), userKey(to, this.prefix)],
+        [head, message, this.channelHead, this.maxDirects, this.maxMailBytes, this.maxMailBytesAll, b, 2 * this.windowMs + 60_000,
+          mode, userHead, this.nodeId, this.maxUserNodes, this.now(), this.userStaleMs()],
       ) as [string, string | number];
       switch (what) {
+        case 'user': return { ok: true, delivered: 'user', nodes: Number(arg) } as const;
         case 'live': return { ok: true, delivered: 'live', node: String(arg) } as const;
         case 'kept': return { ok: true, delivered: 'kept', waiting: Number(arg) } as const;
         case 'gone': return { ok: false, code: 'no_such_client', reason: `"${to}" was on node ${String(arg)}, which is not listening` } as const;
@@ -733,9 +817,59 @@ export class RedisSessions {
               : 'and the chat holds all the messages for away users it can';
           return { ok: false, code: 'mailbox_full', reason: `"${to}" is away ${why}` } as const;
         }
-        default: return { ok: false, code: 'no_such_client', reason: `no identity has ID "${to}"` } as const;
+        default: return { ok: false, code: 'no_such_client', reason: mode === 'id' ? `no identity has ID "${to}"` : `no user or identity "${to}" is connected` } as const;
       }
     });
+  }
+
+  /**
+   * With auth on: user `sub` has its first connection here. This node is listed under it (with the time),
+   * and stays listed while it holds the user: beat() writes the entry again each refreshMs. A failed write
+   * is done by the next beat.
+   */
+  holdUser(sub: string): Promise<Done> {
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) return Promise.resolve({ ok: false, code: 'bad_request', reason: 'holdUser: a sub is 1 to 256 characters' });
+    const held = { refreshed: this.now() };
+    this.users.set(sub, held);
+    this.undropped.delete(sub);
+    return this.guard('holdUser', async () => {
+      const replies = await this.holdUsers(this.redis.pipeline(), [sub], this.liveTtl()).exec();
+      const failed = (replies ?? []).find(([e]) => e);
+      if (failed) throw failed[0] as Error;
+      return { ok: true } as const;
+    }).then((o) => {
+      if (!o.ok && this.users.get(sub) === held) held.refreshed = 0;
+      return o;
+    });
+  }
+
+  /** With auth on: user `sub`'s last connection here is gone: this node is no longer listed under it. */
+  dropUser(sub: string): Promise<Done> {
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) return Promise.resolve({ ok: false, code: 'bad_request', reason: 'dropUser: a sub is 1 to 256 characters' });
+    this.users.delete(sub);
+    return this.guard('dropUser', async () => {
+      await this.redis.hdel(userKey(sub, this.prefix), this.nodeId);
+      return { ok: true } as const;
+    }).then((o) => {
+      if (!o.ok && !this.users.has(sub)) this.undropped.add(sub);
+      return o;
+    });
+  }
+
+  /** Adds to `pipe` this node's entry under each user, with the time, and the key's TTL. */
+  private holdUsers(pipe: ReturnType<Redis['pipeline']>, subs: Iterable<string>, ttl: number): ReturnType<Redis['pipeline']> {
+    const now = String(this.now());
+    for (const sub of subs) {
+      const k = userKey(sub, this.prefix);
+      pipe.hset(k, this.nodeId, now);
+      pipe.pexpire(k, ttl);
+    }
+    return pipe;
+  }
+
+  /** An entry under a user that was not written for this long is a dead node's (or one cut off from Redis that long). */
+  private userStaleMs(): number {
+    return 2 * this.refreshMs + this.liveTtlMs;
   }
 
   /** The node each ID is live on (one that beat within liveTtlMs), or undefined. Two round trips. */
@@ -775,16 +909,23 @@ export class RedisSessions {
       // Only the identities due a refresh (refreshMs): the TTL they were given outlasts the gap.
       const now = this.now();
       const due = [...this.local.keys()].filter((id) => now - (this.local.get(id) as { refreshed: number }).refreshed >= this.refreshMs);
-      const replies = await this.execRefresh(pipe, due, ttl);
+      // The users held here due a refresh (or whose hold failed), and those whose drop failed.
+      const dueUsers = [...this.users].filter(([, u]) => now - u.refreshed >= this.refreshMs).map(([sub]) => sub);
+      const drops = [...this.undropped];
+      const replies = await this.execRefresh(pipe, due, ttl, dueUsers, drops);
+      for (const sub of drops) this.undropped.delete(sub);
+      this.usersRefreshed(dueUsers, now);
       const seen = String(replies[2][1]);
       const emptied = this.life !== undefined && seen !== this.life;
       this.life = seen;
       const gone = new Set(due.filter((_, i) => replies[4 + 2 * i][1] === 0));
       this.refreshed(due, gone, now);
       if (emptied) {
-        // Redis lost what it held: every live identity is checked now, not only those due.
+        // Redis lost what it held: every live identity is checked now, not only those due, and every user held is listed again.
         const rest = [...this.local.keys()].filter((id) => !due.includes(id));
-        const more = await this.execRefresh(this.redis.pipeline(), rest, ttl);
+        const restUsers = [...this.users.keys()].filter((sub) => !dueUsers.includes(sub));
+        const more = await this.execRefresh(this.redis.pipeline(), rest, ttl, restUsers);
+        this.usersRefreshed(restUsers, now);
         rest.forEach((id, i) => {
           if (more[2 * i][1] === 0) gone.add(id);
         });
@@ -828,16 +969,31 @@ export class RedisSessions {
     return 2 * this.liveTtlMs + this.windowMs + this.refreshMs;
   }
 
-  /** Adds two PEXPIREs per identity to `pipe` (its sess and its token's index) and runs it; a failed reply throws. */
-  private async execRefresh(pipe: ReturnType<Redis['pipeline']>, ids: readonly string[], ttl: number): Promise<[Error | null, unknown][]> {
+  /**
+   * Adds two PEXPIREs per identity to `pipe` (its sess and its token's index), then this node's entry under
+   * each of `users` and the drop of it under each of `drops`, and runs it; a failed reply throws.
+   */
+  private async execRefresh(
+    pipe: ReturnType<Redis['pipeline']>, ids: readonly string[], ttl: number, users: readonly string[] = [], drops: readonly string[] = [],
+  ): Promise<[Error | null, unknown][]> {
     for (const id of ids) {
       pipe.pexpire(sessionKeys(id, this.prefix).sess, ttl);
       pipe.pexpire(tokenKey((this.local.get(id) as { token: string }).token, this.prefix), ttl);
     }
+    this.holdUsers(pipe, users, ttl);
+    for (const sub of drops) pipe.hdel(userKey(sub, this.prefix), this.nodeId);
     const replies = (await pipe.exec()) ?? [];
     const failed = replies.find(([e]) => e);
     if (failed) throw failed[0] as Error;
     return replies;
+  }
+
+  /** Marks the users whose entry was written as refreshed at `at`. */
+  private usersRefreshed(subs: readonly string[], at: number): void {
+    for (const sub of subs) {
+      const u = this.users.get(sub);
+      if (u) u.refreshed = at;
+    }
   }
 
   /** Marks the identities that were refreshed (not those whose sess was gone) as refreshed at `at`. */

@@ -53,8 +53,11 @@ export type HubEvent =
   | { kind: 'sessionTaken'; at: number; op: TakeOp; outcome: TakeResult }
   /** Several processes: a Direct to an identity not here was handed over, kept, or refused. */
   | { kind: 'directSent'; at: number; op: SendOp; outcome: SendResult }
-  /** Several processes: another node sent a Direct to `to`, live here (this node's channel). */
-  | { kind: 'directHeard'; at: number; to: string; message: Message }
+  /**
+   * Several processes: another node sent a Direct to `to`, live here (this node's channel): an identity, or
+   * with `user` a user (a token's sub) that Redis says has connections here, each of which gets it.
+   */
+  | { kind: 'directHeard'; at: number; to: string; message: Message; user?: true }
   /** Several processes: node `by` took identity `id` over with `token`; its socket here, if it still holds that token, is cut. */
   | { kind: 'cutHeard'; at: number; id: string; token: string; by: string }
   /** Several processes: a presence op is done (src/cluster/presence.ts), for the request that asked it. */
@@ -82,7 +85,12 @@ export interface IdentityRecord {
 /** Why a Direct goes to Redis: a client's, whose Ack waits for the outcome, or one heard here for an identity gone meanwhile. */
 export type SendPurpose =
   | { for: 'direct'; from: string; msgId: string; key?: string; ref?: Ref }
-  | { for: 'redirect' };
+  | { for: 'redirect' }
+  /**
+   * With auth on: a Direct to a user with connections here, who have it and whose sender is acked
+   * already: the other nodes holding the user get it too. Nothing comes back (a failure is logged).
+   */
+  | { for: 'user' };
 
 export type TakeOp = { op: 'take'; conn: string; token: string };
 export type SendOp = { op: 'send'; to: string; message: Message; purpose: SendPurpose };
@@ -99,8 +107,15 @@ export type SessionOp =
   | { op: 'release'; id: string }
   /** Connection `conn` resumes with `token`: `sessionTaken` comes back. */
   | TakeOp
-  /** A Direct to an identity not here; for a client's, `directSent` comes back. */
-  | SendOp;
+  /**
+   * A Direct: for a client's (to a user or identity not here), `directSent` comes back; to a user
+   * with connections here too (`user`), to the other nodes holding it; handed back, to an identity only.
+   */
+  | SendOp
+  /** With auth on: the user (a token's sub) has its first connection here: Redis lists this node as holding it. */
+  | { op: 'holdUser'; user: string }
+  /** With auth on: the user's last connection here is gone (or was never here: a Direct heard for it found none). */
+  | { op: 'dropUser'; user: string };
 
 export type TakeResult =
   | { found: true; record: IdentityRecord; directs: readonly Message[]; liveOn?: string }
@@ -207,7 +222,8 @@ export const linkUp = (at: number): HubEvent => ({ kind: 'linkUp', at });
 export const session = (op: SessionOp): Extract<Effect, { kind: 'session' }> => ({ kind: 'session', op });
 export const sessionTaken = (op: TakeOp, outcome: TakeResult, at: number): HubEvent => ({ kind: 'sessionTaken', at, op, outcome });
 export const directSent = (op: SendOp, outcome: SendResult, at: number): HubEvent => ({ kind: 'directSent', at, op, outcome });
-export const directHeard = (to: string, message: Message, at: number): HubEvent => ({ kind: 'directHeard', at, to, message });
+export const directHeard = (to: string, message: Message, at: number, user?: true): HubEvent =>
+  (user ? { kind: 'directHeard', at, to, message, user } : { kind: 'directHeard', at, to, message });
 export const cutHeard = (id: string, token: string, by: string, at: number): HubEvent => ({ kind: 'cutHeard', at, id, token, by });
 export const presence = (ask: PresenceAsk, purpose: PresencePurpose = { for: 'tell' }): Effect => ({ kind: 'presence', ask, purpose });
 export const presenceDone = (ask: PresenceAsk, purpose: PresencePurpose, outcome: PresenceOutcome | RoomsOutcome, at: number): HubEvent =>

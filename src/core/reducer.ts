@@ -401,6 +401,14 @@ function withUser(users: HubState['users'], user: string | undefined, id: string
   return ids.includes(id) ? users : users.set(user, [...ids, id]);
 }
 
+/**
+ * Several processes, auth on: Redis keeps which nodes hold each user's connections (sessions.ts, `user:{SUB}`),
+ * so a Direct to the user reaches them all. It is told when a user's first connection comes here...
+ */
+function holdUser(state: HubState, user: string | undefined, effects: Effect[]): void {
+  if (state.cluster && user !== undefined && !state.users.has(user)) effects.push(session({ op: 'holdUser', user }));
+}
+
 /** With auth on: `id` no longer among the user's connections (the user forgotten with its last). */
 function withoutUser(users: HubState['users'], user: string | undefined, id: string): HubState['users'] {
   if (user === undefined) return users;
@@ -416,6 +424,8 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
   }
   let s: HubState = client.user === undefined ? state : { ...state, users: withoutUser(state.users, client.user, id) };
   const effects: Effect[] = [];
+  // ...and when its last goes (holdUser).
+  if (s.cluster && client.user !== undefined && !s.users.has(client.user)) effects.push(session({ op: 'dropUser', user: client.user }));
   // protocol.md: during shutdown nobody is told about each other's leaving, and
   // whatever ends a socket then, the shutdown is why it went.
   const notify = !state.shuttingDown;
@@ -610,12 +620,14 @@ function fresh(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, effect
     effects.push(send(e.id, M.welcome(e.id, name, [], e.at, e.token)), send(e.id, M.error(blocked, e.at)),
       log('connect', { id: e.id, name, room: null, [blocked.code === 'forbidden' ? 'forbidden' : 'full']: room }));
     if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [], keys: [], ...user } }));
+    holdUser(state, e.user?.sub, effects);
     const tokens = state.cluster ? state.tokens : state.tokens.set(e.token, e.id);
     return { state: { ...state, clients: state.clients.set(e.id, client), tokens, users }, effects };
   }
   effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
   // Several processes: the identity and its token are kept in Redis, not here.
   if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [room], keys: [], ...user } }));
+  holdUser(state, e.user?.sub, effects);
   const r = enter({ ...state, clients: state.clients.set(e.id, client), users, tokens: state.cluster ? state.tokens : state.tokens.set(e.token, e.id) },
     client, room, e.at, { mode: 'join' });
   return { state: r.state, effects: [...effects, ...r.effects] };
@@ -664,6 +676,7 @@ function restore(
     queue: who.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: state.maxReplayBytes,
   };
   const client: Client = e.user === undefined ? back : { ...back, ...userOf(e.user) };
+  holdUser(state, e.user?.sub, effects);
   let s: HubState = { ...state, clients: state.clients.set(id, client), users: withUser(state.users, e.user?.sub, id) };
   effects.push(
     send(id, M.welcome(id, client.name, who.rooms, e.at, e.token, true)),
@@ -820,8 +833,18 @@ function onSent(state: HubState, e: Extract<HubEvent, { kind: 'directSent' }>): 
  * Several processes: a Direct another node sent to an identity Redis says is
  * live here. One that has left since (parked now, or resumed elsewhere) is
  * handed back to Redis, which keeps it for it or sends it on.
+ *
+ * With auth on, one to a user Redis says has connections here: each of them
+ * gets it. None left (its last went as the Direct was published): a user has no
+ * mailbox (as on one node), and Redis is told again that this node does not
+ * hold it, in case the first telling was lost.
  */
 function onDirectHeard(state: HubState, e: Extract<HubEvent, { kind: 'directHeard' }>): Step {
+  if (e.user) {
+    const conns = state.users.get(e.to);
+    if (conns !== undefined) return unchanged(state, conns.map((c) => send(c, e.message)));
+    return unchanged(state, [session({ op: 'dropUser', user: e.to }), log('direct_unheld', { to: e.to }, 'debug')]);
+  }
   if (state.clients.has(e.to)) return unchanged(state, [send(e.to, e.message)]);
   return unchanged(state, [
     session({ op: 'send', to: e.to, message: e.message, purpose: { for: 'redirect' } }),
@@ -1492,13 +1515,16 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         if (rec && (!('to' in rec) || rec.to !== m.to)) return fail('bad_field', KEY_TAKEN);
         if (rec) return repeat(state, client, rec, m.key, at, m.ref);
       }
-      // With auth on: To names a user (a token's sub) with connections here: each of them gets it (two tabs).
+      // With auth on: To names a user (a token's sub) with connections here: each of them gets it (two tabs),
+      // and the sender its Ack at once. Several processes: Redis sends it on to the other nodes holding the user.
+      // (A user with connections elsewhere only goes `across`: Redis finds the user before any identity.)
       const conns = state.users.get(m.to);
       if (conns !== undefined) {
         const dm = M.direct(client, m.to, msgId, m.content, at);
         const next = m.key === undefined ? state : noteKey(state, client.id, m.key, { msgId, to: m.to });
         const effects: Effect[] = conns.map((c) => send(c, dm));
         effects.push(send(client.id, M.ack(client.id, msgId, at, m.ref, { To: m.to }, m.key)));
+        if (state.cluster) effects.push(session({ op: 'send', to: m.to, message: dm, purpose: { for: 'user' } }));
         return m.key === undefined ? { state: next, effects } : touched({ state: next, effects }, client.id);
       }
       const target = state.clients.get(m.to);

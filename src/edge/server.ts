@@ -99,7 +99,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     onPresence: (event) => heard$.next(presenceHeard(event, Date.now())),
     onBadPayload: (channel, why) => log('warn', 'bad_payload', { channel, why }),
     // What other nodes send this one: Directs to its identities, and cuts of the ones resumed elsewhere.
-    onNodeMessage: (m) => heard$.next(m.kind === 'direct' ? directHeard(m.to, m.message, Date.now()) : cutHeard(m.id, m.token, m.by, Date.now())),
+    onNodeMessage: (m) => heard$.next(m.kind === 'direct' ? directHeard(m.to, m.message, Date.now(), m.user) : cutHeard(m.id, m.token, m.by, Date.now())),
   });
   // Several processes: identities (resume tokens, away mailboxes) are kept in Redis (src/cluster/sessions.ts).
   const sessioned$ = new Subject<HubEvent>();
