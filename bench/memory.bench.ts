@@ -49,8 +49,8 @@ const liveness = livenessOn(DEFAULTS.heartbeatTimeoutMs, DEFAULTS.heartbeatInter
 // --no-heartbeat: without it, to see what the timeout costs.
 const withHeartbeat = !process.argv.includes('--no-heartbeat');
 // The log answers each room's first join (its Seq and Epoch), as in the server.
-const stored$ = new Subject<HubEvent>();
-const store = new StoreRunner(new MemoryLog({ retention: { maxPerRoom: 100, maxDays: 1 } }), (e) => stored$.next(e), { log: () => undefined, trimEveryMs: 0 });
+const stored$ = new Subject<HubEvent | readonly HubEvent[]>();
+const store = new StoreRunner(new MemoryLog({ retention: { maxPerRoom: 100, maxDays: 1 } }), (es) => stored$.next(es.length === 1 ? es[0] : es), { log: () => undefined, trimEveryMs: 0 });
 const runner = new Runner({ maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined, store: (e) => store.submit(e) });
 const subscription = hub$(merge(mergeConnections(connections$), stored$)).subscribe((s) => runner.run(s.effects));
 const settle = async () => {

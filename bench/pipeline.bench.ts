@@ -101,10 +101,10 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rxchat-pipeline-'));
   const messages = openLog(kind, dir);
   const connections$ = new Subject<ReturnType<typeof connection$>>();
-  const stored$ = new Subject<HubEvent>();
+  const stored$ = new Subject<HubEvent | readonly HubEvent[]>();
   // As the server: every connection's heartbeat timeout on one timer wheel.
   const liveness = livenessOn(DEFAULTS.heartbeatTimeoutMs, DEFAULTS.heartbeatIntervalMs);
-  const store = new StoreRunner(messages, (e) => stored$.next(e), { log: () => undefined, trimEveryMs: 0, onBatch: metrics?.logBatch });
+  const store = new StoreRunner(messages, (es) => stored$.next(es.length === 1 ? es[0] : es), { log: () => undefined, trimEveryMs: 0, onBatch: metrics?.logBatch });
   const runner = new Runner({
     maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined, store: (e) => store.submit(e), delivered: metrics?.delivered,
   });

@@ -48,7 +48,7 @@ const effect = (e: ReturnType<typeof append | typeof read>) => e as StoreEffect;
 
 function runnerWith(log: MessageLog, maxPending?: number) {
   const events: HubEvent[] = [];
-  const runner = new StoreRunner(log, (e) => events.push(e), { log: quiet, trimEveryMs: 0, maxPending, now: () => 7 });
+  const runner = new StoreRunner(log, (es) => events.push(...es), { log: quiet, trimEveryMs: 0, maxPending, now: () => 7 });
   return { runner, events };
 }
 

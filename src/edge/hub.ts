@@ -2,7 +2,7 @@
 // pure reducer with `scan`. What comes out is each step's state and effects;
 // carrying them out is the runner's job, not this file's.
 import { Observable, Observer, Subscriber, Subscription, scan } from 'rxjs';
-import { HubEvent, log } from '../core/events';
+import { Effect, HubEvent, log } from '../core/events';
 import { HubState, Step, initialState, step } from '../core/reducer';
 import { compact } from './compact';
 
@@ -18,14 +18,38 @@ export function safeStep(state: HubState, event: HubEvent): Step {
   }
 }
 
-/** Folds the events of all connections (and any other source) into steps; `reduce` is safeStep, timed when metrics are on. */
+/**
+ * Events that came together (a store batch's outcomes), stepped in order as one step: the state
+ * and effects of stepping each in turn, for one trip through the stream and the runner. Each is
+ * its own `reduce` (safeStep), so a reducer failure drops only its event.
+ */
+export function stepAll(reduce: (state: HubState, event: HubEvent) => Step, state: HubState, events: readonly HubEvent[]): Step {
+  let s = state;
+  const effects: Effect[] = [];
+  for (const e of events) {
+    const r = reduce(s, e);
+    s = r.state;
+    for (const f of r.effects) effects.push(f);
+  }
+  return { state: s, effects };
+}
+
+/**
+ * Folds the events of all connections (and any other source) into steps; `reduce` is safeStep,
+ * timed when metrics are on. An array is events that came together, one step (stepAll).
+ */
 export function hub$(
-  events$: Observable<HubEvent>,
+  events$: Observable<HubEvent | readonly HubEvent[]>,
   init: HubState = initialState(),
   reduce: (state: HubState, event: HubEvent) => Step = safeStep,
 ): Observable<Step> {
-  return events$.pipe(scan((last: Step, e: HubEvent) => reduce(last.state, e), { state: init, effects: [] }));
+  return events$.pipe(scan(
+    (last: Step, e: HubEvent | readonly HubEvent[]) => (isBatch(e) ? stepAll(reduce, last.state, e) : reduce(last.state, e)),
+    { state: init, effects: [] },
+  ));
 }
+
+const isBatch = (e: HubEvent | readonly HubEvent[]): e is readonly HubEvent[] => Array.isArray(e);
 
 /**
  * One connection's place in the merge: an Observer that is its own Subscription.

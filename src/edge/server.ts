@@ -156,10 +156,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const connections$ = new Subject<ReturnType<typeof connection$>>();
   const feedback$ = new Subject<HubEvent>();
   // The log's outcomes: the store runner emits them after its batch, outside any step.
-  const stored$ = new Subject<HubEvent>();
+  const stored$ = new Subject<HubEvent | readonly HubEvent[]>();
   const messages: MessageLog = options.messages
     ?? new MemoryLog({ retention: { maxPerRoom: config.historyMax, maxDays: config.historyDays } });
-  const store = new StoreRunner(messages, (e) => stored$.next(e), { log, onBatch: metrics?.logBatch });
+  const store = new StoreRunner(messages, (es) => stored$.next(es.length === 1 ? es[0] : es), { log, onBatch: metrics?.logBatch });
   // A log across a network (Redis): said once when it goes away and once when it is back, not once per refused line.
   const unwatch = messages.link?.watch((down) => {
     log(down === undefined ? 'info' : 'warn', down === undefined ? 'store_up' : 'store_down', down === undefined ? {} : { reason: down });

@@ -253,16 +253,20 @@ export class Metrics {
   /** An upgrade was refused before a WebSocket opened; `reason` is one of a fixed set (README "Metrics"). */
   readonly upgradeRefused = (reason: string): void => this.refusals.add(reason);
 
-  /** Wraps the hub's step function to time it: the time ends when stepDone is called, after the runner. */
+  /**
+   * Wraps the hub's step function to time it: the time ends when stepDone is called, after the runner.
+   * Events that came together (hub.ts stepAll) are one step, timed from the first one's start.
+   */
   timed<S, E, R>(step: (state: S, event: E) => R): (state: S, event: E) => R {
     return (state, event) => {
-      this.stepStart = performance.now();
+      if (this.stepStart === 0) this.stepStart = performance.now();
       return step(state, event);
     };
   }
 
   readonly stepDone = (): void => {
     this.stepSeconds.observe((performance.now() - this.stepStart) / 1000);
+    this.stepStart = 0;
   };
 
   /** store/runner.ts: a batch took `ms` from its first op being asked to its outcomes. */

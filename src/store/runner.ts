@@ -1,7 +1,9 @@
 // The store runner: carries out the hub's `append` and `read` effects on the
 // message log and hands the outcomes back to the hub as events, in the order the
 // effects came. What one turn of the event loop asks for goes to the log as one
-// batch: one transaction, one commit, however many lines (docs/storage.md). A
+// batch: one transaction, one commit, however many lines (docs/storage.md), and
+// its outcomes go back to the hub together, to be stepped in order in one trip
+// through the hub's stream (src/edge/hub.ts). A
 // batch under way (an asynchronous log) holds the next one back, so the order
 // of outcomes is always the order of effects, and that order is what keeps a
 // resume's replay and live lines apart (src/core/reducer.ts).
@@ -39,7 +41,8 @@ export class StoreRunner {
 
   constructor(
     private readonly messages: MessageLog,
-    private readonly emit: (e: HubEvent) => void,
+    /** Outcomes, in the order of their effects: a batch's all at once. */
+    private readonly emit: (events: readonly HubEvent[]) => void,
     private readonly opts: StoreRunnerOptions,
   ) {
     this.maxPending = opts.maxPending ?? DEFAULT_MAX_PENDING;
@@ -60,7 +63,7 @@ export class StoreRunner {
     if (this.queue.length >= this.maxPending) {
       // Answered on a later tick, like every outcome: never inside the step that asked.
       const at = this.now();
-      queueMicrotask(() => this.emit(this.failure(effect, 'store_busy', 'the message log is too far behind; try again shortly', at)));
+      queueMicrotask(() => this.emit([this.failure(effect, 'store_busy', 'the message log is too far behind; try again shortly', at)]));
       return;
     }
     if (this.queue.length === 0 && this.opts.onBatch) this.firstAsked = performance.now();
@@ -108,9 +111,11 @@ export class StoreRunner {
     if (!outcomes || outcomes.length !== batch.length) {
       const reason = error ? String((error as Error).message ?? error) : 'the log gave a wrong number of outcomes';
       this.opts.log('error', 'store_failed', { batch: batch.length, error: reason });
-      for (const e of batch) this.emit(this.failure(e, 'store_failed', reason, at));
+      this.emit(batch.map((e) => this.failure(e, 'store_failed', reason, at)));
     } else {
-      for (let i = 0; i < batch.length; i++) this.emit(this.outcome(batch[i], outcomes[i], at));
+      const events = new Array<HubEvent>(batch.length);
+      for (let i = 0; i < batch.length; i++) events[i] = this.outcome(batch[i], outcomes[i], at);
+      this.emit(events);
     }
     if (this.queue.length > 0) this.schedule();
   }
