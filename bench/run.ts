@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TargetName } from './lib/client';
 import { GENERATOR_CPU, SERVER_CPU } from './lib/proc';
-import { pinned, stop, waitForLine } from './lib/spawn';
+import { pinned, startCommand, stop, waitForLine } from './lib/spawn';
 import { median } from './lib/stats';
 import { Instance, suite } from './scenarios';
 import { Metrics } from './scenarios/types';
@@ -33,16 +33,6 @@ const DIST = path.join(ROOT, 'dist');
 const RESULTS = path.join(ROOT, 'bench', 'results');
 const TARGETS: TargetName[] = ['rxchat', 'rxchat-memory', 'same-work', 'raw-ws-corked', 'raw-ws', 'socketio'];
 
-/**
- * `npm start`'s own command line, read from package.json so the two cannot drift:
- * `exec node FLAGS… dist/src/main.js`. Every server gets the same node flags.
- */
-function startCommand(): { nodeFlags: string[]; main: string } {
-  const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start;
-  const m = /^exec node((?: --?[\w-]+(?:=\S+)?)*) (\S+\.js)$/.exec(start);
-  if (!m) throw new Error(`bench: cannot read npm start's command line from package.json ("${start}")`);
-  return { nodeFlags: m[1].trim().split(/\s+/).filter(Boolean), main: path.join(ROOT, m[2]) };
-}
 
 /**
  * rxchat's abuse limits, set for load (issue 9: "never by weakening defaults"): a bench client sends far over

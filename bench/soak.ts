@@ -13,7 +13,7 @@ import path from 'node:path';
 import { UsageError } from '../scripts/lib/args';
 import { procCpu, procRssKb } from './lib/proc';
 import { RssSample, SoakPlan, SoakResult, heapUsedKb, parseSoakArgs, rssVerdict, serverFlags, soakFailures } from './lib/soak';
-import { pinned, stop, waitForLine } from './lib/spawn';
+import { pinned, startCommand, stop, waitForLine } from './lib/spawn';
 
 // Run as dist/bench/soak.js (npm run soak); the server and the generator are its neighbours in dist/.
 const DIST = path.resolve(__dirname, '..');
@@ -29,7 +29,9 @@ const connectBudgetMs = (plan: SoakPlan) => 30_000 + plan.connections * 10;
 async function soak(plan: SoakPlan): Promise<number> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rxchat-soak-'));
   const cores = `0-${os.cpus().length - 1}`;
-  const server = pinned(cores, [], [path.join(DIST, 'src/main.js'), ...serverFlags(plan, dataDir)]);
+  // As `npm start` runs it: its node flags and its main.
+  const launch = startCommand();
+  const server = pinned(cores, launch.nodeFlags, [launch.main, ...serverFlags(plan, dataDir)]);
   let serverErr = '';
   server.stderr?.on('data', (d: Buffer) => (serverErr = (serverErr + d.toString()).slice(-2000)));
   let gen: ReturnType<typeof pinned> | undefined;

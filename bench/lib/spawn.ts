@@ -2,7 +2,22 @@
 // each with the open-files limit raised as far as the hard limit allows.
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, __filename.endsWith('.ts') ? '../..' : '../../..');
+
+/**
+ * `npm start`'s own command line, read from package.json so the two cannot drift:
+ * `exec node FLAGS… dist/src/main.js`. Every server a bench or the soak starts gets the same node flags.
+ */
+export function startCommand(): { nodeFlags: string[]; main: string } {
+  const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start;
+  const m = /^exec node((?: --?[\w-]+(?:=\S+)?)*) (\S+\.js)$/.exec(start);
+  if (!m) throw new Error(`bench: cannot read npm start's command line from package.json ("${start}")`);
+  return { nodeFlags: m[1].trim().split(/\s+/).filter(Boolean), main: path.join(ROOT, m[2]) };
+}
 
 const RAISE_NOFILE = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"';
 
