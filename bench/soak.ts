@@ -65,7 +65,12 @@ async function soak(plan: SoakPlan): Promise<number> {
         .then((res) => res.text())
         .then((text) => {
           s.heapKb = heapUsedKb(text);
-          if (t <= plan.durationMs) log(`soak: at ${(t / 1000).toFixed(1)} s: RSS ${mib(s.kb)} MiB, heap used ${s.heapKb === undefined ? '?' : mib(s.heapKb)} MiB`);
+          s.heapTotalKb = heapUsedKb(text, 'rxchat_process_heap_total_bytes');
+          s.externalKb = heapUsedKb(text, 'rxchat_process_external_memory_bytes');
+          const m = (kb: number | undefined) => (kb === undefined ? '?' : mib(kb));
+          if (t <= plan.durationMs) {
+            log(`soak: at ${(t / 1000).toFixed(1)} s: RSS ${mib(s.kb)} MiB, heap used ${m(s.heapKb)} of ${m(s.heapTotalKb)} MiB, external ${m(s.externalKb)} MiB`);
+          }
         })
         .catch(() => undefined);
     };

@@ -173,6 +173,9 @@ export interface RssSample {
   kb: number;
   /** The V8 heap in use then (rxchat_process_heap_used_bytes from /metrics), KiB, when the scrape answered. */
   heapKb?: number;
+  /** The V8 heap held (rxchat_process_heap_total_bytes) and the memory buffers hold outside it (external), KiB. */
+  heapTotalKb?: number;
+  externalKb?: number;
 }
 
 export interface RssVerdict {
@@ -213,9 +216,9 @@ export function rssVerdict(samples: readonly RssSample[], warmupMs: number, limi
   return { afterWarmupKb, finalKb, growth, endsGrowth, ok: after.length < 6 ? undefined : growth < limit };
 }
 
-/** rxchat_process_heap_used_bytes of a /metrics scrape, in KiB, or undefined. */
-export function heapUsedKb(metrics: string): number | undefined {
-  const m = /^rxchat_process_heap_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(metrics);
+/** rxchat_process_heap_used_bytes of a /metrics scrape (or another gauge of it, by name), in KiB, or undefined. */
+export function heapUsedKb(metrics: string, name = 'rxchat_process_heap_used_bytes'): number | undefined {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics);
   return m ? Math.round(Number(m[1]) / 1024) : undefined;
 }
 

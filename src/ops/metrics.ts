@@ -193,6 +193,8 @@ export class Metrics {
     });
     gauge('rxchat_process_resident_memory_bytes', 'Resident set size of this process', () => process.memoryUsage.rss());
     gauge('rxchat_process_heap_used_bytes', 'V8 heap in use', () => process.memoryUsage().heapUsed);
+    gauge('rxchat_process_heap_total_bytes', 'V8 heap the process holds, in use or not', () => process.memoryUsage().heapTotal);
+    gauge('rxchat_process_external_memory_bytes', 'Memory outside the V8 heap held by JavaScript objects (buffers)', () => process.memoryUsage().external);
     counter('rxchat_process_cpu_seconds_total', 'CPU time of this process, user and system', () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1e6;
