@@ -2,11 +2,11 @@
 // wheel reports it when silent, and one cadence pings every connection.
 import { merge } from 'rxjs';
 import { connection$ } from '../src/edge/connection';
-import { opened, pingDue, received, timedOut } from '../src/core/events';
+import { closed, opened, pingDue, received, timedOut } from '../src/core/events';
 import { liveness as livenessOn, pings$ } from '../src/edge/heartbeat';
 import { TimerWheel } from '../src/edge/wheel';
 import { marbles } from './support/marbles';
-import { FakeSocket, SocketFact, pong, text } from './support/socket';
+import { FakeSocket, SocketFact, close, pong, text } from './support/socket';
 
 const A = 'alice-id';
 const B = 'bob-id';
@@ -75,6 +75,16 @@ describe('heartbeat', () => {
       scheduler.schedule(() => (who.id = A), 10_000);
       expectObservable(connection$(who, {}, ws.socket, { newId: () => 'm', liveness, now }), '^ 80s !').toBe('a 74999ms t', {
         a: opened('fresh', 0), t: timedOut(A, 75_000),
+      });
+    });
+  });
+
+  it('ends the watch, not the connection, when it fires: frames and the close still come after the timedOut', () => {
+    marbles(({ cold, expectObservable, now, scheduler }) => {
+      const liveness = livenessOn(60_000, 25_000, scheduler);
+      const ws = new FakeSocket(cold<SocketFact>('80s h 999ms c', { h: text('{"Type":2}'), c: close }));
+      expectObservable(connection$(A, {}, ws.socket, { newId: () => 'm', liveness, now })).toBe('a 74999ms t 4999ms h 999ms (c|)', {
+        a: opened(A, 0), t: timedOut(A, 75_000), h: received(A, 80_000, { type: 'heartbeat' }), c: closed(A, 81_000, 'closed'),
       });
     });
   });

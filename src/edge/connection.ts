@@ -7,17 +7,17 @@
 // counts (docs/benchmarks.md, memory). What a live connection holds is one
 // object, its Connection: the socket's listeners are four functions shared by
 // every connection, which ws calls with the socket as `this`, and the socket
-// points to its Connection (five closures and their contexts per connection
-// cost ~700 B). Its liveness is a `timeout` over its signs of life on the
-// server's shared timer wheel (heartbeat.ts): a frame or a pong re-arms it,
-// and a silent connection's stream gives the hub `timedOut`.
+// points to its Connection (a closure each, and their contexts, cost ~500 B).
+// Its liveness is a `timeout` over its signs of life on the server's shared
+// timer wheel (heartbeat.ts), which ends in the Connection itself: a frame or
+// a pong re-arms it, and a silent connection's stream gives the hub `timedOut`.
 import type { User } from '../core/claims';
-import { Observable, Subscriber, Unsubscribable } from 'rxjs';
+import { Observable, Subscriber } from 'rxjs';
 import type WebSocket from 'ws';
 import { BINARY_FRAME, decode, rateLimited, refOf } from '../core/protocol';
 import { HubEvent, closed, flooded, opened, received, refreshed, rejected } from '../core/events';
 import { Bucket, RateLimit, fullBucket, take } from '../core/rate';
-import { Liveness, Watch, watch } from './heartbeat';
+import { Liveness, Watch } from './heartbeat';
 
 /** As much of a ws WebSocket as a connection listens to; specs pass a fake. */
 export type SocketLike = Pick<WebSocket, 'on' | 'off' | 'readyState'>;
@@ -101,29 +101,36 @@ export function connection$(
     if (held[CONNECTION] !== undefined) return sub.error(new Error('the socket already has a live connection stream'));
     const c = new Connection(sub, self, held, deps);
     held[CONNECTION] = c;
+    c.watch();
     held.on('message', onMessage);
     held.on('pong', onPong);
     held.on('close', onClose);
     held.on('error', onError);
     sub.next(opened(self.id, c.now(), query, token || undefined));
+    // The teardown (already `sub`'s, as a Subscriber of it: this adds nothing).
     return c;
   });
 }
 
-/** One live connection: all it holds while it lasts (the stream it feeds, its identity, socket, limit bucket and heartbeat). */
-class Connection implements Unsubscribable {
+/**
+ * One live connection: all it holds while it lasts. It is the Watch its heartbeat's `timeout` ends in
+ * (heartbeat.ts), whose destination is the stream it feeds, and which holds it as its teardown.
+ */
+class Connection extends Watch {
   /** Made at the first frame: an idle connection holds no bucket. 'flooded': told the hub once, read no more. */
   private bucket: Bucket | 'flooded' | undefined = undefined;
-  /** This connection's `timeout`, told each sign of life. */
-  private readonly alive: Watch | undefined;
 
   constructor(
-    private readonly out: Subscriber<HubEvent>,
-    private readonly self: Identity,
+    out: Subscriber<HubEvent>,
+    who: Identity,
     private readonly ws: Held,
     private readonly deps: ConnectionDeps,
   ) {
-    this.alive = deps.liveness && watch(deps.liveness, self, out);
+    super(out, who);
+  }
+
+  protected get liveness(): Liveness | undefined {
+    return this.deps.liveness;
   }
 
   now(): number {
@@ -135,10 +142,10 @@ class Connection implements Unsubscribable {
     // (shutdown, a slow reader), what it still sends is not read: no Ack, no
     // delivery, and a flood cannot keep a stopping server busy.
     if (this.ws.readyState !== OPEN) return;
-    const { out, deps } = this;
+    const { destination: out, deps } = this;
     const at = this.now();
-    const id = this.self.id;
-    this.alive?.beat();
+    const id = this.who.id;
+    this.beat();
     const limit = deps.rate;
     if (limit !== undefined) {
       if (this.bucket === 'flooded') return;
@@ -166,16 +173,12 @@ class Connection implements Unsubscribable {
     if (deps.verifyRefresh !== undefined && event.kind === 'received' && event.message.type === 'refresh') {
       const { ref } = event.message;
       const told = (user: User | undefined) => {
-        if (!out.closed) out.next(refreshed(id, this.now(), user, ref));
+        if (!this.closed) out.next(refreshed(id, this.now(), user, ref));
       };
       deps.verifyRefresh(event.message.token).then(told, () => told(undefined));
       return;
     }
     out.next(event);
-  }
-
-  pong(): void {
-    this.alive?.beat();
   }
 
   socketClosed(code: number): void {
@@ -191,21 +194,22 @@ class Connection implements Unsubscribable {
 
   /** ws emits 'close' after 'error'; whichever comes first ends the stream (and, through it, this connection). */
   private end(reason: 'closed' | 'error'): void {
-    this.out.next(closed(this.self.id, this.now(), reason));
-    this.out.complete();
+    this.destination.next(closed(this.who.id, this.now(), reason));
+    this.destination.complete();
   }
 
   /** The stream's teardown: the socket is let go of, and the heartbeat's timeout with it. */
-  unsubscribe(): void {
+  override unsubscribe(): void {
     const ws = this.ws;
-    if (ws[CONNECTION] !== this) return;
-    ws.off('message', onMessage);
-    ws.off('pong', onPong);
-    ws.off('close', onClose);
-    ws.off('error', onError);
-    // Not `delete`: that would turn a ws socket's properties into a slow dictionary.
-    ws[CONNECTION] = undefined;
-    this.alive?.unsubscribe();
+    if (ws[CONNECTION] === this) {
+      ws.off('message', onMessage);
+      ws.off('pong', onPong);
+      ws.off('close', onClose);
+      ws.off('error', onError);
+      // Not `delete`: that would turn a ws socket's properties into a slow dictionary.
+      ws[CONNECTION] = undefined;
+    }
+    super.unsubscribe();
   }
 }
 
@@ -215,7 +219,7 @@ function onMessage(this: Held, data: WebSocket.RawData, isBinary: boolean): void
 }
 
 function onPong(this: Held): void {
-  this[CONNECTION]?.pong();
+  this[CONNECTION]?.beat();
 }
 
 function onClose(this: Held, code: number): void {
