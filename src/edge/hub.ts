@@ -1,10 +1,9 @@
 // The hub: every connection's events merged into one stream and folded by the
 // pure reducer with `scan`. What comes out is each step's state and effects;
 // carrying them out is the runner's job, not this file's.
-import { Observable, Observer, Subscriber, Subscription, scan } from 'rxjs';
+import { Observable, Observer, Subscriber, Subscription, TeardownLogic, scan } from 'rxjs';
 import { HubEvent, log } from '../core/events';
 import { HubState, Step, initialState, step } from '../core/reducer';
-import { compact } from './compact';
 
 /**
  * A reducer that throws is a bug, but it must not take every connection down
@@ -34,6 +33,12 @@ export function hub$(
  * connections is what counts (docs/benchmarks.md, memory).
  */
 class Member extends Subscription implements Observer<HubEvent> {
+  /**
+   * What a Subscription is given to tear down it keeps in an array (a JSArray and its store, ~56 B held
+   * per connection); a Member is given one thing for life, its connection's teardown, and keeps it here.
+   */
+  private held: Exclude<TeardownLogic, void> | undefined = undefined;
+
   constructor(private readonly out: Subscriber<HubEvent>, private readonly live: Set<Member>) {
     super();
   }
@@ -51,6 +56,26 @@ class Member extends Subscription implements Observer<HubEvent> {
     this.live.delete(this);
     this.unsubscribe();
   }
+
+  override add(teardown: TeardownLogic): void {
+    if (!teardown || teardown === this.held) return;
+    if (this.held === undefined && !this.closed) this.held = teardown;
+    else super.add(teardown);
+  }
+
+  override remove(teardown: Exclude<TeardownLogic, void>): void {
+    if (teardown === this.held) this.held = undefined;
+    else super.remove(teardown);
+  }
+
+  override unsubscribe(): void {
+    if (this.closed) return;
+    super.unsubscribe();
+    const held = this.held;
+    this.held = undefined;
+    if (typeof held === 'function') held();
+    else held?.unsubscribe();
+  }
 }
 
 /**
@@ -67,8 +92,6 @@ export function mergeConnections(connections$: Observable<Observable<HubEvent>>)
         const member = new Member(sub, live);
         live.add(member);
         connection$.subscribe(member);
-        // It holds the connection's teardown for the connection's life.
-        compact(member);
       },
       error: (e) => sub.error(e),
       complete: () => sub.complete(),
