@@ -89,6 +89,25 @@ describe('heartbeat', () => {
     });
   });
 
+  it('lets go of each timer it re-arms from, and of the last when the connection ends', () => {
+    marbles(({ cold, expectObservable, flush, now, scheduler }) => {
+      const liveness = livenessOn(60_000, 25_000, scheduler);
+      const wheel = liveness.scheduler as TimerWheel;
+      const hb = { h: text('{"Type":2}'), c: close };
+      // Frames at 30 s and 60 s each move the timeout to a later slot (100 s, then 125 s): three actions in all.
+      const ws = new FakeSocket(cold<SocketFact>('30s h 29999ms h 29999ms c', hb));
+      const schedule = jest.spyOn(wheel, 'schedule');
+      expectObservable(connection$(A, {}, ws.socket, { newId: () => 'm', liveness, now })).toBe('a 29999ms h 29999ms i 29999ms (c|)', {
+        a: opened(A, 0), h: received(A, 30_000, { type: 'heartbeat' }), i: received(A, 60_000, { type: 'heartbeat' }),
+        c: closed(A, 90_000, 'closed'),
+      });
+      scheduler.schedule(() => expect(wheel.size).toBe(1), 70_000);
+      flush();
+      expect(schedule).toHaveBeenCalledTimes(3);
+      expect(wheel.size).toBe(0);
+    });
+  });
+
   it('holds one timer for thousands of connections, and none once they are gone', () => {
     marbles(({ cold, now, scheduler }) => {
       const liveness = livenessOn(60_000, 25_000, scheduler);

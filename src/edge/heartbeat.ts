@@ -5,10 +5,10 @@
 // whole server holds one Node timer for them, an idle connection none of its own,
 // and a frame re-arms its timeout only when that moves it to a later slot.
 // The pings are one shared `interval` for every connection.
-import { Observable, OperatorFunction, SchedulerLike, Subscriber, asyncScheduler, interval, map, of, timeout } from 'rxjs';
+import { Observable, OperatorFunction, SchedulerLike, Subscriber, TeardownLogic, asyncScheduler, interval, map, of, timeout } from 'rxjs';
 import { HubEvent, pingDue, timedOut } from '../core/events';
 import { TimerWheel } from './wheel';
-import { compact } from './compact';
+import { Held, release, vacant } from './compact';
 
 /** Whose liveness a timeout watches: the identity object, so a resume (the runner's rebind) is followed. */
 export interface Named {
@@ -53,6 +53,12 @@ export abstract class Watch extends Subscriber<undefined | typeof SILENT> {
   private life: Subscriber<undefined> | undefined = undefined;
   /** The slot of the wheel the timeout is set for. */
   private armed = -1;
+  /**
+   * What the `timeout` gives the Watch to tear down, its subscriber and its timer's action (a new one at each
+   * re-arm, after the last has closed): in two fields, not RxJS's array (compact.ts).
+   */
+  private held1: Held = undefined;
+  private held2: Held = undefined;
 
   /** @param out the connection's stream, this Watch's destination (it holds the Watch as its teardown). */
   constructor(out: Subscriber<HubEvent>, readonly who: Named) {
@@ -69,8 +75,6 @@ export abstract class Watch extends Subscriber<undefined | typeof SILENT> {
     // Made and applied here, but held by nothing once subscribed: what stays is the timeout's own state.
     l.timeout(new Observable<undefined>((life) => void (this.life = life))).subscribe(this);
     this.armed = l.scheduler.slotOf(l.timeoutMs);
-    // It holds the operator's subscriber and its timer for the connection's life; a re-arm takes one out first.
-    compact(this);
   }
 
   /**
@@ -85,6 +89,29 @@ export abstract class Watch extends Subscriber<undefined | typeof SILENT> {
     if (k === this.armed) return;
     this.armed = k;
     this.life?.next(undefined);
+  }
+
+  override add(teardown: TeardownLogic): void {
+    if (!teardown || teardown === this || teardown === this.held1 || teardown === this.held2) return;
+    if (this.closed) super.add(teardown);
+    else if (vacant(this.held1)) this.held1 = teardown;
+    else if (vacant(this.held2)) this.held2 = teardown;
+    else super.add(teardown);
+  }
+
+  override remove(teardown: Exclude<TeardownLogic, void>): void {
+    if (teardown === this.held1) this.held1 = undefined;
+    else if (teardown === this.held2) this.held2 = undefined;
+    else super.remove(teardown);
+  }
+
+  override unsubscribe(): void {
+    if (this.closed) return;
+    const { held1, held2 } = this;
+    this.held1 = this.held2 = undefined;
+    super.unsubscribe();
+    release(held1);
+    release(held2);
   }
 
   protected override _next(v: undefined | typeof SILENT): void {

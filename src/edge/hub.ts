@@ -4,6 +4,7 @@
 import { Observable, Observer, Subscriber, Subscription, TeardownLogic, scan } from 'rxjs';
 import { HubEvent, log } from '../core/events';
 import { HubState, Step, initialState, step } from '../core/reducer';
+import { Held, release, vacant } from './compact';
 
 /**
  * A reducer that throws is a bug, but it must not take every connection down
@@ -33,11 +34,8 @@ export function hub$(
  * connections is what counts (docs/benchmarks.md, memory).
  */
 class Member extends Subscription implements Observer<HubEvent> {
-  /**
-   * What a Subscription is given to tear down it keeps in an array (a JSArray and its store, ~56 B held
-   * per connection); a Member is given one thing for life, its connection's teardown, and keeps it here.
-   */
-  private held: Exclude<TeardownLogic, void> | undefined = undefined;
+  /** Its one finalizer for life, its connection's teardown: in a field, not RxJS's array (compact.ts). */
+  private held: Held = undefined;
 
   constructor(private readonly out: Subscriber<HubEvent>, private readonly live: Set<Member>) {
     super();
@@ -58,8 +56,8 @@ class Member extends Subscription implements Observer<HubEvent> {
   }
 
   override add(teardown: TeardownLogic): void {
-    if (!teardown || teardown === this.held) return;
-    if (this.held === undefined && !this.closed) this.held = teardown;
+    if (!teardown || teardown === this || teardown === this.held) return;
+    if (vacant(this.held) && !this.closed) this.held = teardown;
     else super.add(teardown);
   }
 
@@ -70,11 +68,10 @@ class Member extends Subscription implements Observer<HubEvent> {
 
   override unsubscribe(): void {
     if (this.closed) return;
-    super.unsubscribe();
     const held = this.held;
     this.held = undefined;
-    if (typeof held === 'function') held();
-    else held?.unsubscribe();
+    super.unsubscribe();
+    release(held);
   }
 }
 
