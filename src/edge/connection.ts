@@ -24,7 +24,7 @@ export type SocketLike = Pick<WebSocket, 'on' | 'off' | 'readyState'>;
 
 /** Where a socket holds its live Connection, for the shared listeners (a symbol: nothing of ws's, nor anyone else's). */
 const CONNECTION = Symbol('connection');
-type Held = SocketLike & { [CONNECTION]?: Connection };
+type Tagged = SocketLike & { [CONNECTION]?: Connection };
 
 /** ws's readyState while open (WebSocket.OPEN; a type-only import keeps ws out of this file). */
 const OPEN = 1;
@@ -96,7 +96,7 @@ export function connection$(
 ): Observable<HubEvent> {
   const self: Identity = typeof who === 'string' ? { id: who } : who;
   return new Observable<HubEvent>((sub) => {
-    const held = ws as Held;
+    const held = ws as Tagged;
     // A socket has one connection stream at a time (the server subscribes each once): its listeners find one Connection.
     if (held[CONNECTION] !== undefined) return sub.error(new Error('the socket already has a live connection stream'));
     const c = new Connection(sub, self, held, deps);
@@ -123,7 +123,7 @@ class Connection extends Watch {
   constructor(
     out: Subscriber<HubEvent>,
     who: Identity,
-    private readonly ws: Held,
+    private readonly ws: Tagged,
     private readonly deps: ConnectionDeps,
   ) {
     super(out, who);
@@ -214,18 +214,18 @@ class Connection extends Watch {
 }
 
 // The socket's listeners, one of each for every connection: ws calls them with the socket as `this`.
-function onMessage(this: Held, data: WebSocket.RawData, isBinary: boolean): void {
+function onMessage(this: Tagged, data: WebSocket.RawData, isBinary: boolean): void {
   this[CONNECTION]?.frame(data, isBinary);
 }
 
-function onPong(this: Held): void {
+function onPong(this: Tagged): void {
   this[CONNECTION]?.beat();
 }
 
-function onClose(this: Held, code: number): void {
+function onClose(this: Tagged, code: number): void {
   this[CONNECTION]?.socketClosed(code);
 }
 
-function onError(this: Held, e: Error): void {
+function onError(this: Tagged, e: Error): void {
   this[CONNECTION]?.socketFailed(e);
 }
