@@ -52,6 +52,8 @@ const withHeartbeat = !process.argv.includes('--no-heartbeat');
 const stored$ = new Subject<HubEvent | readonly HubEvent[]>();
 const store = new StoreRunner(new MemoryLog({ retention: { maxPerRoom: 100, maxDays: 1 } }), (es) => stored$.next(es.length === 1 ? es[0] : es), { log: () => undefined, trimEveryMs: 0 });
 const runner = new Runner({ maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined, store: (e) => store.submit(e) });
+// As the server: one set of dependencies for every connection.
+const deps = { newId: nanoid, liveness: withHeartbeat ? liveness : undefined, rate };
 const subscription = hub$(merge(mergeConnections(connections$), stored$)).subscribe((s) => runner.run(s.effects));
 const settle = async () => {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
@@ -64,7 +66,7 @@ for (let i = 0; i < N; i++) {
   const id = nanoid();
   const ws = sockets[i] as unknown as WebSocket;
   runner.register(id, ws);
-  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness: withHeartbeat ? liveness : undefined, rate }, randomBytes(24).toString('base64url')));
+  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, deps, randomBytes(24).toString('base64url')));
 }
 await settle();
 const after = heapAfterGc();

@@ -84,6 +84,19 @@ describe('connection$', () => {
       expect(ws.listenerTotal()).toBe(0);
     });
   });
+
+  it('gives a socket one live stream at a time: a second is refused while the first goes on, and once it is over the socket can be read again', () => {
+    marbles(({ cold, expectObservable, flush, now }) => {
+      const ws = new FakeSocket(cold<SocketFact>('--h', { h: text('{"Type":2}') }));
+      const hb = { type: 'heartbeat' } as const;
+      expectObservable(connection$(A, {}, ws.socket, deps(now)), '^ 5ms !').toBe('a-h', { a: opened(A, 0), h: received(A, 2, hb) });
+      // The listeners are shared by every connection and find theirs through the socket: two could not both be told.
+      expectObservable(connection$(A, {}, ws.socket, deps(now))).toBe('#', undefined, new Error('the socket already has a live connection stream'));
+      expectObservable(connection$(B, {}, ws.socket, deps(now)), '------^ 5ms !').toBe('------a-h', { a: opened(B, 6), h: received(B, 8, hb) });
+      flush();
+      expect(ws.listenerTotal()).toBe(0);
+    });
+  });
 });
 
 describe('hub$ with connections', () => {

@@ -2,11 +2,11 @@
 // wheel reports it when silent, and one cadence pings every connection.
 import { merge } from 'rxjs';
 import { connection$ } from '../src/edge/connection';
-import { opened, pingDue, received, timedOut } from '../src/core/events';
+import { closed, opened, pingDue, received, timedOut } from '../src/core/events';
 import { liveness as livenessOn, pings$ } from '../src/edge/heartbeat';
 import { TimerWheel } from '../src/edge/wheel';
 import { marbles } from './support/marbles';
-import { FakeSocket, SocketFact, pong, text } from './support/socket';
+import { FakeSocket, SocketFact, close, pong, text } from './support/socket';
 
 const A = 'alice-id';
 const B = 'bob-id';
@@ -76,6 +76,35 @@ describe('heartbeat', () => {
       expectObservable(connection$(who, {}, ws.socket, { newId: () => 'm', liveness, now }), '^ 80s !').toBe('a 74999ms t', {
         a: opened('fresh', 0), t: timedOut(A, 75_000),
       });
+    });
+  });
+
+  it('ends the watch, not the connection, when it fires: frames and the close still come after the timedOut', () => {
+    marbles(({ cold, expectObservable, now, scheduler }) => {
+      const liveness = livenessOn(60_000, 25_000, scheduler);
+      const ws = new FakeSocket(cold<SocketFact>('80s h 999ms c', { h: text('{"Type":2}'), c: close }));
+      expectObservable(connection$(A, {}, ws.socket, { newId: () => 'm', liveness, now })).toBe('a 74999ms t 4999ms h 999ms (c|)', {
+        a: opened(A, 0), t: timedOut(A, 75_000), h: received(A, 80_000, { type: 'heartbeat' }), c: closed(A, 81_000, 'closed'),
+      });
+    });
+  });
+
+  it('lets go of each timer it re-arms from, and of the last when the connection ends', () => {
+    marbles(({ cold, expectObservable, flush, now, scheduler }) => {
+      const liveness = livenessOn(60_000, 25_000, scheduler);
+      const wheel = liveness.scheduler as TimerWheel;
+      const hb = { h: text('{"Type":2}'), c: close };
+      // Frames at 30 s and 60 s each move the timeout to a later slot (100 s, then 125 s): three actions in all.
+      const ws = new FakeSocket(cold<SocketFact>('30s h 29999ms h 29999ms c', hb));
+      const schedule = jest.spyOn(wheel, 'schedule');
+      expectObservable(connection$(A, {}, ws.socket, { newId: () => 'm', liveness, now })).toBe('a 29999ms h 29999ms i 29999ms (c|)', {
+        a: opened(A, 0), h: received(A, 30_000, { type: 'heartbeat' }), i: received(A, 60_000, { type: 'heartbeat' }),
+        c: closed(A, 90_000, 'closed'),
+      });
+      scheduler.schedule(() => expect(wheel.size).toBe(1), 70_000);
+      flush();
+      expect(schedule).toHaveBeenCalledTimes(3);
+      expect(wheel.size).toBe(0);
     });
   });
 

@@ -47,7 +47,11 @@ export class FakeSocket extends EventEmitter {
 
   off(event: string | symbol, listener: (...args: any[]) => void): this {
     super.off(event, listener);
-    if (this.listenerTotal() === 0) this.playing?.unsubscribe();
+    if (this.listenerTotal() === 0) {
+      this.playing?.unsubscribe();
+      // Listened to again: its timeline plays again from then.
+      this.playing = undefined;
+    }
     return this;
   }
 

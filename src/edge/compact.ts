@@ -1,12 +1,21 @@
-// Memory per idle connection (docs/benchmarks.md, memory): RxJS keeps a
-// Subscription's finalizers in an array it grows by push, and V8 gives such an
-// array room for 17 at its first push, about 150 B where one or two are held for
-// a connection's whole life. A copy holds exactly what is there; a later add or
-// remove still works, as on any array.
-import type { Subscription } from 'rxjs';
+// Memory per idle connection (docs/benchmarks.md, memory): RxJS keeps what a
+// Subscription is given to tear down (its finalizers) in an array it grows by
+// push: a JSArray and its store, ~56 B for one entry, and at the first push V8
+// makes room for 17 (~150 B). A connection's Subscriptions are each given one or
+// two things for their whole life, so they keep them in fields instead, with
+// these helpers; add, remove and unsubscribe still do what a Subscription's do.
+import { Subscription, TeardownLogic } from 'rxjs';
 
-/** Trims a long-lived Subscription's finalizers array to its length (RxJS's `_finalizers`, not in its typings). */
-export function compact(s: Subscription): void {
-  const held = s as unknown as { _finalizers?: unknown[] | null };
-  if (Array.isArray(held._finalizers)) held._finalizers = held._finalizers.slice();
+/** A finalizer held in a field. */
+export type Held = Exclude<TeardownLogic, void> | undefined;
+
+/** Whether a field is free for another finalizer: empty, or holding a Subscription that has closed (nothing left to tear down). */
+export function vacant(held: Held): boolean {
+  return held === undefined || (held instanceof Subscription && held.closed);
+}
+
+/** Runs a finalizer taken out of its field. */
+export function release(held: Held): void {
+  if (typeof held === 'function') held();
+  else held?.unsubscribe();
 }

@@ -1,10 +1,10 @@
 // The hub: every connection's events merged into one stream and folded by the
 // pure reducer with `scan`. What comes out is each step's state and effects;
 // carrying them out is the runner's job, not this file's.
-import { Observable, Observer, Subscriber, Subscription, scan } from 'rxjs';
+import { Observable, Observer, Subscriber, Subscription, TeardownLogic, scan } from 'rxjs';
 import { Effect, HubEvent, log } from '../core/events';
 import { HubState, Step, initialState, step } from '../core/reducer';
-import { compact } from './compact';
+import { Held, release, vacant } from './compact';
 
 /**
  * A reducer that throws is a bug, but it must not take every connection down
@@ -58,6 +58,9 @@ const isBatch = (e: HubEvent | readonly HubEvent[]): e is readonly HubEvent[] =>
  * connections is what counts (docs/benchmarks.md, memory).
  */
 class Member extends Subscription implements Observer<HubEvent> {
+  /** Its one finalizer for life, its connection's teardown: in a field, not RxJS's array (compact.ts). */
+  private held: Held = undefined;
+
   constructor(private readonly out: Subscriber<HubEvent>, private readonly live: Set<Member>) {
     super();
   }
@@ -75,6 +78,25 @@ class Member extends Subscription implements Observer<HubEvent> {
     this.live.delete(this);
     this.unsubscribe();
   }
+
+  override add(teardown: TeardownLogic): void {
+    if (!teardown || teardown === this || teardown === this.held) return;
+    if (vacant(this.held) && !this.closed) this.held = teardown;
+    else super.add(teardown);
+  }
+
+  override remove(teardown: Exclude<TeardownLogic, void>): void {
+    if (teardown === this.held) this.held = undefined;
+    else super.remove(teardown);
+  }
+
+  override unsubscribe(): void {
+    if (this.closed) return;
+    const held = this.held;
+    this.held = undefined;
+    super.unsubscribe();
+    release(held);
+  }
 }
 
 /**
@@ -91,8 +113,6 @@ export function mergeConnections(connections$: Observable<Observable<HubEvent>>)
         const member = new Member(sub, live);
         live.add(member);
         connection$.subscribe(member);
-        // It holds the connection's teardown for the connection's life.
-        compact(member);
       },
       error: (e) => sub.error(e),
       complete: () => sub.complete(),
