@@ -57,7 +57,10 @@ export interface Client {
   readonly graceUntil?: number;
   /** In join order; the first is where a Broadcast without Room goes. */
   readonly rooms: readonly string[];
-  /** This connection's resume token. */
+  /**
+   * This connection's resume secret, minted at the edge (`opened`'s token). The client holds it in
+   * its resume token (resumeToken): with one process `ID.SECRET`, with several the secret alone.
+   */
   readonly token: string;
   /** The last Limits.maxKeysRemembered Keys it sent, oldest first. */
   readonly keys: OrderedMap<string, KeyRecord>;
@@ -193,8 +196,6 @@ export interface HubState {
   readonly shuttingDown: boolean;
   /** Rooms with more members than this get no Connected, Disconnected or Rename notices (--presence-max). */
   readonly presenceMax: number;
-  /** Resume tokens of live and away identities, to their ID. */
-  readonly tokens: IMap<string, string>;
   /** Identities within their resume window, in the order they left, which is the order they expire. */
   readonly away: OrderedMap<string, Away>;
   /** How long an identity is kept after its connection ends (--resume-window; 0: no resuming). */
@@ -261,7 +262,6 @@ export const initialState = (
   sizes: noRooms(),
   shuttingDown: false,
   presenceMax: opts.presenceMax ?? DEFAULT_PRESENCE_MAX,
-  tokens: IMap(),
   away: OrderedMap(),
   resumeWindowMs: opts.resumeWindowMs ?? DEFAULT_RESUME_WINDOW_MS,
   maxAway: opts.maxAway ?? MAX_AWAY,
@@ -445,21 +445,17 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
   }
   const keep = s.resumeWindowMs > 0 && !s.shuttingDown;
   let away = s.away;
-  let tokens = s.tokens;
   let awayBytes = s.awayBytes;
   if (keep) {
     if (away.size >= s.maxAway) {
       const oldest = away.first() as Away;
       away = away.delete(oldest.client.id);
-      tokens = tokens.delete(oldest.client.token);
       awayBytes -= oldest.bytes;
     }
     const kept: Client = { ...client, keys: NO_KEYS, queue: NO_READS, busy: false, reading: 0, replayLeft: 0 };
     away = away.set(id, { client: kept, keys: awayKeys(client.keys), until: at + s.resumeWindowMs, directs: [], bytes: 0 });
-  } else {
-    tokens = tokens.delete(client.token);
   }
-  return { state: { ...s, clients: s.clients.delete(id), away, tokens, awayBytes }, effects };
+  return { state: { ...s, clients: s.clients.delete(id), away, awayBytes }, effects };
 }
 
 /** About what an away Key takes in memory: its three strings (two bytes a unit) and the array holding them. */
@@ -488,15 +484,43 @@ function expire(state: HubState, at: number): HubState {
   if (gone.length === 0) return state;
   let awayBytes = state.awayBytes;
   const away = state.away.withMutations((m) => {
-    for (const a of gone) m.delete(a.client.id);
-  });
-  const tokens = state.tokens.withMutations((m) => {
     for (const a of gone) {
-      m.delete(a.client.token);
+      m.delete(a.client.id);
       awayBytes -= a.bytes;
     }
   });
-  return { ...state, away, tokens, awayBytes };
+  return { ...state, away, awayBytes };
+}
+
+/**
+ * The resume token a client is given (protocol.md "Resuming after a reconnect": opaque to it). With one
+ * process, its identity's ID and the connection's secret, `ID.SECRET`: a resume finds the identity by the
+ * ID and takes it only with the secret it holds, so the hub keeps no map of tokens (one entry less per
+ * identity, live or away: issue 9). Several processes: the secret alone, looked up in Redis (sessions.ts).
+ * Built for the welcome only, and not kept.
+ */
+const resumeToken = (state: HubState, id: string, secret: string): string => (state.cluster ? secret : `${id}.${secret}`);
+
+/** The length of a secret (TOKEN_PATTERN), and of the `.` before it in a token of one process. */
+const SECRET_LENGTH = 32;
+
+/** The identity ID a one-process resume token names, if it has the form `ID.SECRET` (undefined: malformed). */
+function idOfToken(token: string): string | undefined {
+  const dot = token.length - SECRET_LENGTH - 1;
+  if (dot < 1 || token.charCodeAt(dot) !== 0x2e || !TOKEN_PATTERN.test(token.slice(dot + 1))) return undefined;
+  return token.slice(0, dot);
+}
+
+/**
+ * Whether a well-formed token (idOfToken) carries `secret`. Every character is compared, whatever the
+ * first that differs: how long a wrong guess takes says nothing of how much of it was right.
+ */
+function holdsSecret(token: string, secret: string): boolean {
+  if (secret.length !== SECRET_LENGTH) return false;
+  const from = token.length - SECRET_LENGTH;
+  let diff = 0;
+  for (let i = 0; i < SECRET_LENGTH; i++) diff |= token.charCodeAt(from + i) ^ secret.charCodeAt(i);
+  return diff === 0;
 }
 
 /**
@@ -573,11 +597,13 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
     };
   }
   if (e.resume !== undefined) {
-    const id = TOKEN_PATTERN.test(e.resume) ? state.tokens.get(e.resume) : undefined;
+    const id = idOfToken(e.resume);
     const was = id === undefined ? undefined : state.clients.get(id) ?? awayAt(state, id, e.at)?.client;
+    // The identity's own secret, the one it was last given (each works once: a resume gives a new one).
     // With auth on, an identity is resumed only by a token of the same user (docs/security.md "Identity").
-    const kept = was !== undefined && was.user === e.user?.sub;
-    if (kept && state.resumeWindowMs > 0) return resume(state, e, id as string);
+    const kept = was !== undefined && holdsSecret(e.resume, was.token) && was.user === e.user?.sub;
+    // The ID the hub keeps, not the one sliced from the token (which would keep the token's string alive).
+    if (kept && state.resumeWindowMs > 0) return resume(state, e, was.id);
     // protocol.md: a token that is unknown, malformed, used or expired buys nothing:
     // say so, then this is an ordinary new connection.
     effects.push(...resumeFailed(e.id, e.at));
@@ -617,19 +643,17 @@ function fresh(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, effect
   const blocked = !roomAllowed(e.user?.rooms, room) ? forbiddenRoom(room) : full(state, room) ? roomFull(state, room) : undefined;
   if (blocked) {
     // protocol.md "Rooms": connected, in no room, and told why; it may join another.
-    effects.push(send(e.id, M.welcome(e.id, name, [], e.at, e.token)), send(e.id, M.error(blocked, e.at)),
+    effects.push(send(e.id, M.welcome(e.id, name, [], e.at, resumeToken(state, e.id, e.token))), send(e.id, M.error(blocked, e.at)),
       log('connect', { id: e.id, name, room: null, [blocked.code === 'forbidden' ? 'forbidden' : 'full']: room }));
     if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [], keys: [], ...user } }));
     holdUser(state, e.user?.sub, effects);
-    const tokens = state.cluster ? state.tokens : state.tokens.set(e.token, e.id);
-    return { state: { ...state, clients: state.clients.set(e.id, client), tokens, users }, effects };
+    return { state: { ...state, clients: state.clients.set(e.id, client), users }, effects };
   }
-  effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
+  effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, resumeToken(state, e.id, e.token))), log('connect', { id: e.id, name, room }));
   // Several processes: the identity and its token are kept in Redis, not here.
   if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [room], keys: [], ...user } }));
   holdUser(state, e.user?.sub, effects);
-  const r = enter({ ...state, clients: state.clients.set(e.id, client), users, tokens: state.cluster ? state.tokens : state.tokens.set(e.token, e.id) },
-    client, room, e.at, { mode: 'join' });
+  const r = enter({ ...state, clients: state.clients.set(e.id, client), users }, client, room, e.at, { mode: 'join' });
   return { state: r.state, effects: [...effects, ...r.effects] };
 }
 
@@ -651,7 +675,7 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
     effects.push(rebind(e.id, id));
   }
   const away = s.away.get(id) as Away;
-  s = { ...s, away: s.away.delete(id), awayBytes: s.awayBytes - away.bytes, tokens: s.tokens.delete(away.client.token).set(e.token, id) };
+  s = { ...s, away: s.away.delete(id), awayBytes: s.awayBytes - away.bytes };
   const keys = OrderedMap<string, KeyRecord>(away.keys.map(([k, msgId, to]) => [k, { msgId, to }]));
   return restore(s, e, { id, name: away.client.name, rooms: away.client.rooms, keys }, away.directs, effects);
 }
@@ -679,7 +703,7 @@ function restore(
   holdUser(state, e.user?.sub, effects);
   let s: HubState = { ...state, clients: state.clients.set(id, client), users: withUser(state.users, e.user?.sub, id) };
   effects.push(
-    send(id, M.welcome(id, client.name, who.rooms, e.at, e.token, true)),
+    send(id, M.welcome(id, client.name, who.rooms, e.at, resumeToken(state, id, e.token), true)),
     log('resume', { id, name: client.name, rooms: who.rooms.length, directs: directs.length }),
   );
   for (const d of directs) effects.push(send(id, d));
@@ -953,7 +977,6 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         sizes: state.sizes,
         shuttingDown: state.shuttingDown,
         presenceMax: state.presenceMax,
-        tokens: state.tokens,
         away: state.away,
         resumeWindowMs: state.resumeWindowMs,
         maxAway: state.maxAway,

@@ -33,7 +33,7 @@ import { MemoryLog } from '../store/memory';
 import { StoreRunner } from '../store/runner';
 import type * as MetricsModule from '../ops/metrics';
 
-/** A resume token: 24 random bytes, 32 characters of base64url (protocol.md, TOKEN_PATTERN). */
+/** A connection's resume secret: 24 random bytes, 32 characters of base64url (TOKEN_PATTERN); the hub makes the client's token of it (reducer.ts resumeToken). */
 const newToken = (): string => randomBytes(24).toString('base64url');
 
 export interface ChatServer {
