@@ -102,6 +102,11 @@ export interface Room {
    * with one process, where the log's answers come in order by themselves.
    */
   readonly live: Sequence | null;
+  /**
+   * `[name]`: the rooms of every member in this room alone (most connections are in one room), one
+   * array for all of them rather than one each (Client.rooms; never changed, as no state is).
+   */
+  readonly alone: readonly string[];
 }
 
 /**
@@ -274,6 +279,19 @@ export const initialState = (
 
 const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
 const NO_READS: readonly QueuedRead[] = [];
+const NO_ROOMS: readonly string[] = [];
+
+/**
+ * `xs` with `x` after them, in an array of just that length: kept in the state (a room's members, a
+ * client's rooms), where `[...xs, x]` would keep room for 16 more (V8 grows an array as it pushes).
+ */
+const plus = <T>(xs: readonly T[], x: T): readonly T[] => xs.concat([x]);
+
+/** `xs` without `x` (in them once at most), in an array of just that length (`filter` keeps room to spare). */
+function minus<T>(xs: readonly T[], x: T): readonly T[] {
+  const i = xs.indexOf(x);
+  return i < 0 ? xs : xs.slice(0, i).concat(xs.slice(i + 1));
+}
 
 const NONE: readonly Effect[] = [];
 const unchanged = (state: HubState, effects: readonly Effect[] = NONE): Step => ({ state, effects });
@@ -330,10 +348,10 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
     : entry.mode === 'join' ? { id: client.id, purpose, roster: null, reading: reads } : { id: client.id, purpose, roster: null };
   const waiter: Waiting[] = wait ? [waits] : [];
   const room: Room = before
-    ? { ...before, members: [...before.members, client.id], waiting: wait ? [...before.waiting, ...waiter] : before.waiting }
-    : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: waiter, live: null };
+    ? { ...before, members: plus(before.members, client.id), waiting: wait ? [...before.waiting, ...waiter] : before.waiting }
+    : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: waiter, live: null, alone: [roomName] };
   const size = room.members.length;
-  const updated: Client = { ...client, rooms: [...client.rooms, roomName] };
+  const updated: Client = { ...client, rooms: client.rooms.length === 0 ? room.alone : plus(client.rooms, roomName) };
   const next: HubState = {
     ...state,
     clients: state.clients.set(client.id, updated),
@@ -366,9 +384,12 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
 /** Removes a client from one room; the rest of the room is told why. Empty rooms disappear. */
 function exit(state: HubState, client: Client, roomName: string, reason: M.LeaveReason, at: number, notify: boolean) {
   const room = state.rooms.get(roomName);
-  const updated: Client = { ...client, rooms: client.rooms.filter((r) => r !== roomName) };
+  const left = minus(client.rooms, roomName);
+  // In one room, or none, now: the arrays every client in that case shares (Room.alone, NO_ROOMS).
+  const rooms = left.length === 0 ? NO_ROOMS : left.length === 1 ? state.rooms.get(left[0])?.alone ?? left : left;
+  const updated: Client = { ...client, rooms };
   if (!room) return { state: { ...state, clients: state.clients.set(client.id, updated) }, effects: NONE };
-  const rest = room.members.filter((id) => id !== client.id);
+  const rest = minus(room.members, client.id);
   const waiting = isWaiting(room, client.id) ? room.waiting.filter((w) => w.id !== client.id) : room.waiting;
   const next: HubState = {
     ...state,
@@ -398,7 +419,7 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
 function withUser(users: HubState['users'], user: string | undefined, id: string): HubState['users'] {
   if (user === undefined) return users;
   const ids = users.get(user) ?? [];
-  return ids.includes(id) ? users : users.set(user, [...ids, id]);
+  return ids.includes(id) ? users : users.set(user, plus(ids, id));
 }
 
 /**
@@ -412,7 +433,7 @@ function holdUser(state: HubState, user: string | undefined, effects: Effect[]):
 /** With auth on: `id` no longer among the user's connections (the user forgotten with its last). */
 function withoutUser(users: HubState['users'], user: string | undefined, id: string): HubState['users'] {
   if (user === undefined) return users;
-  const ids = (users.get(user) ?? []).filter((x) => x !== id);
+  const ids = minus(users.get(user) ?? [], id);
   return ids.length === 0 ? users.delete(user) : users.set(user, ids);
 }
 
@@ -634,7 +655,7 @@ function fresh(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, effect
       log('refused', { id: e.id, code: problem.code }, 'warn'),
     ]);
   }
-  const guest: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
+  const guest: Client = { id: e.id, name, rooms: NO_ROOMS, token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
   // With auth off, a Client has the same shape as before auth existed (no spread: the hidden class stays one).
   const client: Client = e.user === undefined ? guest : { ...guest, ...userOf(e.user) };
   const users = withUser(state.users, e.user?.sub, e.id);
@@ -696,7 +717,7 @@ function restore(
   const rooms = who.rooms.filter((room) => roomAllowed(e.user?.rooms, room));
   who = { ...who, rooms };
   const back: Client = {
-    id, name: who.name, rooms: [], token: e.token, keys: who.keys, reading: 0,
+    id, name: who.name, rooms: NO_ROOMS, token: e.token, keys: who.keys, reading: 0,
     queue: who.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: state.maxReplayBytes,
   };
   const client: Client = e.user === undefined ? back : { ...back, ...userOf(e.user) };
@@ -973,7 +994,7 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         clients: state.clients,
         users: state.users,
         refreshGraceMs: state.refreshGraceMs,
-        rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting, live: room.live }),
+        rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting, live: room.live, alone: room.alone }),
         sizes: state.sizes,
         shuttingDown: state.shuttingDown,
         presenceMax: state.presenceMax,
@@ -1568,7 +1589,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         }
         next = {
           ...state,
-          away: state.away.set(m.to, { ...away, directs: [...away.directs, dm], bytes: away.bytes + size }),
+          away: state.away.set(m.to, { ...away, directs: plus(away.directs, dm), bytes: away.bytes + size }),
           awayBytes: state.awayBytes + size,
         };
       }
