@@ -424,7 +424,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
       expect(joins.map((j) => [j.Room, j.Recovered, j.Reason])).toEqual(
         rooms.map((room, i) => (i < fit ? [room, true, undefined] : [room, false, 'too_many'])));
       expect(lines(inbox(B, effects))).toHaveLength(300 * fit);
-      expect(state.clients.get(B)?.replayLeft).toBe(Limits.maxReplayBytes - fit * perRoom);
+      expect(state.clients.get(B)?.reads.replayLeft).toBe(Limits.maxReplayBytes - fit * perRoom);
     });
 
     /** bob in `rooms`, each with `head` lines he has not seen, gone; his resume is stepped, the log holding its answers. */
@@ -830,7 +830,7 @@ describe('reducer + log: History', () => {
     const r = stepFrozen(state, received(A, 1, { type: 'history', room: 'lobby', ...page, ref: 'h1' }));
     // Nothing changes but the count of the asker's reads in flight.
     expect(r.state.rooms).toBe(state.rooms);
-    expect(r.state.clients.get(A)?.reading).toBe(1);
+    expect(r.state.clients.get(A)?.reads.reading).toBe(1);
     expect(withoutLogs(r.effects)).toEqual([read({ room: 'lobby', ...page }, { for: 'history', to: A, ref: 'h1' })]);
   });
 
@@ -846,12 +846,12 @@ describe('reducer + log: History', () => {
       kind: 'readDone', at: 2, req: { room: 'lobby', limit: 5 }, purpose: { for: 'history', to: A, ref: 'h0' },
       outcome: { ok: true, epoch: 'E1', head: 0, first: 1, messages: [], more: false },
     });
-    expect(answered.state.clients.get(A)?.reading).toBe(Limits.maxHistoryInFlight - 1);
+    expect(answered.state.clients.get(A)?.reads.reading).toBe(Limits.maxHistoryInFlight - 1);
     // The answer lets the next page go to the log; the one asked now waits its turn.
     expect(withoutLogs(answered.effects)[1]).toEqual(read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: 'h1' }));
     const again = stepFrozen(answered.state, ask('again'));
     expect(withoutLogs(again.effects)).toEqual([]);
-    expect(again.state.clients.get(A)?.queue).toHaveLength(Limits.maxHistoryInFlight - 1);
+    expect(again.state.clients.get(A)?.reads.queue).toHaveLength(Limits.maxHistoryInFlight - 1);
   });
 
   it('reads one page at a time per connection: the next when the last is answered, in the order asked', () => {
@@ -871,7 +871,9 @@ describe('reducer + log: History', () => {
       expect(r.filter((x) => x.kind === 'read')).toEqual(i < 4 ? [read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: `h${i + 1}` })] : []);
       if (i === 0) expect(inbox(B, sc.answer(2)).map((m) => m.Ref)).toEqual(['b']);
     }
-    expect(sc.state.clients.get(A)).toMatchObject({ reading: 0, busy: false, queue: [] });
+    expect(sc.state.clients.get(A)).toMatchObject({ reads: { reading: 0, busy: false, queue: [] } });
+    // Done reading, both share the record of a connection that reads nothing again (reducer.ts NO_READING).
+    expect(sc.state.clients.get(A)?.reads).toBe(sc.state.clients.get(B)?.reads);
   });
 
   it('refuses a room one is not in with not_member, and asks the log nothing', () => {
