@@ -697,6 +697,20 @@ describe('reducer + log: resume tokens', () => {
     expect(early.effects[0]).toEqual(rebind('bob-2', B));
   });
 
+  it('gives an identity that resumed and went again a new window: its first leaving is passed over', () => {
+    const window = 60_000;
+    const { state } = bobGone(initialState({ resumeWindowMs: window }));
+    const again = runWithLog([opened('bob-2', 20, { resume: rt(B, 'bob1') }, tk('bob2')), closed(B, 30, 'closed')], state).state;
+    expect(again.leaving.size).toBe(2);
+    // At the end of the first window only the first entry goes, and bob stays (resumable) until his second ends.
+    const first = stepFrozen(again, pingDue([A], 10 + window)).state;
+    expect(first.away.get(B)?.until).toBe(30 + window);
+    expect(first.leaving.map((a) => a.client.id).toArray()).toEqual([B]);
+    expect(runWithLog([opened('bob-3', 30 + window - 1, { resume: rt(B, 'bob2') }, tk('bob3'))], first).effects[0]).toEqual(rebind('bob-3', B));
+    const second = stepFrozen(first, pingDue([A], 30 + window)).state;
+    expect([second.away.size, second.leaving.size]).toEqual([0, 0]);
+  });
+
   it('refuses a token whose window is over even before pingDue has swept it', () => {
     const window = 60_000;
     const { state } = bobGone(initialState({ resumeWindowMs: window }));
@@ -751,11 +765,27 @@ describe('reducer + log: identities kept for resuming are bounded', () => {
       ...ids.map((id) => opened(id, 0, { name: id }, tk(id))),
       ...ids.map((id, i) => closed(id, 1 + i, 'closed')),
     ], initialState({ maxAway: 2 }));
-    expect([...state.away.keys()]).toEqual(['c2', 'c3']);
+    expect([...state.away.keys()].sort()).toEqual(['c2', 'c3']);
+    expect(state.leaving.map((a) => a.client.id).toArray()).toEqual(['c2', 'c3']);
     const late = runWithLog([opened('c1-again', 10, { resume: rt('c1', 'c1') }, tk('c1b'))], state);
     expect(late.effects[0]).toEqual(send('c1-again', expect.objectContaining({ Code: 'resume_failed' })));
     const ok = runWithLog([opened('c3-again', 10, { resume: rt('c3', 'c3') }, tk('c3b'))], state);
     expect(ok.state.clients.has('c3')).toBe(true);
+  });
+
+  it('passes over an identity resumed since: the oldest still away goes', () => {
+    const { state } = runWithLog([
+      ...['c1', 'c2', 'c3', 'c4'].map((id) => opened(id, 0, { name: id }, tk(id))),
+      closed('c1', 1, 'closed'), closed('c2', 2, 'closed'),
+      // c1 comes back: its entry in `leaving` is no longer current.
+      opened('c1-again', 3, { resume: rt('c1', 'c1') }, tk('c1b')),
+      closed('c3', 4, 'closed'), closed('c4', 5, 'closed'),
+    ], initialState({ maxAway: 2 }));
+    expect(state.clients.has('c1')).toBe(true);
+    expect([...state.away.keys()].sort()).toEqual(['c3', 'c4']);
+    expect(state.leaving.map((a) => a.client.id).toArray()).toEqual(['c3', 'c4']);
+    const late = runWithLog([opened('c2-again', 10, { resume: rt('c2', 'c2') }, tk('c2b'))], state);
+    expect(late.effects[0]).toEqual(send('c2-again', expect.objectContaining({ Code: 'resume_failed' })));
   });
 });
 

@@ -449,10 +449,11 @@ describe('away identities at scale', () => {
     // At 1000 + 2499 the windows of c0..c2499 have ended (until = at + 1000 <= now); c2500.. are still open.
     state = step(state, pingDue([], 1_000 + 2_499)).state;
     expect(state.away.size).toBe(n - 2_500);
-    expect([...state.away.keys()].slice(0, 2)).toEqual(['c2500', 'c2501']);
+    expect(state.leaving.slice(0, 2).map((a) => a.client.id).toArray()).toEqual(['c2500', 'c2501']);
+    expect(state.leaving.size).toBe(n - 2_500);
     expect(state.away.has('c0')).toBe(false);
     expect(state.away.has('c2999')).toBe(true);
     state = step(state, pingDue([], 10_000)).state;
-    expect([state.away.size, state.awayBytes]).toEqual([0, 0]);
+    expect([state.away.size, state.leaving.size, state.awayBytes]).toEqual([0, 0, 0]);
   });
 });

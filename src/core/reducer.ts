@@ -22,7 +22,7 @@
 // rooms hear of them from presence's events (`presenceHeard`, from every node,
 // this one too), and Members, Rooms and Join replies are answered from presence's
 // outcomes (`presenceDone`). The hub keeps only its own members, to deliver to.
-import { Map as IMap, OrderedMap } from 'immutable';
+import { Map as IMap, List, OrderedMap } from 'immutable';
 import {
   Close, ClientMessage, DEFAULT_ROOM, Limits, Member, Message, Position, ProtocolError, Ref, TOKEN_PATTERN,
   nameErrorCode, nameProblem, normalizeName, parseSince, roomProblem, wireSize,
@@ -217,8 +217,16 @@ export interface HubState {
   readonly shuttingDown: boolean;
   /** Rooms with more members than this get no Connected, Disconnected or Rename notices (--presence-max). */
   readonly presenceMax: number;
-  /** Identities within their resume window, in the order they left, which is the order they expire. */
-  readonly away: OrderedMap<string, Away>;
+  /** Identities within their resume window, by ID. */
+  readonly away: IMap<string, Away>;
+  /**
+   * The same in the order they left, which is the order they expire (expire; past maxAway the oldest
+   * goes). An entry is current while `away` has it (its `client`); one resumed since, or gone again (its
+   * later entry is the current one), is passed over when it comes first. A Map and a List, not an
+   * OrderedMap, which keeps an [ID, Away] pair per entry besides: ~80 B less per away identity (issue 9:
+   * ~30,000 of them in the soak's resume window).
+   */
+  readonly leaving: List<Away>;
   /** How long an identity is kept after its connection ends (--resume-window; 0: no resuming). */
   readonly resumeWindowMs: number;
   /** How many identities are kept for resuming at most (MAX_AWAY). */
@@ -283,7 +291,8 @@ export const initialState = (
   sizes: noRooms(),
   shuttingDown: false,
   presenceMax: opts.presenceMax ?? DEFAULT_PRESENCE_MAX,
-  away: OrderedMap(),
+  away: IMap(),
+  leaving: List(),
   resumeWindowMs: opts.resumeWindowMs ?? DEFAULT_RESUME_WINDOW_MS,
   maxAway: opts.maxAway ?? MAX_AWAY,
   awayBytes: 0,
@@ -484,19 +493,32 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
   }
   const keep = s.resumeWindowMs > 0 && !s.shuttingDown;
   let away = s.away;
+  let leaving = s.leaving;
   let awayBytes = s.awayBytes;
   if (keep) {
     if (away.size >= s.maxAway) {
-      const oldest = away.first() as Away;
-      away = away.delete(oldest.client.id);
-      awayBytes -= oldest.bytes;
+      // The oldest still away goes (and the entries before it, resumed since, with it).
+      let n = 0;
+      for (const a of leaving) {
+        n++;
+        const oldest = current(away, a);
+        if (oldest === undefined) continue;
+        away = away.delete(oldest.client.id);
+        awayBytes -= oldest.bytes;
+        break;
+      }
+      leaving = leaving.slice(n);
     }
     // As it was, without what only a live connection has: most have none of it, and are kept as they are.
     const idle = client.keys === NO_KEYS && client.reads === NO_READING;
-    const kept: Client = idle ? client : { ...client, keys: NO_KEYS, reads: NO_READING };
-    away = away.set(id, { client: kept, keys: awayKeys(client.keys), until: at + s.resumeWindowMs, directs: NO_DIRECTS, bytes: 0 });
+    const kept: Away = {
+      client: idle ? client : { ...client, keys: NO_KEYS, reads: NO_READING },
+      keys: awayKeys(client.keys), until: at + s.resumeWindowMs, directs: NO_DIRECTS, bytes: 0,
+    };
+    away = away.set(id, kept);
+    leaving = leaving.push(kept);
   }
-  return { state: { ...s, clients: s.clients.delete(id), away, awayBytes }, effects };
+  return { state: { ...s, clients: s.clients.delete(id), away, leaving, awayBytes }, effects };
 }
 
 /** About what an away Key takes in memory: its three strings (two bytes a unit) and the array holding them. */
@@ -516,22 +538,36 @@ function awayKeys(keys: OrderedMap<string, KeyRecord>): readonly AwayKey[] {
   return out.length === 0 ? NO_AWAY_KEYS : out.reverse();
 }
 
+/** The away identity a `leaving` entry is of, if that entry is still its current one (HubState.leaving). */
+function current(away: HubState['away'], entry: Away): Away | undefined {
+  const a = away.get(entry.client.id);
+  // Each departure keeps a Client of its own (a Direct meanwhile replaces the Away, not its client).
+  return a !== undefined && a.client === entry.client ? a : undefined;
+}
+
 /** Forgets the identities whose resume window is over: the oldest first, so this stops at the first still kept. */
 function expire(state: HubState, at: number): HubState {
-  // One pass from the oldest, then the deletes in one batch. Not `first()` then `delete` in a loop: an
-  // OrderedMap keeps the slots of deleted entries until it compacts, and `first()` walks past them, so
-  // that loop was quadratic: 2,500 identities expiring at one beat among 30,000 stalled the hub 1-2 s
-  // (the soak's p99, docs/benchmarks.md).
-  const gone = state.away.valueSeq().takeWhile((a) => a.until <= at).toArray();
-  if (gone.length === 0) return state;
+  // One pass from the oldest (entries resumed since passed over), then the deletes in one batch and the
+  // list cut once. Not a delete per identity from an OrderedMap, as it was: it keeps the slots of deleted
+  // entries until it compacts, and `first()` walks past them, so that loop was quadratic: 2,500 identities
+  // expiring at one beat among 30,000 stalled the hub 1-2 s (the soak's p99, docs/benchmarks.md).
+  let n = 0;
+  const gone: Away[] = [];
+  for (const entry of state.leaving) {
+    const a = current(state.away, entry);
+    if (a !== undefined && a.until > at) break;
+    if (a !== undefined) gone.push(a);
+    n++;
+  }
+  if (n === 0) return state;
   let awayBytes = state.awayBytes;
-  const away = state.away.withMutations((m) => {
+  const away = gone.length === 0 ? state.away : state.away.withMutations((m) => {
     for (const a of gone) {
       m.delete(a.client.id);
       awayBytes -= a.bytes;
     }
   });
-  return { ...state, away, awayBytes };
+  return { ...state, away, leaving: state.leaving.slice(n), awayBytes };
 }
 
 /**
@@ -1020,6 +1056,7 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         shuttingDown: state.shuttingDown,
         presenceMax: state.presenceMax,
         away: state.away,
+        leaving: state.leaving,
         resumeWindowMs: state.resumeWindowMs,
         maxAway: state.maxAway,
         awayBytes: state.awayBytes,
