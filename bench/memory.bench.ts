@@ -63,8 +63,10 @@ const before = heapAfterGc();
 for (let i = 0; i < N; i++) {
   const id = nanoid();
   const ws = sockets[i] as unknown as WebSocket;
-  runner.register(id, ws);
-  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness: withHeartbeat ? liveness : undefined, rate }, randomBytes(24).toString('base64url')));
+  // As server.ts: one object is the runner's seat for the socket and the identity the connection names.
+  const who = { id, ws };
+  runner.register(who);
+  connections$.next(connection$(who, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness: withHeartbeat ? liveness : undefined, rate }, randomBytes(24).toString('base64url')));
 }
 await settle();
 const after = heapAfterGc();
