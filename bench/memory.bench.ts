@@ -57,6 +57,9 @@ const settle = async () => {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 };
 
+// One for every connection, as server.ts's connectionDeps (one each would count 48 B the server does not hold).
+const deps = { newId: nanoid, liveness: withHeartbeat ? liveness : undefined, rate };
+
 async function main(): Promise<void> {
 await settle();
 const before = heapAfterGc();
@@ -66,7 +69,7 @@ for (let i = 0; i < N; i++) {
   // As server.ts: one object is the runner's seat for the socket and the identity the connection names.
   const who = { id, ws };
   runner.register(who);
-  connections$.next(connection$(who, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, { newId: nanoid, liveness: withHeartbeat ? liveness : undefined, rate }, randomBytes(24).toString('base64url')));
+  connections$.next(connection$(who, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, deps, randomBytes(24).toString('base64url')));
 }
 await settle();
 const after = heapAfterGc();
