@@ -52,13 +52,12 @@ const withHeartbeat = !process.argv.includes('--no-heartbeat');
 const stored$ = new Subject<HubEvent>();
 const store = new StoreRunner(new MemoryLog({ retention: { maxPerRoom: 100, maxDays: 1 } }), (e) => stored$.next(e), { log: () => undefined, trimEveryMs: 0 });
 const runner = new Runner({ maxBuffered: 1 << 20, log: () => undefined, onDropped: () => undefined, store: (e) => store.submit(e) });
+// As the server: one set of dependencies for every connection.
+const deps = { newId: nanoid, liveness: withHeartbeat ? liveness : undefined, rate };
 const subscription = hub$(merge(mergeConnections(connections$), stored$)).subscribe((s) => runner.run(s.effects));
 const settle = async () => {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 };
-
-// One for every connection, as server.ts's connectionDeps (one each would count 48 B the server does not hold).
-const deps = { newId: nanoid, liveness: withHeartbeat ? liveness : undefined, rate };
 
 async function main(): Promise<void> {
 await settle();
