@@ -65,8 +65,10 @@ const before = heapAfterGc();
 for (let i = 0; i < N; i++) {
   const id = nanoid();
   const ws = sockets[i] as unknown as WebSocket;
-  runner.register(id, ws);
-  connections$.next(connection$(id, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, deps, randomBytes(24).toString('base64url')));
+  // As server.ts: one object is the runner's seat for the socket and the identity the connection names.
+  const who = { id, ws };
+  runner.register(who);
+  connections$.next(connection$(who, { name: `user${i}`, room: `room${i % Math.max(1, N / 10)}` }, ws, deps, randomBytes(24).toString('base64url')));
 }
 await settle();
 // The hub's scan holds its last step, effects and all, until the next event: here the one that

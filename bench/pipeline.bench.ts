@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   for (let i = 0; !sameWork && i < ROOMS * PER_ROOM; i++) {
     const ws = new FakeSocket();
     const id = nanoid();
-    runner.register(id, ws as unknown as WebSocket);
+    runner.register({ id, ws: ws as unknown as WebSocket });
     sockets.push(ws);
     connections$.next(connection$(id, { name: `m${i}`, room: roomOf(i) }, ws as unknown as WebSocket, deps, randomBytes(24).toString('base64url')));
     if (i % 50 === 49) for (let k = 0; k < 5; k++) await turn();

@@ -59,7 +59,7 @@ describe('reducer: identity from tokens', () => {
 
   it('a first room outside the claim (past the edge): welcomed in no room, told forbidden', () => {
     const { state, effects } = runWithLog([opened('b1', 0, { name: 'Bob', room: 'secret', user: bob })]);
-    expect(effects).toEqual([send('b1', M.welcome('b1', 'Bob', [], 0, 'tok-b1')), send('b1', M.error({ code: 'forbidden', reason: expect.any(String) }, 0))]);
+    expect(effects).toEqual([send('b1', M.welcome('b1', 'Bob', [], 0, 'b1.tok-b1')), send('b1', M.error({ code: 'forbidden', reason: expect.any(String) }, 0))]);
     expect(state.clients.get('b1')?.rooms).toEqual([]);
     expect(state.users.get('u-bob')).toEqual(['b1']);
   });
@@ -68,19 +68,19 @@ describe('reducer: identity from tokens', () => {
     const base = runWithLog([opened('a1', 0, { name: 'Alice', user: alice }, tk('a1')), closed('a1', 1, 'closed')], initialState()).state;
     expect(base.users.has('u-alice')).toBe(false);
     // Bob holds Alice's resume token (stolen): not Alice's identity.
-    const stolen = runWithLog([opened('x', 2, { name: 'Bob', user: bob, resume: tk('a1') }, tk('x'))], base);
+    const stolen = runWithLog([opened('x', 2, { name: 'Bob', user: bob, resume: `a1.${tk('a1')}` }, tk('x'))], base);
     expect(stolen.effects[0]).toEqual(send('x', M.error({ code: 'resume_failed', reason: expect.any(String) }, 2)));
     expect(stolen.state.clients.get('x')).toMatchObject({ user: 'u-bob', name: 'Bob' });
     expect(stolen.state.away.has('a1')).toBe(true);
     // Alice's own comes back, under her user.
-    const back = runWithLog([opened('y', 3, { name: 'Alice', user: alice, resume: tk('a1') }, tk('y'))], base).state;
+    const back = runWithLog([opened('y', 3, { name: 'Alice', user: alice, resume: `a1.${tk('a1')}` }, tk('y'))], base).state;
     expect(back.clients.get('a1')).toMatchObject({ user: 'u-alice' });
     expect(back.users.get('u-alice')).toEqual(['a1']);
   });
 
   it('a resume does not rejoin rooms the new token no longer allows', () => {
     const base = runWithLog([opened('b1', 0, { name: 'Bob', user: { sub: 'u-bob' } }, tk('b1')), received('b1', 0, { type: 'join', room: 'secret' }), closed('b1', 1, 'closed')]).state;
-    const back = runWithLog([opened('z', 2, { name: 'Bob', user: bob, resume: tk('b1') }, tk('z'))], base).state;
+    const back = runWithLog([opened('z', 2, { name: 'Bob', user: bob, resume: `b1.${tk('b1')}` }, tk('z'))], base).state;
     expect(back.clients.get('b1')?.rooms).toEqual(['lobby']);
     expect(back.rooms.get('secret')).toBeUndefined();
   });

@@ -33,7 +33,7 @@ describe('reducer: --max-room-members', () => {
   it('a new connection whose ?room= is full is welcomed in no room and told why', () => {
     const { state, effects } = runWithLog([opened(C, 2, { name: 'carol' })], full());
     expect(effects).toEqual([
-      send(C, M.welcome(C, 'carol', [], 2, `tok-${C}`)),
+      send(C, M.welcome(C, 'carol', [], 2, `${C}.tok-${C}`)),
       send(C, M.error({ code: 'room_full', reason: expect.any(String) }, 2)),
     ]);
     expect(state.clients.get(C)?.rooms).toEqual([]);

@@ -24,8 +24,10 @@ const mA = { ID: A, Name: 'alice' };
 const mB = { ID: B, Name: 'bob' };
 const mC = { ID: C, Name: 'carol' };
 
-/** A well-formed resume token (32 characters of base64url), one per name. */
+/** A well-formed resume secret, as the edge mints one for a connection (32 characters of base64url), one per name. */
 const tk = (name: string) => name.padEnd(32, '_');
+/** The resume token identity `id` is given with the secret of `name` (one process: `ID.SECRET`, reducer.ts resumeToken). */
+const rt = (id: string, name: string) => `${id}.${tk(name)}`;
 
 const say = (id: string, at: number, content: string, msgId: string, o: { room?: string; ref?: string; key?: string } = {}): HubEvent =>
   received(id, at, { type: 'broadcast', content, ...o }, msgId);
@@ -69,7 +71,7 @@ describe('reducer + log: an Ack means the line is in the log', () => {
         ],
         // The room's position is the log's now: a newcomer starts from it.
         z: [
-          send(C, M.welcome(C, 'carol', ['lobby'], 1005, `tok-${C}`)),
+          send(C, M.welcome(C, 'carol', ['lobby'], 1005, `${C}.tok-${C}`)),
           send(C, M.joined(C, 'lobby', [mA, mB, mC], 3, 42, 'Qm7xK2pA', 1005)),
           broadcast([A, B], M.connected(mC, 'lobby', 1005)),
         ],
@@ -127,7 +129,7 @@ describe('reducer + log: an Ack means the line is in the log', () => {
     expect(sc.state.rooms.get('lobby')?.seq).toBe(1);
     // An away identity keeps no Broadcast Keys: the log has the line under her Key.
     expect(sc.state.away.get(A)?.keys).toEqual([]);
-    sc.on(opened('alice-2', 4, { resume: tk('alice1'), since: 'lobby:1:E1' }, tk('alice2')));
+    sc.on(opened('alice-2', 4, { resume: rt(A, 'alice1'), since: 'lobby:1:E1' }, tk('alice2')));
     sc.settle(5);
     sc.on(say(A, 6, 'bye', 'msg2', { key: 'k1', ref: 'retry' }));
     expect(sc.settle(7)).toEqual([send(A, M.ack(A, 'msg1', 7, 'retry', { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true))]);
@@ -162,7 +164,7 @@ describe('reducer + log: a join waits for the room\'s position', () => {
       const log$ = cold('--r-', { r: readDone({ room: 'rust', limit: 0 }, { for: 'join', to: A }, readOk({ head: 7, epoch: 'Zx81bQ0c' }), 2) });
       expectObservable(effectsOf(frozenHub$(merge(alice$, log$), initialState()))).toBe('x-y-', {
         x: [
-          send(A, M.welcome(A, 'alice', ['rust'], 0, tk('alice1'))),
+          send(A, M.welcome(A, 'alice', ['rust'], 0, rt(A, 'alice1'))),
           read({ room: 'rust', limit: 0 }, { for: 'join', to: A }),
         ],
         y: [send(A, M.joined(A, 'rust', [mA], 1, 7, 'Zx81bQ0c', 2))],
@@ -201,7 +203,7 @@ describe('reducer + log: a join waits for the room\'s position', () => {
     const bob = sc.on(opened(B, 1, { name: 'bob', room: 'rust' }, tk('bob1')));
     // No Join reply with a Seq the hub does not have: bob asks the log too.
     expect(bob.filter((e) => e.kind !== 'broadcast')).toEqual([
-      send(B, M.welcome(B, 'bob', ['rust'], 1, tk('bob1'))),
+      send(B, M.welcome(B, 'bob', ['rust'], 1, rt(B, 'bob1'))),
       read({ room: 'rust', limit: 0 }, { for: 'join', to: B }),
     ]);
     expect(inbox(A, bob)).toEqual([]);
@@ -280,7 +282,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
     const four = req('msg4', 'four', 1001);
     const five = req('msg5', 'five', 1003);
     const six = req('msg6', 'six', 1006);
-    const bob2 = opened('bob-2', 1002, { resume: tk('bob1'), since: 'lobby:3:E1' }, tk('bob2'));
+    const bob2 = opened('bob-2', 1002, { resume: rt(B, 'bob1'), since: 'lobby:3:E1' }, tk('bob2'));
     marbles(({ cold, expectObservable }) => {
       const alice$ = cold('-s-t----v--', { s: say(A, 1001, 'four', 'msg4'), t: say(A, 1003, 'five', 'msg5'), v: say(A, 1006, 'six', 'msg6') });
       const bob$ = cold('--o--------', { o: bob2 });
@@ -299,7 +301,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
         w: [append(four)],
         x: [
           rebind('bob-2', B),
-          send(B, M.welcome(B, 'bob', ['lobby'], 1002, tk('bob2'), true)),
+          send(B, M.welcome(B, 'bob', ['lobby'], 1002, rt(B, 'bob2'), true)),
           resumeRead(B, 3),
           broadcast([A], M.connected(mB, 'lobby', 1002)),
         ],
@@ -340,15 +342,14 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
         opened(A, 0, { name: 'alice' }, tk('alice1')), opened(B, 0, { name: 'bob' }, tk('bob0')), opened(C, 0, { name: 'carol' }, tk('carol1')),
       ]);
       const sc = new Scene(setup.state, setup.log);
-      let token = tk('bob0');
+      let token = rt(B, 'bob0');
       let n = 0;
       const resumeBob = (at: number) => {
         const last = seqs(sc.inbox(B)).pop() ?? 0;
         n++;
-        const next = tk(`bob${n}`);
-        const r = sc.on(opened(`bob-${n}`, at, { resume: token, since: `lobby:${last}:${EPOCH}` }, next));
+        const r = sc.on(opened(`bob-${n}`, at, { resume: token, since: `lobby:${last}:${EPOCH}` }, tk(`bob${n}`)));
         expect(r).toContainEqual(rebind(`bob-${n}`, B));
-        token = next;
+        token = rt(B, `bob${n}`);
       };
       for (let t = 1; t <= 60; t++) {
         const dice = rand(10);
@@ -375,7 +376,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
     function comeBack(seed: { head: number; kept?: number }, since?: string) {
       const log = new FakeLog().seed('lobby', seed);
       const gone = runWithLog([opened(B, 0, { name: 'bob' }, tk('bob1')), closed(B, 1, 'closed')], initialState(), log);
-      return runWithLog([opened('bob-2', 2, { resume: tk('bob1'), since }, tk('bob2'))], gone.state, log);
+      return runWithLog([opened('bob-2', 2, { resume: rt(B, 'bob1'), since }, tk('bob2'))], gone.state, log);
     }
     const joinOf = (effects: readonly Effect[]) => inbox(B, effects).find((m) => m.Type === 6);
 
@@ -418,12 +419,12 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
         closed(B, 1, 'closed'),
       ], initialState(), log);
       const since = rooms.map((room) => `${room}:0:E1`).join(',');
-      const { effects, state } = runWithLog([opened('bob-2', 2, { resume: tk('bob1'), since }, tk('bob2'))], gone.state, log);
+      const { effects, state } = runWithLog([opened('bob-2', 2, { resume: rt(B, 'bob1'), since }, tk('bob2'))], gone.state, log);
       const joins = inbox(B, effects).filter((m) => m.Type === 6 && m.Room !== 'lobby');
       expect(joins.map((j) => [j.Room, j.Recovered, j.Reason])).toEqual(
         rooms.map((room, i) => (i < fit ? [room, true, undefined] : [room, false, 'too_many'])));
       expect(lines(inbox(B, effects))).toHaveLength(300 * fit);
-      expect(state.clients.get(B)?.replayLeft).toBe(Limits.maxReplayBytes - fit * perRoom);
+      expect(state.clients.get(B)?.reads.replayLeft).toBe(Limits.maxReplayBytes - fit * perRoom);
     });
 
     /** bob in `rooms`, each with `head` lines he has not seen, gone; his resume is stepped, the log holding its answers. */
@@ -436,7 +437,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
         closed(B, 1, 'closed'),
       ], init, log);
       const sc = new Scene(gone.state, log);
-      sc.on(opened('bob-2', 2, { resume: tk('bob1'), since: rooms.map((room) => `${room}:0:E1`).join(',') }, tk('bob2')));
+      sc.on(opened('bob-2', 2, { resume: rt(B, 'bob1'), since: rooms.map((room) => `${room}:0:E1`).join(',') }, tk('bob2')));
       return sc;
     }
     const replaysAsked = (effects: readonly Effect[]) => effects.filter((e) => e.kind === 'read' && e.purpose.for === 'replay');
@@ -480,7 +481,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
 
     it('says store_failed when the log cannot read the replay of a room whose position it knows; bob stays in it', () => {
       const sc = new Scene(runWithLog([closed(B, 10, 'closed')], lobby().state).state);
-      sc.on(opened('bob-2', 20, { resume: tk('bob1'), since: 'lobby:0:E1' }, tk('bob2')));
+      sc.on(opened('bob-2', 20, { resume: rt(B, 'bob1'), since: 'lobby:0:E1' }, tk('bob2')));
       sc.log.readsFail = 'I/O error';
       expect(sc.answer(21)).toEqual([send(B, M.joined(B, 'lobby', [mA, mB], 2, 0, EPOCH, 21, undefined, 'store_failed'))]);
       sc.log.readsFail = undefined;
@@ -490,7 +491,7 @@ describe('reducer + log: a resume replays, then goes live, with no gap and no du
 
     it('takes bob out of a room whose position nobody knows when its replay cannot be read, and tells him', () => {
       const sc = new Scene(runWithLog([opened(B, 0, { name: 'bob' }, tk('bob1')), closed(B, 1, 'closed')]).state);
-      sc.on(opened('bob-2', 2, { resume: tk('bob1'), since: 'lobby:0:E1' }, tk('bob2')));
+      sc.on(opened('bob-2', 2, { resume: rt(B, 'bob1'), since: 'lobby:0:E1' }, tk('bob2')));
       sc.log.readsFail = 'I/O error';
       expect(sc.answer(3)).toEqual([send(B, code('store_failed'))]);
       expect(sc.state.clients.get(B)?.rooms).toEqual([]);
@@ -597,7 +598,7 @@ describe('reducer + log: sending twice', () => {
     sc.on(say(A, 1, 'sent before the blip', 'msg1', { key: 'k1' }));
     sc.on(closed(A, 2, 'error'));
     sc.settle(3); // kept while alice was away: bob has it, alice no Ack
-    sc.on(opened('alice-2', 4, { resume: tk('alice1'), since: 'lobby:0:E1' }, tk('alice2')));
+    sc.on(opened('alice-2', 4, { resume: rt(A, 'alice1'), since: 'lobby:0:E1' }, tk('alice2')));
     sc.settle(5);
     sc.on(say(A, 6, 'sent before the blip', 'msg2', { key: 'k1', ref: 'retry' }));
     expect(sc.settle(6)).toEqual([send(A, M.ack(A, 'msg1', 6, 'retry', { Room: 'lobby', Seq: 1, Epoch: EPOCH }, 'k1', true))]);
@@ -614,7 +615,7 @@ describe('reducer + log: sending twice', () => {
     // The newest Directs', oldest first; no Broadcast's.
     expect(kept[kept.length - 1]).toEqual([long(39), 'dm39', B]);
     expect(kept.map((k) => k[1])).toEqual(Array.from({ length: kept.length }, (_, i) => `dm${40 - kept.length + i}`));
-    const back = runWithLog([opened('alice-2', 4, { resume: tk('alice1'), since: 'lobby:1:E1' }, tk('alice2'))], state);
+    const back = runWithLog([opened('alice-2', 4, { resume: rt(A, 'alice1'), since: 'lobby:1:E1' }, tk('alice2'))], state);
     const retry = stepFrozen(back.state, dm(A, 5, B, 'd39', 'again', { key: long(39), ref: 'r' }));
     expect(withoutLogs(retry.effects)).toEqual([send(A, M.ack(A, 'dm39', 5, 'r', { To: B }, long(39), true))]);
   });
@@ -638,25 +639,30 @@ describe('reducer + log: resume tokens', () => {
 
   it('gives the identity back: same ID, name and rooms, a new token, the old one spent', () => {
     const { state } = bobGone();
-    const back = runWithLog([opened('bob-2', 20, { resume: tk('bob1'), since: 'lobby:0:E1' }, tk('bob2'))], state);
-    expect(back.effects.slice(0, 2)).toEqual([rebind('bob-2', B), send(B, M.welcome(B, 'bob', ['lobby'], 20, tk('bob2'), true))]);
+    const back = runWithLog([opened('bob-2', 20, { resume: rt(B, 'bob1'), since: 'lobby:0:E1' }, tk('bob2'))], state);
+    expect(back.effects.slice(0, 2)).toEqual([rebind('bob-2', B), send(B, M.welcome(B, 'bob', ['lobby'], 20, rt(B, 'bob2'), true))]);
     expect(back.state.clients.get(B)).toEqual(expect.objectContaining({ name: 'bob', rooms: ['lobby'], token: tk('bob2') }));
     expect(back.state.clients.has('bob-2')).toBe(false);
     expect(back.state.away.has(B)).toBe(false);
-    expect(back.state.tokens.get(tk('bob1'))).toBeUndefined();
-    expect(back.state.tokens.get(tk('bob2'))).toBe(B);
+    // The old one is spent: it no longer resumes (its ID's secret is the new one's).
+    const again = runWithLog([opened('bob-3', 21, { resume: rt(B, 'bob1') }, tk('bob3'))], back.state);
+    expect(again.effects[0]).toEqual(send('bob-3', code('resume_failed')));
   });
 
   it.each([
-    ['unknown', tk('nobody')],
+    ['unknown', rt('nobody', 'nobody')],
+    ['forged: an identity\'s ID with a secret it was never given', rt(B, 'nobody')],
+    ['another identity\'s ID with this one\'s secret', rt(A, 'bob1')],
+    ['the secret alone', tk('bob1')],
     ['malformed', 'bob1'],
-    ['malformed even though the hub issued it (not 32 characters of base64url)', `tok-${C}`],
+    ['malformed: the ID alone, with its dot', `${B}.`],
+    ['malformed even though the hub issued it (its secret not 32 characters of base64url)', `${C}.tok-${C}`],
   ])('refuses a token that is %s: resume_failed, then an ordinary new connection', (_what, token) => {
     const { state } = bobGone(runWithLog([opened(C, 0, { name: 'carol' }), closed(C, 1, 'closed')]).state);
     const r = runWithLog([opened('dave-id', 20, { name: 'dave', room: 'rust', resume: token }, tk('dave1'))], state);
     expect(r.effects.slice(0, 3)).toEqual([
       send('dave-id', code('resume_failed')),
-      send('dave-id', M.welcome('dave-id', 'dave', ['rust'], 20, tk('dave1'))),
+      send('dave-id', M.welcome('dave-id', 'dave', ['rust'], 20, rt('dave-id', 'dave1'))),
       send('dave-id', M.joined('dave-id', 'rust', [{ ID: 'dave-id', Name: 'dave' }], 1, 0, EPOCH, 20)),
     ]);
     expect(kinds(r.effects)).not.toContain('rebind');
@@ -666,13 +672,13 @@ describe('reducer + log: resume tokens', () => {
 
   it('refuses a token the second time: it works once', () => {
     const { state } = bobGone();
-    const once = runWithLog([opened('bob-2', 20, { resume: tk('bob1') }, tk('bob2')), closed(B, 30, 'closed')], state);
-    const twice = runWithLog([opened('bob-3', 40, { resume: tk('bob1') }, tk('bob3'))], once.state);
+    const once = runWithLog([opened('bob-2', 20, { resume: rt(B, 'bob1') }, tk('bob2')), closed(B, 30, 'closed')], state);
+    const twice = runWithLog([opened('bob-3', 40, { resume: rt(B, 'bob1') }, tk('bob3'))], once.state);
     expect(twice.effects[0]).toEqual(send('bob-3', code('resume_failed')));
     expect(kinds(twice.effects)).not.toContain('rebind');
     expect(twice.state.clients.get('bob-3')?.name).toBe('guest-bob-');
     // The token the resume gave is the one that works now.
-    const thrice = runWithLog([opened('bob-4', 50, { resume: tk('bob2') }, tk('bob4'))], twice.state);
+    const thrice = runWithLog([opened('bob-4', 50, { resume: rt(B, 'bob2') }, tk('bob4'))], twice.state);
     expect(thrice.effects[0]).toEqual(rebind('bob-4', B));
   });
 
@@ -684,18 +690,31 @@ describe('reducer + log: resume tokens', () => {
     expect(still.effects).toEqual([ping([A])]);
     const over = stepFrozen(state, pingDue([A], 10 + window));
     expect(over.state.away.has(B)).toBe(false);
-    expect(over.state.tokens.has(tk('bob1'))).toBe(false);
     expect(over.effects).toEqual([ping([A])]);
-    const late = runWithLog([opened('bob-2', 10 + window + 1, { resume: tk('bob1') }, tk('bob2'))], over.state);
+    const late = runWithLog([opened('bob-2', 10 + window + 1, { resume: rt(B, 'bob1') }, tk('bob2'))], over.state);
     expect(late.effects[0]).toEqual(send('bob-2', code('resume_failed')));
-    const early = runWithLog([opened('bob-2', 10 + window - 1, { resume: tk('bob1') }, tk('bob2'))], still.state);
+    const early = runWithLog([opened('bob-2', 10 + window - 1, { resume: rt(B, 'bob1') }, tk('bob2'))], still.state);
     expect(early.effects[0]).toEqual(rebind('bob-2', B));
+  });
+
+  it('gives an identity that resumed and went again a new window: its first leaving is passed over', () => {
+    const window = 60_000;
+    const { state } = bobGone(initialState({ resumeWindowMs: window }));
+    const again = runWithLog([opened('bob-2', 20, { resume: rt(B, 'bob1') }, tk('bob2')), closed(B, 30, 'closed')], state).state;
+    expect(again.leaving.size).toBe(2);
+    // At the end of the first window only the first entry goes, and bob stays (resumable) until his second ends.
+    const first = stepFrozen(again, pingDue([A], 10 + window)).state;
+    expect(first.away.get(B)?.until).toBe(30 + window);
+    expect(first.leaving.map((a) => a.client.id).toArray()).toEqual([B]);
+    expect(runWithLog([opened('bob-3', 30 + window - 1, { resume: rt(B, 'bob2') }, tk('bob3'))], first).effects[0]).toEqual(rebind('bob-3', B));
+    const second = stepFrozen(first, pingDue([A], 30 + window)).state;
+    expect([second.away.size, second.leaving.size]).toEqual([0, 0]);
   });
 
   it('refuses a token whose window is over even before pingDue has swept it', () => {
     const window = 60_000;
     const { state } = bobGone(initialState({ resumeWindowMs: window }));
-    const late = runWithLog([opened('bob-2', 10 + window, { resume: tk('bob1') }, tk('bob2'))], state);
+    const late = runWithLog([opened('bob-2', 10 + window, { resume: rt(B, 'bob1') }, tk('bob2'))], state);
     expect(late.effects[0]).toEqual(send('bob-2', code('resume_failed')));
     expect(late.state.clients.get('bob-2')).toBeDefined();
     expect(late.state.clients.get(B)).toBeUndefined();
@@ -703,13 +722,13 @@ describe('reducer + log: resume tokens', () => {
 
   it('lets a live connection\'s token take its identity over: the old socket is cut, and its closing changes nothing', () => {
     const { state } = lobby();
-    const r = stepFrozen(state, opened('bob-2', 5, { resume: tk('bob1'), since: 'lobby:0:E1' }, tk('bob2')));
+    const r = stepFrozen(state, opened('bob-2', 5, { resume: rt(B, 'bob1'), since: 'lobby:0:E1' }, tk('bob2')));
     expect(withoutLogs(r.effects)).toEqual([
       broadcast([A], M.disconnected(mB, 'lobby', 'closed', 5)),
       // The old socket is now known as bob-2, and is cut; the new one is bob.
       rebind('bob-2', B),
       terminate('bob-2'),
-      send(B, M.welcome(B, 'bob', ['lobby'], 5, tk('bob2'), true)),
+      send(B, M.welcome(B, 'bob', ['lobby'], 5, rt(B, 'bob2'), true)),
       resumeRead(B, 0),
       broadcast([A], M.connected(mB, 'lobby', 5)),
     ]);
@@ -723,16 +742,16 @@ describe('reducer + log: resume tokens', () => {
 
   it('never yields another identity: each token gives back the one it was issued to', () => {
     const { state } = runWithLog([closed(A, 10, 'closed'), closed(B, 11, 'closed')], lobby().state);
-    for (const [token, id, name] of [[tk('alice1'), A, 'alice'], [tk('bob1'), B, 'bob']]) {
+    for (const [token, id, name] of [[rt(A, 'alice1'), A, 'alice'], [rt(B, 'bob1'), B, 'bob']]) {
       const r = runWithLog([opened('new-id', 20, { resume: token, name: 'mallory' }, tk('new'))], state);
-      expect(r.effects.slice(0, 2)).toEqual([rebind('new-id', id), send(id, M.welcome(id, name, ['lobby'], 20, tk('new'), true))]);
+      expect(r.effects.slice(0, 2)).toEqual([rebind('new-id', id), send(id, M.welcome(id, name, ['lobby'], 20, rt(id, 'new'), true))]);
       expect(r.state.clients.keySeq().toArray()).toEqual([id]);
     }
   });
 
   it('does not resume at all with a resume window of 0: a live token is not taken over', () => {
     const { state } = lobby(new FakeLog(), initialState({ resumeWindowMs: 0 }));
-    const r = runWithLog([opened('bob-2', 5, { resume: tk('bob1') }, tk('bob2'))], state);
+    const r = runWithLog([opened('bob-2', 5, { resume: rt(B, 'bob1') }, tk('bob2'))], state);
     expect(r.effects[0]).toEqual(send('bob-2', code('resume_failed')));
     expect(kinds(r.effects)).not.toContain('terminate');
     expect(r.state.clients.get(B)).toBeDefined();
@@ -746,12 +765,27 @@ describe('reducer + log: identities kept for resuming are bounded', () => {
       ...ids.map((id) => opened(id, 0, { name: id }, tk(id))),
       ...ids.map((id, i) => closed(id, 1 + i, 'closed')),
     ], initialState({ maxAway: 2 }));
-    expect([...state.away.keys()]).toEqual(['c2', 'c3']);
-    expect(state.tokens.has(tk('c1'))).toBe(false);
-    const late = runWithLog([opened('c1-again', 10, { resume: tk('c1') }, tk('c1b'))], state);
+    expect([...state.away.keys()].sort()).toEqual(['c2', 'c3']);
+    expect(state.leaving.map((a) => a.client.id).toArray()).toEqual(['c2', 'c3']);
+    const late = runWithLog([opened('c1-again', 10, { resume: rt('c1', 'c1') }, tk('c1b'))], state);
     expect(late.effects[0]).toEqual(send('c1-again', expect.objectContaining({ Code: 'resume_failed' })));
-    const ok = runWithLog([opened('c3-again', 10, { resume: tk('c3') }, tk('c3b'))], state);
+    const ok = runWithLog([opened('c3-again', 10, { resume: rt('c3', 'c3') }, tk('c3b'))], state);
     expect(ok.state.clients.has('c3')).toBe(true);
+  });
+
+  it('passes over an identity resumed since: the oldest still away goes', () => {
+    const { state } = runWithLog([
+      ...['c1', 'c2', 'c3', 'c4'].map((id) => opened(id, 0, { name: id }, tk(id))),
+      closed('c1', 1, 'closed'), closed('c2', 2, 'closed'),
+      // c1 comes back: its entry in `leaving` is no longer current.
+      opened('c1-again', 3, { resume: rt('c1', 'c1') }, tk('c1b')),
+      closed('c3', 4, 'closed'), closed('c4', 5, 'closed'),
+    ], initialState({ maxAway: 2 }));
+    expect(state.clients.has('c1')).toBe(true);
+    expect([...state.away.keys()].sort()).toEqual(['c3', 'c4']);
+    expect(state.leaving.map((a) => a.client.id).toArray()).toEqual(['c3', 'c4']);
+    const late = runWithLog([opened('c2-again', 10, { resume: rt('c2', 'c2') }, tk('c2b'))], state);
+    expect(late.effects[0]).toEqual(send('c2-again', expect.objectContaining({ Code: 'resume_failed' })));
   });
 });
 
@@ -760,7 +794,7 @@ describe('reducer + log: directs to an identity that is away', () => {
     const { state } = runWithLog([closed(B, 10, 'closed')], lobby().state);
     const kept = runWithLog([dm(A, 11, B, 'you there?', 'dm1', { ref: 'd1' }), dm(A, 12, B, 'hello?', 'dm2')], state);
     expect(kept.effects).toEqual([send(A, M.ack(A, 'dm2', 12, undefined, { To: B }))]);
-    const back = runWithLog([opened('bob-2', 20, { resume: tk('bob1'), since: 'lobby:0:E1' }, tk('bob2'))], kept.state);
+    const back = runWithLog([opened('bob-2', 20, { resume: rt(B, 'bob1'), since: 'lobby:0:E1' }, tk('bob2'))], kept.state);
     expect(inbox(B, back.effects).map((m) => m.Type)).toEqual([0, 11, 11, 6]);
     expect(inbox(B, back.effects).slice(1, 3)).toEqual([M.direct(alice, B, 'dm1', 'you there?', 11), M.direct(alice, B, 'dm2', 'hello?', 12)]);
     expect(back.state.away.has(B)).toBe(false);
@@ -799,7 +833,7 @@ describe('reducer + log: directs to an identity that is away', () => {
     expect(refused).toEqual([send(A, code('mailbox_full', 'r'))]);
     expect(state.awayBytes).toBe(fits * size);
     // The first one resumes: its directs are delivered, and their room is free for others.
-    const back = runWithLog([opened('away-0-again', 4, { resume: tk(ids[0]) }, tk('again'))], state);
+    const back = runWithLog([opened('away-0-again', 4, { resume: rt(ids[0], ids[0]) }, tk('again'))], state);
     expect(inbox(ids[0], back.effects).filter((m) => m.Type === 11)).toHaveLength(Limits.maxAwayDirects);
     expect(back.state.awayBytes).toBe((fits - Limits.maxAwayDirects) * size);
     expect(step(back.state, dm(A, 5, ids[owners - 1], big, 'dm-after')).state.awayBytes).toBe((fits - Limits.maxAwayDirects + 1) * size);
@@ -826,7 +860,7 @@ describe('reducer + log: History', () => {
     const r = stepFrozen(state, received(A, 1, { type: 'history', room: 'lobby', ...page, ref: 'h1' }));
     // Nothing changes but the count of the asker's reads in flight.
     expect(r.state.rooms).toBe(state.rooms);
-    expect(r.state.clients.get(A)?.reading).toBe(1);
+    expect(r.state.clients.get(A)?.reads.reading).toBe(1);
     expect(withoutLogs(r.effects)).toEqual([read({ room: 'lobby', ...page }, { for: 'history', to: A, ref: 'h1' })]);
   });
 
@@ -842,12 +876,12 @@ describe('reducer + log: History', () => {
       kind: 'readDone', at: 2, req: { room: 'lobby', limit: 5 }, purpose: { for: 'history', to: A, ref: 'h0' },
       outcome: { ok: true, epoch: 'E1', head: 0, first: 1, messages: [], more: false },
     });
-    expect(answered.state.clients.get(A)?.reading).toBe(Limits.maxHistoryInFlight - 1);
+    expect(answered.state.clients.get(A)?.reads.reading).toBe(Limits.maxHistoryInFlight - 1);
     // The answer lets the next page go to the log; the one asked now waits its turn.
     expect(withoutLogs(answered.effects)[1]).toEqual(read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: 'h1' }));
     const again = stepFrozen(answered.state, ask('again'));
     expect(withoutLogs(again.effects)).toEqual([]);
-    expect(again.state.clients.get(A)?.queue).toHaveLength(Limits.maxHistoryInFlight - 1);
+    expect(again.state.clients.get(A)?.reads.queue).toHaveLength(Limits.maxHistoryInFlight - 1);
   });
 
   it('reads one page at a time per connection: the next when the last is answered, in the order asked', () => {
@@ -867,7 +901,9 @@ describe('reducer + log: History', () => {
       expect(r.filter((x) => x.kind === 'read')).toEqual(i < 4 ? [read({ room: 'lobby', limit: 5 }, { for: 'history', to: A, ref: `h${i + 1}` })] : []);
       if (i === 0) expect(inbox(B, sc.answer(2)).map((m) => m.Ref)).toEqual(['b']);
     }
-    expect(sc.state.clients.get(A)).toMatchObject({ reading: 0, busy: false, queue: [] });
+    expect(sc.state.clients.get(A)).toMatchObject({ reads: { reading: 0, busy: false, queue: [] } });
+    // Done reading, both share the record of a connection that reads nothing again (reducer.ts NO_READING).
+    expect(sc.state.clients.get(A)?.reads).toBe(sc.state.clients.get(B)?.reads);
   });
 
   it('refuses a room one is not in with not_member, and asks the log nothing', () => {

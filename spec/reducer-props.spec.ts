@@ -88,7 +88,7 @@ const open = fc.record({
   k: fc.constant('open' as const),
   name: opt(mostly(fc.constantFrom('alice', 'bob'), fc.constantFrom('', ' ', 'x'.repeat(40), '\u0007'))),
   room: fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, mostly(fc.constantFrom(...ROOMS), fc.constantFrom('', 'bad room'))),
-  resume: fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 2, arbitrary: fc.nat(8) }, { weight: 1, arbitrary: fc.constantFrom('short', 'Z'.repeat(32)) }),
+  resume: fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 2, arbitrary: fc.nat(8) }, { weight: 1, arbitrary: fc.constantFrom('short', 'Z'.repeat(32), `s0.${'Z'.repeat(32)}`) }),
   since: opt(fc.array(fc.tuple(fc.constantFrom(...ROOMS), fc.nat(6), mostly(fc.constant('E1'), fc.constant('E2'))), { maxLength: 3 })
     .map((es) => es.map(([r, s, e]) => `${r}:${s}:${e}`).join(','))),
   // With auth on: a token's user, now and then one whose token expires soon, or that allows some rooms only.
@@ -169,7 +169,7 @@ class World {
   private readonly edge: HubEvent[] = [];
   /** Every ID seen, in order: Directs and Members cursors pick from them. */
   readonly ids: string[] = [];
-  /** Resume tokens handed out, in order. */
+  /** Resume tokens handed out (each welcome's Token), in order. */
   readonly tokens: string[] = [];
   /** Per receiving ID and room, the Seq of the last line it has (from a Join reply, a line, a Resync). */
   readonly seen = new Map<string, Map<string, number>>();
@@ -207,8 +207,8 @@ class World {
     switch (a.k) {
       case 'open': {
         const id = `s${this.opened++}`;
-        const token = `T${this.tokens.length}`.padEnd(32, '_');
-        this.tokens.push(token);
+        // The connection's secret, as the edge mints it; the welcome's Token names it (reducer.ts resumeToken).
+        const token = `T${this.opened}`.padEnd(32, '_');
         this.socks.push({ id, ending: false });
         this.ids.push(id);
         this.sinceOf.set(id, a.since);
@@ -448,6 +448,7 @@ class World {
         return;
       }
       case 'send':
+        if (x.message.Type === 0 && typeof x.message.Token === 'string') this.tokens.push(x.message.Token);
         return this.receive(x.to, x.message, before, false);
       case 'broadcast':
         for (const id of x.to) if (id !== x.except) this.receive(id, x.message, before, true);

@@ -31,12 +31,12 @@ function aliceHere(head = 0): Scene {
 }
 
 describe('hub, identities in Redis: a connection claims, parks, releases', () => {
-  it('claims a new identity with its token and record, and keeps no token here', () => {
+  it('claims a new identity with its token and record; its token is the secret alone, looked up in Redis', () => {
     const r = runWithLog([opened(A, 0, { name: 'alice', room: 'rust' }, tk('a'))], cluster());
     expect(sessionOps(withoutLogs(r.effects))).toEqual([
       session({ op: 'claim', id: A, token: tk('a'), record: { id: A, name: 'alice', rooms: ['rust'], keys: [] } }),
     ]);
-    expect(r.state.tokens.size).toBe(0);
+    expect(r.effects).toContainEqual(send(A, M.welcome(A, 'alice', ['rust'], 0, tk('a'))));
   });
 
   it('parks it when the connection ends, with its rooms and settled Keys, for the resume window', () => {

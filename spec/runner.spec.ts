@@ -33,7 +33,7 @@ function setup() {
     maxBuffered: LIMIT, slowMs: 5000, now: () => clock, log: () => undefined, onDropped: (id) => dropped.push(id),
   });
   const ws = fakeSocket();
-  runner.register('r', ws as unknown as WebSocket);
+  runner.register({ id: 'r', ws: ws as unknown as WebSocket });
   const line = () => runner.run([send('r', M.notice('x', 0))]);
   return { ws, dropped, line, advance: (ms: number) => { clock += ms; } };
 }
@@ -132,7 +132,7 @@ function setupStream() {
   const dropped: string[] = [];
   const runner = new Runner({ maxBuffered: LIMIT, now: () => 0, log: () => undefined, onDropped: (id) => dropped.push(id) });
   const { ws, stream } = streamSocket();
-  runner.register('r', ws as unknown as WebSocket);
+  runner.register({ id: 'r', ws: ws as unknown as WebSocket });
   /** A frame of about `chars` bytes to `to`. */
   const say = (chars: number, to = 'r') => runner.run([send(to, M.notice('x'.repeat(chars), 0))]);
   return { runner, ws, stream, dropped, say };
@@ -210,7 +210,7 @@ describe('Runner: backpressure', () => {
     const runner = new Runner({ maxBuffered: LIMIT, log: () => undefined, onDropped: () => undefined });
     const members = Array.from({ length: 10 }, (_, i) => {
       const s = streamSocket();
-      runner.register(`m${i}`, s.ws as unknown as WebSocket);
+      runner.register({ id: `m${i}`, ws: s.ws as unknown as WebSocket });
       return s.ws;
     });
     const to = members.map((_, i) => `m${i}`);
@@ -235,6 +235,22 @@ describe('Runner: backpressure', () => {
     say(10, 'q');
     expect(dropped).toEqual(['q']);
     expect(ws.closedWith).toBe(4008);
+  });
+});
+
+describe('Runner: identities', () => {
+  it('renames the seat a rebind names, which the connection stream names its events with: a takeover swaps both', () => {
+    const runner = new Runner({ maxBuffered: LIMIT, log: () => undefined, onDropped: () => undefined });
+    const fresh = { id: 'new', ws: fakeSocket() as unknown as WebSocket };
+    const old = { id: 'me', ws: fakeSocket() as unknown as WebSocket };
+    runner.register(fresh);
+    runner.register(old);
+    runner.run([rebind('new', 'me')]);
+    expect([fresh.id, old.id]).toEqual(['me', 'new']);
+    runner.run([send('me', M.notice('x', 0))]);
+    expect((fresh.ws as unknown as { sent: number }).sent).toBe(1);
+    expect((old.ws as unknown as { sent: number }).sent).toBe(0);
+    expect(runner.ids().sort()).toEqual(['me', 'new']);
   });
 });
 

@@ -49,8 +49,10 @@ describe('connecting (1, 2)', () => {
     const a = TestClient.raw(`${server.url}?name=alice`);
     clients.push(a);
     const first = await a.next();
-    expect(first).toEqual({ ID: expect.any(String), Content: 'welcome', SentAt: expect.any(Number), Type: 0, Name: 'alice', Rooms: ['lobby'], Token: expect.stringMatching(/^[\w-]{32}$/) });
+    expect(first).toEqual({ ID: expect.any(String), Content: 'welcome', SentAt: expect.any(Number), Type: 0, Name: 'alice', Rooms: ['lobby'], Token: expect.stringMatching(/^[\w-]+\.[\w-]{32}$/) });
     expect(first.ID.length).toBeGreaterThanOrEqual(10);
+    // One process: the token is the ID and a secret (protocol.md: opaque to the client; reducer.ts resumeToken).
+    expect(String(first.Token).startsWith(`${first.ID}.`)).toBe(true);
     const presence = await a.next();
     expect(presence).toMatchObject({ Type: 6, Room: 'lobby', Members: [{ ID: first.ID, Name: 'alice' }], Seq: 0 });
     const b = await connect({ name: 'bob' });

@@ -70,5 +70,13 @@ export function checkState(s: HubState): void {
   const sizes = biggest(s.sizes, 1000).map((x) => `${x.Room}:${x.Count}`).sort();
   const real = [...s.rooms.values()].map((r) => `${r.name}:${r.members.length}`).sort();
   if (sizes.join() !== real.join()) fail('room sizes that are not the rooms\'', { sizes, real });
+  // The order identities left (HubState.leaving): each away one there once as its current entry (its own
+  // client), and those in the order their windows end, which is the order expire forgets them.
+  const current = [...s.leaving].filter((a) => s.away.get(a.client.id)?.client === a.client);
+  if (current.length !== s.away.size) fail('away identities and their current entries in leaving differ', { away: s.away.size, current: current.length });
+  for (let i = 1; i < current.length; i++) if (current[i].until < current[i - 1].until) fail('leaving out of the order windows end', current.map((a) => a.until));
+  let bytes = 0;
+  for (const a of s.away.values()) bytes += a.bytes;
+  if (bytes !== s.awayBytes) fail('awayBytes that is not the sum of the away identities\' Directs', { bytes, awayBytes: s.awayBytes });
 }
 

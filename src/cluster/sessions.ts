@@ -1,6 +1,6 @@
 // Identities across nodes (issue 8 item 4): where each identity is live, the
 // identities parked for a resume, and Direct messages to an identity on another
-// node or away. What src/core/reducer.ts keeps in `tokens` and `away` for one
+// node or away. What src/core/reducer.ts keeps in `away` (and its clients' secrets) for one
 // process, kept in Redis for all of them, so a client resumes on any node, a
 // Direct reaches a connection on any node, and a Key's record (what a repeat is
 // acked with) follows the identity.
@@ -125,7 +125,7 @@
 //
 // FOR THE HUB (the reducer integration; wired: src/core/reducer.ts in cluster
 // mode, src/cluster/session-runner.ts, docs/scaling.md "Identities across
-// nodes"): `tokens` and `away` become effects
+// nodes"): `away` and the tokens become effects
 // (claim on a welcome, park or release on a disconnect, take on `?resume=`,
 // send for a Direct whose `To` is not a local client) and events with the
 // outcomes; a Direct's Ack waits for send's outcome (live or kept: Ack; else

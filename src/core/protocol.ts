@@ -437,7 +437,10 @@ export const rateLimited = (retryMs: number, ref?: Ref): ProtocolError => {
   return e;
 };
 
-/** A resume token: 32 characters of base64url (protocol.md "Resuming after a reconnect"). */
+/**
+ * A resume secret, 32 characters of base64url: the whole resume token with several processes, its part
+ * after the identity's ID and a `.` with one (reducer.ts resumeToken; opaque to clients, protocol.md).
+ */
 export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
 /** Where a client says it is in one room: the Seq of the last line it has, in that Epoch. */

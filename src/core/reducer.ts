@@ -22,7 +22,7 @@
 // rooms hear of them from presence's events (`presenceHeard`, from every node,
 // this one too), and Members, Rooms and Join replies are answered from presence's
 // outcomes (`presenceDone`). The hub keeps only its own members, to deliver to.
-import { Map as IMap, OrderedMap } from 'immutable';
+import { Map as IMap, List, OrderedMap } from 'immutable';
 import {
   Close, ClientMessage, DEFAULT_ROOM, Limits, Member, Message, Position, ProtocolError, Ref, TOKEN_PATTERN,
   nameErrorCode, nameProblem, normalizeName, parseSince, roomProblem, wireSize,
@@ -57,10 +57,22 @@ export interface Client {
   readonly graceUntil?: number;
   /** In join order; the first is where a Broadcast without Room goes. */
   readonly rooms: readonly string[];
-  /** This connection's resume token. */
+  /**
+   * This connection's resume secret, minted at the edge (`opened`'s token). The client holds it in
+   * its resume token (resumeToken): with one process `ID.SECRET`, with several the secret alone.
+   */
   readonly token: string;
   /** The last Limits.maxKeysRemembered Keys it sent, oldest first. */
   readonly keys: OrderedMap<string, KeyRecord>;
+  /**
+   * Its reads of the log. A connection that reads none (most, most of the time) shares NO_READING:
+   * four fields fewer on every record (issue 9, the heap an idle connection costs).
+   */
+  readonly reads: Reads;
+}
+
+/** What a connection reads of the log, and may still replay. */
+export interface Reads {
   /** History reads asked and not yet answered (at most Limits.maxHistoryInFlight). */
   readonly reading: number;
   /**
@@ -77,6 +89,13 @@ export interface Client {
   /** Bytes its resume may still replay (Limits.maxReplayBytes at a resume, 0 otherwise). */
   readonly replayLeft: number;
 }
+
+/** A connection reading nothing: one object for all of them. */
+const NO_READING: Reads = { reading: 0, queue: [], busy: false, replayLeft: 0 };
+
+/** `r`, or NO_READING when it is nothing (so that a connection done reading lets its own go). */
+const reads = (r: Reads): Reads =>
+  (r.reading === 0 && !r.busy && r.queue.length === 0 && r.replayLeft === 0 ? NO_READING : r);
 
 /** A read waiting in a connection's queue: the replay of a resumed room (read once its position said so), or a History page. */
 export type QueuedRead =
@@ -99,6 +118,11 @@ export interface Room {
    * with one process, where the log's answers come in order by themselves.
    */
   readonly live: Sequence | null;
+  /**
+   * `[name]`: the rooms of every member in this room alone (most connections are in one room), one
+   * array for all of them rather than one each (Client.rooms; never changed, as no state is).
+   */
+  readonly alone: readonly string[];
 }
 
 /**
@@ -193,10 +217,16 @@ export interface HubState {
   readonly shuttingDown: boolean;
   /** Rooms with more members than this get no Connected, Disconnected or Rename notices (--presence-max). */
   readonly presenceMax: number;
-  /** Resume tokens of live and away identities, to their ID. */
-  readonly tokens: IMap<string, string>;
-  /** Identities within their resume window, in the order they left, which is the order they expire. */
-  readonly away: OrderedMap<string, Away>;
+  /** Identities within their resume window, by ID. */
+  readonly away: IMap<string, Away>;
+  /**
+   * The same in the order they left, which is the order they expire (expire; past maxAway the oldest
+   * goes). An entry is current while `away` has it (its `client`); one resumed since, or gone again (its
+   * later entry is the current one), is passed over when it comes first. A Map and a List, not an
+   * OrderedMap, which keeps an [ID, Away] pair per entry besides: ~80 B less per away identity (issue 9:
+   * ~30,000 of them in the soak's resume window).
+   */
+  readonly leaving: List<Away>;
   /** How long an identity is kept after its connection ends (--resume-window; 0: no resuming). */
   readonly resumeWindowMs: number;
   /** How many identities are kept for resuming at most (MAX_AWAY). */
@@ -261,8 +291,8 @@ export const initialState = (
   sizes: noRooms(),
   shuttingDown: false,
   presenceMax: opts.presenceMax ?? DEFAULT_PRESENCE_MAX,
-  tokens: IMap(),
-  away: OrderedMap(),
+  away: IMap(),
+  leaving: List(),
   resumeWindowMs: opts.resumeWindowMs ?? DEFAULT_RESUME_WINDOW_MS,
   maxAway: opts.maxAway ?? MAX_AWAY,
   awayBytes: 0,
@@ -273,7 +303,22 @@ export const initialState = (
 });
 
 const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
-const NO_READS: readonly QueuedRead[] = [];
+const NO_ROOMS: readonly string[] = [];
+// An away identity's Keys and Directs while it has none (most of them): one array each for all.
+const NO_AWAY_KEYS: readonly AwayKey[] = [];
+const NO_DIRECTS: readonly Message[] = [];
+
+/**
+ * `xs` with `x` after them, in an array of just that length: kept in the state (a room's members, a
+ * client's rooms), where `[...xs, x]` would keep room for 16 more (V8 grows an array as it pushes).
+ */
+const plus = <T>(xs: readonly T[], x: T): readonly T[] => xs.concat([x]);
+
+/** `xs` without `x` (in them once at most), in an array of just that length (`filter` keeps room to spare). */
+function minus<T>(xs: readonly T[], x: T): readonly T[] {
+  const i = xs.indexOf(x);
+  return i < 0 ? xs : xs.slice(0, i).concat(xs.slice(i + 1));
+}
 
 const NONE: readonly Effect[] = [];
 const unchanged = (state: HubState, effects: readonly Effect[] = NONE): Step => ({ state, effects });
@@ -315,6 +360,14 @@ const without = (members: readonly string[], out: ReadonlySet<string>): readonly
  */
 type Entry = { mode: 'join'; ref?: Ref } | { mode: 'resume'; since?: Position };
 
+/**
+ * `room` with other members. Written out, not spread, as where a read positions a room (onReadDone):
+ * there a spread of a Room gave an object with four fields in it and three in a properties array
+ * beside (96 B a room, not 80), and joins, leaves and reads are what leave the rooms an idle hub keeps.
+ */
+const withMembers = (room: Room, members: readonly string[], waiting: readonly Waiting[]): Room =>
+  ({ name: room.name, seq: room.seq, epoch: room.epoch, members, waiting, live: room.live, alone: room.alone });
+
 /** Adds a client to a room: the joiner gets the room's first members and position, the others a Connected. */
 function enter(state: HubState, client: Client, roomName: string, at: number, entry: Entry): Step {
   const before = state.rooms.get(roomName);
@@ -330,10 +383,10 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
     : entry.mode === 'join' ? { id: client.id, purpose, roster: null, reading: reads } : { id: client.id, purpose, roster: null };
   const waiter: Waiting[] = wait ? [waits] : [];
   const room: Room = before
-    ? { ...before, members: [...before.members, client.id], waiting: wait ? [...before.waiting, ...waiter] : before.waiting }
-    : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: waiter, live: null };
+    ? withMembers(before, plus(before.members, client.id), wait ? [...before.waiting, ...waiter] : before.waiting)
+    : { name: roomName, seq: -1, epoch: '', members: [client.id], waiting: waiter, live: null, alone: [roomName] };
   const size = room.members.length;
-  const updated: Client = { ...client, rooms: [...client.rooms, roomName] };
+  const updated: Client = { ...client, rooms: client.rooms.length === 0 ? room.alone : plus(client.rooms, roomName) };
   const next: HubState = {
     ...state,
     clients: state.clients.set(client.id, updated),
@@ -366,14 +419,17 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
 /** Removes a client from one room; the rest of the room is told why. Empty rooms disappear. */
 function exit(state: HubState, client: Client, roomName: string, reason: M.LeaveReason, at: number, notify: boolean) {
   const room = state.rooms.get(roomName);
-  const updated: Client = { ...client, rooms: client.rooms.filter((r) => r !== roomName) };
+  const left = minus(client.rooms, roomName);
+  // In one room, or none, now: the arrays every client in that case shares (Room.alone, NO_ROOMS).
+  const rooms = left.length === 0 ? NO_ROOMS : left.length === 1 ? state.rooms.get(left[0])?.alone ?? left : left;
+  const updated: Client = { ...client, rooms };
   if (!room) return { state: { ...state, clients: state.clients.set(client.id, updated) }, effects: NONE };
-  const rest = room.members.filter((id) => id !== client.id);
+  const rest = minus(room.members, client.id);
   const waiting = isWaiting(room, client.id) ? room.waiting.filter((w) => w.id !== client.id) : room.waiting;
   const next: HubState = {
     ...state,
     clients: state.clients.set(client.id, updated),
-    rooms: rest.length === 0 ? state.rooms.delete(roomName) : state.rooms.set(roomName, { ...room, members: rest, waiting }),
+    rooms: rest.length === 0 ? state.rooms.delete(roomName) : state.rooms.set(roomName, withMembers(room, rest, waiting)),
     sizes: resize(state.sizes, roomName, room.members.length, rest.length),
   };
   const effects: Effect[] = [];
@@ -398,7 +454,7 @@ function exit(state: HubState, client: Client, roomName: string, reason: M.Leave
 function withUser(users: HubState['users'], user: string | undefined, id: string): HubState['users'] {
   if (user === undefined) return users;
   const ids = users.get(user) ?? [];
-  return ids.includes(id) ? users : users.set(user, [...ids, id]);
+  return ids.includes(id) ? users : users.set(user, plus(ids, id));
 }
 
 /**
@@ -412,7 +468,7 @@ function holdUser(state: HubState, user: string | undefined, effects: Effect[]):
 /** With auth on: `id` no longer among the user's connections (the user forgotten with its last). */
 function withoutUser(users: HubState['users'], user: string | undefined, id: string): HubState['users'] {
   if (user === undefined) return users;
-  const ids = (users.get(user) ?? []).filter((x) => x !== id);
+  const ids = minus(users.get(user) ?? [], id);
   return ids.length === 0 ? users.delete(user) : users.set(user, ids);
 }
 
@@ -445,21 +501,32 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
   }
   const keep = s.resumeWindowMs > 0 && !s.shuttingDown;
   let away = s.away;
-  let tokens = s.tokens;
+  let leaving = s.leaving;
   let awayBytes = s.awayBytes;
   if (keep) {
     if (away.size >= s.maxAway) {
-      const oldest = away.first() as Away;
-      away = away.delete(oldest.client.id);
-      tokens = tokens.delete(oldest.client.token);
-      awayBytes -= oldest.bytes;
+      // The oldest still away goes (and the entries before it, resumed since, with it).
+      let n = 0;
+      for (const a of leaving) {
+        n++;
+        const oldest = current(away, a);
+        if (oldest === undefined) continue;
+        away = away.delete(oldest.client.id);
+        awayBytes -= oldest.bytes;
+        break;
+      }
+      leaving = leaving.slice(n);
     }
-    const kept: Client = { ...client, keys: NO_KEYS, queue: NO_READS, busy: false, reading: 0, replayLeft: 0 };
-    away = away.set(id, { client: kept, keys: awayKeys(client.keys), until: at + s.resumeWindowMs, directs: [], bytes: 0 });
-  } else {
-    tokens = tokens.delete(client.token);
+    // As it was, without what only a live connection has: most have none of it, and are kept as they are.
+    const idle = client.keys === NO_KEYS && client.reads === NO_READING;
+    const kept: Away = {
+      client: idle ? client : { ...client, keys: NO_KEYS, reads: NO_READING },
+      keys: awayKeys(client.keys), until: at + s.resumeWindowMs, directs: NO_DIRECTS, bytes: 0,
+    };
+    away = away.set(id, kept);
+    leaving = leaving.push(kept);
   }
-  return { state: { ...s, clients: s.clients.delete(id), away, tokens, awayBytes }, effects };
+  return { state: { ...s, clients: s.clients.delete(id), away, leaving, awayBytes }, effects };
 }
 
 /** About what an away Key takes in memory: its three strings (two bytes a unit) and the array holding them. */
@@ -467,6 +534,7 @@ const awayKeyBytes = (key: string, msgId: string, to: string): number => 2 * (ke
 
 /** The Keys an identity going away keeps (Away.keys): its Directs', the newest first in, within the byte bound. */
 function awayKeys(keys: OrderedMap<string, KeyRecord>): readonly AwayKey[] {
+  if (keys.size === 0) return NO_AWAY_KEYS;
   const out: AwayKey[] = [];
   let bytes = 0;
   for (const [key, rec] of keys.reverse()) {
@@ -475,28 +543,70 @@ function awayKeys(keys: OrderedMap<string, KeyRecord>): readonly AwayKey[] {
     if (bytes > Limits.maxAwayKeyBytes) break;
     out.push([key, rec.msgId, rec.to]);
   }
-  return out.reverse();
+  return out.length === 0 ? NO_AWAY_KEYS : out.reverse();
+}
+
+/** The away identity a `leaving` entry is of, if that entry is still its current one (HubState.leaving). */
+function current(away: HubState['away'], entry: Away): Away | undefined {
+  const a = away.get(entry.client.id);
+  // Each departure keeps a Client of its own (a Direct meanwhile replaces the Away, not its client).
+  return a !== undefined && a.client === entry.client ? a : undefined;
 }
 
 /** Forgets the identities whose resume window is over: the oldest first, so this stops at the first still kept. */
 function expire(state: HubState, at: number): HubState {
-  // One pass from the oldest, then the deletes in one batch. Not `first()` then `delete` in a loop: an
-  // OrderedMap keeps the slots of deleted entries until it compacts, and `first()` walks past them, so
-  // that loop was quadratic: 2,500 identities expiring at one beat among 30,000 stalled the hub 1-2 s
-  // (the soak's p99, docs/benchmarks.md).
-  const gone = state.away.valueSeq().takeWhile((a) => a.until <= at).toArray();
-  if (gone.length === 0) return state;
+  // One pass from the oldest (entries resumed since passed over), then the deletes in one batch and the
+  // list cut once. Not a delete per identity from an OrderedMap, as it was: it keeps the slots of deleted
+  // entries until it compacts, and `first()` walks past them, so that loop was quadratic: 2,500 identities
+  // expiring at one beat among 30,000 stalled the hub 1-2 s (the soak's p99, docs/benchmarks.md).
+  let n = 0;
+  const gone: Away[] = [];
+  for (const entry of state.leaving) {
+    const a = current(state.away, entry);
+    if (a !== undefined && a.until > at) break;
+    if (a !== undefined) gone.push(a);
+    n++;
+  }
+  if (n === 0) return state;
   let awayBytes = state.awayBytes;
-  const away = state.away.withMutations((m) => {
-    for (const a of gone) m.delete(a.client.id);
-  });
-  const tokens = state.tokens.withMutations((m) => {
+  const away = gone.length === 0 ? state.away : state.away.withMutations((m) => {
     for (const a of gone) {
-      m.delete(a.client.token);
+      m.delete(a.client.id);
       awayBytes -= a.bytes;
     }
   });
-  return { ...state, away, tokens, awayBytes };
+  return { ...state, away, leaving: state.leaving.slice(n), awayBytes };
+}
+
+/**
+ * The resume token a client is given (protocol.md "Resuming after a reconnect": opaque to it). With one
+ * process, its identity's ID and the connection's secret, `ID.SECRET`: a resume finds the identity by the
+ * ID and takes it only with the secret it holds, so the hub keeps no map of tokens (one entry less per
+ * identity, live or away: issue 9). Several processes: the secret alone, looked up in Redis (sessions.ts).
+ * Built for the welcome only, and not kept.
+ */
+const resumeToken = (state: HubState, id: string, secret: string): string => (state.cluster ? secret : `${id}.${secret}`);
+
+/** The length of a secret (TOKEN_PATTERN), and of the `.` before it in a token of one process. */
+const SECRET_LENGTH = 32;
+
+/** The identity ID a one-process resume token names, if it has the form `ID.SECRET` (undefined: malformed). */
+function idOfToken(token: string): string | undefined {
+  const dot = token.length - SECRET_LENGTH - 1;
+  if (dot < 1 || token.charCodeAt(dot) !== 0x2e || !TOKEN_PATTERN.test(token.slice(dot + 1))) return undefined;
+  return token.slice(0, dot);
+}
+
+/**
+ * Whether a well-formed token (idOfToken) carries `secret`. Every character is compared, whatever the
+ * first that differs: how long a wrong guess takes says nothing of how much of it was right.
+ */
+function holdsSecret(token: string, secret: string): boolean {
+  if (secret.length !== SECRET_LENGTH) return false;
+  const from = token.length - SECRET_LENGTH;
+  let diff = 0;
+  for (let i = 0; i < SECRET_LENGTH; i++) diff |= token.charCodeAt(from + i) ^ secret.charCodeAt(i);
+  return diff === 0;
 }
 
 /**
@@ -573,11 +683,13 @@ function onOpened(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>): St
     };
   }
   if (e.resume !== undefined) {
-    const id = TOKEN_PATTERN.test(e.resume) ? state.tokens.get(e.resume) : undefined;
+    const id = idOfToken(e.resume);
     const was = id === undefined ? undefined : state.clients.get(id) ?? awayAt(state, id, e.at)?.client;
+    // The identity's own secret, the one it was last given (each works once: a resume gives a new one).
     // With auth on, an identity is resumed only by a token of the same user (docs/security.md "Identity").
-    const kept = was !== undefined && was.user === e.user?.sub;
-    if (kept && state.resumeWindowMs > 0) return resume(state, e, id as string);
+    const kept = was !== undefined && holdsSecret(e.resume, was.token) && was.user === e.user?.sub;
+    // The ID the hub keeps, not the one sliced from the token (which would keep the token's string alive).
+    if (kept && state.resumeWindowMs > 0) return resume(state, e, was.id);
     // protocol.md: a token that is unknown, malformed, used or expired buys nothing:
     // say so, then this is an ordinary new connection.
     effects.push(...resumeFailed(e.id, e.at));
@@ -608,7 +720,7 @@ function fresh(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, effect
       log('refused', { id: e.id, code: problem.code }, 'warn'),
     ]);
   }
-  const guest: Client = { id: e.id, name, rooms: [], token: e.token, keys: NO_KEYS, reading: 0, queue: NO_READS, busy: false, replayLeft: 0 };
+  const guest: Client = { id: e.id, name, rooms: NO_ROOMS, token: e.token, keys: NO_KEYS, reads: NO_READING };
   // With auth off, a Client has the same shape as before auth existed (no spread: the hidden class stays one).
   const client: Client = e.user === undefined ? guest : { ...guest, ...userOf(e.user) };
   const users = withUser(state.users, e.user?.sub, e.id);
@@ -617,19 +729,17 @@ function fresh(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, effect
   const blocked = !roomAllowed(e.user?.rooms, room) ? forbiddenRoom(room) : full(state, room) ? roomFull(state, room) : undefined;
   if (blocked) {
     // protocol.md "Rooms": connected, in no room, and told why; it may join another.
-    effects.push(send(e.id, M.welcome(e.id, name, [], e.at, e.token)), send(e.id, M.error(blocked, e.at)),
+    effects.push(send(e.id, M.welcome(e.id, name, [], e.at, resumeToken(state, e.id, e.token))), send(e.id, M.error(blocked, e.at)),
       log('connect', { id: e.id, name, room: null, [blocked.code === 'forbidden' ? 'forbidden' : 'full']: room }));
     if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [], keys: [], ...user } }));
     holdUser(state, e.user?.sub, effects);
-    const tokens = state.cluster ? state.tokens : state.tokens.set(e.token, e.id);
-    return { state: { ...state, clients: state.clients.set(e.id, client), tokens, users }, effects };
+    return { state: { ...state, clients: state.clients.set(e.id, client), users }, effects };
   }
-  effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, e.token)), log('connect', { id: e.id, name, room }));
+  effects.push(send(e.id, M.welcome(e.id, name, [room], e.at, resumeToken(state, e.id, e.token))), log('connect', { id: e.id, name, room }));
   // Several processes: the identity and its token are kept in Redis, not here.
   if (state.cluster) effects.push(session({ op: 'claim', id: e.id, token: e.token, record: { id: e.id, name, rooms: [room], keys: [], ...user } }));
   holdUser(state, e.user?.sub, effects);
-  const r = enter({ ...state, clients: state.clients.set(e.id, client), users, tokens: state.cluster ? state.tokens : state.tokens.set(e.token, e.id) },
-    client, room, e.at, { mode: 'join' });
+  const r = enter({ ...state, clients: state.clients.set(e.id, client), users }, client, room, e.at, { mode: 'join' });
   return { state: r.state, effects: [...effects, ...r.effects] };
 }
 
@@ -651,7 +761,7 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
     effects.push(rebind(e.id, id));
   }
   const away = s.away.get(id) as Away;
-  s = { ...s, away: s.away.delete(id), awayBytes: s.awayBytes - away.bytes, tokens: s.tokens.delete(away.client.token).set(e.token, id) };
+  s = { ...s, away: s.away.delete(id), awayBytes: s.awayBytes - away.bytes };
   const keys = OrderedMap<string, KeyRecord>(away.keys.map(([k, msgId, to]) => [k, { msgId, to }]));
   return restore(s, e, { id, name: away.client.name, rooms: away.client.rooms, keys }, away.directs, effects);
 }
@@ -672,14 +782,14 @@ function restore(
   const rooms = who.rooms.filter((room) => roomAllowed(e.user?.rooms, room));
   who = { ...who, rooms };
   const back: Client = {
-    id, name: who.name, rooms: [], token: e.token, keys: who.keys, reading: 0,
-    queue: who.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: state.maxReplayBytes,
+    id, name: who.name, rooms: NO_ROOMS, token: e.token, keys: who.keys,
+    reads: reads({ reading: 0, queue: who.rooms.map((room) => ({ replay: room })), busy: false, replayLeft: state.maxReplayBytes }),
   };
   const client: Client = e.user === undefined ? back : { ...back, ...userOf(e.user) };
   holdUser(state, e.user?.sub, effects);
   let s: HubState = { ...state, clients: state.clients.set(id, client), users: withUser(state.users, e.user?.sub, id) };
   effects.push(
-    send(id, M.welcome(id, client.name, who.rooms, e.at, e.token, true)),
+    send(id, M.welcome(id, client.name, who.rooms, e.at, resumeToken(state, id, e.token), true)),
     log('resume', { id, name: client.name, rooms: who.rooms.length, directs: directs.length }),
   );
   for (const d of directs) effects.push(send(id, d));
@@ -949,12 +1059,12 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
         clients: state.clients,
         users: state.users,
         refreshGraceMs: state.refreshGraceMs,
-        rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting, live: room.live }),
+        rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting, live: room.live, alone: room.alone }),
         sizes: state.sizes,
         shuttingDown: state.shuttingDown,
         presenceMax: state.presenceMax,
-        tokens: state.tokens,
         away: state.away,
+        leaving: state.leaving,
         resumeWindowMs: state.resumeWindowMs,
         maxAway: state.maxAway,
         awayBytes: state.awayBytes,
@@ -1132,11 +1242,11 @@ function pump(state: HubState, id: string, at: number, done: readonly Effect[]):
   let s = state;
   for (;;) {
     const client = s.clients.get(id);
-    if (!client || client.busy || client.queue.length === 0) return { state: s, effects };
-    const next = client.queue[0];
-    const queue = client.queue.slice(1);
+    if (!client || client.reads.busy || client.reads.queue.length === 0) return { state: s, effects };
+    const next = client.reads.queue[0];
+    const queue = client.reads.queue.slice(1);
     if (!('replay' in next)) {
-      s = { ...s, clients: s.clients.set(id, { ...client, queue, busy: true }) };
+      s = { ...s, clients: s.clients.set(id, { ...client, reads: { ...client.reads, queue, busy: true } }) };
       effects.push(read(next.req, next.purpose));
       return { state: s, effects };
     }
@@ -1144,18 +1254,18 @@ function pump(state: HubState, id: string, at: number, done: readonly Effect[]):
     const waiter = room?.waiting.find((w) => w.id === id);
     // Its position is still being read: the replays after it wait too, so they go in the order of the rooms.
     if (room && waiter?.purpose.for === 'resume') return { state: s, effects };
-    s = { ...s, clients: s.clients.set(id, { ...client, queue }) };
+    s = { ...s, clients: s.clients.set(id, { ...client, reads: reads({ ...client.reads, queue }) }) };
     // Left, answered from its position, or gone: nothing to read.
     if (!room || !waiter || waiter.purpose.for !== 'replay') continue;
     const { since } = waiter.purpose;
     const missed = room.seq - since.seq;
-    if (missed > Limits.maxReplay || missed * MIN_LINE_BYTES > client.replayLeft) {
+    if (missed > Limits.maxReplay || missed * MIN_LINE_BYTES > client.reads.replayLeft) {
       s = rejoined(s, room, waiter, at, 'too_many', effects).state;
       continue;
     }
-    s = { ...s, clients: s.clients.set(id, { ...client, queue, busy: true }) };
+    s = { ...s, clients: s.clients.set(id, { ...client, reads: { ...client.reads, queue, busy: true } }) };
     // At most what may still be replayed (and the line past it, to know): a room that will not fit costs no more to find out.
-    effects.push(read({ room: room.name, after: since.seq, limit: Limits.maxReplay + 1, maxBytes: client.replayLeft }, waiter.purpose));
+    effects.push(read({ room: room.name, after: since.seq, limit: Limits.maxReplay + 1, maxBytes: client.reads.replayLeft }, waiter.purpose));
     return { state: s, effects };
   }
 }
@@ -1170,7 +1280,8 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
     const asker = state.clients.get(to);
     // Gone meanwhile (away, or forgotten): no socket would take the page (reducer-props.spec.ts).
     if (!asker) return unchanged(state);
-    const next = { ...state, clients: state.clients.set(to, { ...asker, reading: Math.max(0, asker.reading - 1), busy: false }) };
+    const done = reads({ ...asker.reads, reading: Math.max(0, asker.reads.reading - 1), busy: false });
+    const next = { ...state, clients: state.clients.set(to, { ...asker, reads: done }) };
     if (!outcome.ok) return pump(next, to, e.at, [send(to, M.error(err('store_failed', `history could not be read: ${outcome.reason}`, purpose.ref), e.at))]);
     const lines = outcome.messages.map((m) => M.stored(m, outcome.epoch));
     return pump(next, to, e.at, [send(to, M.history(e.req.room, outcome.epoch, outcome.head, outcome.first, lines, outcome.more, e.at, purpose.ref))]);
@@ -1178,7 +1289,7 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   if (purpose.for === 'replay') {
     // The connection's queued read is back, whatever becomes of it: the next may go.
     const asker = state.clients.get(to);
-    const freed = asker?.busy ? { ...state, clients: state.clients.set(to, { ...asker, busy: false }) } : state;
+    const freed = asker?.reads.busy ? { ...state, clients: state.clients.set(to, { ...asker, reads: reads({ ...asker.reads, busy: false }) }) } : state;
     const r = onReplay(freed, e, purpose);
     return pump(r.state, to, e.at, r.effects);
   }
@@ -1206,11 +1317,13 @@ function onReadDone(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>)
   if (purpose.for === 'join' && waiter.reading === false) return unchanged(state);
   const known = room.seq >= 0;
   const ready: Room = {
-    ...room,
+    name: room.name,
     seq: known ? room.seq : outcome.head,
     epoch: known ? room.epoch : outcome.epoch,
+    members: room.members,
     waiting: room.waiting.filter((w) => w !== waiter),
     live: known || !state.cluster ? room.live : sequence(outcome.head, outcome.epoch),
+    alone: room.alone,
   };
   const next: HubState = { ...state, rooms: state.rooms.set(room.name, ready) };
   if (purpose.for === 'join' && waiter.roster === null) {
@@ -1258,7 +1371,7 @@ function onReplay(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>, p
   // when heard (rejoinedAhead); replayed too, they came twice (reducer-props.spec.ts).
   const messages = state.cluster ? outcome.messages.filter((m) => m.seq <= room.seq) : outcome.messages;
   const bytes = replayBytes(messages);
-  const recovered = recoverable(purpose.since, outcome, bytes, client.replayLeft);
+  const recovered = recoverable(purpose.since, outcome, bytes, client.reads.replayLeft);
   // Several processes: the lines the log has past the room's position here come to it as they are heard.
   const ahead = recovered === true && state.cluster && outcome.head > room.seq;
   const had: Position = { seq: Math.max(purpose.since.seq, room.seq), epoch: purpose.since.epoch };
@@ -1266,7 +1379,7 @@ function onReplay(state: HubState, e: Extract<HubEvent, { kind: 'readDone' }>, p
   if (recovered !== true) return r;
   const effects = [...r.effects];
   for (const m of messages) effects.push(send(to, M.stored(m, outcome.epoch)));
-  const spent: HubState = { ...r.state, clients: r.state.clients.set(to, { ...client, replayLeft: client.replayLeft - bytes }) };
+  const spent: HubState = { ...r.state, clients: r.state.clients.set(to, { ...client, reads: reads({ ...client.reads, replayLeft: client.reads.replayLeft - bytes }) }) };
   // Several processes: lines heard while the replay was read went live to the others; this member
   // reads them too before it goes live (with one process the log answers in order, and none can be).
   const ready = spent.rooms.get(room.name) as Room;
@@ -1545,7 +1658,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
         }
         next = {
           ...state,
-          away: state.away.set(m.to, { ...away, directs: [...away.directs, dm], bytes: away.bytes + size }),
+          away: state.away.set(m.to, { ...away, directs: plus(away.directs, dm), bytes: away.bytes + size }),
           awayBytes: state.awayBytes + size,
         };
       }
@@ -1559,7 +1672,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       if (!client.rooms.includes(m.room)) return fail('not_member', `you are not in room "${m.room}": only its members read its history`);
       // A client that pipelines History faster than it reads would have one turn of the
       // event loop answer them all at once, past any send buffer bound (hostile testing).
-      if (client.reading >= Limits.maxHistoryInFlight) {
+      if (client.reads.reading >= Limits.maxHistoryInFlight) {
         return fail('too_many_requests', `at most ${Limits.maxHistoryInFlight} History requests may wait for an answer; wait for one`);
       }
       const req = m.before !== undefined
@@ -1568,7 +1681,7 @@ function onMessage(state: HubState, client: Client, m: ClientMessage, at: number
       const purpose = { for: 'history', to: client.id, ref: m.ref } as const;
       // Queued behind the connection's other reads (a resume's replays, earlier pages), and read
       // when its turn comes: one page per turn per connection (hostile testing, H2).
-      const waits: Client = { ...client, reading: client.reading + 1, queue: [...client.queue, { req, purpose }] };
+      const waits: Client = { ...client, reads: { ...client.reads, reading: client.reads.reading + 1, queue: plus(client.reads.queue, { req, purpose }) } };
       return pump({ ...state, clients: state.clients.set(client.id, waits) }, client.id, at, []);
     }
   }

@@ -42,6 +42,15 @@ export interface RunnerOptions {
   delivered?: (n: number, message: Message) => void;
 }
 
+/**
+ * A socket and the identity its connection stream names its events with (connection.ts `Identity`, the
+ * same object: server.ts gives it to both); a `rebind` changes the ID. One object per socket, where a
+ * WeakMap from socket to identity beside the registry cost ~30-40 B more a socket (issue 9).
+ */
+export interface Seat extends Identity {
+  readonly ws: WebSocket;
+}
+
 /** The effects presence across nodes carries out. */
 export type PresenceEffect = Extract<Effect, { kind: 'presence' }>;
 
@@ -64,9 +73,7 @@ const FRAME_HEAD = 10;
 type WithSocket = WebSocket & { _socket?: Duplex | null };
 
 export class Runner {
-  private readonly sockets = new Map<string, WebSocket>();
-  // The identity each socket's connection stream names its events with; `rebind` changes it.
-  private readonly identities = new WeakMap<WebSocket, Identity>();
+  private readonly sockets = new Map<string, Seat>();
   // Sockets told to close (dropped as slow, or by a `close` effect) until their
   // 'close' event: a slow reader never completes the closing handshake, and
   // shutdown must still be able to wait for them and cut them (issue 11, 4a).
@@ -161,10 +168,9 @@ export class Runner {
     return this.sockets.size + this.closing.size;
   }
 
-  /** Adds a socket; it leaves the registry on the hub's `forget` or `terminate`, or when dropped as slow. */
-  register(id: string, ws: WebSocket, identity?: Identity): void {
-    this.sockets.set(id, ws);
-    if (identity) this.identities.set(ws, identity);
+  /** Adds a socket under its identity's ID; it leaves the registry on the hub's `forget` or `terminate`, or when dropped as slow. */
+  register(seat: Seat): void {
+    this.sockets.set(seat.id, seat);
   }
 
   /** Carries out one step's effects in order. A failing effect is logged and the rest still run. */
@@ -180,7 +186,7 @@ export class Runner {
 
   /** Every socket, live or closing, for shutdown's last resort. */
   terminateAll(): void {
-    for (const ws of this.sockets.values()) ws.terminate();
+    for (const { ws } of this.sockets.values()) ws.terminate();
     for (const ws of this.closing) ws.terminate();
     this.closing.clear();
   }
@@ -193,15 +199,15 @@ export class Runner {
    */
   pauseReading(): void {
     this.reading = false;
-    for (const ws of this.sockets.values()) ws.pause();
+    for (const { ws } of this.sockets.values()) ws.pause();
   }
 
   private apply(effect: Effect): void {
     switch (effect.kind) {
       case 'send': {
-        const ws = this.sockets.get(effect.to);
-        if (!ws) return;
-        this.write(effect.to, ws, encode(effect.message));
+        const seat = this.sockets.get(effect.to);
+        if (!seat) return;
+        this.write(effect.to, seat.ws, encode(effect.message));
         this.opts.delivered?.(1, effect.message);
         return;
       }
@@ -210,9 +216,9 @@ export class Runner {
         let n = 0;
         for (const id of effect.to) {
           if (id === effect.except) continue;
-          const ws = this.sockets.get(id);
-          if (ws) {
-            this.write(id, ws, data);
+          const seat = this.sockets.get(id);
+          if (seat) {
+            this.write(id, seat.ws, data);
             n++;
           }
         }
@@ -221,12 +227,12 @@ export class Runner {
         return;
       }
       case 'close': {
-        const ws = this.sockets.get(effect.to);
+        const ws = this.sockets.get(effect.to)?.ws;
         if (ws && ws.readyState === WebSocket.OPEN) this.closeTracked(ws, effect.code, effect.reason);
         return;
       }
       case 'terminate':
-        this.sockets.get(effect.to)?.terminate();
+        this.sockets.get(effect.to)?.ws.terminate();
         this.sockets.delete(effect.to);
         return;
       case 'forget':
@@ -234,7 +240,7 @@ export class Runner {
         return;
       case 'ping':
         for (const id of effect.to) {
-          const ws = this.sockets.get(id);
+          const ws = this.sockets.get(id)?.ws;
           if (ws && ws.readyState === WebSocket.OPEN) ws.ping();
         }
         return;
@@ -286,14 +292,12 @@ export class Runner {
     this.sockets.delete(from);
     this.sockets.delete(to);
     if (a) {
+      a.id = to;
       this.sockets.set(to, a);
-      const who = this.identities.get(a);
-      if (who) who.id = to;
     }
     if (b) {
+      b.id = from;
       this.sockets.set(from, b);
-      const who = this.identities.get(b);
-      if (who) who.id = from;
     }
     this.opts.onRebind?.(from, to);
   }

@@ -9,7 +9,7 @@ import { Subject, asapScheduler, merge, observeOn } from 'rxjs';
 import { nanoid } from 'nanoid';
 import { WebSocketServer } from 'ws';
 import { Config, DEFAULTS } from '../ops/config';
-import { Identity, connection$ } from './connection';
+import { connection$ } from './connection';
 import { liveness as livenessOn, pings$ } from './heartbeat';
 import { HubEvent, closed, cutHeard, directHeard, heard, linkUp, presenceHeard, shutdownRequested } from '../core/events';
 import type * as Bus from '../cluster/bus';
@@ -22,7 +22,7 @@ import { Limits } from '../core/protocol';
 import { hub$, mergeConnections, safeStep } from './hub';
 import { HubState, initialState } from '../core/reducer';
 import { rateLimit } from '../core/rate';
-import { Runner } from './runner';
+import { Runner, Seat } from './runner';
 import { Logger, createLogger } from '../ops/logger';
 import { clientErrorResponse, handleHttp, parseTarget, rawResponse, serveMetrics } from './http';
 import { createStaticHandler } from './static';
@@ -33,7 +33,7 @@ import { MemoryLog } from '../store/memory';
 import { StoreRunner } from '../store/runner';
 import type * as MetricsModule from '../ops/metrics';
 
-/** A resume token: 24 random bytes, 32 characters of base64url (protocol.md, TOKEN_PATTERN). */
+/** A connection's resume secret: 24 random bytes, 32 characters of base64url (TOKEN_PATTERN); the hub makes the client's token of it (reducer.ts resumeToken). */
 const newToken = (): string => randomBytes(24).toString('base64url');
 
 export interface ChatServer {
@@ -288,8 +288,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
     // From here ws answers a bad handshake itself (400 for a missing key or a non-WebSocket Upgrade).
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onError);
-      const who: Identity = { id: nanoid() };
-      runner.register(who.id, ws, who);
+      // One object for both: the runner's registry holds it, and the connection names its events with its ID.
+      const who: Seat = { id: nanoid(), ws };
+      runner.register(who);
       const query = {
         name: claims?.name ?? q.get('name') ?? undefined,
         room: q.get('room') ?? undefined,
