@@ -26,7 +26,7 @@ function checkMessage(m: ClientMessage): void {
       expect(codePoints(m.content)).toBeLessThanOrEqual(Limits.maxContent);
       expect(LONE_SURROGATE.test(m.content)).toBe(false);
       if (m.key !== undefined) expect(m.key.length > 0 && codePoints(m.key) <= Limits.maxKey).toBe(true);
-      if (m.type === 'direct') expect(m.to.length > 0 && m.to.length <= Limits.maxId).toBe(true);
+      if (m.type === 'direct') expect(m.to.length > 0 && m.to.length <= Limits.maxSub).toBe(true);
       return;
     case 'rename':
       expect(nameProblem(m.name)).toBeUndefined();

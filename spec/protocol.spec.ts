@@ -18,6 +18,8 @@ describe('decode', () => {
     ['a rename to a name of 32 emoji', `{"Type":10,"Name":"${'\u{1F600}'.repeat(32)}"}`, { type: 'rename', name: '\u{1F600}'.repeat(32) }],
     ['a rename', '{"Type":10,"Name":"alice"}', { type: 'rename', name: 'alice' }],
     ['a direct message', '{"Type":11,"To":"abc","Content":"psst"}', { type: 'direct', to: 'abc', content: 'psst' }],
+    ['a direct to a user whose sub is as long as a token may make it', `{"Type":11,"To":"${'u'.repeat(Limits.maxSub)}","Content":"psst"}`,
+      { type: 'direct', to: 'u'.repeat(Limits.maxSub), content: 'psst' }],
     ['a chat line with an emoji written as an escaped surrogate pair', '{"Type":1,"Content":"hi \\ud83d\\ude00","Key":"k\\ud83d\\ude00"}',
       { type: 'broadcast', content: 'hi \u{1F600}', room: undefined, ref: undefined, key: 'k\u{1F600}' }],
   ])('takes %s', (_what, text, message) => {
@@ -50,6 +52,7 @@ describe('decode', () => {
     ['a name with a newline', '{"Type":10,"Name":"a\\nb"}', 'bad_name', undefined],
     ['an over-long name', `{"Type":10,"Name":"${'n'.repeat(Limits.maxName + 1)}"}`, 'too_long', undefined],
     ['a direct without To', '{"Type":11,"Content":"x"}', 'bad_field', undefined],
+    ['a direct to a To longer than any sub', `{"Type":11,"To":"${'u'.repeat(Limits.maxSub + 1)}","Content":"x"}`, 'bad_field', undefined],
     ['a direct without Content', '{"Type":11,"To":"abc"}', 'empty_content', undefined],
     ['a members request with an After that is a number', '{"Type":9,"Room":"lobby","After":3}', 'bad_field', undefined],
     ['a members request with an empty After', '{"Type":9,"Room":"lobby","After":""}', 'bad_field', undefined],

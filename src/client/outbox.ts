@@ -71,8 +71,8 @@ export function localProblem(m: Pick<OutMsg, 'key' | 'room' | 'to' | 'content'>)
   if (m.room !== undefined) {
     const problem = roomProblem(m.room);
     if (problem) return { code: 'bad_room', reason: problem };
-  } else if (m.to === undefined || m.to.length === 0 || m.to.length > Limits.maxId) {
-    return { code: 'bad_field', reason: 'To must be the ID of a connection' };
+  } else if (m.to === undefined || m.to.length === 0 || m.to.length > Limits.maxSub) {
+    return { code: 'bad_field', reason: `To must be the ID of a connection or, with auth on, a user's sub (1 to ${Limits.maxSub} characters)` };
   }
   return undefined;
 }

@@ -40,8 +40,10 @@ export const Limits = {
   maxRef: 64,
   /** Rooms listed in one Rooms reply (the biggest first). */
   maxRoomsListed: 200,
-  /** Characters of an ID given in To or After. */
+  /** Characters of an ID given in After (a connection's ID is 21). */
   maxId: 64,
+  /** Characters of a user's `sub` (a token's claim, src/edge/auth.ts), and so of a Direct's To, which may name one. */
+  maxSub: 256,
   /** Members listed in one Join or Members reply (a page; Members pages on with After). */
   maxMembersListed: 100,
   /** Characters of a client's idempotency Key on a Broadcast or Direct. */
@@ -325,8 +327,8 @@ export function decode(text: string): Decoded {
     }
     case 'direct': {
       const to = o.To as string | undefined;
-      if (to === undefined || to.length === 0 || to.length > Limits.maxId) {
-        return fail('bad_field', 'To must be the ID of a connection', ref);
+      if (to === undefined || to.length === 0 || to.length > Limits.maxSub) {
+        return fail('bad_field', `To must be the ID of a connection or, with auth on, a user's sub (1 to ${Limits.maxSub} characters)`, ref);
       }
       const bad = checkContent();
       return bad ?? withRef(key === undefined ? { type, to, content: content as string } : { type, to, content: content as string, key });

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createPublicKey, KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
-import { DEFAULT_ROOM } from '../core/protocol';
+import { DEFAULT_ROOM, Limits } from '../core/protocol';
 import { User, roomAllowed } from '../core/claims';
 
 /** What a verified token says: the user's stable ID, the name, when it expires (ms), and the rooms allowed (none: any). */
@@ -106,7 +106,7 @@ export function userOf(claims: Claims): User {
 /** The claims of a payload jose has verified, or undefined if they are not what protocol.md "Auth" asks. */
 export function claimsOf(payload: Record<string, unknown>): Claims | undefined {
   const { sub, name, exp, rooms } = payload;
-  if (typeof sub !== 'string' || sub === '' || sub.length > 256) return undefined;
+  if (typeof sub !== 'string' || sub === '' || sub.length > Limits.maxSub) return undefined;
   if (typeof exp !== 'number') return undefined;
   // A token without a name is named by its user ID.
   if (name !== undefined && typeof name !== 'string') return undefined;
