@@ -7,6 +7,7 @@ import type { Message } from '../src/core/protocol';
 import { TestClient } from './support/client';
 import { ServerProcess, startServerProcess, within } from './support/server-process';
 import { eachTestOnRedis, testUrl } from './support/redis';
+import { until } from './support/until';
 
 let prefix: string;
 const closers = eachTestOnRedis((p) => { prefix = p; });
@@ -21,14 +22,6 @@ async function connect(url: string, query: Record<string, string>): Promise<Test
   const c = await TestClient.connect(url, query);
   closers.push(() => c.close());
   return c;
-}
-
-async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const lines = (c: TestClient) => c.frames.filter((m) => m.Type === 1 && m.Room === 'lobby');

@@ -13,6 +13,7 @@ import { TestClient } from './support/client';
 import { admin, closeAdmin, deleteKeys, ownRedis, testUrl, uniquePrefix } from './support/redis';
 import { ServerProcess, startServerProcess } from './support/server-process';
 import { BURSTS_ARGS } from './support/limits';
+import { until as within } from './support/until';
 
 let prefix: string;
 const nodes: ServerProcess[] = [];
@@ -39,13 +40,7 @@ async function connect(n: ServerProcess, query: Record<string, string>): Promise
   return c;
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>, ms = 10_000) => within(what, check, ms);
 
 /** Waits until `n` nodes listen to `room`'s channel on `redis`. */
 async function listening(redis: Redis, room: string, n: number): Promise<void> {

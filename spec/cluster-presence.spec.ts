@@ -11,6 +11,7 @@ import {
   PresenceEvent, PresenceOptions, RedisPresence, membership, nodeKeys, nodesKey, parseMembership, parsePresence, presenceKeys, sizesKeys,
 } from '../src/cluster/presence';
 import { admin, deleteKeys, eachTestOnRedis, keysUnder, proxy, testUrl } from './support/redis';
+import { until as within } from './support/until';
 
 const T0 = Date.UTC(2026, 11, 1);
 
@@ -62,14 +63,7 @@ async function listen(...rooms: string[]) {
   };
 }
 
-/** Resolves once `check` holds (Redis-side state with no event to await: a key's TTL running out); fails after `ms`. */
-async function until(what: string, check: () => Promise<boolean>, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>, ms = 3000) => within(what, check, ms);
 
 const names = (o: { ok: boolean; members?: { name: string }[] }) => (o.ok ? o.members?.map((m) => m.name) : o);
 

@@ -11,6 +11,7 @@ import { RedisLog } from '../src/store/redis';
 import { sessionKeys } from '../src/cluster/sessions';
 import { TestClient } from './support/client';
 import { admin, eachTestOnRedis, proxy, testUrl } from './support/redis';
+import { until } from './support/until';
 
 const RETENTION = { maxPerRoom: 10_000, maxDays: 30 };
 let prefix: string;
@@ -31,14 +32,6 @@ async function connect(s: ChatServer, query: Record<string, string>): Promise<Te
   // Closed before the servers (closers run last first).
   closers.push(() => c.close());
   return c;
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** Where Redis says identity `id` is: a node's name, '' when parked, undefined when unknown. */

@@ -12,6 +12,7 @@ import {
 } from '../src/cluster/sessions';
 import { RedisOpenError } from '../src/store/redis';
 import { admin, deleteKeys, eachTestOnRedis, keysUnder, proxy, testUrl } from './support/redis';
+import { until } from './support/until';
 
 let prefix: string;
 const closers = eachTestOnRedis((p) => { prefix = p; });
@@ -41,15 +42,6 @@ function record(id: string, extra: Partial<IdentityRecord> = {}): IdentityRecord
 
 function dm(from: string, to: string, content: string): string {
   return JSON.stringify({ ID: from, Content: content, SentAt: 1764115206, Type: 11, Name: from, To: to, MsgID: `msg-${content}` });
-}
-
-/** Resolves once `check` holds; fails after `ms`. */
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** A plain subscriber on node `nodeId`'s channel, as the bus will be; returns what it hears, parsed. */

@@ -10,6 +10,7 @@ import { RedisLog } from '../src/store/redis';
 import { sessionKeys, userKey } from '../src/cluster/sessions';
 import { TestClient } from './support/client';
 import { admin, eachTestOnRedis, testUrl } from './support/redis';
+import { until } from './support/until';
 
 const SECRET = 'integration-secret-long-enough-0000';
 const RETENTION = { maxPerRoom: 10_000, maxDays: 30 };
@@ -36,14 +37,6 @@ async function tab(s: ChatServer, sub: string, name: string): Promise<TestClient
   // Closed before the servers (closers run last first).
   closers.push(() => c.close());
   return c;
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** The servers Redis lists as holding user `sub`. */

@@ -10,6 +10,7 @@ import { APPEND_LUA } from '../src/store/redis-scripts';
 import { TestClient } from './support/client';
 import { admin, closeAdmin, deleteKeys, testUrl, uniquePrefix } from './support/redis';
 import { BURSTS } from './support/limits';
+import { until } from './support/until';
 
 const RETENTION = { maxPerRoom: 10_000, maxDays: 30 };
 let prefix: string;
@@ -60,14 +61,6 @@ async function appendUnheard(content: string): Promise<void> {
   const k = roomKeys('lobby', prefix);
   await redis.eval(APPEND_LUA, 3, k.meta, k.log, k.keys,
     'Unused00', '10000', '1000', `${prefix}nowhere`, '{"room":"lobby"', String(Date.now()), 'lost-msg', 'ghost-id', 'ghost', content);
-}
-
-async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('two servers, one chat', () => {
