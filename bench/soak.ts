@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../scripts/lib/args';
 import { procCpu, procRssKb } from './lib/proc';
-import { RssSample, SoakPlan, SoakResult, heapUsedKb, parseSoakArgs, rssVerdict, serverFlags, soakFailures } from './lib/soak';
+import { RssSample, SoakPlan, SoakResult, gaugeKb, heapUsedKb, parseSoakArgs, rssVerdict, serverFlags, soakFailures } from './lib/soak';
 import { pinned, startCommand, stop, waitForLine } from './lib/spawn';
 
 // Run as dist/bench/soak.js (npm run soak); the server and the generator are its neighbours in dist/.
@@ -65,8 +65,8 @@ async function soak(plan: SoakPlan): Promise<number> {
         .then((res) => res.text())
         .then((text) => {
           s.heapKb = heapUsedKb(text);
-          s.heapTotalKb = heapUsedKb(text, 'rxchat_process_heap_total_bytes');
-          s.externalKb = heapUsedKb(text, 'rxchat_process_external_memory_bytes');
+          s.heapTotalKb = gaugeKb(text, 'rxchat_process_heap_total_bytes');
+          s.externalKb = gaugeKb(text, 'rxchat_process_external_memory_bytes');
           const m = (kb: number | undefined) => (kb === undefined ? '?' : mib(kb));
           if (t <= plan.durationMs) {
             log(`soak: at ${(t / 1000).toFixed(1)} s: RSS ${mib(s.kb)} MiB, heap used ${m(s.heapKb)} of ${m(s.heapTotalKb)} MiB, external ${m(s.externalKb)} MiB`);

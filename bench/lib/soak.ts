@@ -216,11 +216,14 @@ export function rssVerdict(samples: readonly RssSample[], warmupMs: number, limi
   return { afterWarmupKb, finalKb, growth, endsGrowth, ok: after.length < 6 ? undefined : growth < limit };
 }
 
-/** rxchat_process_heap_used_bytes of a /metrics scrape (or another gauge of it, by name), in KiB, or undefined. */
-export function heapUsedKb(metrics: string, name = 'rxchat_process_heap_used_bytes'): number | undefined {
+/** A gauge of a /metrics scrape, by name, in KiB, or undefined. */
+export function gaugeKb(metrics: string, name: string): number | undefined {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics);
   return m ? Math.round(Number(m[1]) / 1024) : undefined;
 }
+
+/** rxchat_process_heap_used_bytes of a /metrics scrape, in KiB, or undefined. */
+export const heapUsedKb = (metrics: string): number | undefined => gaugeKb(metrics, 'rxchat_process_heap_used_bytes');
 
 /** What the generator reports at the end (its RESULT line). */
 export interface SoakResult {
