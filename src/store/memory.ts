@@ -76,9 +76,9 @@ export function failAll(ops: readonly LogOp[], e: unknown): LogOutcome[] {
 }
 
 /**
- * The line as kept: a fresh record, not the request, so the hub's effect and the
- * log share nothing. Not frozen (a freeze per line is a cost on the hot path, and
- * STYLE.md keeps such checks to specs): reads hand out copies instead (`copy`).
+ * A kept line as a record for a reader or a commit: a fresh object, so no caller can change the log
+ * through an object it holds. Not frozen (a freeze per line is a cost on the hot path, and STYLE.md
+ * keeps such checks to specs).
  */
 export function stored(req: AppendRequest, seq: number): StoredMessage {
   const m: StoredMessage = {
@@ -87,9 +87,6 @@ export function stored(req: AppendRequest, seq: number): StoredMessage {
   if (req.key !== undefined) m.key = req.key;
   return m;
 }
-
-/** A kept line for a reader: its own record (`stored` again), so no caller can change the log through an object it holds. */
-const copy = (m: StoredMessage): StoredMessage => stored(m, m.seq);
 
 /**
  * The Seqs a read returns from a room whose kept lines are exactly first..head
@@ -173,15 +170,29 @@ class Ring<T> {
   }
 }
 
+/** A kept line that came with a client key: its Seq, and the request it was kept as. */
+interface Keyed {
+  readonly seq: number;
+  readonly req: AppendRequest;
+}
+
 interface Room {
   readonly epoch: string;
   head: number;
-  readonly kept: Ring<StoredMessage>;
+  /**
+   * The kept lines, oldest first, as the requests they were appended with: the
+   * i-th has Seq head - length + 1 + i (kept lines are contiguous), so no record
+   * per line carries it. Requests are data the hub never changes once made; the
+   * log keeps the one it was given rather than a copy (one object less per line,
+   * which is most of what a retained line costs the garbage collector; reads and
+   * commits hand out fresh records, `stored`).
+   */
+  readonly kept: Ring<AppendRequest>;
   /**
    * Sender and client key (`keyOf`) → its kept line, for dedupe. Only kept lines
    * are here: a trimmed line's key is free again.
    */
-  readonly keys: Map<string, StoredMessage>;
+  readonly keys: Map<string, Keyed>;
 }
 
 /**
@@ -288,26 +299,25 @@ export class MemoryLog implements MessageLog {
     const key = keyOf(req);
     if (key !== undefined) {
       const original = r.keys.get(key);
-      if (original) return { ok: true, seq: original.seq, epoch: r.epoch, duplicate: { msgId: original.msgId } };
+      if (original) return { ok: true, seq: original.seq, epoch: r.epoch, duplicate: { msgId: original.req.msgId } };
     }
-    const m = stored(req, r.head + 1);
-    r.head = m.seq;
-    const evicted = r.kept.push(m);
-    if (evicted) this.forget(r, evicted);
-    if (key !== undefined) r.keys.set(key, m);
-    if (undo === undefined || appended === undefined) return { ok: true, seq: m.seq, epoch: r.epoch };
-    appended.push(m);
+    const seq = r.head + 1;
+    r.head = seq;
+    const evicted = r.kept.push(req);
+    const evictedKeyed = evicted === undefined ? undefined : this.forget(r, evicted);
+    if (key !== undefined) r.keys.set(key, { seq, req });
+    if (undo === undefined || appended === undefined) return { ok: true, seq, epoch: r.epoch };
+    appended.push(stored(req, seq));
     undo.push(() => {
       r.kept.pop();
-      r.head = m.seq - 1;
+      r.head = seq - 1;
       if (key !== undefined) r.keys.delete(key);
-      if (evicted) {
+      if (evicted !== undefined) {
         r.kept.unshift(evicted);
-        const evictedKey = keyOf(evicted);
-        if (evictedKey !== undefined) r.keys.set(evictedKey, evicted);
+        if (evictedKeyed !== undefined) r.keys.set(keyOf(evicted) as string, evictedKeyed);
       }
     });
-    return { ok: true, seq: m.seq, epoch: r.epoch };
+    return { ok: true, seq, epoch: r.epoch };
   }
 
   private read(req: ReadRequest, undo: (() => void)[] | undefined): ReadOutcome {
@@ -320,7 +330,7 @@ export class MemoryLog implements MessageLog {
     const cap = req.after === undefined ? undefined : req.maxBytes;
     let bytes = 0;
     for (let s = from; s <= to; s++) {
-      const m = copy(r.kept.at(s - first));
+      const m = stored(r.kept.at(s - first), s);
       messages.push(m);
       // history.ts ReadRequest.maxBytes: the page stops at the line that passes it.
       if (cap !== undefined && (bytes += wireSize(m.content, m.name)) > cap) return { ok: true, epoch: r.epoch, head: r.head, first, messages, more: s < r.head };
@@ -328,8 +338,13 @@ export class MemoryLog implements MessageLog {
     return { ok: true, epoch: r.epoch, head: r.head, first, messages, more };
   }
 
-  private forget(r: Room, m: StoredMessage): void {
-    const key = keyOf(m);
-    if (key !== undefined && r.keys.get(key) === m) r.keys.delete(key);
+  /** A line leaves the log: its key is free again. Returns what the key named, for an undo. */
+  private forget(r: Room, req: AppendRequest): Keyed | undefined {
+    const key = keyOf(req);
+    if (key === undefined) return undefined;
+    const keyed = r.keys.get(key);
+    if (keyed?.req !== req) return undefined;
+    r.keys.delete(key);
+    return keyed;
   }
 }
