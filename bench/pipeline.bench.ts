@@ -36,10 +36,13 @@ import { SqliteLog } from '../src/store/sqlite';
 import { decode } from '../src/core/protocol';
 import * as M from '../src/core/messages';
 import { corkingWriter } from './servers/cork';
+import { LastLines } from './servers/last-lines';
 
 const ROOMS = 100;
 const PER_ROOM = 5;
 const PER_TURN = 40;
+/** Lines kept per room, by the log and by same-work alike (--history-max's default). */
+const HISTORY_MAX = DEFAULTS.historyMax;
 
 let written = 0; // frames handed to a socket
 let flushed = 0; // of those, frames that have left (uncorked)
@@ -87,7 +90,7 @@ class FakeSocket extends EventEmitter {
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
 function openLog(kind: string, dir: string): MessageLog {
-  const retention = { maxPerRoom: 10_000, maxDays: 30 };
+  const retention = { maxPerRoom: HISTORY_MAX, maxDays: 30 };
   return kind === 'sqlite' ? SqliteLog.open(dir, retention) : new MemoryLog({ retention });
 }
 
@@ -186,7 +189,7 @@ async function main(): Promise<void> {
 
 // same-work's onFrame (bench/servers/same-work.ts), on fake sockets.
 interface SwConn { id: string; name: string; rooms: string[]; ws: WebSocket }
-const swRooms = new Map<string, { seq: number; epoch: string; members: Set<SwConn> }>();
+const swRooms = new Map<string, { seq: number; epoch: string; members: Set<SwConn>; kept: LastLines<ReturnType<typeof M.chat>> }>();
 const swHeard = new Map<SwConn, number>();
 const swWrite = corkingWriter(1 << 20);
 const swEncode = (m: ReturnType<typeof M.chat>): Buffer => Buffer.from(JSON.stringify(m));
@@ -195,7 +198,7 @@ function sameWorkSocket(id: string, name: string, roomName: string): FakeSocket 
   const ws = new FakeSocket();
   const c: SwConn = { id, name, rooms: [roomName], ws: ws as unknown as WebSocket };
   let room = swRooms.get(roomName);
-  if (!room) swRooms.set(roomName, (room = { seq: 0, epoch: nanoid(8), members: new Set() }));
+  if (!room) swRooms.set(roomName, (room = { seq: 0, epoch: nanoid(8), members: new Set(), kept: new LastLines(HISTORY_MAX) }));
   room.members.add(c);
   ws.on('message', (data: Buffer) => {
     const at = Date.now();
@@ -208,7 +211,9 @@ function sameWorkSocket(id: string, name: string, roomName: string): FakeSocket 
     if (!r || !c.rooms.includes(name)) throw new Error('same-work: not a member');
     const seq = ++r.seq;
     const msgId = nanoid();
-    const out = swEncode(M.chat(c, name, seq, r.epoch, msgId, m.content, at));
+    const line = M.chat(c, name, seq, r.epoch, msgId, m.content, at);
+    r.kept.push(line);
+    const out = swEncode(line);
     for (const to of r.members) if (to !== c) swWrite(to.ws, out);
     swWrite(c.ws, swEncode(M.ack(c.id, msgId, at, m.ref, { Room: name, Seq: seq, Epoch: r.epoch })));
   });

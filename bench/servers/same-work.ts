@@ -5,7 +5,9 @@
 // checked for membership, its Seq advanced, a 21-character MsgID (nanoid), the
 // Broadcast built by src/messages (ID, Name, Room, Seq, MsgID) and serialized once
 // for the room, an Ack to the sender, and writes corked per turn of the event loop
-// as rxchat's runner does (cork.ts). Connection IDs are nanoids too; connecting and
+// as rxchat's runner does (cork.ts). Each room keeps its last --history-max lines in
+// memory (last-lines.ts), as rxchat's log does for History and resume, and its Seq
+// goes on after it empties. Connection IDs are nanoids too; connecting and
 // leaving send rxchat's welcome, Join, Connected and Disconnected frames and log the
 // same events. What the benchmark never sends (join, leave, rooms, members, rename,
 // direct) is answered with an Error: this is a baseline, not a second product.
@@ -22,6 +24,7 @@ import {
 } from '../../src/core/protocol';
 import { baselineConfig } from './args';
 import { corkingWriter } from './cork';
+import { LastLines } from './last-lines';
 
 interface Conn {
   id: string;
@@ -35,6 +38,8 @@ interface Room {
   seq: number;
   epoch: string;
   members: Set<Conn>;
+  /** Its last lines (config.historyMax), as rxchat's message log keeps them. */
+  kept: LastLines<Message>;
 }
 
 const config = baselineConfig(process.argv.slice(2));
@@ -75,7 +80,9 @@ function onFrame(c: Conn, data: WebSocket.RawData, isBinary: boolean): void {
   }
   const seq = ++room.seq;
   const msgId = nanoid();
-  toRoom(room, c, M.chat(c, roomName, seq, room.epoch, msgId, m.content, at));
+  const line = M.chat(c, roomName, seq, room.epoch, msgId, m.content, at);
+  room.kept.push(line);
+  toRoom(room, c, line);
   sendTo(c, encode(M.ack(c.id, msgId, at, m.ref, { Room: roomName, Seq: seq, Epoch: room.epoch })));
 }
 
@@ -99,7 +106,7 @@ function onOpen(ws: WebSocket, query: { name?: string; room?: string }): void {
   log('info', 'connect', { id, name, room: roomName });
   let room = rooms.get(roomName);
   const existed = room !== undefined;
-  if (!room) rooms.set(roomName, (room = { seq: 0, epoch: nanoid(8), members: new Set() }));
+  if (!room) rooms.set(roomName, (room = { seq: 0, epoch: nanoid(8), members: new Set(), kept: new LastLines(config.historyMax) }));
   room.members.add(c);
   const page: { ID: string; Name: string }[] = [];
   for (const member of room.members) {
@@ -119,7 +126,10 @@ function onOpen(ws: WebSocket, query: { name?: string; room?: string }): void {
       const left = rooms.get(r);
       if (!left) continue;
       left.members.delete(c);
-      if (left.members.size === 0) rooms.delete(r);
+      // As rxchat's log: a room that has had lines keeps them, and its Seq, when it empties.
+      if (left.members.size === 0) {
+        if (left.seq === 0) rooms.delete(r);
+      }
       else toRoom(left, undefined, M.disconnected({ ID: c.id, Name: c.name }, r, 'closed', Date.now()));
       log('info', 'leave', { id: c.id, name: c.name, room: r, reason: 'closed', members: left.members.size });
     }
