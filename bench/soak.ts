@@ -106,8 +106,9 @@ function report(plan: SoakPlan, r: SoakResult, samples: RssSample[], serverCore:
   const at = (s: RssSample) => `${(s.t / 1000).toFixed(plan.sampleMs < 1000 ? 1 : 0)}s`;
   log(`soak: RSS ${samples.map((s) => `${at(s)} ${mib(s.kb)}`).join(', ')} MiB`);
   log(`soak: heap used ${samples.map((s) => `${at(s)} ${s.heapKb === undefined ? '?' : mib(s.heapKb)}`).join(', ')} MiB`);
-  log(`soak: RSS after warm-up, peak of the first half ${mib(rss.afterWarmupKb)} -> of the second ${mib(rss.finalKb)} MiB, ` +
-    `growth over the time ${growth} (the two ends alone: ${Number.isFinite(rss.endsGrowth) ? `${(rss.endsGrowth * 100).toFixed(1)} %` : 'n/a'}): ` +
+  const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)} %` : 'n/a');
+  log(`soak: RSS after warm-up, on its trend line ${mib(rss.afterWarmupKb)} -> ${mib(rss.finalKb)} MiB, growth ${growth} ` +
+    `(the halves' peaks: ${pct(rss.peakGrowth)}; the two ends alone: ${pct(rss.endsGrowth)}): ` +
     `${rss.ok === undefined ? 'too few samples to judge' : rss.ok ? 'under 5 %, met' : '5 % or more, NOT met'}`);
   log(`soak: CPU, as a share of one core: server ${(serverCore * 100).toFixed(0)} %, generator ${(r.generatorCore * 100).toFixed(0)} %`);
   for (const p of r.problems.slice(0, 10)) log(`soak: problem: ${p}`);

@@ -74,27 +74,38 @@ it('reads the heap in use from a /metrics scrape', () => {
 describe('the RSS verdict: after the warm-up, growing by less than 5 %', () => {
   const run = (kbs: number[]) => kbs.map((kb, i) => ({ t: i * 1000, kb }));
 
-  it('ignores the warm-up and judges the high-water mark after it: a steady climb of 4 % passes, of 6 % fails', () => {
+  it('ignores the warm-up and judges the trend after it: a steady climb of 4 % passes, of 6 % fails', () => {
     // Warm-up (t < 2 s) climbs from 50 to 90 MiB; after it, a straight line from 100 to 104 MiB.
     const v = rssVerdict(run([50_000, 90_000, 100_000, 100_500, 101_000, 101_500, 102_000, 102_500, 103_000, 103_500, 104_000]), 2000);
-    expect(v.afterWarmupKb).toBe(102_000); // the first half's peak, at its end
-    expect(v.finalKb).toBe(104_000);
-    expect(v.growth).toBeCloseTo(0.04, 2);
+    expect(v.afterWarmupKb).toBeCloseTo(100_000, 0); // the line at the warm-up's end
+    expect(v.finalKb).toBeCloseTo(104_000, 0);
+    expect(v.growth).toBeCloseTo(0.04, 3);
     expect(v.ok).toBe(true);
     expect(rssVerdict(run([100_000, 100_750, 101_500, 102_250, 103_000, 103_750, 104_500, 105_250, 106_000]), 0).ok).toBe(false);
   });
 
   it('fails a leak that hides in a sawtooth: each collection gives back less than the cycle grew', () => {
     const leaky = [100, 120, 140, 110, 130, 150, 120, 140, 160, 130, 150, 170].map((m) => m * 1000);
-    expect(rssVerdict(run(leaky), 0).ok).toBe(false);
+    const v = rssVerdict(run(leaky), 0);
+    expect(v.growth).toBeGreaterThan(0.3);
+    expect(v.ok).toBe(false);
   });
 
-  it('passes a sawtooth with no trend, even where one end falls on a peak and the other in a trough', () => {
-    // The collector's cycle: 300 -> 360 MiB, then back. The run starts after a collection and ends before one.
-    const saw = [300, 320, 340, 360, 300, 320, 340, 360, 300, 320, 340, 360].map((m) => m * 1000);
+  it('passes a sawtooth of many cycles with no trend, where one end falls on a peak and the other in a trough', () => {
+    // The collector's cycle: 300 -> 360 MiB, then back, 8 times. The run starts after a collection and ends before one.
+    const saw = Array.from({ length: 8 }, () => [300, 320, 340, 360]).flat().map((m) => m * 1000);
     const v = rssVerdict(run(saw), 0);
     expect(v.endsGrowth).toBeGreaterThan(0.05); // 320 -> 353: what comparing the ends said
-    expect(v.growth).toBe(0);
+    expect(Math.abs(v.growth)).toBeLessThan(0.03); // a phase of a few % is left, less the more cycles the run holds
+    expect(v.ok).toBe(true);
+  });
+
+  it('weighs one tall cycle as one of many, where the halves\' peaks took it for growth (the soak of 19:51)', () => {
+    // Seven cycles peak at 310 MiB but one at 335, in the second half: V8 let the heap grow further once before a collection.
+    const cycles = [[280, 295, 310], [280, 295, 310], [280, 295, 310], [280, 300, 320, 335], [280, 295, 310], [280, 295, 310], [280, 295, 310]];
+    const v = rssVerdict(run(cycles.flat().map((m) => m * 1000)), 0);
+    expect(v.peakGrowth).toBeGreaterThan(0.15); // 310 -> 335, doubled
+    expect(v.growth).toBeLessThan(v.peakGrowth / 5);
     expect(v.ok).toBe(true);
   });
 
