@@ -4,9 +4,16 @@
 // either flag there is no Auth and everything is as before (anonymous guests).
 import { readFileSync } from 'node:fs';
 import { createPublicKey, KeyObject } from 'node:crypto';
-import { errors, jwtVerify } from 'jose';
 import { DEFAULT_ROOM, Limits } from '../core/protocol';
 import { User, roomAllowed } from '../core/claims';
+
+/**
+ * jose is loaded when an Auth is made, not by every server: without auth its 83 modules are
+ * code a server never runs, and part of its RSS at rest (issue 12).
+ */
+type Jose = typeof import('jose');
+let jose: Jose | undefined;
+const loadJose = (): Jose => (jose ??= require('jose') as Jose);
 
 /** What a verified token says: the user's stable ID, the name, when it expires (ms), and the rooms allowed (none: any). */
 export interface Claims {
@@ -35,6 +42,8 @@ export class AuthConfigError extends Error {}
 const MAX_TOKEN_LENGTH = 8192;
 
 export class Auth {
+  private readonly jose = loadJose();
+
   private constructor(
     private readonly key: Uint8Array | KeyObject,
     private readonly algorithms: string[],
@@ -76,7 +85,7 @@ export class Auth {
     if (token === undefined || token === '') return { ok: false, refusal: 'no_token' };
     if (token.length > MAX_TOKEN_LENGTH) return { ok: false, refusal: 'bad_token' };
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      const { payload } = await this.jose.jwtVerify(token, this.key, {
         algorithms: this.algorithms,
         requiredClaims: ['exp', 'sub'],
         currentDate: new Date(this.now()),
@@ -84,7 +93,7 @@ export class Auth {
       const claims = claimsOf(payload);
       return claims === undefined ? { ok: false, refusal: 'bad_token' } : { ok: true, claims };
     } catch (e) {
-      if (e instanceof errors.JWTExpired) return { ok: false, refusal: 'token_expired' };
+      if (e instanceof this.jose.errors.JWTExpired) return { ok: false, refusal: 'token_expired' };
       return { ok: false, refusal: 'bad_token' };
     }
   }
