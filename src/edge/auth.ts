@@ -7,13 +7,7 @@ import { createPublicKey, KeyObject } from 'node:crypto';
 import { DEFAULT_ROOM, Limits } from '../core/protocol';
 import { User, roomAllowed } from '../core/claims';
 
-/**
- * jose is loaded when an Auth is made, not by every server: without auth its 83 modules are
- * code a server never runs, and part of its RSS at rest (issue 12).
- */
 type Jose = typeof import('jose');
-let jose: Jose | undefined;
-const loadJose = (): Jose => (jose ??= require('jose') as Jose);
 
 /** What a verified token says: the user's stable ID, the name, when it expires (ms), and the rooms allowed (none: any). */
 export interface Claims {
@@ -42,7 +36,11 @@ export class AuthConfigError extends Error {}
 const MAX_TOKEN_LENGTH = 8192;
 
 export class Auth {
-  private readonly jose = loadJose();
+  /**
+   * Loaded when an Auth is made, not by every server: without auth jose's 83 modules are code a
+   * server never runs, and part of its RSS at rest (issue 12).
+   */
+  private readonly jose = require('jose') as Jose;
 
   private constructor(
     private readonly key: Uint8Array | KeyObject,
