@@ -94,6 +94,9 @@ async function soak(plan: SoakPlan): Promise<number> {
   }
 }
 
+/** How long the RSS verdict's warm-up must be to read past V8's sizing of its heap (docs/benchmarks.md, the 40-minute soaks). */
+const SETTLED_MS = 20 * 60_000;
+
 function report(plan: SoakPlan, r: SoakResult, samples: RssSample[], serverCore: number): number {
   const rss = rssVerdict(samples, plan.warmupMs);
   const failures = soakFailures(r);
@@ -110,6 +113,10 @@ function report(plan: SoakPlan, r: SoakResult, samples: RssSample[], serverCore:
   log(`soak: RSS after warm-up, on its trend line ${mib(rss.afterWarmupKb)} -> ${mib(rss.finalKb)} MiB, growth ${growth} ` +
     `(the halves' peaks: ${pct(rss.peakGrowth)}; the two ends alone: ${pct(rss.endsGrowth)}): ` +
     `${rss.ok === undefined ? 'too few samples to judge' : rss.ok ? 'under 5 %, met' : '5 % or more, NOT met'}`);
+  if (plan.warmupMs < SETTLED_MS) {
+    log(`soak: (RSS is judged on --duration 40m --warmup 20m: until about the 15th minute V8 is still sizing its heap ` +
+      `for the resume window's state, and a shorter window reads that; README, "The soak")`);
+  }
   log(`soak: CPU, as a share of one core: server ${(serverCore * 100).toFixed(0)} %, generator ${(r.generatorCore * 100).toFixed(0)} %`);
   for (const p of r.problems.slice(0, 10)) log(`soak: problem: ${p}`);
   log(`SOAK ${JSON.stringify({ plan, result: r, rss, samples, serverCore, failures })}`);
