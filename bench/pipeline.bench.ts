@@ -1,4 +1,4 @@
-// `node dist/bench/pipeline.bench.js [--store memory|sqlite | --same-work] [--metrics] [--quick] [--json]`:
+// `node dist/bench/pipeline.bench.js [--store memory|sqlite | --same-work] [--metrics] [--keys] [--quick] [--json]`:
 // a chat line's whole trip through this process, with fake sockets and no network,
 // wired as src/edge/server.ts wires it: a frame into connection$ (decode, a MsgID),
 // the hub's step, the runner, the store runner's batch on the message log, the
@@ -12,7 +12,9 @@
 // 40 frames arrive from members round robin (20,000 lines/s at 2 ms a turn),
 // then the loop runs until every delivery and Ack of the turn has been written
 // out. --metrics counts as src/edge/server.ts does with --metrics on (src/ops/metrics.ts),
-// to price it against a run without. Reported: CPU µs per line (user + system, the median of 9 batches), and how many
+// to price it against a run without. --keys gives every line a Key, as our own clients
+// send them (src/client/keys.ts; same-work keeps no Keys, so compare keyed runs with
+// unkeyed ones, not with it). Reported: CPU µs per line (user + system, the median of 9 batches), and how many
 // event-loop turns a line takes from its frame to its writes leaving (`turns`).
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -133,6 +135,9 @@ async function main(): Promise<void> {
   for (let k = 0; k < 20; k++) await turn();
 
   const pad = 'x'.repeat(40);
+  // --keys: each line carries a Key as src/client/keys.ts makes them (what every client of ours sends).
+  const keyed = args.includes('--keys');
+  const keyPrefixes = sockets.map(() => nanoid(14));
   let sender = 0;
   let ref = 0;
   let turns = 0;
@@ -144,7 +149,8 @@ async function main(): Promise<void> {
       const i = sender;
       sender = (sender + 1) % sockets.length;
       ref++;
-      const frame = Buffer.from(`{"Type":1,"Content":"${i}|${ref}|${pad}","Room":"${roomOf(i)}","Ref":${ref}}`);
+      const key = keyed ? `,"Key":"${keyPrefixes[i]}${ref.toString(36).padStart(7, '0')}"` : '';
+      const frame = Buffer.from(`{"Type":1,"Content":"${i}|${ref}|${pad}","Room":"${roomOf(i)}","Ref":${ref}${key}}`);
       sockets[i].emit('message', frame, false);
     }
     lines += PER_TURN;

@@ -134,12 +134,34 @@ function bigCases(quick: boolean): string[] {
     joinedStates[i % n] = step(b, opened(`new-${i % n}`, 0, { name: 'n', room: 'huge' })).state;
   });
   const leaveNs = time(n, (i) => step(joinedStates[i % n], closed(`new-${i % n}`, 0, 'closed')));
+  const keyedNs = keyedLine(quick);
   const row = (what: string, ns: number, target: string) => `| ${what} | ${(ns / 1000).toFixed(1)} | ${target} |`;
   return [
+    row('a line with a Key (as our clients send every line), its sender past 256 Keys, 1,000 rooms', keyedNs, '–'),
     row(`Rooms list (Type 8), ${s.rooms.size.toLocaleString('en-US')} rooms`, roomsNs, '–'),
     row('join a room of 10,000 members', joinNs, '< 1,000'),
     row('leave a room of 10,001 members', leaveNs, '< 1,000'),
   ];
+}
+
+/**
+ * A line's two steps when it carries a Key, as every line of src/client does: the hub notes the
+ * Key when the line is sent and what it became when it is appended (recent-map.ts). The sender has
+ * sent 300 keyed lines before, so each line also forgets an old Key. 1,000 rooms of 10 connections.
+ */
+function keyedLine(quick: boolean): number {
+  let s = build(1_000, 10_000);
+  let seq = 0;
+  const line = (i: number) => {
+    const r = step(s, received('talk-0', 0, { type: 'broadcast', content: 'hello', room: 'talk', ref: undefined, key: `k1234567890abc${i.toString(36).padStart(7, '0')}` }, 'm'));
+    const req = (r.effects[0] as Extract<Effect, { kind: 'append' }>).req;
+    const d = step(r.state, { kind: 'appended', at: 0, req, ref: undefined, seq: ++seq, epoch: 'E', duplicateOf: undefined });
+    s = d.state;
+    sink = d.effects;
+  };
+  for (let i = 0; i < 300; i++) line(i);
+  let k = 300;
+  return time(quick ? 2_000 : 20_000, () => line(k++));
 }
 
 /**

@@ -563,7 +563,7 @@ function run(actions: readonly Action[], state: HubState): World {
   const w = new World(state);
   for (const a of actions) w.do(a);
   w.drain();
-  if (w.state.clients.size !== 0 || w.state.rooms.size !== 0) fail('clients or rooms left after every socket closed', w.state.clients.keySeq().toArray());
+  if (w.state.clients.size !== 0 || w.state.rooms.size !== 0) fail('clients or rooms left after every socket closed', [...w.state.clients.keys()]);
   return w;
 }
 

@@ -381,7 +381,7 @@ describe('reducer: the rooms list', () => {
       const inIt = s.clients.get(id)?.rooms.includes(room);
       s = cascade(s, received(id, k, { type: inIt ? 'leave' : 'join', room }), log).state;
     }
-    const expected = s.rooms.valueSeq().map((r) => r.members.length).toArray().sort((a, b) => b - a);
+    const expected = [...s.rooms.values()].map((r) => r.members.length).sort((a, b) => b - a);
     const listed = (rooms(s, 'c0').list as { Room: string; Count: number }[]);
     expect(listed.map((r) => r.Count)).toEqual(expected);
     for (const r of listed) expect(s.rooms.get(r.Room)?.members.length).toBe(r.Count);

@@ -161,7 +161,7 @@ describe('rooms, names, presence, direct messages', () => {
     expect(await b.request({ Type: 7, Room: 'dev' }, 7)).toMatchObject({ Room: 'dev' });
     expect(await a.next((m) => m.Type === 4)).toMatchObject({ ID: b.id, Name: 'bob', Room: 'dev', Reason: 'left' });
     expect(await a.request({ Type: 7, Room: 'lobby' }, 5)).toMatchObject({ Code: 'not_member' });
-    expect(server.state().rooms.keySeq().toArray()).toEqual(['dev']);
+    expect([...server.state().rooms.keys()]).toEqual(['dev']);
   });
 
   it('renames: the renamer and its rooms hear it, and presence shows the new name', async () => {

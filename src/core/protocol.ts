@@ -72,7 +72,7 @@ export const Limits = {
   maxAwayDirects: 100,
   /** Bytes (wireSize) of the direct messages kept for all away identities together. */
   maxAwayBytes: 64 * 1024 * 1024,
-  /** Recent Keys remembered per identity for deduplication. */
+  /** Recent Keys remembered per identity for deduplication: fewer than this, at least the last half (src/core/recent-map.ts). */
   maxKeysRemembered: 256,
   /**
    * Bytes of Keys kept for an identity while it is away (its last Directs' Keys:

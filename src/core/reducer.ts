@@ -22,7 +22,7 @@
 // rooms hear of them from presence's events (`presenceHeard`, from every node,
 // this one too), and Members, Rooms and Join replies are answered from presence's
 // outcomes (`presenceDone`). The hub keeps only its own members, to deliver to.
-import { Map as IMap, List, OrderedMap } from 'immutable';
+import { List } from 'immutable';
 import {
   Close, ClientMessage, DEFAULT_ROOM, Limits, Member, Message, Position, ProtocolError, Ref, TOKEN_PATTERN,
   nameErrorCode, nameProblem, normalizeName, parseSince, roomProblem, wireSize,
@@ -37,6 +37,8 @@ import type { ReadOutcome, ReadRequest } from './history';
 import { Heard, Sequence, SequenceStep, gapRead, head, hear, sequence } from './sequence';
 import { REFRESH_GRACE_MS, User, roomAllowed } from './claims';
 import type { JoinOutcome, MembersOutcome, PresenceFailure, RoomsOutcome } from './presence';
+import { RecentMap } from './recent-map';
+import { StrMap } from './str-map';
 
 /** What a client's idempotency Key became: a line still being written (to `room`), or the line or direct it was. */
 export type KeyRecord =
@@ -62,8 +64,8 @@ export interface Client {
    * its resume token (resumeToken): with one process `ID.SECRET`, with several the secret alone.
    */
   readonly token: string;
-  /** The last Limits.maxKeysRemembered Keys it sent, oldest first. */
-  readonly keys: OrderedMap<string, KeyRecord>;
+  /** What its last Keys became (at least the last Limits.maxKeysRemembered / 2: recent-map.ts), oldest first. */
+  readonly keys: RecentMap<KeyRecord>;
   /**
    * Its reads of the log. A connection that reads none (most, most of the time) shares NO_READING:
    * four fields fewer on every record (issue 9, the heap an idle connection costs).
@@ -206,19 +208,19 @@ export interface Away {
 }
 
 export interface HubState {
-  readonly clients: IMap<string, Client>;
+  readonly clients: StrMap<Client>;
   /** With auth on: each user's live connections here, in the order they came (a Direct to the user reaches each). */
-  readonly users: IMap<string, readonly string[]>;
+  readonly users: StrMap<readonly string[]>;
   /** With auth on: how long a connection whose token expired has to send a Refresh (REFRESH_GRACE_MS; specs shorten it). */
   readonly refreshGraceMs: number;
-  readonly rooms: IMap<string, Room>;
+  readonly rooms: StrMap<Room>;
   /** The rooms by member count, for the Rooms list (room-sizes.ts). */
   readonly sizes: RoomSizes;
   readonly shuttingDown: boolean;
   /** Rooms with more members than this get no Connected, Disconnected or Rename notices (--presence-max). */
   readonly presenceMax: number;
   /** Identities within their resume window, by ID. */
-  readonly away: IMap<string, Away>;
+  readonly away: StrMap<Away>;
   /**
    * The same in the order they left, which is the order they expire (expire; past maxAway the oldest
    * goes). An entry is current while `away` has it (its `client`); one resumed since, or gone again (its
@@ -245,7 +247,7 @@ export interface HubState {
    * Redis (a `take`), with the frames they sent meanwhile (at most
    * MAX_EARLY_FRAMES), handled once they know who they are. Empty with one process.
    */
-  readonly resuming: IMap<string, Resuming>;
+  readonly resuming: StrMap<Resuming>;
   /**
    * A Join of a room with this many members is refused, room_full (--max-room-members; 0: no limit).
    * Several processes: counted over every node, by presence (its join refuses past it).
@@ -284,25 +286,25 @@ export const DEFAULT_MAX_ROOM_MEMBERS = 10_000;
 export const initialState = (
   opts: { presenceMax?: number; resumeWindowMs?: number; maxAway?: number; maxReplayBytes?: number; cluster?: boolean; maxRoomMembers?: number; refreshGraceMs?: number } = {},
 ): HubState => ({
-  clients: IMap(),
-  users: IMap(),
+  clients: StrMap.empty(),
+  users: StrMap.empty(),
   refreshGraceMs: opts.refreshGraceMs ?? REFRESH_GRACE_MS,
-  rooms: IMap(),
+  rooms: StrMap.empty(),
   sizes: noRooms(),
   shuttingDown: false,
   presenceMax: opts.presenceMax ?? DEFAULT_PRESENCE_MAX,
-  away: IMap(),
+  away: StrMap.empty(),
   leaving: List(),
   resumeWindowMs: opts.resumeWindowMs ?? DEFAULT_RESUME_WINDOW_MS,
   maxAway: opts.maxAway ?? MAX_AWAY,
   awayBytes: 0,
   maxReplayBytes: opts.maxReplayBytes ?? Limits.maxReplayBytes,
   cluster: opts.cluster ?? false,
-  resuming: IMap(),
+  resuming: StrMap.empty(),
   maxRoomMembers: opts.maxRoomMembers ?? DEFAULT_MAX_ROOM_MEMBERS,
 });
 
-const NO_KEYS: OrderedMap<string, KeyRecord> = OrderedMap();
+const NO_KEYS: RecentMap<KeyRecord> = RecentMap.empty();
 const NO_ROOMS: readonly string[] = [];
 // An away identity's Keys and Directs while it has none (most of them): one array each for all.
 const NO_AWAY_KEYS: readonly AwayKey[] = [];
@@ -533,11 +535,11 @@ function depart(state: HubState, id: string, reason: M.LeaveReason, at: number, 
 const awayKeyBytes = (key: string, msgId: string, to: string): number => 2 * (key.length + msgId.length + to.length) + 64;
 
 /** The Keys an identity going away keeps (Away.keys): its Directs', the newest first in, within the byte bound. */
-function awayKeys(keys: OrderedMap<string, KeyRecord>): readonly AwayKey[] {
+function awayKeys(keys: RecentMap<KeyRecord>): readonly AwayKey[] {
   if (keys.size === 0) return NO_AWAY_KEYS;
   const out: AwayKey[] = [];
   let bytes = 0;
-  for (const [key, rec] of keys.reverse()) {
+  for (const [key, rec] of keys.newestFirst()) {
     if (!('to' in rec) || 'pending' in rec) continue;
     bytes += awayKeyBytes(key, rec.msgId, rec.to);
     if (bytes > Limits.maxAwayKeyBytes) break;
@@ -569,12 +571,8 @@ function expire(state: HubState, at: number): HubState {
   }
   if (n === 0) return state;
   let awayBytes = state.awayBytes;
-  const away = gone.length === 0 ? state.away : state.away.withMutations((m) => {
-    for (const a of gone) {
-      m.delete(a.client.id);
-      awayBytes -= a.bytes;
-    }
-  });
+  for (const a of gone) awayBytes -= a.bytes;
+  const away = gone.length === 0 ? state.away : state.away.deleteAll(gone.map((a) => a.client.id));
   return { ...state, away, leaving: state.leaving.slice(n), awayBytes };
 }
 
@@ -762,7 +760,7 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
   }
   const away = s.away.get(id) as Away;
   s = { ...s, away: s.away.delete(id), awayBytes: s.awayBytes - away.bytes };
-  const keys = OrderedMap<string, KeyRecord>(away.keys.map(([k, msgId, to]) => [k, { msgId, to }]));
+  const keys = RecentMap.of<KeyRecord>(away.keys.map(([k, msgId, to]) => [k, { msgId, to }]), Limits.maxKeysRemembered);
   return restore(s, e, { id, name: away.client.name, rooms: away.client.rooms, keys }, away.directs, effects);
 }
 
@@ -773,7 +771,7 @@ function resume(state: HubState, e: Extract<HubEvent, { kind: 'opened' }>, id: s
  */
 function restore(
   state: HubState, e: Extract<HubEvent, { kind: 'opened' }>,
-  who: { id: string; name: string; rooms: readonly string[]; keys: OrderedMap<string, KeyRecord> },
+  who: { id: string; name: string; rooms: readonly string[]; keys: RecentMap<KeyRecord> },
   directs: readonly Message[], effects: Effect[],
 ): Step {
   const { id } = who;
@@ -904,7 +902,7 @@ function onTaken(state: HubState, e: Extract<HubEvent, { kind: 'sessionTaken' }>
   } else {
     effects.push(rebind(conn, id));
   }
-  const keys = OrderedMap<string, KeyRecord>(record.keys);
+  const keys = RecentMap.of<KeyRecord>(record.keys, Limits.maxKeysRemembered);
   const r = restore(t, { ...waiting.opened, at: e.at }, { id, name: record.name, rooms: record.rooms, keys }, o.directs, effects);
   return heldFrames(r, waiting.frames, id);
 }
@@ -982,12 +980,6 @@ const KEY_TAKEN = 'Key already used for another message: a Key names one message
 const refuse = (state: HubState, client: Client, m: ClientMessage, at: number, code: ProtocolError['code'], reason: string): Step =>
   unchanged(state, [send(client.id, M.error(err(code, reason, m.ref), at))]);
 
-/** Remembers what a Key became, forgetting the oldest past the bound. */
-function remember(keys: OrderedMap<string, KeyRecord>, key: string, rec: KeyRecord): OrderedMap<string, KeyRecord> {
-  const next = keys.set(key, rec);
-  return next.size > Limits.maxKeysRemembered ? next.delete(next.keySeq().first() as string) : next;
-}
-
 /**
  * Updates a Key's record for a live identity. An away one keeps only its Directs'
  * Keys (Away.keys), and a Broadcast's (the only kind answered after its sender
@@ -997,7 +989,34 @@ function remember(keys: OrderedMap<string, KeyRecord>, key: string, rec: KeyReco
 function noteKey(state: HubState, id: string, key: string, rec: KeyRecord | undefined): HubState {
   const client = state.clients.get(id);
   if (!client) return state;
-  return { ...state, clients: state.clients.set(id, { ...client, keys: rec === undefined ? client.keys.delete(key) : remember(client.keys, key, rec) }) };
+  const keys = rec === undefined ? client.keys.delete(key) : client.keys.set(key, rec, Limits.maxKeysRemembered);
+  return withMaps(state, state.clients.set(id, { ...client, keys }), state.rooms);
+}
+
+/**
+ * `state` with other clients and rooms, for the steps of every chat line (say, onAppended, noteKey):
+ * its fields written out, where a spread (`{ ...state, clients }`) of this many fields is a slow copy
+ * once V8 has seen the state in a few shapes.
+ */
+function withMaps(state: HubState, clients: StrMap<Client>, rooms: StrMap<Room>): HubState {
+  return {
+    clients,
+    users: state.users,
+    refreshGraceMs: state.refreshGraceMs,
+    rooms,
+    sizes: state.sizes,
+    shuttingDown: state.shuttingDown,
+    presenceMax: state.presenceMax,
+    away: state.away,
+    leaving: state.leaving,
+    resumeWindowMs: state.resumeWindowMs,
+    maxAway: state.maxAway,
+    awayBytes: state.awayBytes,
+    maxReplayBytes: state.maxReplayBytes,
+    cluster: state.cluster,
+    resuming: state.resuming,
+    maxRoomMembers: state.maxRoomMembers,
+  };
 }
 
 /**
@@ -1055,24 +1074,8 @@ function onAppended(state: HubState, e: Extract<HubEvent, { kind: 'appended' }>)
   if (room) {
     // A room whose position a read has yet to tell keeps waiting for it: that read includes this line.
     if (room.seq >= 0) {
-      next = {
-        clients: state.clients,
-        users: state.users,
-        refreshGraceMs: state.refreshGraceMs,
-        rooms: state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting, live: room.live, alone: room.alone }),
-        sizes: state.sizes,
-        shuttingDown: state.shuttingDown,
-        presenceMax: state.presenceMax,
-        away: state.away,
-        leaving: state.leaving,
-        resumeWindowMs: state.resumeWindowMs,
-        maxAway: state.maxAway,
-        awayBytes: state.awayBytes,
-        maxReplayBytes: state.maxReplayBytes,
-        cluster: state.cluster,
-        resuming: state.resuming,
-        maxRoomMembers: state.maxRoomMembers,
-      };
+      const rooms = state.rooms.set(req.room, { name: room.name, seq: e.seq, epoch: e.epoch, members: room.members, waiting: room.waiting, live: room.live, alone: room.alone });
+      next = withMaps(state, state.clients, rooms);
     }
     effects = [broadcast(live(room), M.line(req.from, req.name, req.room, e.seq, e.epoch, req.msgId, req.content, req.at), req.from), ...acked];
   } else {
@@ -1758,7 +1761,7 @@ export function step(state: HubState, event: HubEvent): Step {
     case 'shutdownRequested': {
       if (state.shuttingDown) return unchanged(state);
       // Several processes: connections still resuming too.
-      const everyone = state.clients.keySeq().concat(state.resuming.keySeq()).toArray();
+      const everyone = [...state.clients.keys(), ...state.resuming.keys()];
       const effects: Effect[] = [log('shutdown', { connections: everyone.length })];
       if (everyone.length > 0) effects.push(broadcast(everyone, M.notice('server shutting down', event.at)));
       for (const id of everyone) effects.push(close(id, Close.GoingAway, 'server shutting down'));
