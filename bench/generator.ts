@@ -15,6 +15,8 @@ interface Job {
   limitMs: number;
   /** `--cluster`: the nodes (and their Redis) of this run; the scenario is one of the cluster suite. */
   cluster?: ClusterCtx;
+  /** `--keys`: every line carries a Key. */
+  keys?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -30,7 +32,7 @@ async function main(): Promise<void> {
     target: job.target,
     url: job.url,
     serverPid: job.serverPid,
-    connect: connectorFor(job.target),
+    connect: connectorFor(job.target, job.keys ?? false),
     log: (line) => process.stderr.write(`${line}\n`),
     ...(job.cluster ? { cluster: job.cluster } : {}),
   });

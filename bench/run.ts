@@ -7,7 +7,9 @@
 // repetitions; the table shows medians and the ratio to same-work (to raw-ws when
 // same-work is not run). Flags: --quick (smoke sizes, 1 repetition), --reps N,
 // --targets a,b, --scenarios x,y, --no-reducer (skip the reducer step),
-// --profile (rxchat under node --cpu-prof, into bench/results/profiles; with --cluster, each rxchat node).
+// --profile (rxchat under node --cpu-prof, into bench/results/profiles; with --cluster, each rxchat node),
+// --keys (every line carries a Key, as every line of src/client does; the baselines keep no Keys, so
+// compare a keyed run of rxchat with an unkeyed one, not with them).
 // Everything runs from dist/: `npm run bench` builds first (tsc -b).
 // --cluster (issue 8): the cluster suite (bench/scenarios/cluster.ts) against rxchat,
 // rxchat on Redis with one node and with two, and Socket.IO with its Redis adapter on
@@ -97,7 +99,7 @@ interface Launch {
   main: string;
 }
 
-async function runOne(inst: Instance, target: TargetName, quick: boolean, profile: boolean, launch: Launch): Promise<Omit<RunRecord, 'type' | 'rep'>> {
+async function runOne(inst: Instance, target: TargetName, quick: boolean, profile: boolean, launch: Launch, keys: boolean): Promise<Omit<RunRecord, 'type' | 'rep'>> {
   const flags = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn',
     '--heartbeat-interval', String(inst.heartbeat.intervalMs), '--heartbeat-timeout', String(inst.heartbeat.timeoutMs), ...DOOR];
   const nodeFlags = profile && (target === 'rxchat' || target === 'rxchat-memory' || target === 'same-work')
@@ -111,7 +113,7 @@ async function runOne(inst: Instance, target: TargetName, quick: boolean, profil
   try {
     const url = await waitForLine(server, /listening on (\S+)/, 15_000);
     const limitMs = quick ? 30_000 : 90_000;
-    const job = { scenario: inst.name, target, url, serverPid: server.pid, quick, limitMs };
+    const job = { scenario: inst.name, target, url, serverPid: server.pid, quick, limitMs, keys };
     const gen = pinned(GENERATOR_CPU, ['--max-old-space-size=4096'], [path.join(DIST, 'bench/generator.js'), JSON.stringify(job)]);
     let genErr = '';
     gen.stderr?.on('data', (d: Buffer) => (genErr = (genErr + d.toString()).slice(-2000)));
@@ -137,7 +139,7 @@ let clusterRuns = 0;
  * them out, on a key prefix of their own that is deleted afterwards, and one
  * generator spreading its clients over them.
  */
-async function runCluster(inst: Instance, target: TargetName, quick: boolean, launch: Launch, redis: BenchRedis, profile = false): Promise<Omit<RunRecord, 'type' | 'rep'>> {
+async function runCluster(inst: Instance, target: TargetName, quick: boolean, launch: Launch, redis: BenchRedis, profile = false, keys = false): Promise<Omit<RunRecord, 'type' | 'rep'>> {
   const layout = layoutOf(target);
   const prefix = `rxchat-bench:${process.pid}:${++clusterRuns}:`;
   const flags = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn',
@@ -164,7 +166,7 @@ async function runCluster(inst: Instance, target: TargetName, quick: boolean, la
       urls, pids: servers.map((c) => c.pid as number),
       ...(layout.redisBacked ? { redisUrl: redis.url, ...(redis.pid === undefined ? {} : { redisPid: redis.pid }) } : {}),
     };
-    const job = { scenario: inst.name, target, url: urls[0], serverPid: cluster.pids[0], quick, limitMs, cluster };
+    const job = { scenario: inst.name, target, url: urls[0], serverPid: cluster.pids[0], quick, limitMs, cluster, keys };
     const gen = pinned(layout.generator, ['--max-old-space-size=4096'], [path.join(DIST, 'bench/generator.js'), JSON.stringify(job)]);
     let genErr = '';
     gen.stderr?.on('data', (d: Buffer) => (genErr = (genErr + d.toString()).slice(-2000)));
@@ -304,6 +306,7 @@ async function main(): Promise<void> {
       'no-reducer': { type: 'boolean', default: false },
       cluster: { type: 'boolean', default: false },
       'redis-url': { type: 'string' },
+      keys: { type: 'boolean', default: false },
     },
   });
   const cluster = values.cluster as boolean;
@@ -350,7 +353,7 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         const r: RunRecord = {
           type: 'run', rep,
-          ...(redis ? await runCluster(inst, target, quick, launch, redis, values.profile as boolean) : await runOne(inst, target, quick, values.profile as boolean, launch)),
+          ...(redis ? await runCluster(inst, target, quick, launch, redis, values.profile as boolean, values.keys as boolean) : await runOne(inst, target, quick, values.profile as boolean, launch, values.keys as boolean)),
         };
         runs.push(r);
         appendFileSync(file, `${JSON.stringify(r)}\n`);

@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { connectWs } from '../bench/lib/client';
+import { connectWs, connectorFor } from '../bench/lib/client';
 import { stop, waitForLine } from '../bench/lib/spawn';
 import { fanout } from '../bench/scenarios/fanout';
 import { rooms, roomsRate } from '../bench/scenarios/rooms';
@@ -37,6 +37,17 @@ describe('bench smoke: fanout against rxchat', () => {
     expect(result.metrics.deliveriesPerSec).toBeGreaterThan(0);
     expect(Number.isFinite(result.metrics.p50Ms)).toBe(true);
     expect(result.metrics.loss).toBe(0);
+  });
+
+  it('with --keys, every line carries a Key the hub remembers, and nothing is lost', async () => {
+    const result = await roomsRate(
+      { target: 'rxchat', url: server.url, serverPid: process.pid, connect: connectorFor('rxchat', true), log: () => undefined },
+      TINY_ROOMS,
+    );
+    expect(result.metrics.deliveriesPerSec).toBeGreaterThan(0);
+    expect(result.metrics.loss).toBe(0);
+    const remembered = [...server.state().clients.values()].reduce((n, c) => n + c.keys.size, 0);
+    expect(remembered).toBeGreaterThan(0);
   });
 });
 

@@ -2,6 +2,7 @@
 // to a room, say something (with a numeric Ref), hear chat lines and acks.
 // rxchat and the ws baselines speak docs/protocol.md over `ws`; Socket.IO gets the same
 // frames as event payloads through socket.io-client (websocket transport only).
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 
@@ -91,8 +92,15 @@ class Lifecycle {
   }
 }
 
-export const connectWs: Connect = (base, name, room, h) =>
-  new Promise((resolve, reject) => {
+export const connectWs: Connect = (base, name, room, h) => connectWsWith(false, base, name, room, h);
+
+/**
+ * `keys`: each line carries a Key as src/client/keys.ts makes them (a random prefix per client and
+ * a counter: here the Ref), so the server does what it does for every line of our own clients.
+ */
+function connectWsWith(keys: boolean, base: string, name: string, room: string, h: Handlers): Promise<ChatClient> {
+  const prefix = keys ? randomBytes(11).toString('base64url').slice(0, 14) : '';
+  return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${base}?name=${encodeURIComponent(name)}&room=${encodeURIComponent(room)}`, {
       perMessageDeflate: false,
       skipUTF8Validation: true,
@@ -106,7 +114,9 @@ export const connectWs: Connect = (base, name, room, h) =>
         return life.open;
       },
       say(r, content, ref) {
-        if (ws.readyState === WebSocket.OPEN) ws.send(`{"Type":1,"Content":"${content}","Room":"${r}","Ref":${ref}}`);
+        if (ws.readyState !== WebSocket.OPEN) return;
+        const key = keys ? `,"Key":"${prefix}${ref.toString(36).padStart(7, '0')}"` : '';
+        ws.send(`{"Type":1,"Content":"${content}","Room":"${r}","Ref":${ref}${key}}`);
       },
       close() {
         ws.close(1000);
@@ -129,6 +139,7 @@ export const connectWs: Connect = (base, name, room, h) =>
     ws.on('error', (e) => life.failed(e));
     ws.on('close', () => life.closed());
   });
+}
 
 interface Frame {
   ID: string;
@@ -177,7 +188,11 @@ export const connectSocketIo: Connect = (base, name, room, h) =>
     socket.on('disconnect', () => life.closed());
   });
 
-export const connectorFor = (target: TargetName): Connect => (target === 'socketio' || target === 'socketio-redis' ? connectSocketIo : connectWs);
+/** `keys`: every line carries a Key (ws targets; Socket.IO's server has no such thing). */
+export const connectorFor = (target: TargetName, keys = false): Connect => {
+  if (target === 'socketio' || target === 'socketio-redis') return connectSocketIo;
+  return keys ? (base, name, room, h) => connectWsWith(true, base, name, room, h) : connectWs;
+};
 
 /** Connects n clients, at most `concurrency` handshakes in flight, in index order. */
 export async function connectMany(
