@@ -60,6 +60,10 @@ export class StrMap<V> implements Iterable<[string, V]> {
     const h = hashOf(key);
     const slot = this.slots.get(h);
     if (slot === undefined) return new StrMap(this.slots.set(h, new Entry(key, value)), this.size + 1);
+    // The common case, a key's own slot, with no array made (a chat line sets two or three).
+    if (slot instanceof Entry && slot.key === key) {
+      return slot.value === value ? this : new StrMap(this.slots.set(h, new Entry(key, value)), this.size);
+    }
     const entries: readonly Entry<V>[] = slot instanceof Entry ? [slot] : slot;
     const i = entries.findIndex((e) => e.key === key);
     if (i >= 0 && entries[i].value === value) return this;
