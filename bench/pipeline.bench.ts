@@ -36,6 +36,7 @@ import { MemoryLog } from '../src/store/memory';
 import { StoreRunner } from '../src/store/runner';
 import { SqliteLog } from '../src/store/sqlite';
 import { decode } from '../src/core/protocol';
+import { keySequence } from '../src/client/keys';
 import * as M from '../src/core/messages';
 import { corkingWriter } from './servers/cork';
 import { LastLines } from './servers/last-lines';
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
   const pad = 'x'.repeat(40);
   // --keys: each line carries a Key as src/client/keys.ts makes them (what every client of ours sends).
   const keyed = args.includes('--keys');
-  const keyPrefixes = sockets.map(() => nanoid(14));
+  const keySequences = sockets.map(() => keySequence());
   let sender = 0;
   let ref = 0;
   let turns = 0;
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
       const i = sender;
       sender = (sender + 1) % sockets.length;
       ref++;
-      const key = keyed ? `,"Key":"${keyPrefixes[i]}${ref.toString(36).padStart(7, '0')}"` : '';
+      const key = keyed ? `,"Key":"${keySequences[i]()}"` : '';
       const frame = Buffer.from(`{"Type":1,"Content":"${i}|${ref}|${pad}","Room":"${roomOf(i)}","Ref":${ref}${key}}`);
       sockets[i].emit('message', frame, false);
     }

@@ -2,9 +2,9 @@
 // to a room, say something (with a numeric Ref), hear chat lines and acks.
 // rxchat and the ws baselines speak docs/protocol.md over `ws`; Socket.IO gets the same
 // frames as event payloads through socket.io-client (websocket transport only).
-import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
+import { keySequence } from '../../src/client/keys';
 
 export type TargetName = 'rxchat' | 'rxchat-memory' | 'same-work' | 'raw-ws-corked' | 'raw-ws' | 'socketio'
   // `--cluster`: rxchat on Redis with one node and with two; Socket.IO with its Redis adapter on two.
@@ -95,11 +95,11 @@ class Lifecycle {
 export const connectWs: Connect = (base, name, room, h) => connectWsWith(false, base, name, room, h);
 
 /**
- * `keys`: each line carries a Key as src/client/keys.ts makes them (a random prefix per client and
- * a counter: here the Ref), so the server does what it does for every line of our own clients.
+ * `keys`: each line carries a Key from the client library's own sequence (src/client/keys.ts), so
+ * the server does what it does for every line of our own clients.
  */
 function connectWsWith(keys: boolean, base: string, name: string, room: string, h: Handlers): Promise<ChatClient> {
-  const prefix = keys ? randomBytes(11).toString('base64url').slice(0, 14) : '';
+  const nextKey = keys ? keySequence() : undefined;
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${base}?name=${encodeURIComponent(name)}&room=${encodeURIComponent(room)}`, {
       perMessageDeflate: false,
@@ -115,7 +115,7 @@ function connectWsWith(keys: boolean, base: string, name: string, room: string, 
       },
       say(r, content, ref) {
         if (ws.readyState !== WebSocket.OPEN) return;
-        const key = keys ? `,"Key":"${prefix}${ref.toString(36).padStart(7, '0')}"` : '';
+        const key = nextKey ? `,"Key":"${nextKey()}"` : '';
         ws.send(`{"Type":1,"Content":"${content}","Room":"${r}","Ref":${ref}${key}}`);
       },
       close() {

@@ -39,6 +39,13 @@ function find<V>(slot: Slot<V> | undefined, key: string): Entry<V> | undefined {
   return undefined;
 }
 
+/** `slot` without `key`'s entry (which it has): what is left, or undefined when nothing is. */
+function slotWithout<V>(slot: Slot<V>, key: string): Slot<V> | undefined {
+  if (slot instanceof Entry) return undefined;
+  const rest = slot.filter((e) => e.key !== key);
+  return rest.length === 1 ? rest[0] : rest;
+}
+
 export class StrMap<V> implements Iterable<[string, V]> {
   private constructor(private readonly slots: IMap<number, Slot<V>>, readonly size: number) {}
 
@@ -77,10 +84,9 @@ export class StrMap<V> implements Iterable<[string, V]> {
   delete(key: string): StrMap<V> {
     const h = hashOf(key);
     const slot = this.slots.get(h);
-    if (find(slot, key) === undefined) return this;
-    if (slot instanceof Entry) return new StrMap(this.slots.delete(h), this.size - 1);
-    const rest = (slot as readonly Entry<V>[]).filter((e) => e.key !== key);
-    return new StrMap(this.slots.set(h, rest.length === 1 ? rest[0] : rest), this.size - 1);
+    if (slot === undefined || find(slot, key) === undefined) return this;
+    const rest = slotWithout(slot, key);
+    return new StrMap(rest === undefined ? this.slots.delete(h) : this.slots.set(h, rest), this.size - 1);
   }
 
   /** This map without any of `keys`, in one pass of immutable's withMutations. */
@@ -90,13 +96,11 @@ export class StrMap<V> implements Iterable<[string, V]> {
       for (const key of keys) {
         const h = hashOf(key);
         const slot = m.get(h);
-        if (find(slot, key) === undefined) continue;
+        if (slot === undefined || find(slot, key) === undefined) continue;
         size--;
-        if (slot instanceof Entry) m.delete(h);
-        else {
-          const rest = (slot as readonly Entry<V>[]).filter((e) => e.key !== key);
-          m.set(h, rest.length === 1 ? rest[0] : rest);
-        }
+        const rest = slotWithout(slot, key);
+        if (rest === undefined) m.delete(h);
+        else m.set(h, rest);
       }
     });
     return size === this.size ? this : new StrMap(slots, size);
