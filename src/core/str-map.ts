@@ -7,9 +7,10 @@
 // ID here is 21 characters (nanoid), and so is every Key our clients send, so with
 // more than 255 of them in use, or a new Key on every line, most lookups miss that
 // cache and refill it. Here every lookup hashes its string afresh (21 characters).
-// Measured (docs/benchmarks.md, "Keys"): a get among 500 or 10,000 IDs takes about
-// half the time; among 100 (the cache's best case) about twice, still ~0.15 µs; a
-// keyed line in bench/pipeline.bench.ts costs ~10 % less; an unkeyed one the same.
+// Measured (docs/benchmarks.md, "What a line with a Key costs"): a get among 500
+// or 10,000 IDs takes about half the time; among 100 (the cache's best case) about
+// twice, still ~0.15 µs; a keyed line in bench/pipeline.bench.ts costs ~10 % less;
+// an unkeyed one the same.
 //
 // The hash is the one immutable gives a string (31 × h + c over its characters), and
 // immutable hashes a 32-bit whole number to itself, so the entries sit where they sat
