@@ -6,7 +6,7 @@
 // Bounded: each room keeps at most `maxPerRoom` lines in a ring. What is never
 // dropped is one small record per room ever heard of (its epoch and last Seq),
 // because forgetting it would restart the room's Seq at 1 under the same epoch.
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { wireSize } from '../core/protocol';
 import type {
   AppendOutcome, AppendRequest, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
@@ -15,14 +15,27 @@ import type {
 const DAY_MS = 86_400_000;
 const EPOCH_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
+// Random bytes drawn from the OS in blocks, as nanoid draws them: a cluster node makes a candidate
+// epoch for every room of every append batch (redis.ts), and one randomBytes call each was ~5 % of a
+// node's CPU (docs/benchmarks.md, "Several processes").
+const pool = Buffer.alloc(256);
+let drawn = pool.length;
+
+function randomByte(): number {
+  if (drawn === pool.length) {
+    randomFillSync(pool);
+    drawn = 0;
+  }
+  return pool[drawn++];
+}
+
 /** 8 characters of [A-Za-z0-9] from the OS's randomness: about 47 bits, plenty to tell one history from another. */
 export function randomEpoch(): string {
   let out = '';
   while (out.length < 8) {
-    for (const b of randomBytes(16)) {
-      // 248 = 4 × 62: larger bytes are skipped so that every character is equally likely.
-      if (b < 248 && out.length < 8) out += EPOCH_ALPHABET[b % 62];
-    }
+    const b = randomByte();
+    // 248 = 4 × 62: larger bytes are skipped so that every character is equally likely.
+    if (b < 248) out += EPOCH_ALPHABET[b % 62];
   }
   return out;
 }

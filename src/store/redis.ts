@@ -131,6 +131,9 @@ class Lru<K> {
   }
 }
 
+/** Rooms whose keys RedisLog keeps made (names). */
+const NAMED_MAX = 4096;
+
 const SCRIPTS = { append: script(APPEND_LUA), read: script(READ_LUA), trim: script(TRIM_LUA) };
 
 /** A stream entry as XRANGE gives it: ID, then field, value, field, value... */
@@ -185,6 +188,9 @@ export class RedisLog implements MessageLog {
   private readonly trimRooms: number;
   private readonly dropBudget: number;
   private readonly rooms: string;
+  private readonly named = new Map<string, { k: RoomKeys; channel: string }>();
+  private readonly maxArg: string;
+  private readonly budgetArg: string;
   private closed = false;
   private trimming?: Promise<void>;
   /** The connection's last error; the shared start-up (redis-link.ts) reports to it too. */
@@ -204,6 +210,8 @@ export class RedisLog implements MessageLog {
     this.trimRooms = opts.trimRooms ?? 100;
     this.dropBudget = opts.dropBudget ?? 1000;
     this.rooms = roomsKey(prefix);
+    this.maxArg = String(this.maxPerRoom);
+    this.budgetArg = String(this.dropBudget);
     this.lastError = new LastError(redis);
   }
 
@@ -388,13 +396,24 @@ export class RedisLog implements MessageLog {
     return out as LogOutcome[];
   }
 
+  /** A room's keys and channel, made once per room rather than once per line (bounded: dropped whole when full). */
+  private names(room: string): { k: RoomKeys; channel: string } {
+    let n = this.named.get(room);
+    if (n === undefined) {
+      if (this.named.size >= NAMED_MAX) this.named.clear();
+      n = { k: roomKeys(room, this.prefix), channel: roomChannel(room, this.prefix) };
+      this.named.set(room, n);
+    }
+    return n;
+  }
+
   private sendAppend(pipe: ReturnType<Redis['pipeline']>, req: AppendRequest, candidate: string): void {
-    const k = roomKeys(req.room, this.prefix);
+    const { k, channel } = this.names(req.room);
     // The publish payload is made here, not by cjson in the script: Redis's one thread is what every node
     // shares, so the JSON work stays on the nodes. The script adds seq and epoch before the closing brace.
     const live = JSON.stringify({ room: req.room, msgId: req.msgId, from: req.from, name: req.name, content: req.content, at: req.at });
     const args: string[] = [
-      candidate, String(this.maxPerRoom), String(this.dropBudget), roomChannel(req.room, this.prefix), live.slice(0, -1),
+      candidate, this.maxArg, this.budgetArg, channel, live.slice(0, -1),
       String(req.at), req.msgId, req.from, req.name, req.content,
     ];
     if (req.key !== undefined) args.push(req.key);
