@@ -1133,8 +1133,9 @@ function sequenced(state: HubState, room: Room, r: SequenceStep, at: number): St
     }
   }
   if (r.read) effects.push(read({ room: room.name, after: r.read.after, limit: r.read.limit }, { for: 'gap' }));
-  const next: Room = { ...room, waiting, seq: r.state.seq, epoch: r.state.epoch, live: r.state };
-  return { state: { ...state, rooms: state.rooms.set(room.name, next) }, effects };
+  // Written out, as in onAppended: every line heard comes here, and spreads of the room and the state were most of its cost.
+  const next: Room = { name: room.name, seq: r.state.seq, epoch: r.state.epoch, members: room.members, waiting, live: r.state, alone: room.alone };
+  return { state: withMaps(state, state.clients, state.rooms.set(room.name, next)), effects };
 }
 
 /** Several processes: asks each room's head, to find lines lost at the end (nothing after them shows a gap). */
