@@ -4,7 +4,7 @@ import { CHURN, churn } from './churn';
 import { CONNECTIONS, connections } from './connections';
 import { FANOUT, fanout, fanoutMax } from './fanout';
 import { REST, rest } from './rest';
-import { ROOMS, rooms, roomsRate } from './rooms';
+import { RATE_WARMUP_MS, ROOMS, rooms, roomsRate } from './rooms';
 import { Ctx, Result } from './types';
 
 export interface Shown {
@@ -83,7 +83,7 @@ export function suite(quick: boolean): Instance[] {
     {
       name: 'rooms-rate',
       heartbeat: DEFAULT_HEARTBEAT,
-      run: (ctx) => roomsRate(ctx, rms),
+      run: (ctx) => roomsRate(ctx, quick ? rms : { ...rms, warmupMs: RATE_WARMUP_MS }),
       shown: [...COST, higher('deliveriesPerSec', 'deliveries/s'), lower('p50Ms', 'p50 ms'), lower('p99Ms', 'p99 ms'), lower('serverCore', 'server core'), ...HONESTY],
     },
     {

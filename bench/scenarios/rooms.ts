@@ -25,6 +25,15 @@ export interface RoomsParams {
 
 export const ROOMS: RoomsParams = { rooms: 100, perRoom: 5, window: 2, warmupMs: 1500, measureMs: 6000, drainMs: 3000, pad: 40, rate: 20_000 };
 
+/**
+ * rooms-rate's warm-up, longer than the closed loop's: its figure is CPU per delivery, and a process's user
+ * time counts V8's optimizing compiler, which runs on threads of its own while new code gets hot. Measured
+ * with `perf record -e cpu-clock:u` on the server in the window (docs/benchmarks.md, "The JIT in the
+ * window"): after 1.5 s of load 2.1 % of rxchat-memory's user time there was TurboFan compiling (same-work,
+ * with less code, 0.1 %); after 4 s, 0.16 %. A server runs for days: the figure is its steady state.
+ */
+export const RATE_WARMUP_MS = 5_000;
+
 const roomOf = (p: RoomsParams, i: number) => `r${Math.floor(i / p.perRoom)}`;
 
 /** Everyone joins; sender index = client index, so refs and contents name the client. */
