@@ -83,23 +83,35 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const auth = Auth.fromOptions(config);
   // Several processes (docs/scaling.md): lines are heard on Redis, each room while it has members here.
   const nodeId = config.redis === '' ? '' : config.nodeId || `node-${nanoid(8)}`;
-  const heard$ = new Subject<HubEvent>();
+  const heard$ = new Subject<HubEvent | readonly HubEvent[]>();
+  // What the bus hears in one read of its socket (ioredis decodes every message of a chunk at once) goes to the hub
+  // as one batch, stepped in order in one trip through the stream and the runner, as the log's outcomes do; every
+  // kind of bus event goes through here, so their order is the order heard.
+  let hearing: HubEvent[] = [];
+  const flushHeard = (): void => {
+    const batch = hearing;
+    hearing = [];
+    heard$.next(batch.length === 1 ? batch[0] : batch);
+  };
+  const hear = (e: HubEvent): void => {
+    if (hearing.push(e) === 1) queueMicrotask(flushHeard);
+  };
   /** Why the bus cannot hear other nodes' lines now (its Redis link is down), for /healthz. */
   let busDown: string | undefined;
   // Loaded only with --redis: ioredis is resident memory a one-process server never uses (issue 12).
   const bus = config.redis === '' ? undefined : await (require('../cluster/bus') as typeof Bus).RoomBus.connect(config.redis, {
     prefix: config.redisPrefix,
     nodeId,
-    onLine: (line) => heard$.next(heard(line, Date.now())),
+    onLine: (line) => hear(heard(line, Date.now())),
     onLink: (up, reason) => {
       busDown = up ? undefined : `the bus's Redis link is down: ${reason ?? 'connection lost'}`;
       log(up ? 'info' : 'warn', up ? 'bus_up' : 'bus_down', { reason });
-      if (up) heard$.next(linkUp(Date.now()));
+      if (up) hear(linkUp(Date.now()));
     },
-    onPresence: (event) => heard$.next(presenceHeard(event, Date.now())),
+    onPresence: (event) => hear(presenceHeard(event, Date.now())),
     onBadPayload: (channel, why) => log('warn', 'bad_payload', { channel, why }),
     // What other nodes send this one: Directs to its identities, and cuts of the ones resumed elsewhere.
-    onNodeMessage: (m) => heard$.next(m.kind === 'direct' ? directHeard(m.to, m.message, Date.now(), m.user) : cutHeard(m.id, m.token, m.by, Date.now())),
+    onNodeMessage: (m) => hear(m.kind === 'direct' ? directHeard(m.to, m.message, Date.now(), m.user) : cutHeard(m.id, m.token, m.by, Date.now())),
   });
   // Several processes: identities (resume tokens, away mailboxes) are kept in Redis (src/cluster/sessions.ts).
   const sessioned$ = new Subject<HubEvent>();
@@ -164,7 +176,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ChatServ
   const unwatch = messages.link?.watch((down) => {
     log(down === undefined ? 'info' : 'warn', down === undefined ? 'store_up' : 'store_down', down === undefined ? {} : { reason: down });
     // Lines appended while the bus was back but the log was not may have been missed: check each room's head.
-    if (down === undefined && bus !== undefined) heard$.next(linkUp(Date.now()));
+    if (down === undefined && bus !== undefined) hear(linkUp(Date.now()));
   });
   // Every connection's heartbeat timeout, on one timer wheel with slots a heartbeat interval wide.
   const liveness = livenessOn(config.heartbeatTimeoutMs, config.heartbeatIntervalMs);
