@@ -324,6 +324,20 @@ describe('RedisLog: failures', () => {
     expect(log.link?.down).toMatch(/^Redis does not answer: .*timed out/i);
   });
 
+  it('fails a batch of one append (sent without a pipeline) whose answer never comes', async () => {
+    const net = await proxy();
+    cleanups.push(() => net.close());
+    const log = await open({ commandTimeoutMs: 300 }, WIDE, net.url());
+    await one(log, append(line('lobby', 'before')));
+    net.silence();
+    const started = Date.now();
+    expect(await log.run([append(line('lobby', 'into the void'))])).toEqual([
+      { ok: false, reason: expect.stringMatching(/^store: .*timed out/i), unavailable: true },
+    ]);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(log.link?.down).toMatch(/^Redis does not answer: .*timed out/i);
+  });
+
   it('never sends again an append whose answer was lost: it fails, and Redis ran it once', async () => {
     const net = await proxy();
     cleanups.push(() => net.close());

@@ -117,10 +117,15 @@ export type Reply = [error: Error | null, result: unknown];
 
 /** The pipeline's replies, or a rejection if it gets none in time (ioredis times out each command; this is the backstop). */
 export function execWithin(pipe: ReturnType<Redis['pipeline']>, commandTimeoutMs: number): Promise<Reply[]> {
+  return withinTime(pipe.exec().then((replies) => (replies ?? []) as Reply[]), commandTimeoutMs);
+}
+
+/** What `p` gives, or a rejection if it gives nothing within commandTimeoutMs and a second (the backstop behind ioredis's own timeout). */
+export function withinTime<T>(p: Promise<T>, commandTimeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no answer from Redis within ${commandTimeoutMs} ms`)), commandTimeoutMs + 1_000);
-    pipe.exec().then(
-      (replies) => { clearTimeout(timer); resolve((replies ?? []) as Reply[]); },
+    p.then(
+      (v) => { clearTimeout(timer); resolve(v); },
       (e: unknown) => { clearTimeout(timer); reject(e); },
     );
   });

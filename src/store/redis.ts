@@ -24,7 +24,7 @@
 // connection goes down and comes back, once each (docs/scaling.md "Redis goes away").
 import Redis from 'ioredis';
 import {
-  LastError, LinkWatch, execWithin, isLinkError, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started,
+  LastError, LinkWatch, Reply, execWithin, withinTime, isLinkError, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started,
 } from './redis-link';
 import { redactUrl } from '../ops/config';
 import type {
@@ -130,6 +130,9 @@ class Lru<K> {
     this.map.delete(k);
   }
 }
+
+/** EVALSHA's arguments: the script's SHA, the number of keys, the keys, then ARGV. */
+type ScriptCall = [sha: string, numKeys: number, ...args: (string | number)[]];
 
 /** Rooms whose keys RedisLog keeps made (names). */
 const NAMED_MAX = 4096;
@@ -355,15 +358,24 @@ export class RedisLog implements MessageLog {
     }
     if (sent.length === 0) return out as LogOutcome[];
 
-    const pipe = this.redis.pipeline();
-    // Rooms this process has not registered yet join the rooms index, in the same round trip.
-    // Not from the scripts: the index is a global key, and a script must stay on one room's slot.
-    if (register.length > 0) pipe.zadd(this.rooms, 'NX', ...register);
-    for (const { op, r } of sent) {
-      if (op.op === 'append') this.sendAppend(pipe, op.req, r.candidate);
-      else this.sendRead(pipe, op.req, r.candidate);
+    const calls = sent.map(({ op, r }) => (op.op === 'append' ? this.appendCall(op.req, r.candidate) : this.readCall(op.req, r.candidate)));
+    let replies: Reply[];
+    if (register.length === 0 && calls.length === 1) {
+      // One script and nothing else (most batches, below a few thousand lines a second): sent as it is, without
+      // ioredis's Pipeline, whose making and bookkeeping cost more user CPU than the call (~23 against ~16 µs
+      // a call in a throwaway measurement; docs/benchmarks.md "Several processes").
+      replies = [await withinTime(this.redis.evalsha(...calls[0]).then(
+        (v): Reply => [null, v],
+        (e: unknown): Reply => [e instanceof Error ? e : new Error(String(e)), null],
+      ), this.commandTimeoutMs)];
+    } else {
+      const pipe = this.redis.pipeline();
+      // Rooms this process has not registered yet join the rooms index, in the same round trip.
+      // Not from the scripts: the index is a global key, and a script must stay on one room's slot.
+      if (register.length > 0) pipe.zadd(this.rooms, 'NX', ...register);
+      for (const call of calls) pipe.evalsha(...call);
+      replies = await execWithin(pipe, this.commandTimeoutMs);
     }
-    const replies = await execWithin(pipe, this.commandTimeoutMs);
     const offset = register.length > 0 ? 1 : 0;
     const registered = offset === 0 || replies[0]?.[0] == null;
 
@@ -407,23 +419,25 @@ export class RedisLog implements MessageLog {
     return n;
   }
 
-  private sendAppend(pipe: ReturnType<Redis['pipeline']>, req: AppendRequest, candidate: string): void {
+  /** An append's EVALSHA arguments. */
+  private appendCall(req: AppendRequest, candidate: string): ScriptCall {
     const { k, channel } = this.names(req.room);
     // The publish payload is made here, not by cjson in the script: Redis's one thread is what every node
     // shares, so the JSON work stays on the nodes. The script adds seq and epoch before the closing brace.
     const live = JSON.stringify({ room: req.room, msgId: req.msgId, from: req.from, name: req.name, content: req.content, at: req.at });
-    const args: string[] = [
-      candidate, this.maxArg, this.budgetArg, channel, live.slice(0, -1),
-      String(req.at), req.msgId, req.from, req.name, req.content,
+    const call: ScriptCall = [
+      SCRIPTS.append.sha, 3, k.meta, k.log, k.keys,
+      candidate, this.maxArg, this.budgetArg, channel, live.slice(0, -1), String(req.at), req.msgId, req.from, req.name, req.content,
     ];
-    if (req.key !== undefined) args.push(req.key);
-    pipe.evalsha(SCRIPTS.append.sha, 3, k.meta, k.log, k.keys, ...args);
+    if (req.key !== undefined) call.push(req.key);
+    return call;
   }
 
-  private sendRead(pipe: ReturnType<Redis['pipeline']>, req: ReadRequest, candidate: string): void {
+  /** A read's EVALSHA arguments. */
+  private readCall(req: ReadRequest, candidate: string): ScriptCall {
     const k = roomKeys(req.room, this.prefix);
     const [mode, s] = req.after !== undefined ? ['after', req.after] : req.before !== undefined ? ['before', req.before] : ['latest', 0];
-    pipe.evalsha(SCRIPTS.read.sha, 3, k.meta, k.log, k.keys, candidate, String(this.maxPerRoom), mode, String(s), String(req.limit));
+    return [SCRIPTS.read.sha, 3, k.meta, k.log, k.keys, candidate, this.maxArg, mode, String(s), String(req.limit)];
   }
 }
 
