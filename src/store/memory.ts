@@ -18,7 +18,7 @@ const EPOCH_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 // Random bytes drawn from the OS in blocks, as nanoid draws them: a cluster node makes a candidate
 // epoch for every room of every append batch (redis.ts), and one randomBytes call each was ~5 % of a
 // node's CPU (docs/benchmarks.md, "Several processes").
-const pool = Buffer.alloc(256);
+const pool = Buffer.alloc(4096);
 let drawn = pool.length;
 
 function randomByte(): number {
