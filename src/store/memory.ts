@@ -18,12 +18,13 @@ const EPOCH_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 // Random bytes drawn from the OS in blocks, as nanoid draws them: a cluster node makes a candidate
 // epoch for every room of every append batch (redis.ts), and one randomBytes call each was ~5 % of a
 // node's CPU (docs/benchmarks.md, "Several processes").
-const pool = Buffer.alloc(4096);
-let drawn = pool.length;
+// Made at the first epoch, not at load: a server at rest has drawn none (issue 12's RSS at rest).
+let pool: Buffer | undefined;
+let drawn = 0;
 
 function randomByte(): number {
-  if (drawn === pool.length) {
-    randomFillSync(pool);
+  if (pool === undefined || drawn === pool.length) {
+    pool = randomFillSync(pool ?? Buffer.allocUnsafe(4096));
     drawn = 0;
   }
   return pool[drawn++];
