@@ -6,7 +6,7 @@
 // Bounded: each room keeps at most `maxPerRoom` lines in a ring. What is never
 // dropped is one small record per room ever heard of (its epoch and last Seq),
 // because forgetting it would restart the room's Seq at 1 under the same epoch.
-import { randomFillSync } from 'node:crypto';
+import { customAlphabet } from 'nanoid';
 import { wireSize } from '../core/protocol';
 import type {
   AppendOutcome, AppendRequest, LogOp, LogOutcome, MessageLog, ReadOutcome, ReadRequest, Retention, StoredMessage,
@@ -15,31 +15,13 @@ import type {
 const DAY_MS = 86_400_000;
 const EPOCH_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
-// Random bytes drawn from the OS in blocks, as nanoid draws them: a cluster node makes a candidate
-// epoch for every room of every append batch (redis.ts), and one randomBytes call each was ~5 % of a
-// node's CPU (docs/benchmarks.md, "Several processes").
-// Made at the first epoch, not at load: a server at rest has drawn none (issue 12's RSS at rest).
-let pool: Buffer | undefined;
-let drawn = 0;
-
-function randomByte(): number {
-  if (pool === undefined || drawn === pool.length) {
-    pool = randomFillSync(pool ?? Buffer.allocUnsafe(4096));
-    drawn = 0;
-  }
-  return pool[drawn++];
-}
-
-/** 8 characters of [A-Za-z0-9] from the OS's randomness: about 47 bits, plenty to tell one history from another. */
-export function randomEpoch(): string {
-  let out = '';
-  while (out.length < 8) {
-    const b = randomByte();
-    // 248 = 4 × 62: larger bytes are skipped so that every character is equally likely.
-    if (b < 248) out += EPOCH_ALPHABET[b % 62];
-  }
-  return out;
-}
+/**
+ * 8 characters of [A-Za-z0-9] from the OS's randomness: about 47 bits, plenty to tell one history from another.
+ * nanoid's customAlphabet: uniform over the alphabet, and it draws random bytes in blocks (a cluster node makes a
+ * candidate epoch for every room of every append batch, and one randomBytes call each was ~5 % of a node's CPU;
+ * docs/benchmarks.md, "The JIT in the window").
+ */
+export const randomEpoch: () => string = customAlphabet(EPOCH_ALPHABET, 8);
 
 /** Throws on a retention no log could keep; config.ts has already named the flag, so this only guards the API. */
 export function checkRetention(r: Retention): Retention {
