@@ -5,6 +5,7 @@
 // Prints a summary (bots, sent, acked, received, errors, latency p50/p99, and with
 // --verify the lines missing or doubled at any receiver) and exits 0 when there were
 // no errors (and nothing missing or doubled), 1 otherwise. Every phase is bounded.
+import '../src/ops/stack-maps'; // first: traces name .ts lines (src/ops/stack-maps.ts)
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';

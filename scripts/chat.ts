@@ -5,6 +5,7 @@
 // was missed. With piped stdin it sends each line in order, waits for each answer,
 // and exits: 0 when all were answered, 1 when it cannot connect or stays cut off, 2
 // when a line failed.
+import '../src/ops/stack-maps'; // first: traces name .ts lines (src/ops/stack-maps.ts)
 import * as readline from 'node:readline';
 import { UsageError, readFlags, stringFlag, urlFlag } from './lib/args';
 import type { ChatClient } from '../src/client';

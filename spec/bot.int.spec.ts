@@ -13,8 +13,8 @@ import { Summary } from '../scripts/lib/stats';
 import { BURSTS } from './support/limits';
 
 const ROOT = path.resolve(__dirname, '..');
-// As `npm run bot` runs it: the build (made by jest's globalSetup), plain node, source maps on.
-const BOT = ['--enable-source-maps', 'dist/scripts/bot.js'];
+// As `npm run bot` runs it: the build (made by jest's globalSetup), plain node (stack traces name .ts lines: src/ops/stack-maps.ts).
+const BOT = ['dist/scripts/bot.js'];
 
 /** A port nobody listens on: bind one, then let it go. */
 async function freePort(): Promise<number> {

@@ -11,8 +11,8 @@ import type { MessageLog } from '../src/store/log';
 import { MemoryLog } from '../src/store/memory';
 
 const ROOT = path.resolve(__dirname, '..');
-// As `npm run chat` runs it: the build (made by jest's globalSetup), plain node, source maps on.
-const CHAT = ['--enable-source-maps', 'dist/scripts/chat.js'];
+// As `npm run chat` runs it: the build (made by jest's globalSetup), plain node (stack traces name .ts lines: src/ops/stack-maps.ts).
+const CHAT = ['dist/scripts/chat.js'];
 
 /** Rejects after ms, naming what was awaited. */
 function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {

@@ -1,5 +1,6 @@
 // `npm start`: parse flags, start the server, and shut down cleanly on SIGTERM/SIGINT.
-import './ops/preload'; // first: third-party modules load without their source maps (see there)
+import './ops/stack-maps'; // first: traces name .ts lines, maps read only when a trace is made (see there)
+import './ops/preload'; // third-party modules from their one-file builds (see there)
 import { ConfigError, USAGE, parseConfig, redactUrl } from './ops/config';
 import { createLogger } from './ops/logger';
 import { startServer } from './edge/server';

@@ -22,8 +22,8 @@ export function spawnServer(args: readonly string[]): Spawned {
   // directory of its own, removed when the process ends, never the checkout's ./data.
   const own = args.includes('--data') || args.includes('--store') ? undefined : mkdtempSync(path.join(os.tmpdir(), 'rxchat-spec-'));
   const all = own ? [...args, '--data', own] : args;
-  // As `npm start` runs it: the build (made by jest's globalSetup), plain node, source maps on.
-  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/src/main.js', ...all], {
+  // As `npm start` runs it: the build (made by jest's globalSetup), plain node (stack traces name .ts lines: src/ops/stack-maps.ts).
+  const child = spawn(process.execPath, ['dist/src/main.js', ...all], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     // One process unless a spec says --redis: a REDIS_URL in the shell (the server's --redis) is not for these.

@@ -15,13 +15,12 @@
 // as replaceable). Stack frames inside them name the minified file: they had no map
 // of use before (rxjs's point at .ts sources it does not ship).
 //
-// `npm start` runs with --enable-source-maps so that our stack traces name .ts
-// lines. But while the support is on, Node reads, parses and keeps the map of every
-// module it loads at load time, not when a trace is printed; these maps no trace of
-// ours ever reads. Our own files (dist/src) load afterwards with the support on and
-// keep their maps.
+// Should the server be run with --enable-source-maps (npm start no longer passes it:
+// src/ops/stack-maps.ts maps our traces lazily), Node reads, parses and keeps the map
+// of every module it loads at load time, not when a trace is printed; so the support
+// is off while these load (no trace of ours reads their maps).
 //
-// Imported by main.ts before anything else, so nothing has loaded either package
+// Imported by main.ts right after stack-maps.ts, so nothing has loaded either package
 // yet. A package whose minified file is missing (another version's layout) loads from
 // its entry as before. A package left off this list still works: it is merely bigger.
 // Should the server ever be bundled (esbuild), drop this file.

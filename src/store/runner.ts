@@ -13,6 +13,7 @@
 import type { HubEvent } from '../core/events';
 import type { StoreEffect } from '../edge/runner';
 import type { Logger } from '../ops/logger';
+import { nowMs } from '../ops/clock';
 import type { LogOp, LogOutcome, MessageLog, ReadOutcome } from './log';
 
 export interface StoreRunnerOptions {
@@ -36,7 +37,7 @@ export class StoreRunner {
   private readonly maxPending: number;
   private readonly now: () => number;
   private readonly trimTimer?: NodeJS.Timeout;
-  // When the first op of the batch being gathered was asked (performance.now()), for onBatch.
+  // When the first op of the batch being gathered was asked (nowMs(), src/ops/clock.ts), for onBatch.
   private firstAsked = 0;
 
   constructor(
@@ -66,7 +67,7 @@ export class StoreRunner {
       queueMicrotask(() => this.emit([this.failure(effect, 'store_busy', 'the message log is too far behind; try again shortly', at)]));
       return;
     }
-    if (this.queue.length === 0 && this.opts.onBatch) this.firstAsked = performance.now();
+    if (this.queue.length === 0 && this.opts.onBatch) this.firstAsked = nowMs();
     this.queue.push(effect);
     this.schedule();
   }
@@ -106,7 +107,7 @@ export class StoreRunner {
 
   private done(batch: StoreEffect[], asked: number, outcomes: LogOutcome[] | undefined, error?: unknown): void {
     this.running = false;
-    this.opts.onBatch?.(performance.now() - asked);
+    this.opts.onBatch?.(nowMs() - asked);
     const at = this.now();
     if (!outcomes || outcomes.length !== batch.length) {
       const reason = error ? String((error as Error).message ?? error) : 'the log gave a wrong number of outcomes';
