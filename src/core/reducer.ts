@@ -2,7 +2,7 @@
 // timers, no clock, no random IDs: all of those arrive on the event. Total: every
 // event gives an answer, and an event that changes nothing returns the same state.
 //
-// Cost: the maps of clients and rooms are persistent (immutable's HAMT), so an
+// Cost: the maps of clients and rooms are persistent (a hash trie, str-map.ts), so an
 // event replaces only the records it touches, O(log n) each; the work per event
 // grows with the members of the rooms it touches, never with all connections.
 //
