@@ -26,12 +26,12 @@ const loadProm = (): PromClasses => ({
   Gauge: require('prom-client/lib/gauge') as typeof Prom.Gauge,
 });
 type Registry = Prom.Registry;
+type Metric = Prom.Metric;
 
 // node:perf_hooks (its event-loop sampler) is loaded at the first scrape too: it brings Node's whole performance
 // API, 0.8 MB of RSS at rest in a bare process. Step times come from clock.ts.
 const loadLoopDelay = (): typeof import('node:perf_hooks').monitorEventLoopDelay =>
   (require('node:perf_hooks') as typeof import('node:perf_hooks')).monitorEventLoopDelay;
-type Metric = Prom.Metric;
 
 /** Distinct values one label may take before new ones are counted as "other". */
 export const MAX_LABELS = 64;

@@ -435,7 +435,7 @@ export class RedisLog implements MessageLog {
 
   /** A read's EVALSHA arguments. */
   private readCall(req: ReadRequest, candidate: string): ScriptCall {
-    const k = roomKeys(req.room, this.prefix);
+    const { k } = this.names(req.room);
     const [mode, s] = req.after !== undefined ? ['after', req.after] : req.before !== undefined ? ['before', req.before] : ['latest', 0];
     return [SCRIPTS.read.sha, 3, k.meta, k.log, k.keys, candidate, this.maxArg, mode, String(s), String(req.limit)];
   }
