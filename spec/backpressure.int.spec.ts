@@ -5,8 +5,10 @@
 // turn of the event loop produces for it. The server runs in this process, so the
 // spec watches its side of each socket (WebSocket.prototype, server sockets only)
 // rather than guess from a client: loopback's kernel buffers hide megabytes.
+import net from 'node:net';
 import WebSocket from 'ws';
 import { ChatServer, startServer } from '../src/edge/server';
+import { payloadOf } from '../src/edge/frame';
 import { HARD_FACTOR } from '../src/edge/runner';
 import { Close, Limits, Message } from '../src/core/protocol';
 import { TestClient } from './support/client';
@@ -56,13 +58,13 @@ function watchOf(ws: WebSocket, firstFrame?: unknown): Watch | undefined {
 }
 
 /** Wraps a WebSocket method to report on server sockets, and wakes `until`; undone after each spec. */
-function tap(name: 'send' | 'pause' | 'resume', report: (w: Watch, ws: WebSocket, args: unknown[]) => void): void {
+function tap(name: 'pause' | 'resume', report: (w: Watch, ws: WebSocket, args: unknown[]) => void): void {
   type Method = (this: WebSocket, ...args: unknown[]) => unknown;
   const proto = WebSocket.prototype as unknown as Record<string, Method>;
   const original = proto[name];
   proto[name] = function (this: WebSocket, ...args: unknown[]) {
     const result = original.apply(this, args);
-    const w = isServerSide(this) ? watchOf(this, name === 'send' ? args[0] : undefined) : undefined;
+    const w = isServerSide(this) ? watchOf(this) : undefined;
     if (w) {
       report(w, this, args);
       for (const wake of [...waiters]) wake();
@@ -72,10 +74,49 @@ function tap(name: 'send' | 'pause' | 'resume', report: (w: Watch, ws: WebSocket
   restore.push(() => { proto[name] = original; });
 }
 
+/** The WebSocket over a net.Socket: ws keeps it under its own symbol (ws/lib/constants.js kWebSocket). */
+function wsOf(socket: net.Socket): WebSocket | undefined {
+  const k = Object.getOwnPropertySymbols(socket).find((sym) => sym.description === 'websocket');
+  return k === undefined ? undefined : (socket as unknown as Record<symbol, WebSocket>)[k];
+}
+
+/**
+ * The runner writes each message as one whole text frame (src/edge/frame.ts) to the socket under the
+ * WebSocket: the spec taps net.Socket's write and counts those on server sockets, by their payload.
+ */
+function declaredLength(frame: Buffer): number {
+  const n = frame[1] & 0x7f;
+  return n < 126 ? n : n === 126 ? frame.readUInt16BE(2) : Number(frame.readBigUInt64BE(2));
+}
+
+function tapFrames(report: (w: Watch, ws: WebSocket, payload: Buffer) => void): void {
+  const proto = net.Socket.prototype as unknown as { write: (...args: unknown[]) => boolean };
+  const had = Object.prototype.hasOwnProperty.call(proto, 'write');
+  const original = proto.write;
+  proto.write = function (this: net.Socket, ...args: unknown[]) {
+    const result = original.apply(this, args);
+    const data = args[0];
+    const ws = wsOf(this);
+    // A whole text frame: 0x81 and as many bytes as its header says (ws's own sends write header and payload apart).
+    if (ws && isServerSide(ws) && Buffer.isBuffer(data) && data[0] === 0x81 && payloadOf(data).length === declaredLength(data)) {
+      const w = watchOf(ws, payloadOf(data));
+      if (w) {
+        report(w, ws, payloadOf(data));
+        for (const wake of [...waiters]) wake();
+      }
+    }
+    return result;
+  };
+  restore.push(() => {
+    if (had) proto.write = original;
+    else delete (proto as { write?: unknown }).write;
+  });
+}
+
 function watchServer(): void {
-  tap('send', (w, ws, [data]) => {
+  tapFrames((w, ws, payload) => {
     w.frames++;
-    if ((data as Buffer).includes('"Type":13,')) w.pages++;
+    if (payload.includes('"Type":13,')) w.pages++;
     w.maxBacklog = Math.max(w.maxBacklog, ws.bufferedAmount);
   });
   tap('pause', (w) => { w.paused++; });

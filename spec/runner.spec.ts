@@ -5,25 +5,32 @@
 // is behind is not read (TCP backpressure) until its socket has written it out.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { HARD_FACTOR, Runner, encode } from '../src/edge/runner';
-import { keptFrameOptions } from '../src/edge/frame-options';
+import { HARD_FACTOR, Runner } from '../src/edge/runner';
+import { encodeFrame } from '../src/edge/frame';
+import { keptFrameOptions } from '../bench/servers/frame-options';
 import { broadcast, close, rebind, send } from '../src/core/events';
 import * as M from '../src/core/messages';
 
 const LIMIT = 1000;
 
-/** A socket as the runner sees it: open, with a backlog the spec sets; no net.Socket, so every write is checked. */
+/** A socket as the runner sees it: open, with a backlog the spec sets; its stream never corks, so every write is checked. */
 function fakeSocket() {
-  return {
+  const ws = {
     readyState: WebSocket.OPEN as number,
     bufferedAmount: 0,
     sent: 0,
     closedWith: undefined as number | undefined,
-    send() { this.sent++; },
+    _socket: {
+      writableCorked: 0,
+      cork() {},
+      uncork() {},
+      write() { ws.sent++; },
+    },
     close(code: number) { this.closedWith = code; this.readyState = WebSocket.CLOSING; },
     once() { return this; },
     resume() {},
   };
+  return ws;
 }
 
 function setup() {
@@ -86,8 +93,12 @@ class FakeStream extends EventEmitter {
   writableLength = 0;
   writableNeedDrain = false;
 
+  /** Frames the runner wrote (whole, frame.ts). */
+  frames = 0;
+
   cork(): void { this.writableCorked++; }
   uncork(): void { this.writableCorked--; }
+  write(frame: Buffer): void { this.frames++; this.queue(frame.length); }
 
   /** A frame ws writes: nothing leaves until the peer takes it. */
   queue(bytes: number): void {
@@ -112,14 +123,13 @@ function streamSocket() {
     _socket: stream,
     readyState: WebSocket.OPEN as number,
     isPaused: false,
-    sent: 0,
+    get sent(): number { return stream.frames; },
     looks: 0,
     closedWith: undefined as number | undefined,
     get bufferedAmount(): number {
       this.looks++;
       return stream.writableLength;
     },
-    send(data: Buffer) { this.sent++; stream.queue(data.length); },
     pause() { this.isPaused = true; },
     resume() { this.isPaused = false; },
     close(code: number) { this.closedWith = code; this.readyState = WebSocket.CLOSING; },
@@ -195,7 +205,7 @@ describe('Runner: backpressure', () => {
 
   it(`drops a reader with 4008 once one turn has queued it past ${HARD_FACTOR} times the limit, and queues nothing more`, async () => {
     const { ws, stream, dropped, say } = setupStream();
-    const size = encode(M.notice('x'.repeat(900), 0)).length;
+    const size = encodeFrame(M.notice('x'.repeat(900), 0)).length;
     for (let i = 0; i < 20; i++) say(900);
     expect(dropped).toEqual(['r']);
     expect(ws.closedWith).toBe(4008);
@@ -214,13 +224,16 @@ describe('Runner: backpressure', () => {
       return s.ws;
     });
     const to = members.map((_, i) => `m${i}`);
-    // 10 readers × 5 frames of 44 bytes (54 counted, with the largest header): 2.7 KB in the turn.
+    // 10 readers × 5 frames of 46 bytes (a 44-byte payload and its 2-byte header): 2.3 KB in the turn.
     for (let k = 0; k < 5; k++) runner.run([broadcast(to, M.notice('hi', 0))]);
     expect(members.map((ws) => ws.sent)).toEqual(to.map(() => 5));
     expect(members.map((ws) => ws.looks)).toEqual(to.map(() => 1));
-    // Past 7 KB in the turn (at the ninth more), each write looks.
-    for (let k = 0; k < 9; k++) runner.run([broadcast(to, M.notice('hi', 0))]);
-    expect(members[0].looks).toBeGreaterThan(1);
+    // Past 7 KB in the turn (in the sixteenth broadcast), each write looks.
+    for (let k = 0; k < 10; k++) runner.run([broadcast(to, M.notice('hi', 0))]);
+    expect(members.map((ws) => ws.looks)).toEqual(to.map(() => 1));
+    runner.run([broadcast(to, M.notice('hi', 0))]);
+    // 6,900 bytes before it: its first two recipients (6,992) are under, the third (7,038) is past.
+    expect(members.map((ws) => ws.looks)).toEqual(to.map((_, i) => (i < 2 ? 1 : 2)));
   });
 
   it('reads a held reader again on its drain after it took another identity (a resume), and drops it under the new ID', () => {
@@ -255,8 +268,8 @@ describe('Runner: identities', () => {
 });
 
 describe("Runner: ws's frame options", () => {
-  // frame-options.ts (imported by runner.ts): one object of the shape ws gives every frame it sends, kept
-  // so that V8 keeps that shape's maps. The spec says when a ws upgrade builds it otherwise.
+  // bench/servers/frame-options.ts (imported by the ws baselines): one object of the shape ws gives every
+  // frame it sends, kept so that V8 keeps that shape's maps. The spec says when a ws upgrade builds it otherwise.
   it('keeps an object shaped as ws builds one for a text frame from the server', () => {
     const kept = keptFrameOptions as Record<string | symbol, unknown>;
     expect(kept).toBeDefined();

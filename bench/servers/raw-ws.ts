@@ -5,8 +5,9 @@
 // the same frames as docs/protocol.md for welcome, Join, Connected, Disconnected,
 // Broadcast and Ack; a heartbeat (ping every interval, drop the silent after the
 // timeout); maxPayload; and slow readers dropped at maxBuffered (4008).
-// With --cork (the raw-ws-corked target) it batches writes per turn of the event
-// loop as rxchat's runner does (cork.ts); without, it uses ws.send as documented.
+// With --cork (the raw-ws-corked target) it writes as rxchat's runner does (cork.ts):
+// each message framed once, writes batched per turn of the event loop; without, it
+// uses ws.send as documented.
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { nanoid } from 'nanoid';
@@ -29,14 +30,14 @@ interface Room {
 
 const cork = process.argv.includes('--cork');
 const config = baselineConfig(process.argv.slice(2).filter((a) => a !== '--cork'));
-const send = (cork ? corkingWriter : plainWriter)(config.maxBuffered);
+const writer = (cork ? corkingWriter : plainWriter)(config.maxBuffered);
 const rooms = new Map<string, Room>();
 const all = new Set<Conn>();
 function write(c: Conn, data: Buffer): void {
-  if (!send(c.ws, data)) c.ws.close(4008, 'too slow to read');
+  if (!writer.write(c.ws, data)) c.ws.close(4008, 'too slow to read');
 }
 
-const encode = (m: object) => Buffer.from(JSON.stringify(m));
+const encode = (m: object) => writer.encode(m);
 
 function toRoom(room: Room, except: Conn | undefined, m: object): void {
   const data = encode(m);

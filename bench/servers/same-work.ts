@@ -4,8 +4,8 @@
 // validated by src/protocol's decode, the sender noted as heard from, the room
 // checked for membership, its Seq advanced, a 21-character MsgID (nanoid), the
 // Broadcast built by src/messages (ID, Name, Room, Seq, MsgID) and serialized once
-// for the room, an Ack to the sender, and writes corked per turn of the event loop
-// as rxchat's runner does (cork.ts). Each room keeps its last --history-max lines in
+// and framed once for the room, an Ack to the sender, and writes corked per turn of
+// the event loop as rxchat's runner does (cork.ts). Each room keeps its last --history-max lines in
 // memory (last-lines.ts), as rxchat's log does for History and resume, and its Seq
 // goes on after it empties. Connection IDs are nanoids too; connecting and
 // leaving send rxchat's welcome, Join, Connected and Disconnected frames and log the
@@ -44,15 +44,15 @@ interface Room {
 
 const config = baselineConfig(process.argv.slice(2));
 const log = createLogger(config.logLevel);
-const write = corkingWriter(config.maxBuffered);
+const writer = corkingWriter(config.maxBuffered);
 const rooms = new Map<string, Room>();
 /** When each connection was last heard from (a frame or a pong), as src/edge/heartbeat.ts's Liveness. */
 const lastHeard = new Map<Conn, number>();
 
-const encode = (m: Message): Buffer => Buffer.from(JSON.stringify(m));
+const encode = (m: Message): Buffer => writer.encode(m);
 
 function sendTo(c: Conn, data: Buffer): void {
-  if (!write(c.ws, data)) c.ws.close(Close.SlowConsumer, 'too slow to read');
+  if (!writer.write(c.ws, data)) c.ws.close(Close.SlowConsumer, 'too slow to read');
 }
 
 function toRoom(room: Room, except: Conn | undefined, m: Message): void {
@@ -95,7 +95,7 @@ function onOpen(ws: WebSocket, query: { name?: string; room?: string }): void {
     ? err('bad_room', `?room=: ${roomProblem(roomName)}`)
     : nameProblem(name) ? err(nameErrorCode(name), `?name=: ${nameProblem(name)}`) : undefined;
   if (problem) {
-    ws.send(encode(M.error(problem, at)));
+    ws.send(JSON.stringify(M.error(problem, at)));
     ws.close(Close.PolicyViolation, problem.code);
     log('warn', 'refused', { id, code: problem.code });
     return;

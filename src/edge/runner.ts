@@ -1,6 +1,7 @@
 // The effect runner: the only code that touches sockets. It keeps the registry
 // of live sockets by connection ID (never in hub state), carries out effects in
-// order, serializes each message once, stops reading clients that do not read
+// order, serializes and frames each message once (frame.ts) and writes that
+// frame to every recipient's socket, stops reading clients that do not read
 // (TCP backpressure) and drops readers that cannot keep up. Effects for the
 // message log (append, read) it hands to the store runner.
 import type { Duplex } from 'node:stream';
@@ -9,8 +10,7 @@ import { Close, Message } from '../core/protocol';
 import { Effect } from '../core/events';
 import { Logger } from '../ops/logger';
 import type { Identity } from './connection';
-// Keeps one object of the shape ws gives each frame, so that ws's send stays fast (see there).
-import './frame-options';
+import { encodeFrame } from './frame';
 
 /** The effects the message log carries out (src/store/runner.ts). */
 export type StoreEffect = Extract<Effect, { kind: 'append' | 'read' }>;
@@ -54,9 +54,6 @@ export interface Seat extends Identity {
 /** The effects presence across nodes carries out. */
 export type PresenceEffect = Extract<Effect, { kind: 'presence' }>;
 
-// A Buffer is framed as-is by ws: one UTF-8 encoding per message, whatever the fan-out.
-const TEXT = { binary: false } as const;
-
 /**
  * protocol.md "Closing": a reader may be more than --max-buffered behind for this
  * long (a burst it is still taking in) before it is dropped as slow...
@@ -64,10 +61,6 @@ const TEXT = { binary: false } as const;
 export const SLOW_MS = 5_000;
 /** ...and never by more than this many times --max-buffered, whatever the time. */
 export const HARD_FACTOR = 8;
-
-// The most bytes ws puts before a server frame's payload (no mask: 2, +8 for a
-// length over 64 KiB), so that what a turn queues is never undercounted.
-const FRAME_HEAD = 10;
 
 /** ws keeps its net.Socket in `_socket` (not in its typings); null before the upgrade and after close. */
 type WithSocket = WebSocket & { _socket?: Duplex | null };
@@ -207,18 +200,18 @@ export class Runner {
       case 'send': {
         const seat = this.sockets.get(effect.to);
         if (!seat) return;
-        this.write(effect.to, seat.ws, encode(effect.message));
+        this.write(effect.to, seat.ws, encodeFrame(effect.message));
         this.opts.delivered?.(1, effect.message);
         return;
       }
       case 'broadcast': {
-        const data = encode(effect.message);
+        const frame = encodeFrame(effect.message);
         let n = 0;
         for (const id of effect.to) {
           if (id === effect.except) continue;
           const seat = this.sockets.get(id);
           if (seat) {
-            this.write(id, seat.ws, data);
+            this.write(id, seat.ws, frame);
             n++;
           }
         }
@@ -315,12 +308,14 @@ export class Runner {
     setImmediate(this.uncorkAfterStore);
   }
 
-  private write(id: string, ws: WebSocket, data: Buffer): void {
+  /** Writes a whole frame (frame.ts) to the socket under `ws`: the same Buffer for every recipient. */
+  private write(id: string, ws: WebSocket, frame: Buffer): void {
     if (ws.readyState !== WebSocket.OPEN) return;
     const socket = (ws as WithSocket)._socket;
-    this.turnBytes += data.length + FRAME_HEAD;
-    // writableCorked is 0 unless we corked it: ws's own cork in sendFrame is undone before send returns.
-    if (socket && socket.writableCorked !== 0) {
+    if (!socket) return; // gone: ws is closing it
+    this.turnBytes += frame.length;
+    // writableCorked is 0 unless we corked it: ws's own cork (a ping, a close frame) is undone before it returns.
+    if (socket.writableCorked !== 0) {
       // A later write this turn to a socket corked at its first: its backlog was
       // at most maxBuffered then, and has grown by at most what the whole turn
       // queued since (nothing leaves a corked socket). So only in a turn that
@@ -342,22 +337,20 @@ export class Runner {
       const backlog = ws.bufferedAmount;
       if (backlog <= this.opts.maxBuffered) {
         this.behindSince.delete(ws);
-        if (socket) {
-          if (this.uncorksDue === 0) this.queueUncork();
-          socket.cork();
-          this.corked.push(ws);
-        }
+        if (this.uncorksDue === 0) this.queueUncork();
+        socket.cork();
+        this.corked.push(ws);
       } else if (this.tooSlow(ws, backlog)) {
         this.drop(id, ws);
         return;
-      } else if (socket) {
+      } else {
         // Behind: read nothing more from it until it has caught up. It stays
         // uncorked (its kernel buffer is full, so nothing is lost by it), and so
         // every further write to it this turn is checked against the hard bound.
         this.hold(ws, socket);
       }
     }
-    ws.send(data, TEXT);
+    socket.write(frame);
   }
 
   /** protocol.md "Closing": the reader is dropped with 4008 and nothing more is queued for it; it leaves the registry now. */
@@ -421,5 +414,3 @@ export class Runner {
     ws.resume();
   }
 }
-
-export const encode = (m: Message): Buffer => Buffer.from(JSON.stringify(m));

@@ -1,6 +1,6 @@
 // One object of the shape ws gives every frame it sends, kept for the life of the
-// process. Imported by the runner (src/edge/runner.ts) and by the benchmark's ws
-// baselines (bench/servers/cork.ts), which call ws.send the same way.
+// process. Imported by the benchmark's ws baselines (cork.ts) for ws.send. rxchat's
+// runner imported it too until it framed its messages itself (src/edge/frame.ts).
 import WebSocket from 'ws';
 
 /**
