@@ -17,11 +17,13 @@ interface Job {
   cluster?: ClusterCtx;
   /** `--keys`: every line carries a Key. */
   keys?: boolean;
+  /** `--rate`: rooms-rate's lines a second, in place of its default. */
+  rate?: number;
 }
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as Job;
-  const instance = (job.cluster ? clusterSuite(job.quick) : suite(job.quick)).find((s) => s.name === job.scenario);
+  const instance = (job.cluster ? clusterSuite(job.quick) : suite(job.quick, job.rate)).find((s) => s.name === job.scenario);
   if (!instance) throw new Error(`unknown scenario ${job.scenario}`);
   // Bounded in time whatever happens: a stuck run reports failure rather than hanging the suite.
   setTimeout(() => {

@@ -9,7 +9,8 @@
 // --targets a,b, --scenarios x,y, --no-reducer (skip the reducer step),
 // --profile (rxchat under node --cpu-prof, into bench/results/profiles; with --cluster, each rxchat node),
 // --keys (every line carries a Key, as every line of src/client does; the baselines keep no Keys, so
-// compare a keyed run of rxchat with an unkeyed one, not with them).
+// compare a keyed run of rxchat with an unkeyed one, not with them), --rate N (rooms-rate at N
+// lines a second instead of 20,000: to compare at a load every target keeps up with).
 // Everything runs from dist/: `npm run bench` builds first (tsc -b).
 // --cluster (issue 8): the cluster suite (bench/scenarios/cluster.ts) against rxchat,
 // rxchat on Redis with one node and with two, and Socket.IO with its Redis adapter on
@@ -113,7 +114,7 @@ async function runOne(inst: Instance, target: TargetName, quick: boolean, profil
   try {
     const url = await waitForLine(server, /listening on (\S+)/, 15_000);
     const limitMs = quick ? 30_000 : 90_000;
-    const job = { scenario: inst.name, target, url, serverPid: server.pid, quick, limitMs, keys };
+    const job = { scenario: inst.name, target, url, serverPid: server.pid, quick, limitMs, keys, rate: rateOverride };
     const gen = pinned(GENERATOR_CPU, ['--max-old-space-size=4096'], [path.join(DIST, 'bench/generator.js'), JSON.stringify(job)]);
     let genErr = '';
     gen.stderr?.on('data', (d: Buffer) => (genErr = (genErr + d.toString()).slice(-2000)));
@@ -131,6 +132,9 @@ async function runOne(inst: Instance, target: TargetName, quick: boolean, profil
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
+
+/** `--rate N`: rooms-rate at N lines a second instead of its default (one-process suite). */
+let rateOverride: number | undefined;
 
 let clusterRuns = 0;
 
@@ -307,8 +311,13 @@ async function main(): Promise<void> {
       cluster: { type: 'boolean', default: false },
       'redis-url': { type: 'string' },
       keys: { type: 'boolean', default: false },
+      rate: { type: 'string' },
     },
   });
+  if (values.rate !== undefined) {
+    rateOverride = Number(values.rate);
+    if (!Number.isInteger(rateOverride) || rateOverride <= 0) throw new Error(`--rate: a whole number of lines a second, not ${values.rate}`);
+  }
   const cluster = values.cluster as boolean;
   const quick = values.quick as boolean;
   const reps = Number(values.reps ?? (quick ? 1 : 3));

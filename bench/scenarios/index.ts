@@ -36,7 +36,8 @@ const LOAD: Shown[] = [
 ];
 const HONESTY: Shown[] = [lower('loss', 'loss (frames)', 0), lower('reordered', 'reordered', 0), ...LOAD];
 
-export function suite(quick: boolean): Instance[] {
+/** `rate`: rooms-rate's lines a second, all senders together, in place of ROOMS.rate (`npm run bench -- --rate N`). */
+export function suite(quick: boolean, rate?: number): Instance[] {
   const q = <T>(full: T, small: Partial<T>): T => (quick ? { ...full, ...small } : full);
   const fan = q(FANOUT, { clients: 20, senders: 2, rate: 100, window: 4, warmupMs: 300, measureMs: 1000, drainMs: 1000 });
   const rms = q(ROOMS, { rooms: 10, perRoom: 5, warmupMs: 300, measureMs: 1000, drainMs: 1000, rate: 1000 });
@@ -83,7 +84,7 @@ export function suite(quick: boolean): Instance[] {
     {
       name: 'rooms-rate',
       heartbeat: DEFAULT_HEARTBEAT,
-      run: (ctx) => roomsRate(ctx, quick ? rms : { ...rms, warmupMs: RATE_WARMUP_MS }),
+      run: (ctx) => roomsRate(ctx, { ...(quick ? rms : { ...rms, warmupMs: RATE_WARMUP_MS }), ...(rate === undefined ? {} : { rate }) }),
       shown: [...COST, higher('deliveriesPerSec', 'deliveries/s'), lower('p50Ms', 'p50 ms'), lower('p99Ms', 'p99 ms'), lower('serverCore', 'server core'), ...HONESTY],
     },
     {
