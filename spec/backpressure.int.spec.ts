@@ -8,7 +8,7 @@
 import net from 'node:net';
 import WebSocket from 'ws';
 import { ChatServer, startServer } from '../src/edge/server';
-import { payloadOf } from '../src/edge/frame';
+import { wholeTextPayload } from './support/frames';
 import { HARD_FACTOR } from '../src/edge/runner';
 import { Close, Limits, Message } from '../src/core/protocol';
 import { TestClient } from './support/client';
@@ -84,24 +84,18 @@ function wsOf(socket: net.Socket): WebSocket | undefined {
  * The runner writes each message as one whole text frame (src/edge/frame.ts) to the socket under the
  * WebSocket: the spec taps net.Socket's write and counts those on server sockets, by their payload.
  */
-function declaredLength(frame: Buffer): number {
-  const n = frame[1] & 0x7f;
-  return n < 126 ? n : n === 126 ? frame.readUInt16BE(2) : Number(frame.readBigUInt64BE(2));
-}
-
 function tapFrames(report: (w: Watch, ws: WebSocket, payload: Buffer) => void): void {
   const proto = net.Socket.prototype as unknown as { write: (...args: unknown[]) => boolean };
   const had = Object.prototype.hasOwnProperty.call(proto, 'write');
   const original = proto.write;
   proto.write = function (this: net.Socket, ...args: unknown[]) {
     const result = original.apply(this, args);
-    const data = args[0];
     const ws = wsOf(this);
-    // A whole text frame: 0x81 and as many bytes as its header says (ws's own sends write header and payload apart).
-    if (ws && isServerSide(ws) && Buffer.isBuffer(data) && data[0] === 0x81 && payloadOf(data).length === declaredLength(data)) {
-      const w = watchOf(ws, payloadOf(data));
+    const payload = ws && isServerSide(ws) ? wholeTextPayload(args[0]) : undefined;
+    if (ws && payload) {
+      const w = watchOf(ws, payload);
       if (w) {
-        report(w, ws, payloadOf(data));
+        report(w, ws, payload);
         for (const wake of [...waiters]) wake();
       }
     }

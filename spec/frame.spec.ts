@@ -3,7 +3,8 @@
 // (7-bit up to 125 bytes, 16-bit up to 65,535, 64-bit above) and with multi-byte
 // UTF-8, where characters and bytes differ.
 import WebSocket from 'ws';
-import { encodeFrame, payloadOf, textFrame } from '../src/edge/frame';
+import { encodeFrame, textFrame } from '../src/edge/frame';
+import { payloadOf } from './support/frames';
 import * as M from '../src/core/messages';
 
 type Receiver = NodeJS.WritableStream & { on(event: 'message', f: (data: Buffer, isBinary: boolean) => void): Receiver };

@@ -30,9 +30,3 @@ export function textFrame(text: string): Buffer {
   frame.write(text, head);
   return frame;
 }
-
-/** The payload of a frame made here: what the client's `message` event gives. */
-export function payloadOf(frame: Buffer): Buffer {
-  const len = frame[1] & 0x7f;
-  return frame.subarray(len < 126 ? 2 : len === 126 ? 4 : 10);
-}
