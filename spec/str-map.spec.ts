@@ -1,8 +1,11 @@
 import fc from 'fast-check';
-import { StrMap, hashOf } from '../src/core/str-map';
+import { COLLISION_MAX, StrMap, hashOf, keyedHashOf, widestLeaf } from '../src/core/str-map';
 
 // "Aa" and "BB" have the same hash (31 × 65 + 97 = 31 × 66 + 66), and so do their concatenations.
 const COLLIDING = ['AaAa', 'AaBB', 'BBAa', 'BBBB'];
+/** 2^n keys of 2n characters, every one on the same plain hash: each of the n blocks is "Aa" or "BB". */
+const flood = (n: number): string[] =>
+  Array.from({ length: 2 ** n }, (_, i) => Array.from({ length: n }, (_, b) => ((i >> b) & 1 ? 'BB' : 'Aa')).join(''));
 /** Keys whose hashes end in the same 10 bits as COLLIDING's (the trie's first 2 levels), but are not the same. */
 const NEAR = Array.from({ length: 20_000 }, (_, i) => `k${i}`)
   .filter((k) => ((hashOf(k) ^ hashOf('AaAa')) & 0x3ff) === 0)
@@ -81,6 +84,69 @@ describe('StrMap', () => {
         expect([...m]).toEqual([...m.entries()]);
       },
     ), { numRuns: 50 });
+  });
+
+  // Hash flooding: room names are the clients', and a leaf of k colliding keys would cost O(k) a
+  // lookup and a copy of k a set. Past COLLISION_MAX they go into a trie on a hash keyed at random.
+  it('keeps a flood of keys on one plain hash in leaves of at most COLLISION_MAX', () => {
+    const keys = flood(12);
+    expect(new Set(keys).size).toBe(4096);
+    expect(new Set(keys.map(hashOf)).size).toBe(1);
+    // The keyed hash tells them apart (a repeat among 4096 32-bit values is a chance of about 1 in 500).
+    expect(new Set(keys.map((k) => keyedHashOf(k))).size).toBeGreaterThanOrEqual(4094);
+    let m = StrMap.empty<number>().set('other', -1);
+    keys.forEach((k, i) => {
+      m = m.set(k, i);
+      if (i === COLLISION_MAX - 1) expect(widestLeaf(m)).toBe(COLLISION_MAX); // up to here, one plain leaf
+    });
+    expect(m.size).toBe(4097);
+    expect(widestLeaf(m)).toBeLessThanOrEqual(2);
+    expect(keys.every((k, i) => m.get(k) === i)).toBe(true);
+    expect(m.get('other')).toBe(-1);
+    expect(m.has(flood(13)[4096])).toBe(false); // same plain hash, not held
+    expect(m.set(keys[7], 7)).toBe(m);
+    expect(m.set(keys[7], 70).get(keys[7])).toBe(70);
+    expect([...m.keys()].sort()).toEqual([...keys, 'other'].sort());
+    // Deleted down to COLLISION_MAX, the rest is a plain leaf again, in the order the keys sit in the trie.
+    const left = keys.slice(0, COLLISION_MAX);
+    const less = m.deleteAll(keys.slice(COLLISION_MAX));
+    expect(less.size).toBe(COLLISION_MAX + 1);
+    expect(widestLeaf(less)).toBe(COLLISION_MAX);
+    expect([...less.keys()].filter((k) => k !== 'other').sort()).toEqual([...left].sort());
+    expect(left.every((k, i) => less.get(k) === i)).toBe(true);
+    expect(less.deleteAll(left).deleteAll(['other']).size).toBe(0);
+  });
+
+  it('hashes with a key: the same key gives the same hash, another key another', () => {
+    expect(keyedHashOf('AaAa', 1)).toBe(keyedHashOf('AaAa', 1));
+    expect(keyedHashOf('AaAa', 1)).not.toBe(keyedHashOf('BBBB', 1));
+    expect(new Set([1, 2, 3, 4].map((key) => keyedHashOf('room-1', key))).size).toBe(4);
+  });
+
+  it('behaves as a native Map under any sequence of sets and deletes (a flood of colliding keys included)', () => {
+    const many = flood(5);
+    const key = fc.oneof(fc.constantFrom(...many), fc.constantFrom(...many.slice(0, COLLISION_MAX + 2), 'a'));
+    const op = fc.oneof(
+      { weight: 3, arbitrary: fc.tuple(fc.constant('set' as const), key, fc.integer()) },
+      { weight: 1, arbitrary: fc.tuple(fc.constant('delete' as const), key, fc.constant(0)) },
+    );
+    fc.assert(fc.property(fc.array(op, { minLength: 30, maxLength: 120 }), (ops) => {
+      let m = StrMap.empty<number>();
+      const model = new Map<string, number>();
+      for (const [what, k, v] of ops) {
+        if (what === 'set') {
+          m = m.set(k, v);
+          model.set(k, v);
+        } else {
+          m = m.delete(k);
+          model.delete(k);
+        }
+        expect(m.size).toBe(model.size);
+        expect(widestLeaf(m)).toBeLessThanOrEqual(COLLISION_MAX);
+      }
+      for (const [k, v] of model) expect(m.get(k)).toBe(v);
+      expect(new Map(m.entries())).toEqual(model);
+    }), { numRuns: 200 });
   });
 
   it('behaves as a native Map under any sequence of sets and deletes (colliding keys included)', () => {

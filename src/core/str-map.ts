@@ -30,6 +30,15 @@
 // list keys sort them (reducer.spec.ts's shutdown lists its two IDs in the order they
 // have here). Strings whose whole hashes collide share a leaf (Collision), in the order
 // they were set.
+//
+// Flooding. The hash is a plain polynomial one, fast and known to all, so whoever names
+// keys (room names are the clients') can make as many collide as they like: "Aa" and "BB"
+// hash alike, and so does every string made of those two blocks. A leaf of k colliding
+// keys costs O(k) a lookup and a copy of k a set, a hash-flooding attack on the hub's one
+// thread. Past COLLISION_MAX keys on one whole hash (chance alone gives 2 or 3 among
+// millions of keys), a leaf becomes a Spill: the same trie, on a hash keyed with a random
+// number drawn when this module loads, which no client can see and so cannot aim at. The
+// keys of a Spill iterate in an order that differs from process to process; no others do.
 
 /** The 32-bit hash immutable gives a string (its hashString). */
 export function hashOf(key: string): number {
@@ -50,6 +59,35 @@ class Node {
 class Collision {
   constructor(readonly hash: number, readonly slots: readonly unknown[]) {}
 }
+
+/** Keys on one plain hash past which a leaf is a Spill. */
+export const COLLISION_MAX = 8;
+
+/** This process's key for keyedHashOf: random, from the platform's CSPRNG (Node's and browsers' `crypto`). */
+const HASH_KEY = globalThis.crypto.getRandomValues(new Uint32Array(1))[0] | 0;
+
+/**
+ * A 32-bit hash keyed with `key` (by default this process's random one): each character is
+ * mixed in by a multiply and a shift, not added as the plain hash adds it, so which strings
+ * collide depends on the key; the end is murmur3's finalizer. Used in Spills only.
+ */
+export function keyedHashOf(s: string, key: number = HASH_KEY): number {
+  let h = key ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    h = Math.imul(h ^ s.charCodeAt(i), 0x5bd1e995);
+    h ^= h >>> 15;
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) | 0;
+}
+
+/** More than COLLISION_MAX keys whose plain hashes are all `hash`: a trie of their own on keyedHashOf. */
+class Spill {
+  constructor(readonly hash: number, readonly root: Node, readonly size: number) {}
+}
+
+type Below = Node | Collision | Spill;
 
 const EMPTY_NODE = new Node(0, []);
 
@@ -106,8 +144,11 @@ function pair(shift: number, h1: number, k1: unknown, v1: unknown, h2: number, k
   return new Node((1 << c1) | (1 << c2), c1 < c2 ? [k1, v1, k2, v2] : [k2, v2, k1, v1]);
 }
 
-/** `node` (at level `shift`) with `key` (hash `h`) set to `value`; `node` itself if it had that value. */
-function put(node: Node, shift: number, h: number, key: string, value: unknown): Node {
+/**
+ * `node` (at level `shift`) with `key` (hash `h`) set to `value`; `node` itself if it had that value.
+ * `hash` is the trie's hash: hashOf, or keyedHashOf inside a Spill (whose collisions never spill again).
+ */
+function put(node: Node, shift: number, h: number, key: string, value: unknown, hash: (s: string) => number = hashOf): Node {
   const bit = 1 << ((h >>> shift) & 31);
   const i = indexOf(node.bitmap, bit);
   if ((node.bitmap & bit) === 0) {
@@ -117,17 +158,19 @@ function put(node: Node, shift: number, h: number, key: string, value: unknown):
   const k = node.slots[i];
   const v = node.slots[i + 1];
   if (k === key) return v === value ? node : new Node(node.bitmap, replaced(node.slots, i + 1, value));
-  let below: Node | Collision;
+  let below: Below;
   if (k !== null) {
     changedSize = true;
-    below = pair(shift + 5, hashOf(k as string), k, v, h, key, value);
+    below = pair(shift + 5, hash(k as string), k, v, h, key, value);
   } else if (v instanceof Node) {
-    below = put(v, shift + 5, h, key, value);
-  } else if ((v as Collision).hash === h) {
-    below = putCollision(v as Collision, key, value);
-  } else {
+    below = put(v, shift + 5, h, key, value, hash);
+  } else if ((v as Collision | Spill).hash !== h) {
     changedSize = true;
-    below = pair(shift + 5, (v as Collision).hash, null, v, h, key, value);
+    below = pair(shift + 5, (v as Collision | Spill).hash, null, v, h, key, value);
+  } else if (v instanceof Spill) {
+    below = putSpill(v, key, value);
+  } else {
+    below = putCollision(v as Collision, key, value, hash === hashOf);
   }
   if (below === v) return node;
   const slots = replaced(node.slots, i + 1, below);
@@ -141,13 +184,31 @@ function keyIndex(c: Collision, key: string): number {
   return -1;
 }
 
-function putCollision(c: Collision, key: string, value: unknown): Collision {
+function putCollision(c: Collision, key: string, value: unknown, maySpill: boolean): Collision | Spill {
   const i = keyIndex(c, key);
   if (i < 0) {
     changedSize = true;
+    if (maySpill && c.slots.length >= 2 * COLLISION_MAX) return spill(c.hash, [...c.slots, key, value]);
     return new Collision(c.hash, [...c.slots, key, value]);
   }
   return c.slots[i + 1] === value ? c : new Collision(c.hash, replaced(c.slots, i + 1, value));
+}
+
+/** A Spill of the keys and values in `slots` (all on plain hash `hash`). */
+function spill(hash: number, slots: readonly unknown[]): Spill {
+  let root = EMPTY_NODE;
+  for (let i = 0; i < slots.length; i += 2) {
+    const k = slots[i] as string;
+    root = put(root, 0, keyedHashOf(k), k, slots[i + 1], keyedHashOf);
+  }
+  return new Spill(hash, root, slots.length / 2);
+}
+
+function putSpill(sp: Spill, key: string, value: unknown): Spill {
+  changedSize = false;
+  const root = put(sp.root, 0, keyedHashOf(key), key, value, keyedHashOf);
+  // changedSize is the outer set's too: a new key here is a new key of the map.
+  return root === sp.root ? sp : new Spill(sp.hash, root, changedSize ? sp.size + 1 : sp.size);
 }
 
 /**
@@ -162,12 +223,13 @@ function take(node: Node, shift: number, h: number, key: string): Node {
   const v = node.slots[i + 1];
   if (k === key) return new Node(node.bitmap ^ bit, removed(node.slots, i));
   if (k !== null) return node;
-  let below: Node | Collision;
+  let below: Below;
   if (v instanceof Node) below = take(v, shift + 5, h, key);
+  else if (v instanceof Spill) below = takeSpill(v, key);
   else below = takeCollision(v as Collision, key);
   if (below === v) return node;
-  // What is left below, if it is one key (or one collision), comes up here.
-  if (below.slots.length === 2 && !(below.slots[1] instanceof Node)) {
+  // What is left below, if it is one key (or one collision or spill), comes up here.
+  if (!(below instanceof Spill) && below.slots.length === 2 && !(below.slots[1] instanceof Node)) {
     const slots = replaced(node.slots, i, below.slots[0]);
     slots[i + 1] = below.slots[1];
     return new Node(node.bitmap, slots);
@@ -180,11 +242,20 @@ function takeCollision(c: Collision, key: string): Collision {
   return i < 0 ? c : new Collision(c.hash, removed(c.slots, i));
 }
 
+/** `sp` without `key`: a Collision again once it is down to COLLISION_MAX keys. */
+function takeSpill(sp: Spill, key: string): Spill | Collision {
+  const root = take(sp.root, 0, keyedHashOf(key), key);
+  if (root === sp.root) return sp;
+  if (sp.size - 1 > COLLISION_MAX) return new Spill(sp.hash, root, sp.size - 1);
+  const slots: unknown[] = [];
+  for (const [k, v] of walk(root)) slots.push(k, v);
+  return new Collision(sp.hash, slots);
+}
+
 const ABSENT = Symbol('absent');
 
-/** `key`'s value under `root`, or ABSENT. */
-function find(root: Node, key: string): unknown {
-  const h = hashOf(key);
+/** `key`'s value under `root` (a trie on plain hash `h` of the key, or a Spill's on the keyed one), or ABSENT. */
+function find(root: Node, key: string, h: number = hashOf(key)): unknown {
   let node = root;
   for (let shift = 0; ; shift += 5) {
     const bit = 1 << ((h >>> shift) & 31);
@@ -194,6 +265,7 @@ function find(root: Node, key: string): unknown {
     const v = node.slots[i + 1];
     if (k !== null) return k === key ? v : ABSENT;
     if (v instanceof Node) node = v;
+    else if (v instanceof Spill) return find(v.root, key, keyedHashOf(key));
     else {
       const j = keyIndex(v as Collision, key);
       return j < 0 ? ABSENT : (v as Collision).slots[j + 1];
@@ -201,13 +273,29 @@ function find(root: Node, key: string): unknown {
   }
 }
 
-/** The keys and values under `node`, in bitmap order. */
-function* walk(node: Node | Collision): IterableIterator<[string, unknown]> {
+/** The keys and values under `node`, in bitmap order (a Spill's in its own trie's). */
+function* walk(node: Below): IterableIterator<[string, unknown]> {
+  if (node instanceof Spill) {
+    yield* walk(node.root);
+    return;
+  }
   const { slots } = node;
   for (let i = 0; i < slots.length; i += 2) {
-    if (slots[i] === null) yield* walk(slots[i + 1] as Node | Collision);
+    if (slots[i] === null) yield* walk(slots[i + 1] as Below);
     else yield [slots[i] as string, slots[i + 1]];
   }
+}
+
+/** For specs: the most keys any one leaf (Collision) holds under `map`, looked through Spills. */
+export function widestLeaf(map: StrMap<unknown>): number {
+  const widest = (node: Below): number => {
+    if (node instanceof Spill) return widest(node.root);
+    if (node instanceof Collision) return node.slots.length / 2;
+    let w = 0;
+    for (let i = 0; i < node.slots.length; i += 2) if (node.slots[i] === null) w = Math.max(w, widest(node.slots[i + 1] as Below));
+    return w;
+  };
+  return widest((map as unknown as { root: Node }).root);
 }
 
 export class StrMap<V> implements Iterable<[string, V]> {
