@@ -126,6 +126,15 @@ describe('StrMap', () => {
     });
     expect(m.size).toBe(4097);
     expect(widestLeaf(m)).toBeLessThanOrEqual(2);
+    // Beside the spill, a key whose hash shares its first 10 bits: the two part one level down.
+    const near = Array.from({ length: 50_000 }, (_, i) => `n${i}`).find((k) => ((hashOf(k) ^ hashOf(keys[0])) & 0x3ff) === 0)!;
+    const beside = m.set(near, -2);
+    expect(beside.size).toBe(4098);
+    expect(beside.get(near)).toBe(-2);
+    expect(keys.every((k, i) => beside.get(k) === i)).toBe(true);
+    expect(beside.delete(near).size).toBe(4097);
+    expect(beside.deleteAll(keys).size).toBe(2);
+    expect([...beside.deleteAll(keys).keys()].sort()).toEqual([near, 'other'].sort());
     expect(keys.every((k, i) => m.get(k) === i)).toBe(true);
     expect(m.get('other')).toBe(-1);
     expect(m.has(flood(13)[4096])).toBe(false); // same plain hash, not held
