@@ -60,6 +60,7 @@ function serverOf(target: TargetName, main: string, dataDir: string): string[] {
     case 'socketio-redis':
       return [path.join(DIST, 'bench/servers/socketio.js')];
     case 'rxchat-1':
+    case 'rxchat-1-shared':
     case 'rxchat-2':
       return [main, ...RXCHAT_LOAD_FLAGS];
   }
@@ -340,7 +341,7 @@ async function main(): Promise<void> {
   const m = machine();
   const redis = cluster ? await benchRedis(values['redis-url']) : undefined;
   if (redis) {
-    process.stdout.write(`${m.nproc} cores (${m.cpu}), node ${m.node}; cluster suite, Redis at ${redis.url}${redis.pid === undefined ? ' (not ours: its INFO counts every client\'s commands)' : ' (started for this run)'}; one-process targets: server on core 0, generator and Redis on core 1; two-node targets: node A on core 0, node B on core 1, generator and Redis on either; ${reps} repetition(s)\n`);
+    process.stdout.write(`${m.nproc} cores (${m.cpu}), node ${m.node}; cluster suite, Redis at ${redis.url}${redis.pid === undefined ? ' (not ours: its INFO counts every client\'s commands)' : ' (started for this run)'}; one-process targets: server on core 0, generator and Redis on core 1 (rxchat-1-shared: on either, as in a two-node run); two-node targets: node A on core 0, node B on core 1, generator and Redis on either; ${reps} repetition(s)\n`);
   } else {
     process.stdout.write(`${m.nproc} cores (${m.cpu}), node ${m.node}; servers on core ${SERVER_CPU} as npm start runs them (node ${launch.nodeFlags.join(' ')} dist/…), generator on core ${GENERATOR_CPU}; ${reps} repetition(s)\n`);
   }

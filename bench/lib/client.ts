@@ -8,7 +8,7 @@ import { keySequence } from '../../src/client/keys';
 
 export type TargetName = 'rxchat' | 'rxchat-memory' | 'same-work' | 'raw-ws-corked' | 'raw-ws' | 'socketio'
   // `--cluster`: rxchat on Redis with one node and with two; Socket.IO with its Redis adapter on two.
-  | 'rxchat-1' | 'rxchat-2' | 'socketio-redis';
+  | 'rxchat-1' | 'rxchat-1-shared' | 'rxchat-2' | 'socketio-redis';
 
 export interface Handlers {
   /** A Broadcast (Type 1) from someone else: its Content. */
