@@ -101,7 +101,8 @@ interface Launch {
   main: string;
 }
 
-async function runOne(inst: Instance, target: TargetName, quick: boolean, profile: boolean, launch: Launch, keys: boolean): Promise<Omit<RunRecord, 'type' | 'rep'>> {
+/** `rate`: `--rate N`, rooms-rate's lines a second in place of its default (one-process suite). */
+async function runOne(inst: Instance, target: TargetName, quick: boolean, profile: boolean, launch: Launch, keys: boolean, rate?: number): Promise<Omit<RunRecord, 'type' | 'rep'>> {
   const flags = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'warn',
     '--heartbeat-interval', String(inst.heartbeat.intervalMs), '--heartbeat-timeout', String(inst.heartbeat.timeoutMs), ...DOOR];
   const nodeFlags = profile && (target === 'rxchat' || target === 'rxchat-memory' || target === 'same-work')
@@ -115,7 +116,7 @@ async function runOne(inst: Instance, target: TargetName, quick: boolean, profil
   try {
     const url = await waitForLine(server, /listening on (\S+)/, 15_000);
     const limitMs = quick ? 30_000 : 90_000;
-    const job = { scenario: inst.name, target, url, serverPid: server.pid, quick, limitMs, keys, rate: rateOverride };
+    const job = { scenario: inst.name, target, url, serverPid: server.pid, quick, limitMs, keys, rate };
     const gen = pinned(GENERATOR_CPU, ['--max-old-space-size=4096'], [path.join(DIST, 'bench/generator.js'), JSON.stringify(job)]);
     let genErr = '';
     gen.stderr?.on('data', (d: Buffer) => (genErr = (genErr + d.toString()).slice(-2000)));
@@ -133,9 +134,6 @@ async function runOne(inst: Instance, target: TargetName, quick: boolean, profil
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
-
-/** `--rate N`: rooms-rate at N lines a second instead of its default (one-process suite). */
-let rateOverride: number | undefined;
 
 let clusterRuns = 0;
 
@@ -315,10 +313,8 @@ async function main(): Promise<void> {
       rate: { type: 'string' },
     },
   });
-  if (values.rate !== undefined) {
-    rateOverride = Number(values.rate);
-    if (!Number.isInteger(rateOverride) || rateOverride <= 0) throw new Error(`--rate: a whole number of lines a second, not ${values.rate}`);
-  }
+  const rate = values.rate === undefined ? undefined : Number(values.rate);
+  if (rate !== undefined && (!Number.isInteger(rate) || rate <= 0)) throw new Error(`--rate: a whole number of lines a second, not ${values.rate}`);
   const cluster = values.cluster as boolean;
   const quick = values.quick as boolean;
   const reps = Number(values.reps ?? (quick ? 1 : 3));
@@ -363,7 +359,7 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         const r: RunRecord = {
           type: 'run', rep,
-          ...(redis ? await runCluster(inst, target, quick, launch, redis, values.profile as boolean, values.keys as boolean) : await runOne(inst, target, quick, values.profile as boolean, launch, values.keys as boolean)),
+          ...(redis ? await runCluster(inst, target, quick, launch, redis, values.profile as boolean, values.keys as boolean) : await runOne(inst, target, quick, values.profile as boolean, launch, values.keys as boolean, rate)),
         };
         runs.push(r);
         appendFileSync(file, `${JSON.stringify(r)}\n`);
