@@ -7,6 +7,7 @@
 // Specs that need Redis to go away use a TCP proxy they can cut or silence, or
 // a redis-server of their own (spec/support/redis.ts); the rest use TEST_REDIS_URL
 // on database 13 under a fresh key prefix, deleted afterwards.
+import net from 'node:net';
 import Redis from 'ioredis';
 import type { AppendRequest, LogOp, LogOutcome, ReadOutcome } from '../src/store/log';
 import { LiveLine, RedisLog, RedisLogOptions, RedisOpenError, roomChannel, roomKeys, roomTag, roomsKey } from '../src/store/redis';
@@ -249,6 +250,31 @@ describe('RedisLog: failures', () => {
     expect(page(out[2])).toMatchObject({ head: 2, first: 1 });
     expect(out[3]).toEqual({ ok: false, reason: expect.stringMatching(/^store: /) });
     expect(await (await admin()).exists(roomKeys('lobby', prefix).keys)).toBe(0);
+  });
+
+  it('sends a batch as one write: the rooms index registration and every script leave the socket together', async () => {
+    const log = await open();
+    await one(log, append(line('lobby', 'first')));
+    // Sockets write through _write (one chunk) or _writev (what queued while corked): count both.
+    const socket = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => void>;
+    const write = jest.spyOn(socket, '_write');
+    const writev = jest.spyOn(socket, '_writev');
+    let out: LogOutcome[];
+    let writes: number;
+    let chunks: unknown;
+    try {
+      out = await log.run([append(line('lobby', 'a')), append(line('new-room', 'b')), read('lobby'), append(line('lobby', 'c'))]);
+      writes = write.mock.calls.length + writev.mock.calls.length;
+      chunks = writev.mock.calls[0]?.[0];
+    } finally {
+      write.mockRestore();
+      writev.mockRestore();
+    }
+    expect(writes).toBe(1);
+    // A ZADD for new-room, then the four scripts.
+    expect(chunks).toHaveLength(5);
+    expect([seqOf(out[0]), seqOf(out[1]), page(out[2]).head, seqOf(out[3])]).toEqual([2, 1, 2, 3]);
+    expect(await (await admin()).zscore(roomsKey(prefix), 'new-room')).not.toBeNull();
   });
 
   it('agrees on a new room\'s epoch between two logs: it is made in Redis, by whichever comes first', async () => {

@@ -24,7 +24,7 @@
 // connection goes down and comes back, once each (docs/scaling.md "Redis goes away").
 import Redis from 'ioredis';
 import {
-  LastError, LinkWatch, Reply, execWithin, withinTime, isLinkError, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started,
+  LastError, LinkWatch, Reply, execWithin, sendAll, isLinkError, quitLink, RedisOpenError, loadScripts, openLink, redisUrlProblem, script, startScripted, started,
 } from './redis-link';
 import { redactUrl } from '../ops/config';
 import type {
@@ -359,23 +359,11 @@ export class RedisLog implements MessageLog {
     if (sent.length === 0) return out as LogOutcome[];
 
     const calls = sent.map(({ op, r }) => (op.op === 'append' ? this.appendCall(op.req, r.candidate) : this.readCall(op.req, r.candidate)));
-    let replies: Reply[];
-    if (register.length === 0 && calls.length === 1) {
-      // One script and nothing else (most batches, below a few thousand lines a second): sent as it is, without
-      // ioredis's Pipeline, whose making and bookkeeping cost more user CPU than the call (~23 against ~16 µs
-      // a call in a throwaway measurement; docs/benchmarks.md "Several processes").
-      replies = [await withinTime(this.redis.evalsha(...calls[0]).then(
-        (v): Reply => [null, v],
-        (e: unknown): Reply => [e instanceof Error ? e : new Error(String(e)), null],
-      ), this.commandTimeoutMs)];
-    } else {
-      const pipe = this.redis.pipeline();
-      // Rooms this process has not registered yet join the rooms index, in the same round trip.
-      // Not from the scripts: the index is a global key, and a script must stay on one room's slot.
-      if (register.length > 0) pipe.zadd(this.rooms, 'NX', ...register);
-      for (const call of calls) pipe.evalsha(...call);
-      replies = await execWithin(pipe, this.commandTimeoutMs);
-    }
+    // Rooms this process has not registered yet join the rooms index, in the same write, first.
+    // Not from the scripts: the index is a global key, and a script must stay on one room's slot.
+    const send: (() => Promise<unknown>)[] = calls.map((call) => () => this.redis.evalsha(...call));
+    if (register.length > 0) send.unshift(() => this.redis.zadd(this.rooms, 'NX', ...register));
+    const replies: Reply[] = await sendAll(this.redis, send, this.commandTimeoutMs);
     const offset = register.length > 0 ? 1 : 0;
     const registered = offset === 0 || replies[0]?.[0] == null;
 
