@@ -211,6 +211,27 @@ describe.each([
       expect(page(out[3]).messages.map((m) => m.content)).toEqual(['one', 'two']);
     });
 
+    it('lets reads and repeated keys anywhere in a long batch see every append before them', async () => {
+      const log = await subject.open();
+      // Longer than the SQLite log's multi-row INSERT (16 lines), with a read and a repeat between its chunks.
+      const ops: LogOp[] = [];
+      for (let i = 1; i <= 20; i++) ops.push(append(line(i % 2 ? 'lobby' : 'design', `l${i}`, i === 3 ? { key: 'k3' } : {})));
+      ops.push(read({ room: 'lobby', limit: 100 }));
+      for (let i = 21; i <= 37; i++) ops.push(append(line('lobby', `l${i}`, i === 37 ? { key: 'k37' } : {})));
+      ops.push(append(line('lobby', 'l37', { key: 'k37' })));
+      ops.push(append(line('lobby', 'l3', { key: 'k3' })));
+      ops.push(read({ room: 'lobby', limit: 100 }));
+      const out = await log.run(ops);
+      expect(page(out[20]).messages.map((m) => m.content)).toEqual(Array.from({ length: 10 }, (_, i) => `l${2 * i + 1}`));
+      expect(appended(out[38])).toMatchObject({ seq: 27, duplicate: { msgId: expect.any(String) } });
+      expect(appended(out[39])).toMatchObject({ seq: 2, duplicate: { msgId: expect.any(String) } });
+      const all = page(out[40]);
+      expect(all).toMatchObject({ head: 27, first: 1, more: false });
+      expect(all.messages.map((m) => m.seq)).toEqual(Array.from({ length: 27 }, (_, i) => i + 1));
+      expect(page(await one(log, read({ room: 'design', limit: 100 }))).messages.map((m) => m.content))
+        .toEqual(Array.from({ length: 10 }, (_, i) => `l${2 * i + 2}`));
+    });
+
     (shared ? it : it.skip)('hands out each Seq once to two logs appending to the same rooms', async () => {
       const [a, b] = [await subject.open(), await subject.open()];
       const [fromA, fromB] = await Promise.all([

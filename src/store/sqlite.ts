@@ -113,6 +113,9 @@ class Lru<K, V> {
   }
 }
 
+/** Lines a multi-row INSERT writes at once, and the columns of each. */
+const ROWS_PER_INSERT = 16;
+const COLUMNS_PER_ROW = 8;
 const COLUMNS = 'seq, at, key, msg_id, from_id, name, content';
 
 function toMessage(room: string, row: MessageRow): StoredMessage {
@@ -183,6 +186,10 @@ export class SqliteLog implements MessageLog {
   private readonly insertRoom: Database.Statement<[string, string]>;
   private readonly setHead: Database.Statement<[number, number]>;
   private readonly insert: Database.Statement<[number, number, number, string | null, string, string, string, string]>;
+  /** INSERTs of ROWS_PER_INSERT rows at once: one call and one statement run for that many lines. */
+  private readonly insertMany: Database.Statement<unknown[]>;
+  /** Lines of this batch not inserted yet, their columns one after another (insertLater, insertPending). */
+  private pending: unknown[] = [];
   private readonly byKey: Database.Statement<[number, string, string], { seq: number; msg_id: string }>;
   private readonly dropUpTo: Database.Statement<[number, number]>;
   private readonly firstSeq: Database.Statement<[number], number | null>;
@@ -208,6 +215,8 @@ export class SqliteLog implements MessageLog {
     this.setHead = db.prepare('UPDATE rooms SET last_seq = ? WHERE id = ?');
     this.insert = db.prepare(
       'INSERT INTO messages (room_id, seq, at, key, msg_id, from_id, name, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertMany = db.prepare(
+      `INSERT INTO messages (room_id, seq, at, key, msg_id, from_id, name, content) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`);
     // A key is its sender's (memory.ts keyOf): matched with from_id, as the index is.
     this.byKey = db.prepare('SELECT seq, msg_id FROM messages WHERE room_id = ? AND from_id = ? AND key = ?');
     this.dropUpTo = db.prepare('DELETE FROM messages WHERE room_id = ? AND seq <= ?');
@@ -273,6 +282,7 @@ export class SqliteLog implements MessageLog {
   private runInTx(ops: readonly LogOp[], rooms: Map<string, TxRoom>): LogOutcome[] {
     // Under the write lock: what other connections committed before it is all there is.
     this.version = this.dataVersion.get() as number;
+    this.pending.length = 0;
     const out = ops.map((op): LogOutcome => {
       switch (op.op) {
         case 'append': return this.append(op.req, rooms);
@@ -280,6 +290,7 @@ export class SqliteLog implements MessageLog {
         default: return { ok: false, reason: `unknown op ${(op as { op: unknown }).op}` };
       }
     });
+    this.insertPending();
     for (const r of rooms.values()) {
       if (!r.appended) continue;
       this.dropOverCount(r);
@@ -314,20 +325,39 @@ export class SqliteLog implements MessageLog {
     const r = this.room(req.room, rooms);
     if (req.key !== undefined) {
       // A line this batch pushed over maxPerRoom is no longer kept, so its key is free: delete it first.
+      this.insertPending();
       this.dropOverCount(r);
       const original = this.byKey.get(r.id, req.from, req.key);
       if (original) return { ok: true, seq: original.seq, epoch: r.epoch, duplicate: { msgId: original.msg_id } };
     }
     r.head += 1;
     r.appended = true;
-    this.insert.run(r.id, r.head, req.at, req.key ?? null, req.msgId, req.from, req.name, req.content);
+    const p = this.pending;
+    p.push(r.id, r.head, req.at, req.key ?? null, req.msgId, req.from, req.name, req.content);
+    if (p.length === ROWS_PER_INSERT * COLUMNS_PER_ROW) this.insertPending();
     return { ok: true, seq: r.head, epoch: r.epoch };
+  }
+
+  /** Inserts the lines waiting: ROWS_PER_INSERT at a time, the rest one by one. Before anything reads or deletes lines. */
+  private insertPending(): void {
+    const p = this.pending;
+    if (p.length === 0) return;
+    let i = 0;
+    if (p.length === ROWS_PER_INSERT * COLUMNS_PER_ROW) {
+      this.insertMany.run(p);
+      i = p.length;
+    }
+    for (; i < p.length; i += COLUMNS_PER_ROW) {
+      this.insert.run(p[i] as number, p[i + 1] as number, p[i + 2] as number, p[i + 3] as string | null, p[i + 4] as string, p[i + 5] as string, p[i + 6] as string, p[i + 7] as string);
+    }
+    p.length = 0;
   }
 
   private read(req: ReadRequest, rooms: Map<string, TxRoom>): ReadOutcome {
     const problem = readProblem(req);
     if (problem) return { ok: false, reason: problem };
     const r = this.room(req.room, rooms);
+    this.insertPending();
     this.dropOverCount(r); // so the read sees exactly what is kept
     const first = this.firstSeq.get(r.id) ?? r.head + 1;
     // One row past the page tells whether there is more.
