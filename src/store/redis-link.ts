@@ -129,8 +129,9 @@ export function execWithin(pipe: ReturnType<Redis['pipeline']>, commandTimeoutMs
  * "A Pipeline per batch"), and each promoted batch is work for the old generation's collector.
  */
 export function sendAll(redis: Redis, send: readonly (() => Promise<unknown>)[], commandTimeoutMs: number): Promise<Reply[]> {
-  const stream = redis.stream as { cork?: () => void; uncork?: () => void } | undefined;
-  stream?.cork?.();
+  // Undefined until the first connect (lazyConnect), whatever the typings say: then each command fails at once.
+  const stream = redis.stream as Redis['stream'] | undefined;
+  stream?.cork();
   let replies: Promise<Reply>[];
   try {
     replies = send.map((s) => s().then(
@@ -138,7 +139,7 @@ export function sendAll(redis: Redis, send: readonly (() => Promise<unknown>)[],
       (e: unknown): Reply => [e instanceof Error ? e : new Error(String(e)), null],
     ));
   } finally {
-    stream?.uncork?.();
+    stream?.uncork();
   }
   return withinTime(Promise.all(replies), commandTimeoutMs);
 }

@@ -358,10 +358,12 @@ export class RedisLog implements MessageLog {
     }
     if (sent.length === 0) return out as LogOutcome[];
 
-    const calls = sent.map(({ op, r }) => (op.op === 'append' ? this.appendCall(op.req, r.candidate) : this.readCall(op.req, r.candidate)));
+    const send = sent.map(({ op, r }) => {
+      const call = op.op === 'append' ? this.appendCall(op.req, r.candidate) : this.readCall(op.req, r.candidate);
+      return (): Promise<unknown> => this.redis.evalsha(...call);
+    });
     // Rooms this process has not registered yet join the rooms index, in the same write, first.
     // Not from the scripts: the index is a global key, and a script must stay on one room's slot.
-    const send: (() => Promise<unknown>)[] = calls.map((call) => () => this.redis.evalsha(...call));
     if (register.length > 0) send.unshift(() => this.redis.zadd(this.rooms, 'NX', ...register));
     const replies: Reply[] = await sendAll(this.redis, send, this.commandTimeoutMs);
     const offset = register.length > 0 ? 1 : 0;

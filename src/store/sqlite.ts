@@ -188,8 +188,8 @@ export class SqliteLog implements MessageLog {
   private readonly insert: Database.Statement<[number, number, number, string | null, string, string, string, string]>;
   /** INSERTs of ROWS_PER_INSERT rows at once: one call and one statement run for that many lines. */
   private readonly insertMany: Database.Statement<unknown[]>;
-  /** Lines of this batch not inserted yet, their columns one after another (insertLater, insertPending). */
-  private pending: unknown[] = [];
+  /** Lines of this batch not inserted yet, their columns one after another (append, insertPending). */
+  private readonly pending: unknown[] = [];
   private readonly byKey: Database.Statement<[number, string, string], { seq: number; msg_id: string }>;
   private readonly dropUpTo: Database.Statement<[number, number]>;
   private readonly firstSeq: Database.Statement<[number], number | null>;
