@@ -2,8 +2,10 @@
 // it has members in, as the log's append script publishes them, and only those;
 // it says when its link to Redis goes and comes back, with its subscriptions
 // restored, so the hub can look for lines lost meanwhile.
-import { LiveLine, RedisLog, RedisOpenError, roomChannel } from '../src/store/redis';
-import { RoomBus, parseLiveLine } from '../src/cluster/bus';
+import { RedisLog, RedisOpenError, livePayloadHead, roomChannel } from '../src/store/redis';
+import { RoomBus, parseLiveLine, parseWireLine } from '../src/cluster/bus';
+import type { Heard } from '../src/core/sequence';
+import * as M from '../src/core/messages';
 import { PresenceEvent, RedisPresence } from '../src/cluster/presence';
 import { NodeMessage, RedisSessions } from '../src/cluster/sessions';
 import { admin, eachTestOnRedis, proxy, testUrl } from './support/redis';
@@ -27,8 +29,12 @@ function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
   });
 }
 
+/** A line heard, with its content read out of its frame (a line as published now) or its fields (as older nodes did). */
+type Line = Heard & { content: string };
+const withContent = (l: Heard): Line => ({ ...l, content: l.wire === undefined ? l.content : (JSON.parse(l.wire) as { Content: string }).Content });
+
 async function node(url = testUrl(), nodeId?: string) {
-  const lines: LiveLine[] = [];
+  const lines: Line[] = [];
   const links: boolean[] = [];
   const bad: string[] = [];
   const presence: PresenceEvent[] = [];
@@ -36,7 +42,7 @@ async function node(url = testUrl(), nodeId?: string) {
   const bus = await RoomBus.connect(url, {
     prefix,
     nodeId,
-    onLine: (l) => lines.push(l),
+    onLine: (l) => lines.push(withContent(l)),
     onPresence: (e) => presence.push(e),
     onNodeMessage: (m) => mail.push(m),
     onLink: (up) => links.push(up),
@@ -89,8 +95,11 @@ describe('RoomBus', () => {
     await until('20 lobby lines on a, 21 lines on b', () => a.lines.length === 20 && b.lines.length === 21);
     expect(a.lines.map((l) => l.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(b.lines.filter((l) => l.room === 'lobby').map((l) => l.content)).toEqual(a.lines.map((l) => l.content));
-    expect(a.lines[0]).toEqual({ room: 'lobby', seq: 1, epoch: expect.stringMatching(/^[A-Za-z0-9]{8}$/), msgId: expect.any(String),
-      from: 'alice-id', name: 'alice', content: 'line 0', at: T0 });
+    const [first] = a.lines;
+    expect(first).toMatchObject({ room: 'lobby', seq: 1, epoch: expect.stringMatching(/^[A-Za-z0-9]{8}$/), from: 'alice-id' });
+    // The frame a client gets, byte for byte as the hub would have serialized the line itself.
+    const msgId = (JSON.parse(first.wire ?? '{}') as { MsgID: string }).MsgID;
+    expect(first.wire).toBe(JSON.stringify(M.line('alice-id', 'alice', 'lobby', 1, first.epoch, msgId, 'line 0', T0)));
     expect(b.lines.find((l) => l.room === 'rust')?.content).toBe('crab');
   });
 
@@ -125,10 +134,23 @@ describe('RoomBus', () => {
     await redis.publish(roomChannel('lobby', prefix), JSON.stringify({
       room: 'rust', seq: 1, epoch: 'E', msgId: 'm', from: 'f', name: 'n', content: 'c', at: 1,
     }));
-    await until('three bad payloads', () => a.bad.length === 3);
+    await redis.publish(roomChannel('lobby', prefix), '7 Ep 1 f{"ID":"x"');
+    await until('four bad payloads', () => a.bad.length === 4);
     expect(a.bad[0]).toBe('not JSON');
     expect(a.bad[2]).toMatch(/room "rust" on the channel of "lobby"/);
+    expect(a.bad[3]).toBe('the frame is not a JSON object');
     expect(a.lines).toEqual([]);
+  });
+
+  it('still hears a line as JSON, as a node of an earlier version publishes it (a cluster upgraded one node at a time)', async () => {
+    const a = await node();
+    a.bus.join('lobby');
+    await listeners('lobby', 1);
+    const old = { room: 'lobby', seq: 1, epoch: 'E', msgId: 'm', from: 'f', name: 'n', content: 'from an older node', at: T0 };
+    await (await admin()).publish(roomChannel('lobby', prefix), JSON.stringify(old));
+    await until('the line', () => a.lines.length === 1);
+    expect(a.lines).toEqual([old]);
+    expect(a.bad).toEqual([]);
   });
 
   it('says when its link goes and comes back, and hears its rooms again without joining again', async () => {
@@ -198,7 +220,7 @@ describe('RoomBus: presence and the node channel', () => {
 
 describe('RoomBus: a handler that throws', () => {
   it('is reported as a bad payload, and the bus goes on hearing the room', async () => {
-    const heard: LiveLine[] = [];
+    const heard: Line[] = [];
     const bad: string[] = [];
     let first = true;
     const bus = await RoomBus.connect(testUrl(), {
@@ -208,7 +230,7 @@ describe('RoomBus: a handler that throws', () => {
           first = false;
           throw new Error('boom');
         }
-        heard.push(l);
+        heard.push(withContent(l));
       },
       onBadPayload: (_channel, why) => bad.push(why),
     });
@@ -221,6 +243,30 @@ describe('RoomBus: a handler that throws', () => {
     await until('the second line', () => heard.length === 1);
     expect(bad).toEqual(['handling it failed: boom']);
     expect(heard[0].content).toBe('two');
+  });
+});
+
+describe('parseWireLine', () => {
+  const frame = JSON.stringify(M.line('f i d', 'n', 'lobby', 7, 'Ep', 'm', 'c', T0));
+  const head = (from: string) => livePayloadHead(from, '');
+
+  it('reads the Seq, epoch and sender, whatever the sender holds, and takes the frame whole', () => {
+    expect(parseWireLine('lobby', `7 Ep ${head('f i d')}${frame}`)).toEqual({ room: 'lobby', seq: 7, epoch: 'Ep', from: 'f i d', wire: frame });
+    expect(parseWireLine('lobby', `7 Ep ${head('')}${frame}`)).toEqual({ room: 'lobby', seq: 7, epoch: 'Ep', from: '', wire: frame });
+  });
+
+  it.each([
+    ['7 Ep', 'not a line: fewer than four fields'],
+    [`0 Ep 1 f${frame}`, 'seq is not a whole number'],
+    [`7.5 Ep 1 f${frame}`, 'seq is not a whole number'],
+    [`1234567890123456 Ep 1 f${frame}`, 'seq is not a whole number'],
+    [`7  1 f${frame}`, 'epoch is empty'],
+    [`7 Ep x f${frame}`, 'the length of from is not a whole number within the payload'],
+    ['7 Ep 99 f{"ID":""}', 'the length of from is not a whole number within the payload'],
+    ['7 Ep 1 f[1]', 'the frame is not a JSON object'],
+    ['7 Ep 1 f{"ID":"x"', 'the frame is not a JSON object'],
+  ])('refuses %s: %s', (payload, why) => {
+    expect(parseWireLine('lobby', payload)).toBe(why);
   });
 });
 

@@ -60,7 +60,7 @@ async function appendUnheard(content: string): Promise<void> {
   const redis = await admin();
   const k = roomKeys('lobby', prefix);
   await redis.eval(APPEND_LUA, 3, k.meta, k.log, k.keys,
-    'Unused00', '10000', '1000', `${prefix}nowhere`, '{"room":"lobby"', String(Date.now()), 'lost-msg', 'ghost-id', 'ghost', content);
+    'Unused00', '10000', '1000', `${prefix}nowhere`, '8 ghost-id{"ID":"ghost-id","Seq":', String(Date.now()), 'lost-msg', 'ghost-id', 'ghost', content, '}');
 }
 
 describe('two servers, one chat', () => {

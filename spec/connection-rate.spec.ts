@@ -12,6 +12,7 @@ import * as M from '../src/core/messages';
 import { marbles, withoutLogs } from './support/marbles';
 import { throughLog } from './support/fake-log';
 import { FakeSocket, SocketFact, text } from './support/socket';
+import { msg } from './support/outgoing';
 
 const A = 'alice-id';
 const B = 'bob-id';
@@ -87,7 +88,7 @@ describe('hub$ and a flood', () => {
       });
       flush();
       const effects = steps.flatMap((s) => withoutLogs(s.after.effects));
-      const limited = steps.filter((s) => s.after.effects.some((e) => e.kind === 'send' && e.message.Code === 'rate_limited'));
+      const limited = steps.filter((s) => s.after.effects.some((e) => e.kind === 'send' && msg(e.message).Code === 'rate_limited'));
       expect(limited.length).toBeGreaterThan(300);
       for (const s of limited) {
         // rate_limited: the state is the same object, and only alice hears of it.
@@ -95,8 +96,8 @@ describe('hub$ and a flood', () => {
         expect(withoutLogs(s.after.effects)).toEqual([send(A, expect.objectContaining({ Type: 5, Code: 'rate_limited', RetryMs: expect.any(Number) }))]);
       }
       // Bob got every line alice was allowed (none refused), and his HeartBeat answered.
-      const lines = effects.filter((e) => e.kind === 'broadcast' && e.message.Type === 1);
-      const acks = effects.filter((e) => e.kind === 'send' && e.message.Type === 12);
+      const lines = effects.filter((e) => e.kind === 'broadcast' && msg(e.message).Type === 1);
+      const acks = effects.filter((e) => e.kind === 'send' && msg(e.message).Type === 12);
       expect(lines.length).toBe(acks.length);
       expect(lines.every((e) => e.kind === 'broadcast' && e.to.includes(B))).toBe(true);
       expect(effects).toContainEqual(send(B, M.heartbeat(B, 5000, 'b')));

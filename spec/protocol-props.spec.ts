@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { ClientMessage, Decoded, Limits, codePoints, decode, nameProblem, roomProblem } from '../src/core/protocol';
 import { HubEvent } from '../src/core/events';
 import { SocketLike, connection$, frameEvent } from '../src/edge/connection';
+import * as M from '../src/core/messages';
 import { documentedCodes, props } from './support/props';
 
 const DOCUMENTED = documentedCodes();
@@ -156,5 +157,18 @@ describe('error codes and the contract', () => {
     const declared = [...union.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
     expect(declared.length).toBeGreaterThan(10);
     expect(declared.filter((c) => !DOCUMENTED.has(c))).toEqual([]);
+  });
+});
+
+describe("a line's frame in two pieces (messages.ts lineAround: what the Redis log publishes)", () => {
+  it('is, with any Seq and epoch put between them, the JSON of the line as the hub serializes it', () => {
+    fc.assert(fc.property(
+      fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), fc.string(), fc.string({ unit: 'binary' }),
+      fc.integer({ min: 0, max: 2 ** 45 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.stringMatching(/^[A-Za-z0-9]{1,12}$/),
+      (id, name, room, msgId, content, at, seq, epoch) => {
+        const { head, tail } = M.lineAround(id, name, room, msgId, content, at);
+        expect(`${head}${seq},"Epoch":${JSON.stringify(epoch)}${tail}`).toBe(JSON.stringify(M.line(id, name, room, seq, epoch, msgId, content, at)));
+      },
+    ), props(300));
   });
 });

@@ -7,16 +7,17 @@ import {
   broadcast, closed, heard, linkUp, opened, pingDue, presence, presenceHeard, presenceLost, read, received, send,
   session, sessionTaken, shutdownRequested, subscribe, unsubscribe,
 } from '../src/core/events';
-import type { Heard } from '../src/core/sequence';
+import type { StoredLine, WireLine } from '../src/core/sequence';
 import { initialState } from '../src/core/reducer';
 import { withoutLogs } from './support/marbles';
 import { EPOCH, FakeLog, Scene, line, readOk, runWithLog } from './support/fake-log';
+import { msg } from './support/outgoing';
 
 const A = 'alice-id';
 const B = 'bob-id';
 const cluster = () => initialState({ cluster: true });
 const tk = (name: string) => name.padEnd(32, '_');
-const heardLine = (seq: number, from = 'zed-id', epoch = EPOCH): Heard => ({ ...line('lobby', seq, from, 'zed'), epoch });
+const heardLine = (seq: number, from = 'zed-id', epoch = EPOCH): StoredLine => ({ ...line('lobby', seq, from, 'zed'), epoch });
 
 describe('hub, several processes: listening to rooms', () => {
   it('listens to a room from its first member here, and stops after its last', () => {
@@ -46,7 +47,7 @@ describe('hub, several processes: lines', () => {
     const { state, log } = lobby();
     const said = runWithLog([received(A, 1, { type: 'broadcast', content: 'hi', room: 'lobby' }, 'msg1')], state, log);
     expect(said.effects).toEqual([send(A, M.lineAck(A, 'msg1', 1, undefined, 'lobby', 1, EPOCH, undefined, false))]);
-    const mine: Heard = { ...log.lines('lobby')[0], epoch: EPOCH };
+    const mine: StoredLine = { ...log.lines('lobby')[0], epoch: EPOCH };
     const back = runWithLog([heard(mine, 2)], said.state, log);
     expect(back.effects).toEqual([broadcast([A, B], M.stored(mine, EPOCH), A)]);
     expect(back.state.rooms.get('lobby')?.seq).toBe(1);
@@ -61,7 +62,28 @@ describe('hub, several processes: lines', () => {
     log.seed('lobby', { head: 7 });
     const gap = runWithLog([heard(heardLine(7), 2)], one.state, log);
     expect(gap.asked).toEqual([read({ room: 'lobby', after: 4, limit: 2 }, { for: 'gap' })]);
-    expect(gap.effects.map((e) => (e.kind === 'broadcast' ? e.message.Seq : e.kind))).toEqual([5, 6, 7]);
+    expect(gap.effects.map((e) => (e.kind === 'broadcast' ? msg(e.message).Seq : e.kind))).toEqual([5, 6, 7]);
+  });
+
+  it('hands on a line heard as published, its frame unparsed, in Seq order with lines read from the log', () => {
+    const { state, log } = lobby(3);
+    const wire = (seq: number, from = 'zed-id'): WireLine => ({
+      room: 'lobby', seq, epoch: EPOCH, from, wire: JSON.stringify(M.stored(heardLine(seq, from), EPOCH)),
+    });
+    const first = runWithLog([heard(wire(4), 1)], state, log);
+    expect(first.effects).toEqual([broadcast([A, B], { wire: wire(4).wire }, 'zed-id')]);
+    // Its sender here had the Ack: it is not sent its own line.
+    expect(runWithLog([heard(wire(5, A), 1)], first.state, log).effects).toEqual([broadcast([A, B], { wire: wire(5, A).wire }, A)]);
+    // A gap: 5 and 6 are read from the log (built here), then 7 goes as it came.
+    log.seed('lobby', { head: 7 });
+    const gap = runWithLog([heard(wire(7), 2)], first.state, log);
+    expect(gap.asked).toEqual([read({ room: 'lobby', after: 4, limit: 2 }, { for: 'gap' })]);
+    expect(gap.effects).toEqual([
+      broadcast([A, B], M.stored(log.lines('lobby')[4], EPOCH), 'seed-id'),
+      broadcast([A, B], M.stored(log.lines('lobby')[5], EPOCH), 'seed-id'),
+      broadcast([A, B], { wire: wire(7).wire }, 'zed-id'),
+    ]);
+    expect(runWithLog([heard(wire(7), 3)], gap.state, log).effects).toEqual([]);
   });
 
   it('looks for a lost last line at each heartbeat and when the link comes back', () => {
@@ -70,7 +92,7 @@ describe('hub, several processes: lines', () => {
     for (const e of [pingDue([], 10), linkUp(10)]) {
       const r = runWithLog([e], state, log);
       expect(r.asked).toContainEqual(read({ room: 'lobby', limit: 0 }, { for: 'head' }));
-      expect(r.effects.filter((x) => x.kind === 'broadcast').map((x) => (x.kind === 'broadcast' ? x.message.Seq : 0))).toEqual([4, 5]);
+      expect(r.effects.filter((x) => x.kind === 'broadcast').map((x) => (x.kind === 'broadcast' ? msg(x.message).Seq : 0))).toEqual([4, 5]);
     }
   });
 });
@@ -90,10 +112,10 @@ describe('hub, several processes: a resume', () => {
     sc.on(heard(heardLine(4), 3));
     // The replay's read ran before lines 3 and 4: it answers head 2, nothing missed.
     const effects = sc.answerRead(readOk({ head: 2 }), 4);
-    const toBob = withoutLogs(effects).filter((e) => e.kind === 'send' && e.to === B).map((e) => (e.kind === 'send' ? e.message.Type : 0));
+    const toBob = withoutLogs(effects).filter((e) => e.kind === 'send' && e.to === B).map((e) => (e.kind === 'send' ? msg(e.message).Type : 0));
     expect(toBob).toEqual([6]);
     const catchUp = sc.answer(4);
-    expect(withoutLogs(catchUp).map((e) => (e.kind === 'send' ? [e.to, e.message.Seq] : e.kind))).toEqual([[B, 3], [B, 4]]);
+    expect(withoutLogs(catchUp).map((e) => (e.kind === 'send' ? [e.to, msg(e.message).Seq] : e.kind))).toEqual([[B, 3], [B, 4]]);
     expect(sc.on(heard(heardLine(5), 5))).toEqual([broadcast([A, B], M.stored(heardLine(5), EPOCH), 'zed-id')]);
   });
 });
@@ -274,7 +296,7 @@ describe('hub, several processes: presence across nodes', () => {
     expect(list.askedPresence).toEqual([presence({ op: 'members', room: 'lobby', limit: 100 }, { for: 'members', to: A, ref: 'm' })]);
     expect(list.effects).toEqual([send(A, M.members('lobby', [member(Z, 'zed'), member(A, 'alice')], 2, 1, 'm'))]);
     const bad = runWithLog([received(A, 1, { type: 'members', room: 'lobby', after: 'nobody' })], state, log);
-    expect(bad.effects.map((e) => e.kind === 'send' && e.message.Code)).toEqual(['bad_cursor']);
+    expect(bad.effects.map((e) => e.kind === 'send' && msg(e.message).Code)).toEqual(['bad_cursor']);
     const rooms = runWithLog([received(A, 2, { type: 'rooms', ref: 'r' })], state, log);
     expect(rooms.effects).toEqual([send(A, M.roomList([{ Room: 'rust', Count: 2 }, { Room: 'lobby', Count: 2 }], 2, 2, 'r'))]);
     const again = runWithLog([received(A, 3, { type: 'join', room: 'lobby', ref: 'j' })], state, log);
@@ -282,7 +304,7 @@ describe('hub, several processes: presence across nodes', () => {
     log.presence.fails = 'unavailable';
     for (const m of [{ type: 'members', room: 'lobby' }, { type: 'rooms' }] as const) {
       const r = runWithLog([received(A, 4, m)], state, log);
-      expect(r.effects.map((e) => e.kind === 'send' && e.message.Code)).toEqual(['unavailable']);
+      expect(r.effects.map((e) => e.kind === 'send' && msg(e.message).Code)).toEqual(['unavailable']);
     }
   });
 
@@ -291,7 +313,7 @@ describe('hub, several processes: presence across nodes', () => {
     const { state } = runWithLog([opened(A, 0, { name: 'alice' }, tk('a'))], cluster(), log);
     log.presence.fails = 'unavailable';
     const r = runWithLog([received(A, 1, { type: 'join', room: 'rust', ref: 'j' })], state, log);
-    expect(r.effects.filter((e) => e.kind === 'send').map((e) => e.kind === 'send' && [e.message.Code, e.message.Ref])).toEqual([['unavailable', 'j']]);
+    expect(r.effects.filter((e) => e.kind === 'send').map((e) => e.kind === 'send' && [msg(e.message).Code, msg(e.message).Ref])).toEqual([['unavailable', 'j']]);
     // Listened to while it was being joined, and no more; its record in Redis has the room, then not.
     const record = (rooms: string[]) => session({ op: 'update', id: A, token: tk('a'), record: { id: A, name: 'alice', rooms, keys: [] } });
     expect(r.effects.filter((e) => e.kind !== 'send')).toEqual([subscribe('rust'), record(['lobby', 'rust']), unsubscribe('rust'), record(['lobby'])]);

@@ -7,6 +7,7 @@ import { Close, rateLimited } from '../src/core/protocol';
 import { initialState } from '../src/core/reducer';
 import { stepFrozen, withoutLogs } from './support/marbles';
 import { FakeLog, runWithLog } from './support/fake-log';
+import { msg } from './support/outgoing';
 
 const A = 'alice-id';
 const B = 'bob-id';
@@ -54,7 +55,7 @@ describe('reducer: --max-room-members', () => {
     const r = runWithLog([received(A, 1, { type: 'join', room: 'lobby', ref: 'j' })], state, log);
     expect(r.askedPresence[0].ask).toMatchObject({ op: 'join', room: 'lobby', max: 2 });
     expect(r.effects).toContainEqual(send(A, M.error({ code: 'room_full', reason: expect.any(String), ref: 'j' }, 1)));
-    expect(r.effects.some((e) => e.kind === 'send' && e.message.Type === 6)).toBe(false);
+    expect(r.effects.some((e) => e.kind === 'send' && msg(e.message).Type === 6)).toBe(false);
     expect(r.state.clients.get(A)?.rooms).toEqual(['dev']);
     expect(r.state.rooms.has('lobby')).toBe(false);
     expect([...(log.presence.rooms.get('lobby')?.keys() ?? [])]).toEqual(['x1', 'x2']);

@@ -23,6 +23,7 @@ import { frameEvent } from '../src/edge/connection';
 import { stepFrozen } from './support/marbles';
 import { FakeLog, PresenceEffect, StoreEffect, isStore } from './support/fake-log';
 import { checkState, documentedCodes, fail, props } from './support/props';
+import { msg } from './support/outgoing';
 
 const DOCUMENTED = documentedCodes();
 const ROOMS = ['lobby', 'dev', 'x.y'];
@@ -447,11 +448,13 @@ class World {
         }
         return;
       }
-      case 'send':
-        if (x.message.Type === 0 && typeof x.message.Token === 'string') this.tokens.push(x.message.Token);
-        return this.receive(x.to, x.message, before, false);
+      case 'send': {
+        const m = msg(x.message);
+        if (m.Type === 0 && typeof m.Token === 'string') this.tokens.push(m.Token);
+        return this.receive(x.to, m, before, false);
+      }
       case 'broadcast':
-        for (const id of x.to) if (id !== x.except) this.receive(id, x.message, before, true);
+        for (const id of x.to) if (id !== x.except) this.receive(id, msg(x.message), before, true);
         return;
       default:
     }
@@ -555,7 +558,7 @@ class World {
 /** A frame refused with an Error (to its sender) leaves the state as it was. */
 function checkRefusal(before: HubState, e: HubEvent, r: { state: HubState; effects: readonly Effect[] }): void {
   if (e.kind !== 'received' && e.kind !== 'rejected') return;
-  const refused = r.effects.some((x) => x.kind === 'send' && x.to === e.id && x.message.Type === 5);
+  const refused = r.effects.some((x) => x.kind === 'send' && x.to === e.id && msg(x.message).Type === 5);
   if (refused && r.state !== before) fail('a refused frame changed the state', e);
 }
 

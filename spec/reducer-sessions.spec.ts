@@ -13,6 +13,7 @@ import { Close, Message } from '../src/core/protocol';
 import { DEFAULT_RESUME_WINDOW_MS, HubState, MAX_EARLY_FRAMES, initialState } from '../src/core/reducer';
 import { withoutLogs } from './support/marbles';
 import { EPOCH, FakeLog, Scene, runWithLog } from './support/fake-log';
+import { msg } from './support/outgoing';
 
 const A = 'alice-id';
 const B = 'bob-id';
@@ -194,7 +195,7 @@ describe('hub, identities in Redis: a resume', () => {
       presence({ op: 'leave', room: 'lobby', id: B, reason: 'closed', at: 6 }),
       presence({ op: 'join', room: 'lobby', id: B, name: 'bob', at: 6, list: 100 }, { for: 'resume', to: B }),
     ]);
-    const told = sc.settle(7).filter((e) => e.kind === 'broadcast' && e.to.includes(A)).map((e) => e.kind === 'broadcast' && e.message.Type);
+    const told = sc.settle(7).filter((e) => e.kind === 'broadcast' && e.to.includes(A)).map((e) => e.kind === 'broadcast' && msg(e.message).Type);
     expect(told).toEqual([M.disconnected({ ID: B, Name: 'bob' }, 'lobby', 'closed', 6).Type, M.connected({ ID: B, Name: 'bob' }, 'lobby', 6).Type]);
   });
 
@@ -203,7 +204,7 @@ describe('hub, identities in Redis: a resume', () => {
     sc.on(resumeBob());
     for (let i = 0; i < MAX_EARLY_FRAMES; i++) expect(sc.on(received('bob-2', 6, { type: 'heartbeat' }))).toEqual([]);
     const over = sc.on(received('bob-2', 6, { type: 'heartbeat', ref: 'late' }));
-    expect(over.map((e) => (e.kind === 'send' ? [e.to, e.message.Code, e.message.Ref] : e.kind))).toEqual([['bob-2', 'too_many_requests', 'late']]);
+    expect(over.map((e) => (e.kind === 'send' ? [e.to, msg(e.message).Code, msg(e.message).Ref] : e.kind))).toEqual([['bob-2', 'too_many_requests', 'late']]);
   });
 
   it('closes connections still resuming when the server stops', () => {

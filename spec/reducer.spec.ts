@@ -12,6 +12,7 @@ import {
 import { DEFAULT_RESUME_WINDOW_MS, HubState, initialState, step } from '../src/core/reducer';
 import { effectsOf, marbles, stepFrozen, withoutLogs } from './support/marbles';
 import { EPOCH, FakeLog, appended, cascade, runWithLog, throughLog } from './support/fake-log';
+import { msg } from './support/outgoing';
 
 const A = 'alice-id';
 const B = 'bob-id';
@@ -321,7 +322,7 @@ describe('reducer: large rooms (protocol.md, "Large rooms")', () => {
 describe('reducer: the rooms list', () => {
   const rooms = (s: HubState, asker = 'asker') => {
     const e = withoutLogs(step(s, received(asker, 9, { type: 'rooms' })).effects)[0] as Extract<Effect, { kind: 'send' }>;
-    return { list: e.message.Rooms, total: e.message.Total };
+    return { list: msg(e.message).Rooms, total: msg(e.message).Total };
   };
 
   it('keeps the biggest first as members come and go; rooms of one size in the order they reached it', () => {
@@ -352,8 +353,8 @@ describe('reducer: the rooms list', () => {
     });
     const r = step({ ...state, rooms }, received('c0', 9, { type: 'rooms' }));
     const e = withoutLogs(r.effects)[0] as Extract<Effect, { kind: 'send' }>;
-    expect(e.message.Total).toBe(250);
-    expect((e.message.Rooms as unknown[]).slice(0, 3)).toEqual([
+    expect(msg(e.message).Total).toBe(250);
+    expect((msg(e.message).Rooms as unknown[]).slice(0, 3)).toEqual([
       { Room: 'r0', Count: 2 }, { Room: 'r1', Count: 2 }, { Room: 'r2', Count: 2 },
     ]);
   });

@@ -3,10 +3,10 @@
 // from the log, with what comes meanwhile held; a gap the log cannot fill, or
 // too wide, given up with a resync; a reset history (a new epoch) resynced.
 import type { ReadOutcome } from '../src/core/history';
-import { GapRead, Heard, MAX_GAP, MAX_HELD, Out, Sequence, SequenceStep, gapRead, head, hear, sequence } from '../src/core/sequence';
+import { GapRead, Heard, MAX_GAP, MAX_HELD, Out, Sequence, SequenceStep, StoredLine, gapRead, head, hear, sequence } from '../src/core/sequence';
 
 const E = 'EpochOne';
-const line = (seq: number, epoch = E): Heard =>
+const line = (seq: number, epoch = E): StoredLine =>
   ({ room: 'lobby', seq, epoch, msgId: `m${seq}`, from: 'alice-id', name: 'alice', content: `line ${seq}`, at: 0 });
 /** What the log answers to `r` when it keeps lines first..headSeq. */
 const logRead = (r: GapRead, headSeq: number, first = 1, epoch = E): ReadOutcome => {

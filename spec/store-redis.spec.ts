@@ -10,7 +10,10 @@
 import net from 'node:net';
 import Redis from 'ioredis';
 import type { AppendRequest, LogOp, LogOutcome, ReadOutcome } from '../src/store/log';
-import { LiveLine, RedisLog, RedisLogOptions, RedisOpenError, roomChannel, roomKeys, roomTag, roomsKey } from '../src/store/redis';
+import { RedisLog, RedisLogOptions, RedisOpenError, roomChannel, roomKeys, roomTag, roomsKey } from '../src/store/redis';
+import { parseWireLine } from '../src/cluster/bus';
+import type { WireLine } from '../src/core/sequence';
+import * as M from '../src/core/messages';
 import { admin, closeAdmin, deleteKeys, keysUnder, ownRedis, proxy, testUrl, uniquePrefix } from './support/redis';
 
 const DAY = 86_400_000;
@@ -71,11 +74,12 @@ async function breakRoom(room: string): Promise<void> {
 }
 
 /** Subscribes a connection of its own to `channels`; returns the messages as they come. */
-async function listen(...channels: string[]): Promise<{ channel: string; line: LiveLine }[]> {
+async function listen(...channels: string[]): Promise<{ channel: string; line: WireLine | string }[]> {
   const sub = new Redis(testUrl());
   cleanups.push(() => sub.quit());
-  const heard: { channel: string; line: LiveLine }[] = [];
-  sub.on('message', (channel: string, text: string) => heard.push({ channel, line: JSON.parse(text) as LiveLine }));
+  const heard: { channel: string; line: WireLine | string }[] = [];
+  // The channel names the room in the bus; here each line's own frame does, read back by the spec.
+  sub.on('message', (channel: string, text: string) => heard.push({ channel, line: parseWireLine('', text) }));
   await sub.subscribe(...channels);
   return heard;
 }
@@ -93,15 +97,30 @@ describe('RedisLog: publishing', () => {
     await eventually(async () => heard.length >= 3);
     await new Promise((r) => setTimeout(r, 100)); // and nothing more comes
     const epoch = (a as { epoch: string }).epoch;
+    const design = (c as { epoch: string }).epoch;
+    // Each line's frame, byte for byte as the hub serializes a line (messages.ts `line`): what the nodes that hear it send on.
+    const frame = (r: AppendRequest, seq: number, e: string) => JSON.stringify(M.line(r.from, r.name, r.room, seq, e, r.msgId, r.content, r.at));
+    const said = line('design', 'elsewhere');
     expect(heard).toEqual([
-      {
-        channel: roomChannel('lobby', prefix),
-        line: { room: 'lobby', seq: 1, epoch, msgId: first.msgId, from: 'alice-id', name: 'alice', content: 'hi "there" {}', at: T0 + 5 },
-      },
-      { channel: roomChannel('design', prefix), line: expect.objectContaining({ room: 'design', seq: 1, epoch: (c as { epoch: string }).epoch }) },
-      { channel: roomChannel('lobby', prefix), line: expect.objectContaining({ seq: 2, msgId: last.msgId, content: 'the last' }) },
+      { channel: roomChannel('lobby', prefix), line: { room: '', seq: 1, epoch, from: 'alice-id', wire: frame(first, 1, epoch) } },
+      { channel: roomChannel('design', prefix), line: { room: '', seq: 1, epoch: design, from: 'alice-id', wire: expect.any(String) } },
+      { channel: roomChannel('lobby', prefix), line: { room: '', seq: 2, epoch, from: 'alice-id', wire: frame(last, 2, epoch) } },
     ]);
-    expect('key' in heard[0].line).toBe(false);
+    expect(JSON.parse((heard[1].line as WireLine).wire)).toEqual({ ...JSON.parse(frame(said, 1, design)), MsgID: expect.any(String) });
+    expect((heard[0].line as WireLine).wire).not.toContain('k1');
+  });
+
+  it('publishes a frame that is the JSON of the line whatever its content and names hold', async () => {
+    const log = await open();
+    const room = 'r "{}" \\ \u2028 é 🦀';
+    const heard = await listen(roomChannel(room, prefix));
+    const odd = line(room, 'quotes " backslash \\ newline \n nul \u0000 sep \u2028 lone \ud800 crab 🦀', { from: 'id "x" y', name: 'n\tame 🦀' });
+    const [o] = await log.run([append(odd)]);
+    await eventually(async () => heard.length >= 1);
+    const epoch = (o as { epoch: string }).epoch;
+    expect(heard[0].line).toEqual({
+      room: '', seq: 1, epoch, from: odd.from, wire: JSON.stringify(M.line(odd.from, odd.name, room, 1, epoch, odd.msgId, odd.content, odd.at)),
+    });
   });
 });
 

@@ -11,6 +11,7 @@ import { AppendRequest, ReadOutcome, ReadRequest, StoredMessage } from '../../sr
 import { Message, Ref, wireSize } from '../../src/core/protocol';
 import { HubState, Step, initialState, step } from '../../src/core/reducer';
 import { deepFreeze, stepFrozen, withoutLogs } from './marbles';
+import { msg } from './outgoing';
 
 export const EPOCH = 'E1';
 
@@ -345,8 +346,8 @@ export class Scene {
 export function inbox(id: string, effects: readonly Effect[]): Message[] {
   const out: Message[] = [];
   for (const e of effects) {
-    if (e.kind === 'send' && e.to === id) out.push(e.message);
-    if (e.kind === 'broadcast' && e.except !== id && e.to.includes(id)) out.push(e.message);
+    if (e.kind === 'send' && e.to === id) out.push(msg(e.message));
+    if (e.kind === 'broadcast' && e.except !== id && e.to.includes(id)) out.push(msg(e.message));
   }
   return out;
 }

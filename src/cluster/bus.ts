@@ -1,6 +1,6 @@
 // Cross-node delivery (issue 8): the lines other processes append to a room
 // reach this one through Redis pub/sub, on the room's channel, which the log's
-// append script publishes on (src/store/redis.ts `roomChannel`, `LiveLine`),
+// append script publishes on (src/store/redis.ts `roomChannel`, `livePayloadHead`),
 // and so do the room's presence events (src/cluster/presence.ts). What other
 // nodes send this one alone (Directs, takeovers: src/cluster/sessions.ts)
 // comes on its node's channel.
@@ -17,13 +17,14 @@
 import Redis from 'ioredis';
 import { LastError, RedisOpenError, firstReady, parseObject, quitLink, redisUrlProblem, started } from '../store/redis-link';
 import { DEFAULT_PREFIX, LiveLine, redactUrl, roomChannel } from '../store/redis';
+import type { Heard, WireLine } from '../core/sequence';
 import { PresenceEvent, parsePresence } from './presence';
 import { NodeMessage, nodeChannel, parseNodeMessage } from './sessions';
 
 export interface BusOptions {
   prefix?: string;
   /** Each line of a subscribed room, as published; a payload that does not parse is reported to onBadPayload and dropped. */
-  onLine: (line: LiveLine) => void;
+  onLine: (line: Heard) => void;
   /** Each presence event of a subscribed room (presence.ts publishes them on the same channel, with a `kind`). */
   onPresence?: (event: PresenceEvent) => void;
   /** With `nodeId`: what other nodes send this one (sessions.ts: Directs, takeovers), on the node's channel. */
@@ -36,7 +37,39 @@ export interface BusOptions {
   connectTimeoutMs?: number;
 }
 
-/** Checks a payload's shape: a line from another process is input like any other. */
+/**
+ * A line as the append script publishes it (redis.ts `livePayloadHead`): its Seq, epoch and sender
+ * are checked, and its frame is taken whole, unparsed (the Redis log made it, from a line a node had
+ * checked), for the hub to hand on; or why the payload is not one.
+ */
+export function parseWireLine(room: string, payload: string): WireLine | string {
+  const a = payload.indexOf(' ');
+  const b = payload.indexOf(' ', a + 1);
+  const c = payload.indexOf(' ', b + 1);
+  if (a < 0 || b < 0 || c < 0) return 'not a line: fewer than four fields';
+  const seq = digits(payload, 0, a);
+  if (seq < 1) return 'seq is not a whole number';
+  const n = digits(payload, b + 1, c);
+  if (n < 0 || c + 1 + n > payload.length) return 'the length of from is not a whole number within the payload';
+  if (b === a + 1) return 'epoch is empty';
+  const wire = payload.slice(c + 1 + n);
+  if (!wire.startsWith('{"ID":') || !wire.endsWith('}')) return 'the frame is not a JSON object';
+  return { room, seq, epoch: payload.slice(a + 1, b), from: payload.slice(c + 1, c + 1 + n), wire };
+}
+
+/** The whole number written in decimal digits in s[from, to), or -1 (none, another character, or past 2^53). */
+function digits(s: string, from: number, to: number): number {
+  if (to <= from || to - from > 15) return -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/** Checks a payload's shape (a line as JSON, as nodes before 2026-12-02 published it): a line from another process is input like any other. */
 export function parseLiveLine(payload: string): LiveLine | string {
   const o = parseObject(payload);
   if (typeof o === 'string') return o;
@@ -144,7 +177,15 @@ export class RoomBus {
     // A line published just before an unsubscribe took effect: nobody here wants it.
     const room = this.rooms.get(channel);
     if (room === undefined) return;
-    // Presence events carry a `kind` first (presence.ts); lines have none. One parse either way.
+    // A line as published now begins with its Seq (a digit); presence events are JSON with a `kind` first
+    // (presence.ts), and a line from an older node JSON without one.
+    const first = payload.charCodeAt(0);
+    if (first >= 48 && first <= 57) {
+      const line = parseWireLine(room, payload);
+      if (typeof line === 'string') this.opts.onBadPayload?.(channel, line);
+      else this.opts.onLine(line);
+      return;
+    }
     if (payload.startsWith('{"kind":"')) {
       const event = parsePresence(payload);
       if (typeof event === 'string' || event.room !== room) {

@@ -25,10 +25,10 @@
 // which this node has members (to refresh their TTLs).
 //
 // Presence events go out on the room's channel (roomChannel, the one the log's
-// append script publishes LiveLine JSON on) as `PresenceEvent` JSON, which has
-// `kind` ("joined" | "left" | "renamed"; a LiveLine has none): parsePresence.
-// A join, leave or rename that changes nothing publishes nothing. Every
-// presence payload begins `{"kind":"` (a LiveLine begins `{"room":`), so a
+// append script publishes lines on) as `PresenceEvent` JSON, which has `kind`
+// ("joined" | "left" | "renamed"): parsePresence. A join, leave or rename that
+// changes nothing publishes nothing. Every presence payload begins `{"kind":"`
+// (a line begins with its Seq, or as an older node's LiveLine `{"room":`), so a
 // subscriber can route a payload before parsing it.
 //
 // The rooms list orders rooms of one size by name, descending (ZREVRANGE), not
@@ -339,7 +339,7 @@ export function parseMembership(entry: string): { room: string; id: string } | u
 
 // ---- Payloads.
 
-/** Checks a payload from the room's channel: a presence event, or why not (a LiveLine has no `kind`). */
+/** Checks a payload from the room's channel that begins as JSON: a presence event, or why not (an older node's LiveLine has no `kind`). */
 export function parsePresence(payload: string): PresenceEvent | string {
   const o = parseObject(payload);
   if (typeof o === 'string') return o;

@@ -1,7 +1,7 @@
 // Events in, effects out. Events are facts named by their source (a socket
 // opened, a frame was received); effects are plain-data imperatives that only
 // the runner carries out. Both compare with toEqual in specs.
-import { ClientMessage, Message, Position, ProtocolError, Ref } from './protocol';
+import { ClientMessage, Message, Outgoing, Position, ProtocolError, Ref } from './protocol';
 import type { AppendRequest, ReadOutcome, ReadRequest } from './history';
 import type { Heard } from './sequence';
 import type { LeaveReason } from './messages';
@@ -160,9 +160,9 @@ export type ReadPurpose =
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type Effect =
-  | { kind: 'send'; to: string; message: Message }
-  /** One message to many: serialized once by the runner. */
-  | { kind: 'broadcast'; to: readonly string[]; except?: string; message: Message }
+  | { kind: 'send'; to: string; message: Outgoing }
+  /** One message to many: serialized once by the runner (or made already: protocol.ts Encoded). */
+  | { kind: 'broadcast'; to: readonly string[]; except?: string; message: Outgoing }
   | { kind: 'close'; to: string; code: number; reason: string }
   /** Drop a dead peer at once, without a closing handshake. */
   | { kind: 'terminate'; to: string }
@@ -202,8 +202,8 @@ export const timedOut = (id: string, at: number): HubEvent => ({ kind: 'timedOut
 export const closed = (id: string, at: number, reason: CloseReason): HubEvent => ({ kind: 'closed', id, at, reason });
 export const shutdownRequested = (at: number): HubEvent => ({ kind: 'shutdownRequested', at });
 
-export const send = (to: string, message: Message): Effect => ({ kind: 'send', to, message });
-export const broadcast = (to: readonly string[], message: Message, except?: string): Effect =>
+export const send = (to: string, message: Outgoing): Effect => ({ kind: 'send', to, message });
+export const broadcast = (to: readonly string[], message: Outgoing, except?: string): Effect =>
   except === undefined ? { kind: 'broadcast', to, message } : { kind: 'broadcast', to, except, message };
 export const close = (to: string, code: number, reason: string): Effect => ({ kind: 'close', to, code, reason });
 export const terminate = (to: string): Effect => ({ kind: 'terminate', to });

@@ -35,6 +35,17 @@ export const line = (
   ID: id, Content: content, SentAt: seconds(at), Type: Type.Broadcast, Name: name, Room: room, Seq: seq, Epoch: epoch, MsgID: msgId,
 });
 
+/**
+ * A line's frame JSON in two pieces around its Seq and Epoch, for a log that gives out the Seq itself
+ * (Redis: the append script publishes the frame whole, src/store/redis-scripts.ts), so that the nodes
+ * that hear it send it on without parsing or serializing it again:
+ * `head + seq + ',"Epoch":' + JSON.stringify(epoch) + tail` is exactly `JSON.stringify(line(...))`.
+ */
+export function lineAround(id: string, name: string, room: string, msgId: string, content: string, at: number): { head: string; tail: string } {
+  const before = JSON.stringify({ ID: id, Content: content, SentAt: seconds(at), Type: Type.Broadcast, Name: name, Room: room });
+  return { head: `${before.slice(0, -1)},"Seq":`, tail: `,"MsgID":${JSON.stringify(msgId)}}` };
+}
+
 /** A line from the log, exactly as it was delivered live. */
 export const stored = (m: StoredMessage, epoch: string): Message =>
   chat({ id: m.from, name: m.name }, m.room, m.seq, epoch, m.msgId, m.content, m.at);

@@ -92,6 +92,19 @@ export interface Message {
   [extension: string]: unknown;
 }
 
+/**
+ * A frame whose JSON was made before it reached the hub: a chat line heard from another process,
+ * whose append published it whole (messages.ts `lineAround`). The runner frames it as it is.
+ */
+export interface Encoded {
+  readonly wire: string;
+}
+
+/** What a send or broadcast effect carries: a message for the runner to serialize, or one made already. */
+export type Outgoing = Message | Encoded;
+
+export const isEncoded = (m: Outgoing): m is Encoded => typeof (m as Encoded).wire === 'string';
+
 export interface Member {
   ID: string;
   Name: string;

@@ -1119,12 +1119,14 @@ function sequenced(state: HubState, room: Room, r: SequenceStep, at: number): St
   };
   for (const o of r.out) {
     if (o.kind === 'line') {
-      effects.push(broadcast(members, M.stored(o.line, o.line.epoch), o.line.from));
+      // A line heard as published comes with its frame made (sequence.ts WireLine): handed on as it is.
+      const message = o.line.wire === undefined ? M.stored(o.line, o.line.epoch) : { wire: o.line.wire };
+      effects.push(broadcast(members, message, o.line.from));
       if (!ahead) continue;
       const { seq, epoch } = o.line;
       for (const w of waiting) {
         const a = w.purpose;
-        if (a.for === 'ahead' && a.epoch === epoch && seq > a.seq && seq <= a.until) effects.push(send(w.id, M.stored(o.line, epoch)));
+        if (a.for === 'ahead' && a.epoch === epoch && seq > a.seq && seq <= a.until) effects.push(send(w.id, message));
       }
       release((w) => epoch === w.epoch && seq >= w.until);
     } else {

@@ -12,9 +12,25 @@
 // sequenced).
 import type { ReadOutcome, StoredMessage } from './history';
 
-/** A line as heard: the stored line and its room's epoch. */
-export interface Heard extends StoredMessage {
+/**
+ * A line as heard: the stored line and its room's epoch (read from the log), or, as the append
+ * published it (src/cluster/bus.ts), what the sequence and the hub need of it and its frame's JSON,
+ * whole (`wire`: messages.ts `lineAround`), which the hub hands on without parsing it.
+ */
+export type Heard = StoredLine | WireLine;
+
+export interface StoredLine extends StoredMessage {
   epoch: string;
+  wire?: undefined;
+}
+
+export interface WireLine {
+  room: string;
+  seq: number;
+  epoch: string;
+  /** The sender's ID: it is not sent its own line (it had the Ack). */
+  from: string;
+  wire: string;
 }
 
 export interface Sequence {

@@ -6,11 +6,11 @@
 // message log (append, read) it hands to the store runner.
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { Close, Message } from '../core/protocol';
+import { Close, Outgoing, isEncoded } from '../core/protocol';
 import { Effect } from '../core/events';
 import { Logger } from '../ops/logger';
 import type { Identity } from './connection';
-import { encodeFrame } from './frame';
+import { encodeFrame, textFrame } from './frame';
 
 /** The effects the message log carries out (src/store/runner.ts). */
 export type StoreEffect = Extract<Effect, { kind: 'append' | 'read' }>;
@@ -39,7 +39,7 @@ export interface RunnerOptions {
   /** Several processes: where presence effects go (src/cluster/presence-runner.ts). */
   presence?: (effect: PresenceEffect) => void;
   /** Metrics (src/ops/metrics.ts): told once per send or broadcast effect, with how many sockets it addresses. */
-  delivered?: (n: number, message: Message) => void;
+  delivered?: (n: number, message: Outgoing) => void;
 }
 
 /**
@@ -61,6 +61,9 @@ export type PresenceEffect = Extract<Effect, { kind: 'presence' }>;
 export const SLOW_MS = 5_000;
 /** ...and never by more than this many times --max-buffered, whatever the time. */
 export const HARD_FACTOR = 8;
+
+/** The frame of a message, or of one whose JSON was made already (a line heard from another process). */
+const frameOf = (m: Outgoing): Buffer => (isEncoded(m) ? textFrame(m.wire) : encodeFrame(m));
 
 /** ws keeps its net.Socket in `_socket` (not in its typings); null before the upgrade and after close. */
 type WithSocket = WebSocket & { _socket?: Duplex | null };
@@ -200,12 +203,12 @@ export class Runner {
       case 'send': {
         const seat = this.sockets.get(effect.to);
         if (!seat) return;
-        this.write(effect.to, seat.ws, encodeFrame(effect.message));
+        this.write(effect.to, seat.ws, frameOf(effect.message));
         this.opts.delivered?.(1, effect.message);
         return;
       }
       case 'broadcast': {
-        const frame = encodeFrame(effect.message);
+        const frame = frameOf(effect.message);
         let n = 0;
         for (const id of effect.to) {
           if (id === effect.except) continue;

@@ -13,7 +13,7 @@ import type { IntervalHistogram } from 'node:perf_hooks';
 import { nowMs } from './clock';
 import type * as Prom from 'prom-client';
 import type { HubEvent } from '../core/events';
-import { Type, type Message } from '../core/protocol';
+import { Type, isEncoded, type Outgoing } from '../core/protocol';
 
 // prom-client's index loads all of it (summaries and their t-digest, the cluster aggregator, the push gateway,
 // the default metrics): about 12 MB of RSS in a bare process, 1.6 MB more in this server at rest. The three
@@ -243,9 +243,9 @@ export class Metrics {
   readonly closed = (code: number): void => this.closes.add(closeLabel(code));
 
   /** runner.ts: `n` frames go to sockets; an Error frame is counted by its Code. */
-  readonly delivered = (n: number, message: Message): void => {
+  readonly delivered = (n: number, message: Outgoing): void => {
     this.deliveries += n;
-    if (message.Type === Type.Error) this.errors.add(typeof message.Code === 'string' ? message.Code : 'other', n);
+    if (!isEncoded(message) && message.Type === Type.Error) this.errors.add(typeof message.Code === 'string' ? message.Code : 'other', n);
   };
 
   /** The runner dropped a slow reader (4008). */

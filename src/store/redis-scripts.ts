@@ -93,8 +93,9 @@ end
 
 /**
  * One append. ARGV: 1 candidate epoch, 2 maxPerRoom, 3 drop budget, 4 channel,
- * 5 the publish payload's JSON without its closing brace, 6 at, 7 msgId, 8 from,
- * 9 name, 10 content, 11 client key (absent when none).
+ * 5 the publish payload up to the Seq (redis.ts `LivePayload`), 6 at, 7 msgId,
+ * 8 from, 9 name, 10 content, 11 the line's frame after its Epoch, 12 client key
+ * (absent when none).
  * Returns {seq, epoch, fresh} for a new line, {seq, epoch, fresh, msgId} for a
  * repeat of a kept key; an error (nothing written) when the line cannot be kept.
  */
@@ -103,7 +104,7 @@ local meta, log, keys = KEYS[1], KEYS[2], KEYS[3]
 local max, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
 -- The record is written after XADD, so a line that cannot be kept makes no room.
 local epoch, head, fresh = state(meta, log, keys, ARGV[1], false)
-local from, key = ARGV[8], ARGV[11]
+local from, key = ARGV[8], ARGV[12]
 local field = nil
 if key then
   field = keyField(from, key)
@@ -133,7 +134,7 @@ if field then redis.call('HSET', keys, field, int(seq)) end
 -- cost most here (measured: 33-43 us of Redis time per append, against 19-25 us with the slack).
 local len = redis.call('XLEN', log)
 if len - max >= math.min(100, math.ceil(max / 10)) then drop(log, keys, seq - max, nil, budget, seq - len + 1) end
-redis.pcall('PUBLISH', ARGV[4], ARGV[5] .. ',"seq":' .. int(seq) .. ',"epoch":' .. cjson.encode(epoch) .. '}')
+redis.pcall('PUBLISH', ARGV[4], int(seq) .. ' ' .. epoch .. ' ' .. ARGV[5] .. int(seq) .. ',"Epoch":' .. cjson.encode(epoch) .. ARGV[11])
 return {seq, epoch, fresh}
 `;
 

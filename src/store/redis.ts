@@ -33,14 +33,21 @@ import type {
 import { TrimReport, checkRetention, cutoff, failAll, messageOf, randomEpoch, readProblem } from './memory';
 import { APPEND_LUA, READ_LUA, TRIM_LUA } from './redis-scripts';
 import { wireSize } from '../core/protocol';
+import { lineAround } from '../core/messages';
 
 export const DEFAULT_PREFIX = 'rxchat:';
 
 /**
- * What the append script publishes on a room's channel (`roomChannel`) for each
- * line it keeps, as JSON: the line as stored, with its room's epoch. A repeat of
- * a kept key and a failed append publish nothing.
+ * What the append script publishes on a room's channel (`roomChannel`) for each line it keeps, as text:
+ * `<seq> <epoch> <length of from> <from><frame>`, where the frame is the line's JSON exactly as clients
+ * get it (messages.ts `line`), so that a node that hears it checks the four fields before it and hands
+ * the frame on without parsing it (src/cluster/bus.ts `parseWireLine`). A repeat of a kept key and a
+ * failed append publish nothing. Nodes before 2026-12-02 published a `LiveLine` as JSON; a node still
+ * takes one (a cluster upgraded one node at a time).
  */
+export const livePayloadHead = (from: string, frameHead: string): string => `${from.length} ${from}${frameHead}`;
+
+/** The line as JSON, as nodes before 2026-12-02 published it: the line as stored, with its room's epoch. */
 export interface LiveLine {
   room: string;
   seq: number;
@@ -77,7 +84,7 @@ export function roomKeys(room: string, prefix = DEFAULT_PREFIX): RoomKeys {
   return { meta: `${base}:meta`, log: `${base}:log`, keys: `${base}:keys` };
 }
 
-/** The channel the append script publishes a room's lines on (`LiveLine` JSON); it carries the room's hash tag too. */
+/** The channel the append script publishes a room's lines on (`livePayloadHead`); it carries the room's hash tag too. */
 export function roomChannel(room: string, prefix = DEFAULT_PREFIX): string {
   return `${prefix}{${roomTag(room)}}:live`;
 }
@@ -413,11 +420,11 @@ export class RedisLog implements MessageLog {
   private appendCall(req: AppendRequest, candidate: string): ScriptCall {
     const { k, channel } = this.names(req.room);
     // The publish payload is made here, not by cjson in the script: Redis's one thread is what every node
-    // shares, so the JSON work stays on the nodes. The script adds seq and epoch before the closing brace.
-    const live = JSON.stringify({ room: req.room, msgId: req.msgId, from: req.from, name: req.name, content: req.content, at: req.at });
+    // shares, so the JSON work stays on the nodes. The script puts the Seq and epoch in.
+    const { head, tail } = lineAround(req.from, req.name, req.room, req.msgId, req.content, req.at);
     const call: ScriptCall = [
       SCRIPTS.append.sha, 3, k.meta, k.log, k.keys,
-      candidate, this.maxArg, this.budgetArg, channel, live.slice(0, -1), String(req.at), req.msgId, req.from, req.name, req.content,
+      candidate, this.maxArg, this.budgetArg, channel, livePayloadHead(req.from, head), String(req.at), req.msgId, req.from, req.name, req.content, tail,
     ];
     if (req.key !== undefined) call.push(req.key);
     return call;
