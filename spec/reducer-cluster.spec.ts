@@ -106,6 +106,8 @@ describe('hub, several processes: a resume', () => {
     sc.on(opened('bob-2', 2, { resume: tk('b'), since: `lobby:2:${EPOCH}` }, tk('b2')));
     // Redis gives the identity back (spec/reducer-sessions.spec.ts).
     sc.on(sessionTaken({ op: 'take', conn: 'bob-2', token: tk('b') }, { found: true, record: { id: B, name: 'bob', rooms: ['lobby'], keys: [] }, directs: [] }, 2));
+    // Presence takes bob back in; then the room's position is read.
+    sc.answerPresence(2);
     // Lines 3 and 4 reach the log, and are heard here, before the replay's read is answered (head 2 then).
     log.seed('lobby', { head: 4 });
     expect(sc.on(heard(heardLine(3), 3))).toEqual([broadcast([A], M.stored(heardLine(3), EPOCH), 'zed-id')]);
@@ -120,6 +122,40 @@ describe('hub, several processes: a resume', () => {
   });
 });
 
+describe('hub, several processes: a resumed room\'s Join reply', () => {
+  // Found in the README's two-node demo: node A restarted, alice resumed on it at once, and her Join
+  // reply said "1 here" while bob was in the lobby on node B (the log's read came back before presence).
+  function resumedAlone() {
+    const log = new FakeLog().seed('lobby', { head: 2 });
+    log.presence.add('lobby', B, 'bob');
+    const sc = new Scene(cluster(), log);
+    sc.on(opened('alice-2', 1, { resume: tk('a'), since: `lobby:2:${EPOCH}` }, tk('a2')));
+    sc.on(sessionTaken({ op: 'take', conn: 'alice-2', token: tk('a') }, { found: true, record: { id: A, name: 'alice', rooms: ['lobby'], keys: [] }, directs: [] }, 2));
+    return sc;
+  }
+
+  it('reads the room\'s position only once presence has answered, and lists the members over every node', () => {
+    const sc = resumedAlone();
+    expect(sc.pending).toBe(0);
+    expect(sc.pendingPresence).toBe(1);
+    sc.answerPresence(3);
+    expect(sc.pending).toBe(1);
+    sc.settle(4);
+    const reply = sc.inbox(A).find((m) => m.Type === 6);
+    expect(reply).toMatchObject({ Room: 'lobby', Count: 2, Seq: 2, Recovered: true });
+    expect((reply?.Members ?? []).map((m) => m.Name).sort()).toEqual(['alice', 'bob']);
+  });
+
+  it('still answers, with the members here, when presence cannot be reached', () => {
+    const sc = resumedAlone();
+    sc.log.presence.fails = 'unavailable';
+    sc.answerPresence(3);
+    sc.log.presence.fails = undefined;
+    sc.settle(4);
+    expect(sc.inbox(A).find((m) => m.Type === 6)).toMatchObject({ Room: 'lobby', Count: 1, Members: [{ ID: A, Name: 'alice' }], Recovered: true });
+  });
+});
+
 describe('hub, several processes: a resume, around lines not heard here yet (found by reducer-props.spec.ts)', () => {
   /** alice resumes on a node where nobody is in the lobby yet, from Seq `since`; the log is at `head`. */
   function resumed(since: number, head: number) {
@@ -127,6 +163,7 @@ describe('hub, several processes: a resume, around lines not heard here yet (fou
     const sc = new Scene(cluster(), log);
     sc.on(opened('alice-2', 1, { resume: tk('a'), since: `lobby:${since}:${EPOCH}` }, tk('a2')));
     sc.on(sessionTaken({ op: 'take', conn: 'alice-2', token: tk('a') }, { found: true, record: { id: A, name: 'alice', rooms: ['lobby'], keys: [] }, directs: [] }, 2));
+    sc.answerPresence(2);
     return sc;
   }
   const seqsTo = (sc: Scene, id: string) => sc.inbox(id).filter((m) => m.Type === 1).map((m) => m.Seq);

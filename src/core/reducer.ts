@@ -401,7 +401,9 @@ function enter(state: HubState, client: Client, roomName: string, at: number, en
   if (!wait) {
     const ref = entry.mode === 'join' ? entry.ref : undefined;
     effects.push(send(client.id, M.joined(client.id, roomName, memberPage(next, room), size, room.seq, room.epoch, at, ref)));
-  } else if (reads) {
+  } else if (reads && !(state.cluster && entry.mode === 'resume')) {
+    // Several processes: a resumed room reads its position once presence has answered (onRoster), so
+    // that its Join reply lists the members over every node, not only those here.
     effects.push(read({ room: roomName, limit: 0 }, purpose));
   }
   if (state.cluster) {
@@ -1474,7 +1476,8 @@ function onPresenceDone(state: HubState, e: Extract<HubEvent, { kind: 'presenceD
  * Several processes: the room's members over every node, for a member's Join reply. A join that has
  * its position too is answered now, with the room's Seq and Epoch as they are now (it had no live
  * line till now, and every line after this Seq it gets live); one whose position read is still out is
- * answered by that read's answer. A resumed room keeps them for its reply (rejoined).
+ * answered by that read's answer. A resumed room keeps them for its reply (rejoined), and reads its
+ * position only now (enter), so that the reply has them.
  */
 function onRoster(state: HubState, e: Extract<HubEvent, { kind: 'presenceDone' }>, to: string): Step {
   const { ask, purpose, outcome } = e;
@@ -1491,7 +1494,7 @@ function onRoster(state: HubState, e: Extract<HubEvent, { kind: 'presenceDone' }
     if (purpose.for === 'resume') {
       // Its reply says what this node knows; the room still hears of it if a later op succeeds.
       const { roster: _, ...w } = waiter;
-      return unchanged(keep(w), [failed]);
+      return unchanged(keep(w), [failed, ...positionOf(room.name, waiter)]);
     }
     // A member the other nodes cannot see is not in the room: taken out, and told why.
     // Redis keeps its record without the room too, as it was told it in at the Join (touched).
@@ -1503,12 +1506,17 @@ function onRoster(state: HubState, e: Extract<HubEvent, { kind: 'presenceDone' }
   }
   const o = outcome as Extract<JoinOutcome, { ok: true }>;
   const roster: Roster = { members: asMembers(o.members ?? []), count: o.count };
-  if (purpose.for === 'resume' || waiter.purpose.for !== 'join' || waiter.reading !== false) return unchanged(keep({ ...waiter, roster }));
+  if (purpose.for === 'resume') return unchanged(keep({ ...waiter, roster }), positionOf(room.name, waiter));
+  if (waiter.purpose.for !== 'join' || waiter.reading !== false) return unchanged(keep({ ...waiter, roster }));
   const ready: Room = { ...room, waiting: room.waiting.filter((w) => w !== waiter) };
   return unchanged({ ...state, rooms: state.rooms.set(room.name, ready) }, [
     send(to, M.joined(to, room.name, roster.members, roster.count, room.seq, room.epoch, e.at, waiter.purpose.ref)),
   ]);
 }
+
+/** Several processes: a resumed room's position read, asked once presence has answered its join (enter). */
+const positionOf = (room: string, waiter: Waiting): Effect[] =>
+  (waiter.purpose.for === 'resume' ? [read({ room, limit: 0 }, waiter.purpose)] : []);
 
 /**
  * Several processes: a member of a room with members here joined, left or was renamed, on any node,
