@@ -115,7 +115,7 @@ const FLAGS: ReadonlyArray<[string, keyof Config, string, string]> = [
   ['history-max', 'historyMax', 'HISTORY_MAX', 'lines kept per room'],
   ['history-days', 'historyDays', 'HISTORY_DAYS', 'days a line is kept'],
   ['resume-window', 'resumeWindowMs', 'RESUME_WINDOW', 'ms an identity can be resumed after its connection ends (0: never)'],
-  ['redis', 'redis', 'REDIS_URL', 'redis://HOST:PORT/DB: the message log on Redis, shared by several processes (docs/scaling.md; in progress); none: one process'],
+  ['redis', 'redis', 'REDIS_URL', 'redis://HOST:PORT/DB: the message log on Redis, shared by several processes (docs/scaling.md); none: one process'],
   ['node-id', 'nodeId', 'NODE_ID', 'this process\'s name in Redis keys and logs, 1-64 of A-Z a-z 0-9 _ . : - (none: a random one)'],
   ['redis-prefix', 'redisPrefix', 'REDIS_PREFIX', 'put before every Redis key and channel'],
   ['msg-rate', 'msgRate', 'MSG_RATE', 'frames per second one connection may send (a token bucket); over it: Error rate_limited, and close 4029 after 10 s (0: no limit)'],
