@@ -143,7 +143,7 @@ describe('hub, several processes: a resumed room\'s Join reply', () => {
     sc.settle(4);
     const reply = sc.inbox(A).find((m) => m.Type === 6);
     expect(reply).toMatchObject({ Room: 'lobby', Count: 2, Seq: 2, Recovered: true });
-    expect((reply?.Members ?? []).map((m) => m.Name).sort()).toEqual(['alice', 'bob']);
+    expect(((reply?.Members ?? []) as Array<{ Name: string }>).map((m) => m.Name).sort()).toEqual(['alice', 'bob']);
   });
 
   it('still answers, with the members here, when presence cannot be reached', () => {
